@@ -1,0 +1,1 @@
+"""The actors of a pykka-membership node and the public facade."""

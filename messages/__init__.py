@@ -1,0 +1,70 @@
+"""Typed, immutable values and messages of pykka-membership, and the pure protocol core."""
+
+from messages.address import Address
+from messages.commands import (
+    AddCallbackListener,
+    GetClusterState,
+    GetMembers,
+    InitialState,
+    Leave,
+    MembershipChanged,
+    NextMember,
+    RemoveListener,
+    Subscribe,
+    Unsubscribe,
+)
+from messages.events import (
+    ClusterEvent,
+    CurrentClusterState,
+    LeaderChanged,
+    MemberDowned,
+    MemberEvent,
+    MemberExited,
+    MemberJoined,
+    MemberLeft,
+    MemberReachable,
+    MemberRemoved,
+    MemberUnreachable,
+    MemberUp,
+)
+from messages.member import (
+    DataMemberSelector,
+    LiteMemberSelector,
+    Member,
+    MemberSelector,
+    MemberStatus,
+)
+from messages.vector_clock import Causality, VectorClock
+
+__all__ = [
+    "AddCallbackListener",
+    "Address",
+    "Causality",
+    "ClusterEvent",
+    "CurrentClusterState",
+    "DataMemberSelector",
+    "GetClusterState",
+    "GetMembers",
+    "InitialState",
+    "LeaderChanged",
+    "Leave",
+    "LiteMemberSelector",
+    "Member",
+    "MemberDowned",
+    "MemberEvent",
+    "MemberExited",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberReachable",
+    "MemberRemoved",
+    "MemberSelector",
+    "MemberStatus",
+    "MemberUnreachable",
+    "MemberUp",
+    "MembershipChanged",
+    "NextMember",
+    "RemoveListener",
+    "Subscribe",
+    "Unsubscribe",
+    "VectorClock",
+]

@@ -1,0 +1,133 @@
+"""Members, their lifecycle status, and member selectors."""
+
+from __future__ import annotations
+
+import enum
+import uuid as uuid_module
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from messages.address import Address
+
+
+class MemberStatus(enum.IntEnum):
+    """Lifecycle status. The integer order is the merge precedence: a higher one wins."""
+
+    JOINING = 0
+    UP = 1
+    LEAVING = 2
+    EXITING = 3
+    DOWN = 4
+    REMOVED = 5
+
+
+class Member(msgspec.Struct, frozen=True):
+    """One incarnation of a cluster member.
+
+    Identity is ``uuid`` (new at every process start); ``up_number`` is 0 until the leader moves the
+    member to UP and then gives its age order (smaller is older). Attributes are stored as sorted
+    pairs so that the value stays immutable; ``attributes`` returns them as a fresh dict.
+    """
+
+    uuid: str
+    address: Address
+    status: MemberStatus = MemberStatus.JOINING
+    up_number: int = 0
+    lite_member: bool = False
+    attribute_items: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def create(
+        cls,
+        address: Address | str,
+        attributes: Mapping[str, str] | None = None,
+        lite_member: bool = False,
+        member_uuid: str | None = None,
+    ) -> Member:
+        """A new JOINING incarnation at ``address`` with a fresh uuid."""
+        items = tuple(sorted((attributes or {}).items()))
+        for key, value in items:
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError(f"Member attributes must map str to str, got {key!r}: {value!r}")
+        return cls(
+            uuid=member_uuid or str(uuid_module.uuid4()),
+            address=Address.parse(address),
+            lite_member=lite_member,
+            attribute_items=items,
+        )
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return dict(self.attribute_items)
+
+    @property
+    def is_lite_member(self) -> bool:
+        return self.lite_member
+
+    def with_status(self, status: MemberStatus, up_number: int | None = None) -> Member:
+        """A copy with another status (and, when given, up_number)."""
+        return msgspec.structs.replace(
+            self, status=status, up_number=self.up_number if up_number is None else up_number
+        )
+
+    def is_older_than(self, other: Member) -> bool:
+        """Age order: smaller up_number first; ties broken by address, then uuid."""
+        return (self.up_number, self.address, self.uuid) < (
+            other.up_number,
+            other.address,
+            other.uuid,
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.uuid)
+
+    def __str__(self) -> str:
+        lite = " lite" if self.lite_member else ""
+        return f"Member [{self.address}]:{self.uuid}{lite} {self.status.name}"
+
+
+@runtime_checkable
+class MemberSelector(Protocol):
+    """Chooses members (Hazelcast's ``MemberSelector``)."""
+
+    def select(self, member: Member) -> bool: ...
+
+
+class DataMemberSelector:
+    """Selects data (non-lite) members."""
+
+    def select(self, member: Member) -> bool:
+        return not member.lite_member
+
+
+class LiteMemberSelector:
+    """Selects lite members."""
+
+    def select(self, member: Member) -> bool:
+        return member.lite_member
+
+
+SelectorLike = MemberSelector | Callable[[Member], bool] | None
+
+
+def as_predicate(selector: SelectorLike) -> Callable[[Member], bool] | None:
+    """Normalise a selector object, a plain callable or None into a predicate (None = all)."""
+    if selector is None:
+        return None
+    if isinstance(selector, MemberSelector):
+        return selector.select
+    if callable(selector):
+        return selector
+    raise TypeError(
+        f"selector must have a select(member) method or be callable, not {type(selector).__name__}"
+    )
+
+
+def select_members(members: tuple[Member, ...], selector: SelectorLike) -> tuple[Member, ...]:
+    """Members that the selector accepts, order kept."""
+    predicate = as_predicate(selector)
+    if predicate is None:
+        return members
+    return tuple(m for m in members if predicate(m))
