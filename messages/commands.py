@@ -7,11 +7,18 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+import pykka
 
+from messages.address import Address
 from messages.events import ClusterEvent, CurrentClusterState
 from messages.member import Member, SelectorLike
 
 MemberCallback = Callable[[Member], Any]
+
+
+def _check_subscriber(subscriber: Any) -> None:
+    if not isinstance(subscriber, pykka.ActorRef):
+        raise TypeError(f"subscriber must be a pykka ActorRef, not {type(subscriber).__name__}")
 
 
 class InitialState(enum.Enum):
@@ -29,11 +36,27 @@ class Subscribe(msgspec.Struct, frozen=True):
     events: tuple[type[ClusterEvent], ...] = (ClusterEvent,)
     initial_state: InitialState = InitialState.EVENTS
 
+    def __post_init__(self) -> None:
+        _check_subscriber(self.subscriber)
+        events = self.events
+        if not isinstance(events, tuple) or not events:
+            raise ValueError(
+                f"events must be a non-empty tuple of ClusterEvent types, not {events!r}"
+            )
+        for event_type in events:
+            if not (isinstance(event_type, type) and issubclass(event_type, ClusterEvent)):
+                raise TypeError(f"events must be ClusterEvent subclasses, not {event_type!r}")
+        if not isinstance(self.initial_state, InitialState):
+            raise TypeError(f"initial_state must be an InitialState, not {self.initial_state!r}")
+
 
 class Unsubscribe(msgspec.Struct, frozen=True):
     """Drop every registration of ``subscriber``. Replies True if there was one."""
 
     subscriber: Any
+
+    def __post_init__(self) -> None:
+        _check_subscriber(self.subscriber)
 
 
 class AddCallbackListener(msgspec.Struct, frozen=True):
@@ -42,6 +65,14 @@ class AddCallbackListener(msgspec.Struct, frozen=True):
     member_added: MemberCallback | None = None
     member_removed: MemberCallback | None = None
     fire_for_existing: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("member_added", "member_removed"):
+            callback = getattr(self, name)
+            if callback is not None and not callable(callback):
+                raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
+        if not isinstance(self.fire_for_existing, bool):
+            raise TypeError(f"fire_for_existing must be a bool, not {self.fire_for_existing!r}")
 
 
 class RemoveListener(msgspec.Struct, frozen=True):
@@ -75,3 +106,42 @@ class MembershipChanged(msgspec.Struct, frozen=True):
 
 class Leave(msgspec.Struct, frozen=True):
     """Ask this node's member to leave the cluster gracefully."""
+
+
+class GossipTick(msgspec.Struct, frozen=True):
+    """Timer message: time for leader actions and to gossip with a peer."""
+
+
+class HeartbeatTick(msgspec.Struct, frozen=True):
+    """Timer message: time to send heartbeats and check the failure detectors."""
+
+
+class AttachTransport(msgspec.Struct, frozen=True):
+    """Node -> membership: the transport actor that carries this node's wire messages."""
+
+    transport: Any
+
+
+class JoinCluster(msgspec.Struct, frozen=True):
+    """Node -> membership: join through ``seeds`` (or form a cluster); ``done`` is a pykka Future
+    set to None once joined, or to the exception that explains why not."""
+
+    seeds: tuple[Address, ...]
+    done: Any
+
+
+class JoinAttempt(msgspec.Struct, frozen=True):
+    """Timer message: try the next seed (``attempt`` counts from 0)."""
+
+    attempt: int
+
+
+class GetEvents(msgspec.Struct, frozen=True):
+    """Ask an event recorder for every event it has received, in order."""
+
+
+class WaitUntil(msgspec.Struct, frozen=True):
+    """Tell an event recorder to set ``done`` (a pykka Future) once ``predicate(events)`` holds."""
+
+    predicate: Callable[[tuple[ClusterEvent, ...]], bool]
+    done: Any

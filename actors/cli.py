@@ -1,0 +1,209 @@
+"""The ``membership`` command: run a member, list members, watch events, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from actors.client import start_client
+from actors.node import start_member
+from actors.recorder import record_events
+from messages.address import Address
+from messages.commands import InitialState
+from messages.events import ClusterEvent, CurrentClusterState, LeaderChanged, MemberEvent
+
+logger = logging.getLogger("membership")
+
+
+def describe(event: ClusterEvent) -> dict[str, Any]:
+    """One event as a flat dict (the JSON line of ``watch --json``)."""
+    line: dict[str, Any] = {"event": type(event).__name__, "time": round(time.time(), 3)}
+    if isinstance(event, MemberEvent):
+        member = event.member
+        line.update(
+            uuid=member.uuid,
+            address=str(member.address),
+            status=member.status.name,
+            up_number=member.up_number,
+        )
+    elif isinstance(event, LeaderChanged):
+        line.update(leader=None if event.leader is None else str(event.leader))
+    return line
+
+
+def event_text(event: ClusterEvent) -> str:
+    """One event as a human-readable line."""
+    fields = describe(event)
+    if isinstance(event, MemberEvent):
+        return (
+            f"{fields['event']:<17} {fields['address']:<21} {fields['status']:<8} {fields['uuid']}"
+        )
+    return f"{fields['event']:<17} {fields.get('leader')}"
+
+
+def member_rows(state: CurrentClusterState) -> list[dict[str, Any]]:
+    """The member table: one dict per member, oldest first."""
+    return [
+        {
+            "uuid": member.uuid,
+            "address": str(member.address),
+            "status": member.status.name,
+            "reachable": member.uuid not in state.unreachable,
+            "up_number": member.up_number,
+            "leader": member.address == state.leader,
+            "lite": member.lite_member,
+            "attributes": member.attributes,
+        }
+        for member in state.members
+    ]
+
+
+def table_text(state: CurrentClusterState) -> str:
+    lines = [
+        f"{'':1} {'address':<21} {'status':<8} {'reach':<5} {'up#':>3}  {'uuid':<36}  attributes"
+    ]
+    for row in member_rows(state):
+        attributes = ",".join(f"{k}={v}" for k, v in sorted(row["attributes"].items()))
+        if row["lite"]:
+            attributes = ",".join(filter(None, ["lite", attributes]))
+        lines.append(
+            f"{'*' if row['leader'] else ' '} {row['address']:<21} {row['status']:<8} "
+            f"{'yes' if row['reachable'] else 'NO':<5} {row['up_number']:>3}  {row['uuid']:<36}  {attributes}"
+        )
+    return "\n".join(lines)
+
+
+def _attribute(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"attribute must be KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _address(text: str) -> Address:
+    try:
+        return Address.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="membership", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    member = commands.add_parser("member", help="run a member in the foreground")
+    member.add_argument("--cluster", required=True)
+    member.add_argument("--bind", required=True, type=_address, metavar="HOST:PORT")
+    member.add_argument("--seed", action="append", default=[], type=_address, metavar="HOST:PORT")
+    member.add_argument("--attribute", action="append", default=[], type=_attribute, metavar="K=V")
+    member.add_argument("--lite", action="store_true", help="a lite (non-data) member")
+    member.add_argument("--gossip-interval", type=_positive, default=1.0, metavar="S")
+    member.add_argument("--heartbeat-interval", type=_positive, default=1.0, metavar="S")
+    member.add_argument("--down-after", type=_positive, default=10.0, metavar="S")
+
+    for name, text in (
+        ("members", "print the member table"),
+        ("watch", "print events as they happen"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--cluster", required=True)
+        command.add_argument(
+            "--connect", required=True, action="append", type=_address, metavar="HOST:PORT"
+        )
+        command.add_argument("--json", action="store_true", help="JSON output")
+
+    commands.add_parser("demo", help="a live local cluster of member processes, narrated")
+    return parser
+
+
+def _run_member(args: argparse.Namespace) -> int:
+    timings = {
+        "gossip_interval": args.gossip_interval,
+        "heartbeat_interval": args.heartbeat_interval,
+        "down_after": args.down_after,
+    }
+    node = start_member(
+        cluster_name=args.cluster,
+        host=args.bind.host,
+        port=args.bind.port,
+        seeds=args.seed,
+        attributes=dict(args.attribute),
+        lite_member=args.lite,
+        **timings,
+    )
+    record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
+
+    def leave(signum: int, _frame: Any) -> None:
+        logger.info("%s: leaving the cluster", signal.Signals(signum).name)
+        threading.Thread(target=node.leave, name="leave", daemon=True).start()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, leave)
+    logger.info("member %s of cluster %r running (uuid %s)", node.address, args.cluster, node.uuid)
+    node.wait_stopped()
+    logger.info("member %s stopped", node.address)
+    return 0
+
+
+def _run_members(args: argparse.Namespace) -> int:
+    with start_client(cluster_name=args.cluster, members=args.connect) as client:
+        state = client.cluster_state()
+    if args.json:
+        print(json.dumps(member_rows(state), indent=2))
+    else:
+        print(table_text(state))
+    return 0
+
+
+def _run_watch(args: argparse.Namespace) -> int:
+    def show(event: ClusterEvent) -> None:
+        print(json.dumps(describe(event)) if args.json else event_text(event), flush=True)
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with start_client(cluster_name=args.cluster, members=args.connect) as client:
+        recorder = record_events(client.listeners, show, InitialState.EVENTS)
+        stop.wait()
+        recorder.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        match args.command:
+            case "member":
+                return _run_member(args)
+            case "members":
+                return _run_members(args)
+            case "watch":
+                return _run_watch(args)
+            case "demo":
+                from actors.demo import run_demo
+
+                return run_demo()
+    except (OSError, RuntimeError, TimeoutError) as error:
+        logger.error("%s", error)
+        return 1
+    return 2

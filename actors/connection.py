@@ -1,0 +1,192 @@
+"""ConnectionActor: one TCP link to a peer; the actor writes, a reader thread decodes and tells."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from messages.address import Address
+from messages.framing import Codec, FrameDecoder, FrameError, encode_frame
+from messages.links import Inbound, LinkClosed, LinkUp, Send
+from messages.protocol import Hello, HelloAccepted, HelloRefused
+
+logger = logging.getLogger(__name__)
+
+HelloCheck = Callable[[Hello], str | None]
+"""Returns the reason to refuse a handshake, or None to accept it."""
+
+_READ_CHUNK = 256 * 1024
+
+
+class ConnectionActor(pykka.ThreadingActor):
+    """A link made by dialling ``peer`` (sends ``hello`` first) or by accepting ``sock`` (expects one).
+
+    Decoded messages go to ``deliver_to`` as ``Inbound``; when the link ends, for whatever reason,
+    ``manager`` gets one ``LinkClosed`` with a readable reason and this actor stops. Bad input (garbage,
+    truncated or oversized frames, unknown tags, no handshake) closes only this link.
+    """
+
+    def __init__(
+        self,
+        *,
+        codec: Codec,
+        deliver_to: pykka.ActorRef[Any],
+        manager: pykka.ActorRef[Any],
+        max_frame_bytes: int,
+        io_timeout: float,
+        local_uuid: str,
+        peer: Address | None = None,
+        hello: Hello | None = None,
+        sock: socket.socket | None = None,
+        check_hello: HelloCheck | None = None,
+    ) -> None:
+        super().__init__()
+        if (sock is None) == (peer is None):
+            raise ValueError("ConnectionActor needs either a peer to dial or an accepted socket")
+        self._codec = codec
+        self._deliver_to = deliver_to
+        self._manager = manager
+        self._max_frame_bytes = max_frame_bytes
+        self._io_timeout = io_timeout
+        self._local_uuid = local_uuid
+        self._peer = peer
+        self._hello = hello
+        self._sock = sock
+        self._check_hello = check_hello
+        self._write_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._close_reason = "closed locally"
+
+    def on_start(self) -> None:
+        if self._sock is None:
+            assert self._peer is not None
+            try:
+                self._sock = socket.create_connection(
+                    (self._peer.host, self._peer.port), timeout=self._io_timeout
+                )
+            except OSError as error:
+                self._finish(f"cannot connect to {self._peer}: {error}")
+                return
+            if self._hello is not None:
+                self._write(self._hello)
+        self._sock.settimeout(None)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(
+            target=self._read_loop, name=f"link-reader-{self._peer_name()}", daemon=True
+        ).start()
+
+    def on_stop(self) -> None:
+        self._close("closed locally")
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case Send(message=payload):
+                self._write(payload)
+            case _:
+                logger.warning("ConnectionActor ignores unexpected message %r", message)
+        return None
+
+    def _peer_name(self) -> str:
+        if self._peer is not None:
+            return str(self._peer)
+        try:
+            host, port = self._sock.getpeername()[:2] if self._sock else ("?", 0)
+        except OSError:
+            return "?"
+        return f"{host}:{port}"
+
+    def _write(self, message: Any) -> None:
+        sock = self._sock
+        if sock is None or self._closed.is_set():
+            logger.debug("Dropping %s to closed link %s", type(message).__name__, self._peer_name())
+            return
+        try:
+            frame = encode_frame(self._codec.encode(message))
+        except TypeError as error:
+            logger.error("Cannot send %r to %s: %s", message, self._peer_name(), error)
+            return
+        try:
+            with self._write_lock:
+                sock.settimeout(self._io_timeout)
+                sock.sendall(frame)
+        except OSError as error:
+            self._close(f"write failed: {error}")
+
+    def _read_loop(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        decoder = FrameDecoder(self._max_frame_bytes)
+        handshake_done = self._check_hello is None
+        reason = "closed by peer"
+        try:
+            while not self._closed.is_set():
+                data = sock.recv(_READ_CHUNK)
+                if not data:
+                    decoder.finish()
+                    break
+                for payload in decoder.feed(data):
+                    message = self._codec.decode(payload)
+                    if not handshake_done:
+                        refusal = self._handshake(message)
+                        if refusal is not None:
+                            reason = refusal
+                            return
+                        handshake_done = True
+                    else:
+                        self._deliver(message)
+        except FrameError as error:
+            reason = f"bad input from {self._peer_name()}: {error}"
+            logger.warning("Closing link: %s", reason)
+        except OSError as error:
+            reason = f"connection error: {error}"
+        except pykka.ActorDeadError:
+            reason = "the actor this link delivers to has stopped"
+        finally:
+            self._finish(reason)
+
+    def _handshake(self, message: Any) -> str | None:
+        """Check the first frame of an accepted link; returns the refusal reason or None."""
+        assert self._check_hello is not None
+        reason: str | None
+        if not isinstance(message, Hello):
+            reason = f"expected Hello as first frame, got {type(message).__name__}"
+        else:
+            reason = self._check_hello(message)
+        if reason is None:
+            self._write(HelloAccepted(uuid=self._local_uuid))
+            self._manager.tell(LinkUp(link=self.actor_ref, hello=message))
+            return None
+        logger.error("Refusing link from %s: %s", self._peer_name(), reason)
+        self._write(HelloRefused(reason=reason))
+        return f"refused: {reason}"
+
+    def _deliver(self, message: Any) -> None:
+        if isinstance(message, HelloRefused):
+            logger.error("Peer %s refused the handshake: %s", self._peer_name(), message.reason)
+        self._deliver_to.tell(Inbound(message=message, link=self.actor_ref))
+
+    def _close(self, reason: str) -> None:
+        if self._closed.is_set():
+            return
+        self._close_reason = reason
+        self._closed.set()
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _finish(self, reason: str) -> None:
+        """Runs once when the link ends: tell the manager the first reason, then stop this actor."""
+        self._close(reason)
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._manager.tell(
+                LinkClosed(link=self.actor_ref, peer=self._peer, reason=self._close_reason)
+            )
+        self.actor_ref.stop(block=False)

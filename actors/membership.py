@@ -1,0 +1,430 @@
+"""MembershipActor: the single owner of this node's membership state and its protocol."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+import pykka
+
+from actors.futures import fail
+from actors.publisher import StatePublisher
+from actors.settings import Settings
+from actors.timers import Ticker, Timeout
+from messages.address import Address
+from messages.commands import (
+    AttachTransport,
+    GetClusterState,
+    GetMembers,
+    GossipTick,
+    HeartbeatTick,
+    JoinAttempt,
+    JoinCluster,
+    Leave,
+)
+from messages.downing import Verdict, keep_majority, pending_unreachable
+from messages.events import CurrentClusterState, MemberRemoved
+from messages.failure_detector import FailureDetectorRegistry, PhiAccrualFailureDetector
+from messages.gossip import choose_gossip_peer, needs_fast_gossip
+from messages.links import Broadcast, Forget, Inbound, Send, SendTo
+from messages.member import Member, MemberStatus, select_members
+from messages.protocol import (
+    ClientUpdate,
+    Gossip,
+    GossipStatus,
+    Heartbeat,
+    HeartbeatAck,
+    HelloAccepted,
+    HelloRefused,
+    Join,
+    JoinRefused,
+    Watch,
+    Welcome,
+)
+from messages.ring import heartbeat_targets
+from messages.state import MembershipState, leader_actions, prune_tombstones
+from messages.vector_clock import Causality
+
+logger = logging.getLogger(__name__)
+
+MONITORED_STATUSES = frozenset({MemberStatus.JOINING, MemberStatus.UP, MemberStatus.LEAVING})
+
+
+class JoinRefusedError(RuntimeError):
+    """The cluster refused this member (cluster name or protocol mismatch, removed incarnation)."""
+
+
+class JoinTimeoutError(TimeoutError):
+    """No seed answered within ``join_timeout``."""
+
+
+class MembershipActor(pykka.ThreadingActor):
+    """Joins, gossips, detects failures, downs and leaves, as design.md section 4 says.
+
+    The protocol decisions are made by the pure core in ``messages``; this actor holds the state,
+    runs the timers, and tells the transport what to send. ``terminated`` (a pykka Future, optional)
+    is set with the reason when this member leaves the cluster for good, so the node can stop.
+    """
+
+    def __init__(
+        self,
+        self_member: Member,
+        listeners: pykka.ActorRef[Any],
+        settings: Settings,
+        terminated: pykka.Future[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self._self = self_member
+        self._uuid = self_member.uuid
+        self._settings = settings
+        self._publisher = StatePublisher(listeners)
+        self._terminated = terminated
+        self._transport: pykka.ActorRef[Any] | None = None
+        self._rng = random.Random()
+        self._detectors = FailureDetectorRegistry(self._new_detector)
+        self._heartbeat_sequence = 0
+        self._tickers: list[Ticker] = []
+        self._timeouts: list[Timeout] = []
+        self._gossip_ticks = 0
+        self._join: JoinCluster | None = None
+        self._join_deadline = 0.0
+        self._last_converged: dict[str, Address] = {}
+        self._unreachable_since = time.monotonic()
+        self._pending_unreachable: frozenset[str] = frozenset()
+        self._finished = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def on_stop(self) -> None:
+        for ticker in self._tickers:
+            ticker.cancel()
+        for timeout in self._timeouts:
+            timeout.cancel()
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case Inbound(message=wire, link=link):
+                self._on_wire(wire, link)
+            case GossipTick():
+                self._gossip_tick()
+            case HeartbeatTick():
+                self._heartbeat_tick()
+            case GetMembers(selector=selector):
+                return select_members(self._publisher.snapshot.up_members, selector)
+            case GetClusterState():
+                return self._publisher.snapshot
+            case Leave():
+                return self._leave()
+            case JoinAttempt(attempt=attempt):
+                self._try_join(attempt)
+            case JoinCluster():
+                self._start_join(message)
+            case AttachTransport(transport=transport):
+                self._transport = transport
+            case _:
+                logger.warning("MembershipActor ignores unexpected message %r", message)
+        return None
+
+    @property
+    def _state(self) -> MembershipState:
+        return self._publisher.state
+
+    @property
+    def _joined(self) -> bool:
+        return self._state.member(self._uuid) is not None
+
+    def _new_detector(self) -> PhiAccrualFailureDetector:
+        return PhiAccrualFailureDetector(
+            threshold=self._settings.phi_threshold,
+            acceptable_heartbeat_pause=self._settings.acceptable_heartbeat_pause,
+            min_std_deviation=self._settings.min_std_deviation,
+            first_heartbeat_estimate=self._settings.heartbeat_interval,
+        )
+
+    # -- joining ---------------------------------------------------------------------------
+
+    def _start_join(self, request: JoinCluster) -> None:
+        self._join = request
+        self._join_deadline = time.monotonic() + self._settings.join_timeout
+        others = [seed for seed in request.seeds if seed != self._self.address]
+        if not others:
+            self._form_cluster()
+        else:
+            self._try_join(0)
+
+    def _try_join(self, attempt: int) -> None:
+        """Send Join to the next seed; retry with backoff and jitter until joined or timed out."""
+        if self._join is None or self._joined:
+            return
+        seeds = [seed for seed in self._join.seeds if seed != self._self.address]
+        first_seed_is_self = self._join.seeds[0] == self._self.address
+        now = time.monotonic()
+        if first_seed_is_self and attempt >= len(seeds) * 2:
+            logger.info("No other seed answered; %s forms the cluster", self._self.address)
+            self._form_cluster()
+            return
+        if now >= self._join_deadline:
+            tried = ", ".join(str(seed) for seed in seeds)
+            self._fail_join(
+                JoinTimeoutError(
+                    f"no seed answered within {self._settings.join_timeout:g} s (tried {tried})"
+                )
+            )
+            return
+        seed = seeds[attempt % len(seeds)]
+        logger.debug("Join attempt %d via %s", attempt + 1, seed)
+        self._send(seed, Join(member=self._self))
+        backoff = min(0.25 * 2 ** (attempt // len(seeds)), 2.0) * self._rng.uniform(0.75, 1.25)
+        self._timeouts.append(Timeout(self.actor_ref, JoinAttempt(attempt + 1), backoff))
+
+    def _form_cluster(self) -> None:
+        self._publisher.publish(MembershipState.initial(self._self))
+        self._joined_now()
+        self._leader_tick()
+
+    def _joined_now(self) -> None:
+        """Start the protocol timers once this member is part of a cluster."""
+        for timeout in self._timeouts:
+            timeout.cancel()
+        self._timeouts.clear()
+        settings = self._settings
+        self._tickers = [
+            Ticker(self.actor_ref, GossipTick(), settings.gossip_interval / 3),
+            Ticker(self.actor_ref, HeartbeatTick(), settings.heartbeat_interval),
+        ]
+        if self._join is not None:
+            self._join.done.set(None)
+        logger.info("%s joined the cluster", self._self)
+
+    def _fail_join(self, error: Exception) -> None:
+        logger.error("Join failed: %s", error)
+        if self._join is not None:
+            fail(self._join.done, error)
+            self._join = None
+
+    # -- inbound wire messages -------------------------------------------------------------
+
+    def _on_wire(self, wire: Any, link: pykka.ActorRef[Any]) -> None:
+        match wire:
+            case Gossip(from_uuid=sender, to_uuid=recipient, state=remote):
+                self._on_gossip(sender, recipient, remote)
+            case GossipStatus():
+                self._on_gossip_status(wire)
+            case Heartbeat(to_uuid=recipient, sequence=sequence) if recipient == self._uuid:
+                link.tell(Send(HeartbeatAck(from_uuid=self._uuid, sequence=sequence)))
+            case Heartbeat():
+                pass  # meant for an earlier incarnation at this address
+            case HeartbeatAck(from_uuid=sender):
+                self._detectors.heartbeat(sender, time.monotonic())
+            case Join(member=member):
+                self._on_join(member, link)
+            case Welcome(state=state) if not self._joined and self._join is not None:
+                self._publisher.publish(self._state.receive(state, self._uuid)[0])
+                self._joined_now()
+            case JoinRefused(reason=reason) | HelloRefused(reason=reason):
+                if self._join is not None and not self._joined:
+                    self._fail_join(JoinRefusedError(reason))
+            case Watch():
+                link.tell(Send(ClientUpdate(state=self._state)))
+            case Welcome() | HelloAccepted():
+                pass
+            case _:
+                logger.warning("Unexpected wire message %s", type(wire).__name__)
+
+    def _on_join(self, member: Member, link: pykka.ActorRef[Any]) -> None:
+        state = self._state
+        if not self._joined:
+            link.tell(Send(JoinRefused(reason=f"{self._self.address} is not a member yet")))
+            return
+        if state.is_tombstoned(member.uuid):
+            link.tell(Send(JoinRefused(reason=f"incarnation {member.uuid} was removed")))
+            return
+        self._adopt(state.add_joining(member, by=self._uuid))
+        link.tell(Send(Welcome(state=self._state)))
+
+    def _on_gossip(self, sender: str, recipient: str, remote: MembershipState) -> None:
+        if recipient != self._uuid or not self._joined:
+            return
+        if remote.is_tombstoned(self._uuid):
+            self._adopt(remote)
+            self._finish("removed from the cluster")
+            return
+        if self._state.member(sender) is None and remote.member(sender) is None:
+            return
+        new_state, causality = self._state.receive(remote, self._uuid)
+        self._adopt(new_state)
+        if causality in (Causality.BEFORE, Causality.CONCURRENT):
+            self._gossip_to(sender, full=True)
+
+    def _on_gossip_status(self, status: GossipStatus) -> None:
+        if status.to_uuid != self._uuid or not self._joined:
+            return
+        match self._state.version.compare(status.version):
+            case Causality.AFTER:
+                self._gossip_to(status.from_uuid, full=True)
+            case Causality.BEFORE | Causality.CONCURRENT:
+                self._gossip_to(status.from_uuid, full=False)
+            case Causality.SAME:
+                self._adopt(self._state.with_seen(status.seen | {self._uuid}))
+
+    # -- gossip ----------------------------------------------------------------------------
+
+    def _gossip_tick(self) -> None:
+        """Runs 3x per gossip interval: leader actions, then gossip on every third tick, or on
+        every tick while fewer than half of the members have seen the current version."""
+        self._leader_tick()
+        self._gossip_ticks += 1
+        if self._gossip_ticks % 3 and not needs_fast_gossip(self._state):
+            return
+        peer = choose_gossip_peer(self._state, self._uuid, self._rng)
+        if peer is not None:
+            self._gossip_to(peer.uuid, full=peer.uuid not in self._state.seen)
+
+    def _gossip_to(self, uuid: str, full: bool) -> None:
+        member = self._state.member(uuid)
+        if member is None:
+            return
+        state = self._state
+        message: Gossip | GossipStatus
+        if full:
+            message = Gossip(from_uuid=self._uuid, to_uuid=uuid, state=state)
+        else:
+            message = GossipStatus(
+                from_uuid=self._uuid, to_uuid=uuid, version=state.version, seen=state.seen
+            )
+        self._send(member.address, message)
+
+    # -- failure detection -----------------------------------------------------------------
+
+    def _heartbeat_tick(self) -> None:
+        state = self._state
+        member = state.member(self._uuid)
+        if member is None or member.status not in MONITORED_STATUSES:
+            return
+        monitored = [m.uuid for m in state.members if m.status in MONITORED_STATUSES]
+        targets = heartbeat_targets(self._uuid, monitored, self._settings.monitored_by)
+        now = time.monotonic()
+        for uuid in set(self._detectors.monitored()) - set(targets):
+            self._detectors.remove(uuid)
+        self._heartbeat_sequence += 1
+        for uuid in targets:
+            if uuid not in self._detectors.monitored():
+                self._detectors.heartbeat(uuid, now)  # expect a first answer within the pause
+            target = state.member(uuid)
+            assert target is not None
+            self._send(
+                target.address,
+                Heartbeat(from_uuid=self._uuid, to_uuid=uuid, sequence=self._heartbeat_sequence),
+            )
+        unreachable = frozenset(u for u in targets if not self._detectors.is_available(u, now))
+        row = state.reachability_row(self._uuid)
+        if unreachable != row:
+            for uuid in unreachable - row:
+                logger.warning("%s is unreachable", state.member(uuid))
+            self._adopt(state.set_reachability(self._uuid, unreachable))
+
+    # -- leader actions and downing ----------------------------------------------------------
+
+    def _leader_tick(self) -> None:
+        state = self._state
+        if not self._joined:
+            return
+        if state.is_converged():
+            self._last_converged = {
+                m.uuid: m.address for m in state.members if m.status < MemberStatus.DOWN
+            }
+        state = leader_actions(state, self._uuid, time.time())
+        state = prune_tombstones(state, time.time(), self._settings.tombstone_ttl)
+        self._adopt(state)
+        self._apply_downing()
+        self._finish_lone_exit()
+
+    def _apply_downing(self) -> None:
+        pending = pending_unreachable(self._state)
+        now = time.monotonic()
+        if pending != self._pending_unreachable:
+            self._pending_unreachable = pending
+            self._unreachable_since = now
+        decision = keep_majority(
+            self._last_converged, pending, now - self._unreachable_since, self._settings.down_after
+        )
+        if decision.verdict is Verdict.DOWN_UNREACHABLE:
+            leader = self._state.leader()
+            if leader is not None and leader.uuid == self._uuid:
+                state = self._state
+                for uuid in sorted(pending):
+                    logger.warning("Downing unreachable %s", state.member(uuid))
+                    state = state.set_status(uuid, MemberStatus.DOWN, by=self._uuid)
+                self._adopt(state)
+        elif decision.verdict is Verdict.DOWN_SELF:
+            logger.error(
+                "Partitioned into a minority (%d of %d members of the last converged cluster "
+                "reachable): downing this member and shutting down",
+                decision.reachable_count,
+                decision.total,
+            )
+            self._adopt(self._state.set_status(self._uuid, MemberStatus.DOWN, by=self._uuid))
+            self._finish("downed: this member was on the minority side of a partition")
+
+    def _leave(self) -> CurrentClusterState:
+        """Mark this member LEAVING; the leader moves it on to EXITING and REMOVED."""
+        member = self._state.member(self._uuid)
+        if member is not None and member.status < MemberStatus.LEAVING:
+            self._adopt(self._state.set_status(self._uuid, MemberStatus.LEAVING, by=self._uuid))
+            self._leader_tick()
+        return self._publisher.snapshot
+
+    def _finish_lone_exit(self) -> None:
+        """An EXITING member with nobody left to remove it removes itself."""
+        member = self._state.member(self._uuid)
+        if member is None or member.status != MemberStatus.EXITING:
+            return
+        if all(
+            m.uuid == self._uuid or m.status >= MemberStatus.EXITING for m in self._state.members
+        ):
+            self._adopt(MembershipState(tombstones=((self._uuid, time.time()),)))
+            self._finish("left the cluster")
+
+    # -- state changes and sending -----------------------------------------------------------
+
+    def _adopt(self, new_state: MembershipState) -> None:
+        """Publish ``new_state``; push it to clients; say goodbye to members it removed."""
+        old_state = self._state
+        events = self._publisher.publish(new_state)
+        if new_state is old_state:
+            return
+        if self._transport is not None and events:
+            self._transport.tell(Broadcast(ClientUpdate(state=new_state)))
+        for event in events:
+            if isinstance(event, MemberRemoved) and event.member.uuid != self._uuid:
+                self._detectors.remove(event.member.uuid)
+                if event.previous_status == MemberStatus.EXITING:
+                    self._send(
+                        event.member.address,
+                        Gossip(from_uuid=self._uuid, to_uuid=event.member.uuid, state=new_state),
+                    )
+                self._forget(event.member.address)
+        member = new_state.member(self._uuid)
+        if member is not None and member.status == MemberStatus.DOWN and not self._finished:
+            self._finish("downed by the cluster")
+
+    def _send(self, address: Address, message: Any) -> None:
+        if self._transport is not None:
+            self._transport.tell(SendTo(address=address, message=message))
+
+    def _forget(self, address: Address) -> None:
+        if self._transport is not None and self._state.member_at(address) is None:
+            self._transport.tell(Forget(address=address))
+
+    def _finish(self, reason: str) -> None:
+        """This member is out of the cluster for good: stop the timers and tell the node why."""
+        if self._finished:
+            return
+        self._finished = True
+        logger.info("%s: %s", self._self.address, reason)
+        for ticker in self._tickers:
+            ticker.cancel()
+        if self._terminated is not None:
+            self._terminated.set(reason)

@@ -1,0 +1,194 @@
+"""Node: the actors of one cluster member, started and stopped together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+from actors.callbacks import CallbackRunner
+from actors.cluster_service import ClusterService
+from actors.load_balancer import LoadBalancerActor
+from actors.membership import MembershipActor
+from actors.ordering import OrderingActor
+from actors.registry import ListenerRegistryActor
+from actors.settings import PROTOCOL_VERSION, Settings
+from actors.transport import TransportActor, bind_listener
+from messages.address import Address
+from messages.balancing import RoundRobinStrategy
+from messages.commands import AttachTransport, JoinCluster, Leave
+from messages.framing import Codec
+from messages.member import Member
+from messages.protocol import WIRE_TYPES, Hello, Role
+
+logger = logging.getLogger(__name__)
+
+WIRE_CODEC = Codec(WIRE_TYPES)
+
+
+def hello_check(settings: Settings) -> Any:
+    """The handshake rule of an accepting member: same cluster name and protocol version."""
+
+    def check(hello: Hello) -> str | None:
+        if hello.cluster_name != settings.cluster_name:
+            return (
+                f"cluster name mismatch: this member is in {settings.cluster_name!r}, "
+                f"the peer asked for {hello.cluster_name!r}"
+            )
+        if hello.protocol_version != PROTOCOL_VERSION:
+            return (
+                f"protocol version mismatch: this member speaks {PROTOCOL_VERSION}, "
+                f"the peer {hello.protocol_version}"
+            )
+        return None
+
+    return check
+
+
+class LocalActors:
+    """The actors that members and clients share: callback runner, listener registry, load balancer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.callbacks = CallbackRunner.start()
+        self.listeners = ListenerRegistryActor.start(self.callbacks)
+        self.load_balancer = LoadBalancerActor.start(self.listeners, RoundRobinStrategy())
+        self.cluster = ClusterService(self.listeners, ask_timeout=settings.ask_timeout)
+        self.cluster.start()
+
+    def stop(self) -> None:
+        self.cluster.shutdown()
+        for ref in (self.load_balancer, self.listeners, self.callbacks):
+            ref.stop()
+
+
+class Node:
+    """One cluster member: its actor refs, its ``ClusterService``, and leave/stop.
+
+    ``membership``, ``listeners``, ``load_balancer``, ``ordering`` and ``transport`` are pykka
+    ActorRefs that application actors talk to with the messages of ``messages``. Construction binds
+    the address and joins through the seeds; it raises if that fails (and leaves nothing running).
+    """
+
+    def __init__(self, member: Member, settings: Settings, seeds: tuple[Address, ...]) -> None:
+        self.settings = settings
+        self._stopped = threading.Event()
+        listener = bind_listener(member.address)
+        if member.address.port == 0:
+            bound = Address(member.address.host, listener.getsockname()[1])
+            member = Member.create(
+                bound, member.attributes, member.lite_member, member_uuid=member.uuid
+            )
+        self.member = member
+        self._local = LocalActors(settings)
+        self.cluster = self._local.cluster
+        self.listeners = self._local.listeners
+        self.load_balancer = self._local.load_balancer
+        self._terminated: pykka.Future[str] = pykka.ThreadingFuture()
+        self.membership = MembershipActor.start(member, self.listeners, settings, self._terminated)
+        self.ordering = OrderingActor.start(member.uuid, self.membership)
+        self.transport = TransportActor.start(
+            listener=listener,
+            hello=Hello(
+                cluster_name=settings.cluster_name,
+                protocol_version=PROTOCOL_VERSION,
+                uuid=member.uuid,
+                role=Role.MEMBER,
+                address=member.address,
+            ),
+            check_hello=hello_check(settings),
+            codec=WIRE_CODEC,
+            deliver_to=self.membership,
+            settings=settings,
+        )
+        self.membership.tell(AttachTransport(self.transport))
+        threading.Thread(target=self._watch, name=f"node-{member.address}", daemon=True).start()
+        joined: pykka.Future[None] = pykka.ThreadingFuture()
+        self.membership.tell(JoinCluster(seeds=seeds, done=joined))
+        try:
+            joined.get(timeout=settings.join_timeout + settings.ask_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def address(self) -> Address:
+        return self.member.address
+
+    @property
+    def uuid(self) -> str:
+        return self.member.uuid
+
+    @property
+    def is_running(self) -> bool:
+        return not self._stopped.is_set()
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Block until this node has stopped (left, downed, or ``stop()``); True if it has."""
+        return self._stopped.wait(timeout)
+
+    def leave(self, timeout: float | None = None) -> bool:
+        """Leave gracefully (LEAVING -> EXITING -> REMOVED), then stop. True if removal was seen."""
+        if self._stopped.is_set():
+            return False
+        self.membership.ask(Leave(), timeout=self.settings.ask_timeout)
+        done = self._stopped.wait(self.settings.leave_timeout if timeout is None else timeout)
+        if not done:
+            logger.warning("Leave of %s not confirmed in time; stopping anyway", self.member)
+        self.stop()
+        return done
+
+    def stop(self) -> None:
+        """Stop this node's actors at once (no leave). Idempotent."""
+        if self._stopped.is_set():
+            return
+        with contextlib.suppress(queue.Full):
+            self._terminated.set("stopped")
+        for ref in (self.transport, self.ordering, self.membership):
+            ref.stop()
+        self._local.stop()
+        self._stopped.set()
+
+    def _watch(self) -> None:
+        """Stop the node when the membership actor says this member is out of the cluster."""
+        reason = self._terminated.get()
+        if reason != "stopped":
+            logger.info("Node %s stops: %s", self.address, reason)
+            self.stop()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_member(
+    cluster_name: str = "dev",
+    host: str = "127.0.0.1",
+    port: int = 5701,
+    seeds: Iterable[str | Address] = (),
+    attributes: Mapping[str, str] | None = None,
+    lite_member: bool = False,
+    **timings: Any,
+) -> Node:
+    """Start a member on ``host:port`` (port 0: any free port) and join through ``seeds``.
+
+    With no seeds, or only itself, it forms a new cluster. Raises ``JoinRefusedError`` when the
+    cluster refuses it (name or protocol mismatch), ``JoinTimeoutError`` when no seed answers within
+    ``join_timeout``, ``OSError`` when the address cannot be bound.
+    """
+    settings = Settings(cluster_name=cluster_name, **timings)
+    member = Member.create(Address(host, port), attributes=attributes, lite_member=lite_member)
+    seed_addresses = tuple(Address.parse(seed) for seed in seeds)
+    return Node(member, settings, seed_addresses)

@@ -1,0 +1,36 @@
+"""Tunable timings and limits of a node, with the defaults of the design brief."""
+
+from __future__ import annotations
+
+import dataclasses
+
+PROTOCOL_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Timings are in seconds. Validated on construction so a bad value fails at start, clearly."""
+
+    cluster_name: str = "dev"
+    gossip_interval: float = 1.0
+    heartbeat_interval: float = 1.0
+    phi_threshold: float = 8.0
+    acceptable_heartbeat_pause: float = 3.0
+    min_std_deviation: float = 0.1
+    monitored_by: int = 5
+    down_after: float = 10.0
+    join_timeout: float = 20.0
+    leave_timeout: float = 15.0
+    tombstone_ttl: float = 86_400.0
+    connect_timeout: float = 2.0
+    idle_timeout: float = 30.0
+    max_frame_bytes: int = 16 * 1024 * 1024
+    ask_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.cluster_name or not isinstance(self.cluster_name, str):
+            raise ValueError("cluster_name must be a non-empty string")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+                raise ValueError(f"{field.name} must be positive, got {value!r}")

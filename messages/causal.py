@@ -1,0 +1,165 @@
+"""Causal delivery (Birman-Schiper-Stephenson): stamping on send, hold-back and release on receive.
+
+An envelope from ``s`` is deliverable when it is the next one from ``s``
+(``clock[s] == delivered[s] + 1``) and everything it depends on has been delivered
+(``clock[k] <= delivered[k]`` for every other ``k``). Pure: no threads, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from messages.envelope import Envelope
+from messages.vector_clock import VectorClock
+
+
+class Stamp(msgspec.Struct, frozen=True):
+    """Ask the ordering actor to stamp ``body`` for sending. Replies the ``Envelope`` to send."""
+
+    body: Any
+
+
+class Offer(msgspec.Struct, frozen=True):
+    """Ask the ordering actor to take ``envelope``; a rejected one comes back as the error."""
+
+    envelope: Envelope
+
+
+class GetClock(msgspec.Struct, frozen=True):
+    """Ask the ordering actor for the node's clock (everything delivered plus own sends)."""
+
+
+class HoldBackOverflow(ValueError):
+    """Holding one more envelope back would exceed the buffer's bound; that envelope is not kept."""
+
+
+def stamp(clock: VectorClock, sender: str, body: Any) -> tuple[VectorClock, Envelope]:
+    """The sending side of the rule: the sender's clock after this send, and the envelope to send."""
+    sent_clock = clock.increment(sender)
+    return sent_clock, Envelope(sender=sender, clock=sent_clock, body=body)
+
+
+class CausalBuffer:
+    """The delivered clock plus the envelopes held back until their causes are delivered.
+
+    Held envelopes are indexed by sender and sequence number, and only the next envelope of each
+    sender (its "head") is ever a candidate. A head that waits for another replica is registered
+    under that replica, so a delivery re-checks only the deliverer's next head and the heads that
+    were waiting for the deliverer: no scan of everything held.
+    """
+
+    def __init__(self, max_held: int = 10_000) -> None:
+        if isinstance(max_held, bool) or not isinstance(max_held, int) or max_held < 1:
+            raise ValueError(f"max_held must be a positive int, got {max_held!r}")
+        self._max_held = max_held
+        self._delivered = VectorClock()
+        self._held: dict[str, dict[int, Envelope]] = {}
+        self._held_count = 0
+        self._waiting_for: dict[str, set[str]] = {}  # replica -> senders whose head waits for it
+        self._duplicates = 0
+
+    @property
+    def delivered(self) -> VectorClock:
+        """Everything delivered plus own sends; replaced on change, never mutated in place."""
+        return self._delivered
+
+    @property
+    def held(self) -> int:
+        """How many envelopes are held back."""
+        return self._held_count
+
+    @property
+    def duplicates(self) -> int:
+        """How many envelopes were dropped as already delivered or already held."""
+        return self._duplicates
+
+    def stamp(self, sender: str, body: Any) -> Envelope:
+        """Stamp an own send: the delivered clock counts it, so replies that depend on it deliver."""
+        self._delivered, envelope = stamp(self._delivered, sender, body)
+        return envelope
+
+    def offer(self, envelope: Envelope) -> list[Envelope]:
+        """Take one received envelope; return every envelope that became deliverable, in order.
+
+        Raises ``HoldBackOverflow`` (and keeps nothing of ``envelope``) when it would have to be
+        held back but the buffer is full.
+        """
+        if not isinstance(envelope, Envelope):
+            raise TypeError(f"CausalBuffer.offer takes an Envelope, got {type(envelope).__name__}")
+        sender = envelope.sender
+        sequence = envelope.clock.get(sender)
+        if sequence < 1:
+            raise ValueError(
+                f"envelope from {sender!r} has clock entry {sequence} for its own sender; "
+                "a sender increments its own entry before sending"
+            )
+        pending = self._held.get(sender)
+        if sequence <= self._delivered.get(sender) or (pending is not None and sequence in pending):
+            self._duplicates += 1
+            return []
+        is_head = sequence == self._delivered.get(sender) + 1
+        blocker = self._blocker(envelope) if is_head else None
+        if is_head and blocker is None:
+            self._delivered = self._delivered.merge(envelope.clock)
+            released = [envelope]
+            self._release_after(sender, released)
+            return released
+        self._hold(envelope, sequence)
+        if blocker is not None:
+            self._waiting_for.setdefault(blocker, set()).add(sender)
+        return []
+
+    def _blocker(self, envelope: Envelope) -> str | None:
+        """A replica (other than the sender) with a delivery ``envelope`` still waits for."""
+        delivered = self._delivered
+        for replica_id, timestamp in envelope.clock.timestamps.items():
+            if replica_id != envelope.sender and timestamp > delivered.get(replica_id):
+                return replica_id
+        return None
+
+    def _hold(self, envelope: Envelope, sequence: int) -> None:
+        if self._held_count >= self._max_held:
+            raise HoldBackOverflow(
+                f"hold-back buffer full ({self._max_held} envelopes): dropped envelope "
+                f"#{sequence} from {envelope.sender!r}, which waits for {self._missing(envelope)}"
+            )
+        self._held.setdefault(envelope.sender, {})[sequence] = envelope
+        self._held_count += 1
+
+    def _missing(self, envelope: Envelope) -> str:
+        """The deliveries ``envelope`` waits for, e.g. ``'a' #2..#4, 'b' #7``."""
+        missing = []
+        for replica_id, timestamp in envelope.clock.timestamps.items():
+            needed = timestamp - 1 if replica_id == envelope.sender else timestamp
+            first = self._delivered.get(replica_id) + 1
+            if needed >= first:
+                span = f"#{first}" if needed == first else f"#{first}..#{needed}"
+                missing.append(f"{replica_id!r} {span}")
+        return ", ".join(missing)
+
+    def _release_after(self, sender: str, released: list[Envelope]) -> None:
+        """Deliver, into ``released``, every held envelope unblocked by a delivery from ``sender``."""
+        candidates = [sender, *self._waiting_for.pop(sender, ())]
+        while candidates:
+            candidate = candidates.pop()
+            pending = self._held.get(candidate)
+            if pending is None:
+                continue
+            sequence = self._delivered.get(candidate) + 1
+            head = pending.get(sequence)
+            if head is None:
+                continue
+            blocker = self._blocker(head)
+            if blocker is not None:
+                self._waiting_for.setdefault(blocker, set()).add(candidate)
+                continue
+            del pending[sequence]
+            if not pending:
+                del self._held[candidate]
+            self._held_count -= 1
+            self._delivered = self._delivered.merge(head.clock)
+            released.append(head)
+            candidates.append(candidate)
+            candidates.extend(self._waiting_for.pop(candidate, ()))

@@ -1,0 +1,176 @@
+"""Phi accrual failure detection, in the manner of Akka's ``PhiAccrualFailureDetector``.
+
+Pure: every method takes the current time (seconds, from a monotonic clock) as an argument.
+``phi`` grows with the time since the last heartbeat, scaled by the history of heartbeat
+intervals; a member is available while ``phi < threshold``. With 1 s heartbeats and the
+defaults, phi reaches 8 about 4.5 s after the last heartbeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+# Coefficients of the logistic approximation of the standard normal CDF used by Akka:
+# 1 - F(y) ~= 1 / (1 + exp(y * (1.5976 + 0.070566 * y**2))).
+_LOGISTIC_LINEAR = 1.5976
+_LOGISTIC_CUBIC = 0.070566
+# Cap of that exponent: keeps exp() finite, so phi tops out at 700 / ln(10) ~= 304.
+_MAX_EXPONENT = 700.0
+_LN_10 = math.log(10.0)
+
+
+class PhiAccrualFailureDetector:
+    """Suspicion level of one monitored member, from the arrival times of its heartbeats.
+
+    Intervals are kept in a window of ``max_sample_size`` with a running sum and sum of
+    squares, so ``heartbeat`` and ``phi`` are O(1). The first heartbeat seeds the window with
+    ``first_heartbeat_estimate`` +- a quarter of it, as Akka does. ``acceptable_heartbeat_pause``
+    is added to the mean, so pauses shorter than it are not taken as failures.
+    """
+
+    def __init__(
+        self,
+        threshold: float = 8.0,
+        max_sample_size: int = 1000,
+        min_std_deviation: float = 0.1,
+        acceptable_heartbeat_pause: float = 3.0,
+        first_heartbeat_estimate: float = 1.0,
+    ) -> None:
+        _require_positive("threshold", threshold)
+        if isinstance(max_sample_size, bool) or not isinstance(max_sample_size, int):
+            raise TypeError(f"max_sample_size must be an int, not {type(max_sample_size).__name__}")
+        if max_sample_size < 1:
+            raise ValueError(f"max_sample_size must be > 0, got {max_sample_size}")
+        _require_positive("min_std_deviation", min_std_deviation)
+        if not (math.isfinite(acceptable_heartbeat_pause) and acceptable_heartbeat_pause >= 0):
+            raise ValueError(
+                f"acceptable_heartbeat_pause must be >= 0 seconds, got {acceptable_heartbeat_pause}"
+            )
+        _require_positive("first_heartbeat_estimate", first_heartbeat_estimate)
+        self.threshold = threshold
+        self.min_std_deviation = min_std_deviation
+        self.acceptable_heartbeat_pause = acceptable_heartbeat_pause
+        self.first_heartbeat_estimate = first_heartbeat_estimate
+        self._intervals: deque[float] = deque(maxlen=max_sample_size)
+        self._interval_sum = 0.0
+        self._squared_interval_sum = 0.0
+        self._last_heartbeat: float | None = None
+
+    @property
+    def is_monitoring(self) -> bool:
+        """True once the first heartbeat has arrived."""
+        return self._last_heartbeat is not None
+
+    def heartbeat(self, now: float) -> None:
+        """Record a heartbeat arriving at ``now``.
+
+        The interval that ends a failure (phi above the threshold) is not recorded: a long
+        pause would skew the statistics.
+        """
+        if not math.isfinite(now):
+            raise ValueError(f"heartbeat time must be finite, got {now}")
+        last = self._last_heartbeat
+        if last is None:
+            std_deviation = self.first_heartbeat_estimate / 4
+            self._record(self.first_heartbeat_estimate - std_deviation)
+            self._record(self.first_heartbeat_estimate + std_deviation)
+        elif now < last:
+            raise ValueError(f"heartbeat time {now} is before the previous heartbeat at {last}")
+        elif self.is_available(now):
+            self._record(now - last)
+        else:
+            logger.debug(
+                "Heartbeat after a failure (%.3f s pause) left out of the history", now - last
+            )
+        self._last_heartbeat = now
+
+    def phi(self, now: float) -> float:
+        """Suspicion level at ``now``: -log10(1 - F(time since last heartbeat)); 0 before any.
+
+        Finite for any ``now`` (capped at about 304) and non-decreasing in ``now``.
+        """
+        if self._last_heartbeat is None:
+            return 0.0
+        count = len(self._intervals)
+        mean = self._interval_sum / count
+        variance = max(self._squared_interval_sum / count - mean * mean, 0.0)
+        std_deviation = max(math.sqrt(variance), self.min_std_deviation)
+        y = (now - self._last_heartbeat - mean - self.acceptable_heartbeat_pause) / std_deviation
+        exponent = min(y * (_LOGISTIC_LINEAR + _LOGISTIC_CUBIC * y * y), _MAX_EXPONENT)
+        # -log10(1 / (1 + e**x)) == log10(1 + e**x): no cancellation on either side of the mean.
+        return math.log1p(math.exp(exponent)) / _LN_10
+
+    def is_available(self, now: float) -> bool:
+        """True while phi is below the threshold (always, before the first heartbeat)."""
+        return self.phi(now) < self.threshold
+
+    def _record(self, interval: float) -> None:
+        intervals = self._intervals
+        if len(intervals) == intervals.maxlen:
+            evicted = intervals[0]
+            self._interval_sum -= evicted
+            self._squared_interval_sum -= evicted * evicted
+        intervals.append(interval)
+        self._interval_sum += interval
+        self._squared_interval_sum += interval * interval
+
+
+def _require_positive(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+
+
+class FailureDetectorRegistry:
+    """One failure detector per monitored member id, created on its first heartbeat.
+
+    A member never heard from (or removed) is not monitored and counts as available, as in
+    Akka's ``DefaultFailureDetectorRegistry``.
+    """
+
+    def __init__(
+        self,
+        detector_factory: Callable[[], PhiAccrualFailureDetector] = PhiAccrualFailureDetector,
+    ) -> None:
+        self._detector_factory = detector_factory
+        self._detectors: dict[str, PhiAccrualFailureDetector] = {}
+
+    def heartbeat(self, member_id: str, now: float) -> None:
+        """Record a heartbeat from ``member_id`` at ``now``; starts monitoring it if new."""
+        detector = self._detectors.get(member_id)
+        if detector is None:
+            detector = self._detectors[member_id] = self._detector_factory()
+        detector.heartbeat(now)
+
+    def is_available(self, member_id: str, now: float) -> bool:
+        """False only for a monitored member whose phi has reached the threshold."""
+        detector = self._detectors.get(member_id)
+        return detector is None or detector.is_available(now)
+
+    def is_monitoring(self, member_id: str) -> bool:
+        return member_id in self._detectors
+
+    def phi(self, member_id: str, now: float) -> float:
+        """The member's phi at ``now`` (0 when not monitored), for logs and diagnostics."""
+        detector = self._detectors.get(member_id)
+        return 0.0 if detector is None else detector.phi(now)
+
+    def unavailable(self, now: float) -> frozenset[str]:
+        """The monitored members whose phi has reached the threshold at ``now``."""
+        return frozenset(
+            member_id
+            for member_id, detector in self._detectors.items()
+            if not detector.is_available(now)
+        )
+
+    def remove(self, member_id: str) -> bool:
+        """Stop monitoring ``member_id``; True if it was monitored."""
+        return self._detectors.pop(member_id, None) is not None
+
+    def monitored(self) -> frozenset[str]:
+        """The ids of the monitored members."""
+        return frozenset(self._detectors)

@@ -1,0 +1,41 @@
+"""Pure gossip choices: whom to gossip with, what to send, and how often."""
+
+from __future__ import annotations
+
+import random
+
+from messages.member import Member, MemberStatus
+from messages.state import MembershipState
+
+GOSSIP_TARGET_STATUSES = frozenset(
+    {MemberStatus.JOINING, MemberStatus.UP, MemberStatus.LEAVING, MemberStatus.EXITING}
+)
+
+
+def gossip_peers(state: MembershipState, self_uuid: str) -> tuple[Member, ...]:
+    """Members worth gossiping with: live, reachable, not self."""
+    unreachable = state.unreachable()
+    return tuple(
+        m
+        for m in state.members
+        if m.uuid != self_uuid and m.status in GOSSIP_TARGET_STATUSES and m.uuid not in unreachable
+    )
+
+
+def choose_gossip_peer(
+    state: MembershipState, self_uuid: str, rng: random.Random, unseen_bias: float = 0.8
+) -> Member | None:
+    """One peer, preferring (with probability ``unseen_bias``) those that have not seen this version."""
+    peers = gossip_peers(state, self_uuid)
+    if not peers:
+        return None
+    if rng.random() < unseen_bias:
+        unseen = [m for m in peers if m.uuid not in state.seen]
+        if unseen:
+            return rng.choice(unseen)
+    return rng.choice(peers)
+
+
+def needs_fast_gossip(state: MembershipState) -> bool:
+    """True while fewer than half of the members have seen the current version (gossip 3x as often)."""
+    return 2 * len(state.seen) < len(state.members)

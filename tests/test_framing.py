@@ -1,0 +1,298 @@
+"""Length-prefixed frames and the MessagePack codec of tagged Structs."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from messages import Address, Member, MemberRemoved, MemberStatus, MemberUp, VectorClock
+from messages.events import EVENT_TYPES
+from messages.framing import (
+    DEFAULT_MAX_FRAME_BYTES,
+    Codec,
+    DecodeError,
+    FrameDecoder,
+    FrameError,
+    FrameTooLarge,
+    TruncatedFrame,
+    encode_frame,
+)
+
+
+class Gossip(msgspec.Struct, frozen=True, tag=True):
+    sender: Member
+    reply_to: Address
+    version: VectorClock
+    seen: frozenset[str]
+    statuses: tuple[MemberStatus, ...] = ()
+
+
+class Ping(msgspec.Struct, frozen=True, tag=True):
+    sequence: int
+
+
+class Pong(msgspec.Struct, frozen=True, tag=True):
+    sequence: int
+
+
+def decode_all(decoder: FrameDecoder, chunks: list[bytes]) -> list[bytes]:
+    return [payload for chunk in chunks for payload in decoder.feed(chunk)]
+
+
+def test_encode_frame_prefixes_big_endian_length() -> None:
+    assert encode_frame(b"abc") == b"\x00\x00\x00\x03abc"
+    assert encode_frame(b"") == b"\x00\x00\x00\x00"
+    assert encode_frame(bytes(258))[:4] == b"\x00\x00\x01\x02"
+
+
+def test_single_frame_round_trips() -> None:
+    decoder = FrameDecoder()
+
+    assert decoder.feed(encode_frame(b"hello")) == [b"hello"]
+    assert decoder.pending_bytes == 0
+
+
+def test_empty_payload_round_trips() -> None:
+    assert FrameDecoder().feed(encode_frame(b"") + encode_frame(b"x")) == [b"", b"x"]
+
+
+def test_many_frames_in_one_chunk() -> None:
+    payloads = [bytes([n]) * n for n in range(200)]
+
+    assert FrameDecoder().feed(b"".join(map(encode_frame, payloads))) == payloads
+
+
+def test_frames_split_at_every_byte_position() -> None:
+    payloads = [b"first", b"", b"third payload"]
+    stream = b"".join(map(encode_frame, payloads))
+
+    for cut in range(len(stream) + 1):
+        decoder = FrameDecoder()
+        assert decode_all(decoder, [stream[:cut], stream[cut:]]) == payloads, cut
+        assert decoder.pending_bytes == 0
+
+
+def test_frames_fed_one_byte_at_a_time() -> None:
+    payloads = [b"a" * 300, b"b", b"c" * 70]
+    stream = b"".join(map(encode_frame, payloads))
+    decoder = FrameDecoder()
+
+    assert decode_all(decoder, [stream[i : i + 1] for i in range(len(stream))]) == payloads
+
+
+def test_partial_frame_is_kept_and_counted_as_pending() -> None:
+    decoder = FrameDecoder()
+    frame = encode_frame(b"0123456789")
+
+    assert decoder.feed(encode_frame(b"done") + frame[:7]) == [b"done"]
+    assert decoder.pending_bytes == 7
+    assert decoder.feed(frame[7:]) == [b"0123456789"]
+    assert decoder.pending_bytes == 0
+
+
+def test_big_frame_in_small_pieces_takes_linear_time() -> None:
+    payload = bytes(range(256)) * (DEFAULT_MAX_FRAME_BYTES // 256)
+    stream = encode_frame(payload)
+    decoder = FrameDecoder()
+    piece = 1024
+
+    started = time.perf_counter()
+    received = decode_all(decoder, [stream[i : i + piece] for i in range(0, len(stream), piece)])
+    elapsed = time.perf_counter() - started
+
+    assert received == [payload]
+    assert elapsed < 5.0  # re-copying the growing buffer on each piece takes minutes
+
+
+def test_frame_of_exactly_the_maximum_size_is_accepted() -> None:
+    assert FrameDecoder(max_frame_bytes=8).feed(encode_frame(b"12345678")) == [b"12345678"]
+
+
+def test_oversized_header_is_rejected_before_its_payload_arrives() -> None:
+    decoder = FrameDecoder(max_frame_bytes=1024)
+
+    with pytest.raises(FrameTooLarge, match="1025 bytes, more than the maximum of 1024"):
+        decoder.feed((1025).to_bytes(4, "big"))
+
+
+def test_oversized_header_is_rejected_when_it_completes_across_chunks() -> None:
+    decoder = FrameDecoder(max_frame_bytes=1024)
+    header = (2**32 - 1).to_bytes(4, "big")
+
+    assert decoder.feed(encode_frame(b"ok") + header[:2]) == [b"ok"]
+    with pytest.raises(FrameTooLarge):
+        decoder.feed(header[2:])
+
+
+def test_decoder_stays_failed_after_an_oversized_header() -> None:
+    decoder = FrameDecoder(max_frame_bytes=16)
+    with pytest.raises(FrameTooLarge):
+        decoder.feed(encode_frame(bytes(17)))
+
+    with pytest.raises(FrameTooLarge):
+        decoder.feed(encode_frame(b"fine"))
+
+
+def test_frame_errors_are_value_errors() -> None:
+    for error in (FrameTooLarge, TruncatedFrame, DecodeError):
+        assert issubclass(error, FrameError)
+    assert issubclass(FrameError, ValueError)
+
+
+@pytest.mark.parametrize("cut", [1, 3, 4, 5, 7])
+def test_finish_raises_for_a_frame_truncated_at_eof(cut: int) -> None:
+    decoder = FrameDecoder()
+    decoder.feed(encode_frame(b"whole") + encode_frame(b"part")[:cut])
+
+    with pytest.raises(TruncatedFrame, match=f"{cut} bytes"):
+        decoder.finish()
+
+
+def test_finish_accepts_a_stream_ending_between_frames() -> None:
+    decoder = FrameDecoder()
+    decoder.feed(encode_frame(b"one") + encode_frame(b"two"))
+
+    decoder.finish()
+
+
+@pytest.mark.parametrize("max_frame_bytes", [0, -1, 2**32])
+def test_decoder_rejects_bad_maximum(max_frame_bytes: int) -> None:
+    with pytest.raises(ValueError, match="max_frame_bytes"):
+        FrameDecoder(max_frame_bytes=max_frame_bytes)
+
+
+def test_decoder_rejects_non_int_maximum() -> None:
+    with pytest.raises(TypeError, match="max_frame_bytes"):
+        FrameDecoder(max_frame_bytes=1.5)  # type: ignore[arg-type]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    payloads=st.lists(st.binary(max_size=300), max_size=20),
+    cuts=st.lists(st.integers(min_value=0), max_size=12),
+)
+def test_any_split_of_concatenated_frames_decodes_to_the_same_payloads(
+    payloads: list[bytes], cuts: list[int]
+) -> None:
+    stream = b"".join(map(encode_frame, payloads))
+    bounds = [0, *sorted(cut % (len(stream) + 1) for cut in cuts), len(stream)]
+    chunks = [stream[start:end] for start, end in itertools.pairwise(bounds)]
+    decoder = FrameDecoder()
+
+    assert decode_all(decoder, chunks) == payloads
+    assert decoder.pending_bytes == 0
+    decoder.finish()
+
+
+def make_gossip() -> Gossip:
+    sender = Member.create("127.0.0.1:5701", attributes={"zone": "a"}).with_status(
+        MemberStatus.UP, up_number=3
+    )
+    return Gossip(
+        sender=sender,
+        reply_to=Address("::1", 5702),
+        version=VectorClock({sender.uuid: 4, "other": 1}),
+        seen=frozenset({sender.uuid, "other"}),
+        statuses=(MemberStatus.JOINING, MemberStatus.REMOVED),
+    )
+
+
+def test_codec_round_trips_member_address_clock_and_frozenset() -> None:
+    codec = Codec((Gossip, Ping))
+    gossip = make_gossip()
+
+    decoded = codec.decode(codec.encode(gossip))
+
+    assert decoded == gossip
+    assert isinstance(decoded, Gossip)
+    assert isinstance(decoded.seen, frozenset)
+    assert isinstance(decoded.version, VectorClock)
+    assert decoded.statuses[1] is MemberStatus.REMOVED
+    assert codec.decode(codec.encode(Ping(7))) == Ping(7)
+
+
+def test_codec_round_trips_membership_events() -> None:
+    codec = Codec(EVENT_TYPES)
+    member = Member.create("10.0.0.1:5701")
+    events = [
+        MemberUp(version=1, member=member),
+        MemberRemoved(version=2, member=member, previous_status=MemberStatus.DOWN),
+    ]
+
+    assert [codec.decode(codec.encode(event)) for event in events] == events
+
+
+def test_codec_payload_travels_in_a_frame() -> None:
+    codec = Codec((Ping, Pong))
+    stream = b"".join(encode_frame(codec.encode(msg)) for msg in (Ping(1), Pong(2), Ping(3)))
+
+    payloads = FrameDecoder().feed(stream)
+
+    assert [codec.decode(payload) for payload in payloads] == [Ping(1), Pong(2), Ping(3)]
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\xc1", b"\xff\xfe\xfd", b"\x93\x01", b"plain text"])
+def test_codec_rejects_garbage_bytes(garbage: bytes) -> None:
+    with pytest.raises(DecodeError):
+        Codec((Ping, Pong)).decode(garbage)
+
+
+def test_codec_rejects_unknown_tag() -> None:
+    payload = Codec((Ping, Pong)).encode(Pong(1))
+
+    with pytest.raises(DecodeError, match=r"invalid message.*Pong"):
+        Codec((Ping,)).decode(payload)
+
+
+def test_codec_rejects_wrong_field_types() -> None:
+    payload = msgspec.msgpack.encode({"type": "Ping", "sequence": "not a number"})
+
+    with pytest.raises(DecodeError, match=r"invalid message.*sequence"):
+        Codec((Ping,)).decode(payload)
+
+
+def test_codec_rejects_values_refused_by_post_init() -> None:
+    gossip = msgspec.structs.asdict(make_gossip())
+    gossip["reply_to"] = {"host": "h", "port": 70000}
+    payload = msgspec.msgpack.encode({"type": "Gossip", **gossip})
+
+    with pytest.raises(DecodeError, match="70000"):
+        Codec((Gossip,)).decode(payload)
+
+
+def test_codec_refuses_to_encode_an_unregistered_type() -> None:
+    with pytest.raises(TypeError, match="Pong is not a message type"):
+        Codec((Ping,)).encode(Pong(1))
+
+
+class Untagged(msgspec.Struct):
+    value: int
+
+
+class OtherTagField(msgspec.Struct, tag=True, tag_field="kind"):
+    value: int
+
+
+class PingAlias(msgspec.Struct, tag="Ping"):
+    value: int
+
+
+@pytest.mark.parametrize(
+    ("types", "message"),
+    [
+        ((), "non-empty tuple"),
+        ([Ping], "non-empty tuple"),
+        ((Ping, dict), "must be msgspec Struct classes"),
+        ((Ping, Untagged), "Untagged is not a tagged Struct"),
+        ((Ping, PingAlias), "share the tag 'Ping'"),
+        ((Ping, OtherTagField), "share one tag field"),
+    ],
+)
+def test_codec_constructor_rejects_bad_types(types: object, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        Codec(types)  # type: ignore[arg-type]
