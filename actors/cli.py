@@ -146,7 +146,7 @@ def _run_member(args: argparse.Namespace) -> int:
         lite_member=args.lite,
         **timings,
     )
-    record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
+    recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
 
     def leave(signum: int, _frame: Any) -> None:
         logger.info("%s: leaving the cluster", signal.Signals(signum).name)
@@ -156,6 +156,7 @@ def _run_member(args: argparse.Namespace) -> int:
         signal.signal(signum, leave)
     logger.info("member %s of cluster %r running (uuid %s)", node.address, args.cluster, node.uuid)
     node.wait_stopped()
+    recorder.stop()
     logger.info("member %s stopped", node.address)
     return 0
 

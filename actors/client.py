@@ -23,7 +23,7 @@ from messages.address import Address
 from messages.commands import GetClusterState, GetMembers
 from messages.links import Inbound, LinkClosed, Reconnect, Send
 from messages.member import select_members
-from messages.protocol import ClientUpdate, Hello, HelloAccepted, HelloRefused, Role, Watch
+from messages.protocol import ClientUpdate, Hello, HelloRefused, Role, Watch
 from messages.state import merge
 from messages.vector_clock import Causality
 
@@ -73,8 +73,6 @@ class ClientActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case Inbound(message=HelloAccepted()) if self._link is not None:
-                self._link.tell(Send(Watch()))
             case Inbound(message=HelloRefused(reason=reason)):
                 self._refused(reason)
             case Inbound(message=ClientUpdate(state=state), link=link) if link is self._link:
@@ -82,7 +80,8 @@ class ClientActor(pykka.ThreadingActor):
             case Inbound():
                 pass  # from a link we have already given up
             case LinkClosed(link=link, reason=reason) if link is self._link:
-                logger.info("Lost member %s: %s", self._peer, reason)
+                log = logger.info if self._is_connected else logger.debug
+                log("Lost member %s: %s", self._peer, reason)
                 self._link = None
                 self._failures += 1
                 self._schedule_reconnect()
@@ -124,6 +123,7 @@ class ClientActor(pykka.ThreadingActor):
                 role=Role.CLIENT,
             ),
         )
+        self._link.tell(Send(Watch()))  # dials, says Hello, then asks for the state
 
     def _schedule_reconnect(self) -> None:
         if not self._is_connected and time.monotonic() >= self._deadline:

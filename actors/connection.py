@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -64,19 +65,34 @@ class ConnectionActor(pykka.ThreadingActor):
         self._close_reason = "closed locally"
 
     def on_start(self) -> None:
-        if self._sock is None:
-            assert self._peer is not None
-            try:
-                self._sock = socket.create_connection(
-                    (self._peer.host, self._peer.port), timeout=self._io_timeout
-                )
-            except OSError as error:
-                self._finish(f"cannot connect to {self._peer}: {error}")
-                return
-            if self._hello is not None:
-                self._write(self._hello)
-        self._sock.settimeout(None)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._sock is not None:
+            self._start_reader()
+
+    def _dial(self) -> bool:
+        """Connect to the peer on the first send (so an early failure never races a sender)."""
+        assert self._peer is not None
+        try:
+            self._sock = socket.create_connection(
+                (self._peer.host, self._peer.port), timeout=self._io_timeout
+            )
+        except OSError as error:
+            self._finish(f"cannot connect to {self._peer}: {error}")
+            return False
+        self._start_reader()
+        if self._hello is not None:
+            self._write(self._hello)
+        return True
+
+    def _start_reader(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A peer that stops reading must not block this actor forever: sends time out (the
+        # reader's recv stays blocking, so an idle link is not mistaken for a dead one).
+        seconds = int(self._io_timeout)
+        send_timeout = struct.pack("ll", seconds, int((self._io_timeout - seconds) * 1e6))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, send_timeout)
         threading.Thread(
             target=self._read_loop, name=f"link-reader-{self._peer_name()}", daemon=True
         ).start()
@@ -87,6 +103,8 @@ class ConnectionActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         match message:
             case Send(message=payload):
+                if self._sock is None and not self._dial():
+                    return None
                 self._write(payload)
             case _:
                 logger.warning("ConnectionActor ignores unexpected message %r", message)
@@ -113,7 +131,6 @@ class ConnectionActor(pykka.ThreadingActor):
             return
         try:
             with self._write_lock:
-                sock.settimeout(self._io_timeout)
                 sock.sendall(frame)
         except OSError as error:
             self._close(f"write failed: {error}")

@@ -79,8 +79,8 @@ def run_demo() -> int:
     seed = ports[0]
     with _processes() as processes:
         _say(f"starting 4 members on 127.0.0.1:{ports[0]}..{ports[3]} (seed {seed})")
-        for port in ports[:4]:
-            processes[port] = spawn_member(port, seed, ("--attribute", f"slot={port - seed}"))
+        for slot, port in enumerate(ports[:4]):
+            processes[port] = spawn_member(port, seed, ("--attribute", f"slot={slot}"))
         client: Client = start_client(
             cluster_name=CLUSTER, members=[f"127.0.0.1:{p}" for p in ports[:4]], join_timeout=30
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pykka
 
-from actors.futures import fail
+from actors.futures import fail, settle
 from actors.publisher import StatePublisher
 from actors.settings import Settings
 from actors.timers import Ticker, Timeout
@@ -102,6 +102,11 @@ class MembershipActor(pykka.ThreadingActor):
             ticker.cancel()
         for timeout in self._timeouts:
             timeout.cancel()
+
+    def on_failure(self, *exc_info: Any) -> None:
+        self.on_stop()
+        if self._terminated is not None:
+            settle(self._terminated, f"membership actor crashed: {exc_info[1]!r}")
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -318,8 +323,11 @@ class MembershipActor(pykka.ThreadingActor):
                 target.address,
                 Heartbeat(from_uuid=self._uuid, to_uuid=uuid, sequence=self._heartbeat_sequence),
             )
-        unreachable = frozenset(u for u in targets if not self._detectors.is_available(u, now))
         row = state.reachability_row(self._uuid)
+        downed = {m.uuid for m in state.members if m.status == MemberStatus.DOWN}
+        unreachable = frozenset(u for u in targets if not self._detectors.is_available(u, now)) | (
+            row & downed
+        )  # a downed member stays unreachable until it is removed
         if unreachable != row:
             for uuid in unreachable - row:
                 logger.warning("%s is unreachable", state.member(uuid))
@@ -395,8 +403,8 @@ class MembershipActor(pykka.ThreadingActor):
         events = self._publisher.publish(new_state)
         if new_state is old_state:
             return
-        if self._transport is not None and events:
-            self._transport.tell(Broadcast(ClientUpdate(state=new_state)))
+        if events:
+            self._tell_transport(Broadcast(ClientUpdate(state=new_state)))
         for event in events:
             if isinstance(event, MemberRemoved) and event.member.uuid != self._uuid:
                 self._detectors.remove(event.member.uuid)
@@ -411,12 +419,19 @@ class MembershipActor(pykka.ThreadingActor):
             self._finish("downed by the cluster")
 
     def _send(self, address: Address, message: Any) -> None:
-        if self._transport is not None:
-            self._transport.tell(SendTo(address=address, message=message))
+        self._tell_transport(SendTo(address=address, message=message))
 
     def _forget(self, address: Address) -> None:
-        if self._transport is not None and self._state.member_at(address) is None:
-            self._transport.tell(Forget(address=address))
+        if self._state.member_at(address) is None:
+            self._tell_transport(Forget(address=address))
+
+    def _tell_transport(self, message: Any) -> None:
+        if self._transport is None:
+            return
+        try:
+            self._transport.tell(message)
+        except pykka.ActorDeadError:
+            self._finish("the transport has stopped")
 
     def _finish(self, reason: str) -> None:
         """This member is out of the cluster for good: stop the timers and tell the node why."""
@@ -427,4 +442,4 @@ class MembershipActor(pykka.ThreadingActor):
         for ticker in self._tickers:
             ticker.cancel()
         if self._terminated is not None:
-            self._terminated.set(reason)
+            settle(self._terminated, reason)

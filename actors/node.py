@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import threading
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -14,6 +12,7 @@ import pykka
 
 from actors.callbacks import CallbackRunner
 from actors.cluster_service import ClusterService
+from actors.futures import settle
 from actors.load_balancer import LoadBalancerActor
 from actors.membership import MembershipActor
 from actors.ordering import OrderingActor
@@ -105,6 +104,7 @@ class Node:
             codec=WIRE_CODEC,
             deliver_to=self.membership,
             settings=settings,
+            terminated=self._terminated,
         )
         self.membership.tell(AttachTransport(self.transport))
         threading.Thread(target=self._watch, name=f"node-{member.address}", daemon=True).start()
@@ -147,8 +147,7 @@ class Node:
         """Stop this node's actors at once (no leave). Idempotent."""
         if self._stopped.is_set():
             return
-        with contextlib.suppress(queue.Full):
-            self._terminated.set("stopped")
+        settle(self._terminated, "stopped")
         for ref in (self.transport, self.ordering, self.membership):
             ref.stop()
         self._local.stop()

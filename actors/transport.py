@@ -12,6 +12,7 @@ from typing import Any
 import pykka
 
 from actors.connection import ConnectionActor, HelloCheck
+from actors.futures import settle
 from actors.settings import Settings
 from actors.timers import Ticker
 from messages.address import Address
@@ -49,8 +50,10 @@ class TransportActor(pykka.ThreadingActor):
         codec: Codec,
         deliver_to: pykka.ActorRef[Any],
         settings: Settings,
+        terminated: pykka.Future[str] | None = None,
     ) -> None:
         super().__init__()
+        self._terminated = terminated
         self._listener = listener
         self._hello = hello
         self._check_hello = check_hello
@@ -77,16 +80,21 @@ class TransportActor(pykka.ThreadingActor):
         for link in [*self._dialled.values(), *self._accepted.values()]:
             link.stop(block=False)
 
+    def on_failure(self, *exc_info: Any) -> None:
+        self.on_stop()
+        if self._terminated is not None:
+            settle(self._terminated, f"transport crashed: {exc_info[1]!r}")
+
     def on_receive(self, message: Any) -> Any:
         match message:
             case SendTo(address=address) if address in self._blocked:
                 pass
             case SendTo(address=address, message=payload):
-                self._link_to(address).tell(Send(payload))
-                self._last_send[address] = time.monotonic()
+                self._send_to(address, payload)
             case Broadcast(message=payload):
                 for link in self._clients.values():
-                    link.tell(Send(payload))
+                    with contextlib.suppress(pykka.ActorDeadError):  # LinkClosed will follow
+                        link.tell(Send(payload))
             case LinkUp(link=link, hello=hello) if hello.role is Role.CLIENT:
                 self._clients[link.actor_urn] = link
             case LinkUp():
@@ -107,6 +115,17 @@ class TransportActor(pykka.ThreadingActor):
             case _:
                 logger.warning("TransportActor ignores unexpected message %r", message)
         return None
+
+    def _send_to(self, address: Address, message: Any) -> None:
+        try:
+            self._link_to(address).tell(Send(message))
+        except pykka.ActorDeadError:
+            # The link died and its LinkClosed is still on its way: the next send dials again.
+            # Membership messages are periodic, so losing this one costs one round at most.
+            self._dialled.pop(address, None)
+            logger.debug("Dropped %s to %s: its link just closed", type(message).__name__, address)
+            return
+        self._last_send[address] = time.monotonic()
 
     def _link_to(self, address: Address) -> pykka.ActorRef[Any]:
         link = self._dialled.get(address)
