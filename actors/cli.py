@@ -115,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
     member.add_argument("--gossip-interval", type=_positive, default=1.0, metavar="S")
     member.add_argument("--heartbeat-interval", type=_positive, default=1.0, metavar="S")
     member.add_argument("--down-after", type=_positive, default=10.0, metavar="S")
+    member.add_argument(
+        "--acceptable-pause",
+        type=_positive,
+        default=3.0,
+        metavar="S",
+        help="heartbeat pause the failure detector tolerates (default 3)",
+    )
 
     for name, text in (
         ("members", "print the member table"),
@@ -136,6 +143,7 @@ def _run_member(args: argparse.Namespace) -> int:
         "gossip_interval": args.gossip_interval,
         "heartbeat_interval": args.heartbeat_interval,
         "down_after": args.down_after,
+        "acceptable_heartbeat_pause": args.acceptable_pause,
     }
     node = start_member(
         cluster_name=args.cluster,
