@@ -7,7 +7,6 @@ import random
 import time
 import uuid as uuid_module
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Any
 
 import pykka
@@ -15,7 +14,7 @@ import pykka
 from actors.connection import ConnectionActor
 from actors.futures import fail
 from actors.membership import JoinRefusedError
-from actors.node import WIRE_CODEC, LocalActors
+from actors.node import WIRE_CODEC, LocalActors, StopOnExit
 from actors.publisher import StatePublisher
 from actors.settings import PROTOCOL_VERSION, Settings
 from actors.timers import Timeout
@@ -163,7 +162,7 @@ class ClientActor(pykka.ThreadingActor):
         self.actor_ref.stop(block=False)
 
 
-class Client:
+class Client(StopOnExit):
     """A watcher of the cluster: ``.cluster`` is the same ``ClusterService`` API as a member's."""
 
     def __init__(self, members: tuple[Address, ...], settings: Settings) -> None:
@@ -196,17 +195,6 @@ class Client:
     def stop(self) -> None:
         self.actor.stop()
         self._local.stop()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_client(

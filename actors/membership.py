@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -111,7 +112,10 @@ class MembershipActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         match message:
             case Inbound(message=wire, link=link):
-                self._on_wire(wire, link)
+                try:
+                    self._on_wire(wire, link)
+                except (ValueError, TypeError) as error:  # decodable but invalid: never crash
+                    logger.warning("Rejected %s from a peer: %s", type(wire).__name__, error)
             case GossipTick():
                 self._gossip_tick()
             case HeartbeatTick():
@@ -218,11 +222,13 @@ class MembershipActor(pykka.ThreadingActor):
             case GossipStatus():
                 self._on_gossip_status(wire)
             case Heartbeat(to_uuid=recipient, sequence=sequence) if recipient == self._uuid:
-                link.tell(Send(HeartbeatAck(from_uuid=self._uuid, sequence=sequence)))
+                _reply(link, HeartbeatAck(from_uuid=self._uuid, sequence=sequence))
             case Heartbeat():
                 pass  # meant for an earlier incarnation at this address
-            case HeartbeatAck(from_uuid=sender):
+            case HeartbeatAck(from_uuid=sender) if self._detectors.is_monitoring(sender):
                 self._detectors.heartbeat(sender, time.monotonic())
+            case HeartbeatAck():
+                pass  # from a member this node no longer monitors
             case Join(member=member):
                 self._on_join(member, link)
             case Welcome(state=state) if not self._joined and self._join is not None:
@@ -232,7 +238,7 @@ class MembershipActor(pykka.ThreadingActor):
                 if self._join is not None and not self._joined:
                     self._fail_join(JoinRefusedError(reason))
             case Watch():
-                link.tell(Send(ClientUpdate(state=self._state)))
+                _reply(link, ClientUpdate(state=self._state))
             case Welcome() | HelloAccepted():
                 pass
             case _:
@@ -241,13 +247,13 @@ class MembershipActor(pykka.ThreadingActor):
     def _on_join(self, member: Member, link: pykka.ActorRef[Any]) -> None:
         state = self._state
         if not self._joined:
-            link.tell(Send(JoinRefused(reason=f"{self._self.address} is not a member yet")))
-            return
+            logger.debug("Ignoring a join from %s: not a member yet", member.address)
+            return  # the joiner retries, or tries another seed
         if state.is_tombstoned(member.uuid):
-            link.tell(Send(JoinRefused(reason=f"incarnation {member.uuid} was removed")))
+            _reply(link, JoinRefused(reason=f"incarnation {member.uuid} was removed"))
             return
         self._adopt(state.add_joining(member, by=self._uuid))
-        link.tell(Send(Welcome(state=self._state)))
+        _reply(link, Welcome(state=self._state))
 
     def _on_gossip(self, sender: str, recipient: str, remote: MembershipState) -> None:
         if recipient != self._uuid or not self._joined:
@@ -443,3 +449,9 @@ class MembershipActor(pykka.ThreadingActor):
             ticker.cancel()
         if self._terminated is not None:
             settle(self._terminated, reason)
+
+
+def _reply(link: pykka.ActorRef[Any], message: Any) -> None:
+    """Answer on the link a request came in on; a link that has closed meanwhile drops it."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        link.tell(Send(message))

@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import pykka
 
@@ -66,7 +66,25 @@ class LocalActors:
             ref.stop()
 
 
-class Node:
+class StopOnExit:
+    """``with start_member(...) as node:`` stops the node (or client) on leaving the block."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Node(StopOnExit):
     """One cluster member: its actor refs, its ``ClusterService``, and leave/stop.
 
     ``membership``, ``listeners``, ``load_balancer``, ``ordering`` and ``transport`` are pykka
@@ -159,17 +177,6 @@ class Node:
         if reason != "stopped":
             logger.info("Node %s stops: %s", self.address, reason)
             self.stop()
-
-    def __enter__(self) -> Node:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_member(

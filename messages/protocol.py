@@ -58,7 +58,7 @@ class Welcome(msgspec.Struct, frozen=True, tag=True):
 
 
 class JoinRefused(msgspec.Struct, frozen=True, tag=True):
-    """The contacted node cannot take the join (not a member itself, or the joiner is tombstoned)."""
+    """The contacted member refuses the join for good (that incarnation was removed)."""
 
     reason: str
 
