@@ -25,7 +25,7 @@ from messages.commands import (
     JoinCluster,
     Leave,
 )
-from messages.downing import Verdict, keep_majority, pending_unreachable
+from messages.downing import Verdict, keep_majority, pending_unreachable, voting_members
 from messages.events import CurrentClusterState, MemberRemoved
 from messages.failure_detector import FailureDetectorRegistry, PhiAccrualFailureDetector
 from messages.gossip import choose_gossip_peer, needs_fast_gossip
@@ -186,6 +186,7 @@ class MembershipActor(pykka.ThreadingActor):
         logger.debug("Join attempt %d via %s", attempt + 1, seed)
         self._send(seed, Join(member=self._self))
         backoff = min(0.25 * 2 ** (attempt // len(seeds)), 2.0) * self._rng.uniform(0.75, 1.25)
+        backoff = min(backoff, self._join_deadline - now)  # fail on time, not one backoff late
         self._timeouts.append(Timeout(self.actor_ref, JoinAttempt(attempt + 1), backoff))
 
     def _form_cluster(self) -> None:
@@ -347,7 +348,7 @@ class MembershipActor(pykka.ThreadingActor):
             return
         if state.is_converged():
             self._last_converged = {
-                m.uuid: m.address for m in state.members if m.status < MemberStatus.DOWN
+                m.uuid: m.address for m in state.members if m.status < MemberStatus.EXITING
             }
         state = leader_actions(state, self._uuid, time.time())
         state = prune_tombstones(state, time.time(), self._settings.tombstone_ttl)
@@ -362,7 +363,10 @@ class MembershipActor(pykka.ThreadingActor):
             self._pending_unreachable = pending
             self._unreachable_since = now
         decision = keep_majority(
-            self._last_converged, pending, now - self._unreachable_since, self._settings.down_after
+            voting_members(self._state, self._last_converged),
+            pending,
+            now - self._unreachable_since,
+            self._settings.down_after,
         )
         if decision.verdict is Verdict.DOWN_UNREACHABLE:
             leader = self._state.leader()
@@ -374,13 +378,13 @@ class MembershipActor(pykka.ThreadingActor):
                 self._adopt(state)
         elif decision.verdict is Verdict.DOWN_SELF:
             logger.error(
-                "Partitioned into a minority (%d of %d members of the last converged cluster "
-                "reachable): downing this member and shutting down",
+                "Partitioned into a minority (%d of %d members reachable): "
+                "downing this member and shutting down",
                 decision.reachable_count,
                 decision.total,
             )
-            self._adopt(self._state.set_status(self._uuid, MemberStatus.DOWN, by=self._uuid))
             self._finish("downed: this member was on the minority side of a partition")
+            self._adopt(self._state.set_status(self._uuid, MemberStatus.DOWN, by=self._uuid))
 
     def _leave(self) -> CurrentClusterState:
         """Mark this member LEAVING; the leader moves it on to EXITING and REMOVED."""

@@ -36,23 +36,42 @@ def pending_unreachable(state: MembershipState) -> frozenset[str]:
     )
 
 
+def voting_members(
+    state: MembershipState, last_converged: dict[str, Address]
+) -> dict[str, Address]:
+    """Who counts for keep-majority: the last converged membership plus every current member not
+    DOWN or EXITING, less removed ones.
+
+    A node's own "last converged" view can be stale or empty right after joins; counting the
+    current members too keeps a side from overestimating its share (which would let both sides
+    of a partition believe they hold the majority).
+    """
+    voters = {
+        uuid: address for uuid, address in last_converged.items() if not state.is_tombstoned(uuid)
+    }
+    for member in state.members:
+        if member.status < MemberStatus.EXITING:
+            voters[member.uuid] = member.address
+    return voters
+
+
 def keep_majority(
-    last_converged: dict[str, Address],
+    voters: dict[str, Address],
     unreachable: frozenset[str],
     stable_for: float,
     down_after: float,
 ) -> Decision:
-    """Decide by strict majority of the last converged membership (uuid -> address).
+    """Decide by strict majority of ``voters`` (uuid -> address, see ``voting_members``).
 
-    A tie keeps the side holding the lowest address. Both sides of a partition decide from the same
-    converged membership, so at most one side stays alive.
+    A tie keeps the side holding the lowest address. Both sides of a partition count the same
+    membership, so at most one side stays alive.
     """
-    total = len(last_converged)
-    reachable = sum(1 for uuid in last_converged if uuid not in unreachable)
+    total = len(voters)
+    reachable = sum(1 for uuid in voters if uuid not in unreachable)
     if not unreachable or stable_for < down_after:
         verdict = Verdict.WAIT
     elif 2 * reachable > total or (
-        2 * reachable == total and _lowest(last_converged) not in unreachable
+        2 * reachable == total and _lowest(voters) not in unreachable
     ):
         verdict = Verdict.DOWN_UNREACHABLE
     else:

@@ -1,0 +1,515 @@
+"""Shared helpers for cluster tests: fast timings, recorded nodes, waits and event invariants.
+
+In-process tests start several members in one process with ``ClusterHarness``; every node (or
+client) is wrapped in a ``WatchedNode`` whose ``EventRecorder`` subscribed right after the start
+(with the state replayed as events, atomically), so its history is complete. Wait on conditions
+over those histories (``WatchedNode.wait``, ``ClusterHarness.wait_all``), never with sleeps, and
+finish every multi-node test with ``ClusterHarness.check_invariants()`` (or call
+``check_event_invariants`` directly, e.g. on events parsed from a subprocess). ``RawLink`` speaks
+the wire protocol by hand (bad input, probes); ``fetch_state`` and ``wait_converged`` read a
+member's full gossip state through it, the only outside view of the seen set (convergence).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import socket
+import threading
+import time
+import uuid as uuid_module
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import pykka
+
+from actors.client import Client, start_client
+from actors.node import WIRE_CODEC, Node, start_member
+from actors.recorder import record_events, wait_until
+from actors.settings import PROTOCOL_VERSION
+from messages.address import Address
+from messages.commands import GetClusterState, GetEvents
+from messages.events import (
+    ClusterEvent,
+    CurrentClusterState,
+    LeaderChanged,
+    MemberDowned,
+    MemberEvent,
+    MemberExited,
+    MemberJoined,
+    MemberLeft,
+    MemberReachable,
+    MemberRemoved,
+    MemberUnreachable,
+    MemberUp,
+)
+from messages.framing import FrameDecoder, encode_frame
+from messages.member import MemberStatus
+from messages.protocol import ClientUpdate, Hello, HelloAccepted, Role, Watch
+from messages.state import MembershipState
+
+EventPredicate = Callable[[tuple[ClusterEvent, ...]], bool]
+
+FAST_TIMINGS: dict[str, float] = {
+    "gossip_interval": 0.2,
+    "heartbeat_interval": 0.2,
+    "acceptable_heartbeat_pause": 1.0,
+    "down_after": 1.5,
+    "join_timeout": 15.0,
+    "leave_timeout": 10.0,
+    "connect_timeout": 2.0,
+    "ask_timeout": 10.0,
+}
+"""Timings for in-process tests: a crashed member is unreachable after ~1.5 s and downed ~1.5 s
+later. The heartbeat pause is generous because many nodes share one GIL on a small machine."""
+
+STEP_TIMEOUT = 20.0
+"""Upper bound of one wait in a test (a healthy run needs a small fraction of it)."""
+
+# Status events that happen at most once per member, in lifecycle order.
+_LIFECYCLE: dict[type[MemberEvent], int] = {
+    MemberJoined: 0,
+    MemberUp: 1,
+    MemberLeft: 2,
+    MemberExited: 3,
+    MemberDowned: 4,
+    MemberRemoved: 5,
+}
+
+
+# -- predicates over an event history -----------------------------------------------------------
+
+
+def up_uuids(events: Iterable[ClusterEvent]) -> set[str]:
+    """Members that have had MemberUp and no MemberRemoved in ``events``."""
+    up: set[str] = set()
+    for event in events:
+        if isinstance(event, MemberUp):
+            up.add(event.member.uuid)
+        elif isinstance(event, MemberRemoved):
+            up.discard(event.member.uuid)
+    return up
+
+
+def all_up(uuids: Iterable[str]) -> EventPredicate:
+    """Predicate: every member of ``uuids`` is up (seen MemberUp, not removed)."""
+    wanted = frozenset(uuids)
+    return lambda events: wanted <= up_uuids(events)
+
+
+def saw(kind: type[MemberEvent], uuid: str) -> EventPredicate:
+    """Predicate: an event of type ``kind`` about member ``uuid`` has arrived."""
+    return lambda events: any(isinstance(e, kind) and e.member.uuid == uuid for e in events)
+
+
+def _reaches(version: int) -> EventPredicate:
+    """Predicate: the recorder has the events of state version ``version`` (or later ones)."""
+    return lambda events: version == 0 or (bool(events) and events[-1].version >= version)
+
+
+def events_about(
+    events: Iterable[ClusterEvent], uuid: str, kind: type[MemberEvent] = MemberEvent
+) -> list[MemberEvent]:
+    """The events of type ``kind`` about member ``uuid``, in order."""
+    return [e for e in events if isinstance(e, kind) and e.member.uuid == uuid]
+
+
+# -- the invariant checker ------------------------------------------------------------------
+
+
+def check_event_invariants(
+    events: Sequence[ClusterEvent], final_state: CurrentClusterState | None = None
+) -> None:
+    """Assert what design.md section 5 promises about one node's event history.
+
+    Per member: each lifecycle event (Joined, Up, Left, Exited, Downed, Removed) at most once and
+    in lifecycle order (so MemberUp comes before MemberRemoved), nothing after MemberRemoved, and
+    MemberUnreachable/MemberReachable alternating, starting with MemberUnreachable. Event versions
+    never decrease. With ``final_state`` (the node's ``CurrentClusterState`` at the version of the
+    last event), replaying the events must give its members and statuses, its unreachable set and
+    its leader. Raises AssertionError listing every violation.
+    """
+    problems: list[str] = []
+    last_version = 0
+    members: dict[str, MemberEvent] = {}  # latest event of each member not removed
+    lifecycle: dict[str, list[type[MemberEvent]]] = {}
+    removed: set[str] = set()
+    unreachable: set[str] = set()
+    leader: Address | None = None
+    for index, event in enumerate(events):
+        where = f"event {index} {type(event).__name__}"
+        if event.version < last_version:
+            problems.append(f"{where}: version {event.version} after version {last_version}")
+        last_version = max(last_version, event.version)
+        if isinstance(event, LeaderChanged):
+            leader = event.leader
+            continue
+        if not isinstance(event, MemberEvent):
+            continue
+        uuid = event.member.uuid
+        where += f" for {event.member.address}/{uuid[:8]}"
+        if uuid in removed:
+            problems.append(f"{where}: arrives after MemberRemoved")
+        kind = type(event)
+        if kind in _LIFECYCLE:
+            seen = lifecycle.setdefault(uuid, [])
+            if kind in seen:
+                problems.append(f"{where}: duplicate")
+            elif seen and _LIFECYCLE[seen[-1]] > _LIFECYCLE[kind]:
+                problems.append(f"{where}: after {seen[-1].__name__} (lifecycle goes backwards)")
+            seen.append(kind)
+        elif kind is MemberUnreachable:
+            if uuid in unreachable:
+                problems.append(f"{where}: already unreachable")
+            unreachable.add(uuid)
+        elif kind is MemberReachable:
+            if uuid not in unreachable:
+                problems.append(f"{where}: was not unreachable")
+            unreachable.discard(uuid)
+        if kind is MemberRemoved:
+            removed.add(uuid)
+            members.pop(uuid, None)
+            unreachable.discard(uuid)
+        else:
+            members[uuid] = event
+    if final_state is not None:
+        problems += _compare_replay(members, unreachable, leader, final_state)
+    assert not problems, "event invariants violated:\n  " + "\n  ".join(problems)
+
+
+def _compare_replay(
+    members: dict[str, MemberEvent],
+    unreachable: set[str],
+    leader: Address | None,
+    final_state: CurrentClusterState,
+) -> list[str]:
+    problems = []
+    replayed = {uuid: event.member.status for uuid, event in members.items()}
+    final = {member.uuid: member.status for member in final_state.members}
+    if replayed != final:
+        problems.append(
+            f"replayed members {_statuses(replayed)} differ from the final state {_statuses(final)}"
+        )
+    if unreachable != set(final_state.unreachable):
+        problems.append(
+            f"replayed unreachable {sorted(unreachable)} differ from the final state "
+            f"{sorted(final_state.unreachable)}"
+        )
+    if leader != final_state.leader:
+        problems.append(
+            f"replayed leader {leader} differs from the final state {final_state.leader}"
+        )
+    return problems
+
+
+def _statuses(members: dict[str, MemberStatus]) -> str:
+    return "{" + ", ".join(f"{u[:8]}: {s.name}" for u, s in sorted(members.items())) + "}"
+
+
+# -- raw wire access -------------------------------------------------------------------------
+
+
+class RawLink:
+    """A plain TCP socket to a member that speaks the wire protocol by hand (frames, messages).
+
+    For probing a member from outside (its full gossip state, as a client sees it) and for sending
+    it bad input. Every read has a deadline; ``read_to_eof`` tells whether the member closed.
+    """
+
+    def __init__(self, address: Address, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self.sock = socket.create_connection((address.host, address.port), timeout=timeout)
+        self._decoder = FrameDecoder()
+        self._pending: list[bytes] = []
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send(self, message: Any) -> None:
+        """Send one wire message (a type of ``messages.protocol.WIRE_TYPES``) as one frame."""
+        self.send_bytes(encode_frame(WIRE_CODEC.encode(message)))
+
+    def hello(self, cluster_name: str, role: Role = Role.CLIENT) -> None:
+        """Say Hello and expect HelloAccepted (AssertionError otherwise)."""
+        self.send(
+            Hello(
+                cluster_name=cluster_name,
+                protocol_version=PROTOCOL_VERSION,
+                uuid=str(uuid_module.uuid4()),
+                role=role,
+            )
+        )
+        answer = self.receive()
+        assert isinstance(answer, HelloAccepted), f"handshake answered with {answer!r}"
+
+    def receive(self, kind: type[Any] = object) -> Any:
+        """The next message of type ``kind`` (earlier messages of other types are skipped)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            while self._pending:
+                message = WIRE_CODEC.decode(self._pending.pop(0))
+                if isinstance(message, kind):
+                    return message
+            data = self._recv(deadline)
+            if not data:
+                raise AssertionError(f"the member closed the link before sending a {kind}")
+            self._pending += self._decoder.feed(data)
+
+    def read_to_eof(self) -> bool:
+        """Read (and drop) until the member closes the link; False if it is still open at the
+        deadline. A reset counts as closed."""
+        deadline = time.monotonic() + self.timeout
+        try:
+            while self._recv(deadline):
+                pass
+        except TimeoutError:
+            return False
+        except ConnectionResetError:
+            return True
+        return True
+
+    def _recv(self, deadline: float) -> bytes:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no data from the member in time")
+        self.sock.settimeout(remaining)
+        return self.sock.recv(65536)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def __enter__(self) -> RawLink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def fetch_state(address: Address, cluster_name: str, timeout: float = 5.0) -> MembershipState:
+    """The full membership state (with seen set and reachability) of the member at ``address``."""
+    with RawLink(address, timeout) as link:
+        link.hello(cluster_name)
+        link.send(Watch())
+        update: ClientUpdate = link.receive(ClientUpdate)
+        return update.state
+
+
+def wait_converged(
+    addresses: Iterable[Address], cluster_name: str, settle: float, timeout: float = STEP_TIMEOUT
+) -> None:
+    """Wait until every member at ``addresses`` holds a converged state, twice in a row at least
+    ``settle`` seconds apart (so its periodic leader tick has seen the convergence too)."""
+    addresses = list(addresses)
+    deadline = time.monotonic() + timeout
+    converged_since: float | None = None
+    idle = threading.Event()
+    while True:
+        states = [fetch_state(address, cluster_name) for address in addresses]
+        now = time.monotonic()
+        if all(state.is_converged() for state in states):
+            converged_since = converged_since or now
+            if now - converged_since >= settle:
+                return
+        else:
+            converged_since = None
+        assert now < deadline, f"no convergence within {timeout:g} s: {states!r}"
+        idle.wait(settle / 4)
+
+
+# -- recorded nodes -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class WatchedNode:
+    """A member ``Node`` or a ``Client`` with an event recorder subscribed since its start.
+
+    ``state_actor`` answers ``GetClusterState`` with the owner's current state (the membership
+    actor of a node, the client actor of a client): the truth the recorded events must replay to.
+    """
+
+    owner: Node | Client
+    recorder: pykka.ActorRef[Any]
+    state_actor: pykka.ActorRef[Any]
+
+    @classmethod
+    def of_node(cls, node: Node) -> WatchedNode:
+        return cls(node, record_events(node.listeners), node.membership)
+
+    @classmethod
+    def of_client(cls, client: Client) -> WatchedNode:
+        return cls(client, record_events(client.listeners), client.actor)
+
+    @property
+    def node(self) -> Node:
+        assert isinstance(self.owner, Node), f"{self.owner!r} is a client, not a member"
+        return self.owner
+
+    @property
+    def uuid(self) -> str:
+        return self.owner.uuid
+
+    @property
+    def address(self) -> Address:
+        return self.node.address
+
+    @property
+    def is_running(self) -> bool:
+        return (
+            self.owner.actor.is_alive() if isinstance(self.owner, Client) else self.owner.is_running
+        )
+
+    def member_uuids(self) -> set[str]:
+        """The uuids of ``cluster.get_members()`` (the Hazelcast view: up, not removed)."""
+        return {member.uuid for member in self.owner.cluster.get_members()}
+
+    def events(self) -> tuple[ClusterEvent, ...]:
+        """Every event recorded so far, in order."""
+        events: tuple[ClusterEvent, ...] = self.recorder.ask(
+            GetEvents(), block=True, timeout=STEP_TIMEOUT
+        )
+        return events
+
+    def wait(
+        self, predicate: EventPredicate, timeout: float = STEP_TIMEOUT, what: str = "condition"
+    ) -> tuple[ClusterEvent, ...]:
+        """Block until ``predicate`` holds on the recorded events; AssertionError after ``timeout``."""
+        try:
+            return wait_until(self.recorder, predicate, timeout)
+        except pykka.Timeout:
+            raise AssertionError(
+                f"{what} not reached within {timeout:g} s at {self}; events:\n"
+                + "\n".join(f"  {e!r}" for e in self.events())
+            ) from None
+
+    def settled(
+        self, timeout: float = STEP_TIMEOUT
+    ) -> tuple[tuple[ClusterEvent, ...], CurrentClusterState]:
+        """The events and the owner's current state once the recorder has every event of it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state: CurrentClusterState = self.state_actor.ask(
+                GetClusterState(), block=True, timeout=timeout
+            )
+            remaining = max(deadline - time.monotonic(), 0.01)
+            events = self.wait(
+                _reaches(state.version), remaining, f"events up to state version {state.version}"
+            )
+            if events[-1].version == state.version:
+                return events, state
+
+    def check_invariants(self) -> None:
+        """``check_event_invariants`` on this history (against the final state while running)."""
+        if self.is_running:
+            events, state = self.settled()
+            check_event_invariants(events, state)
+        else:
+            check_event_invariants(self.events())
+
+    def __str__(self) -> str:
+        kind = "client" if isinstance(self.owner, Client) else f"member {self.owner.address}"
+        return f"{kind} {self.uuid[:8]}"
+
+
+class ClusterHarness:
+    """Starts in-process members (and clients) on 127.0.0.1 with fast timings; ``close`` ends all.
+
+    Each harness uses its own cluster name. ``start`` joins through the first member started
+    (or forms the cluster when it is the first). Use as a context manager or pytest fixture.
+    """
+
+    def __init__(self, cluster_name: str | None = None, **timings: Any) -> None:
+        self.cluster_name = cluster_name or f"test-{uuid_module.uuid4().hex[:8]}"
+        self.timings: dict[str, Any] = {**FAST_TIMINGS, **timings}
+        self.nodes: list[WatchedNode] = []
+        self.clients: list[WatchedNode] = []
+        self._lock = threading.Lock()
+
+    @property
+    def seed(self) -> Address:
+        return self.nodes[0].address
+
+    def running(self) -> list[WatchedNode]:
+        return [node for node in self.nodes if node.is_running]
+
+    def start(
+        self, seeds: Sequence[Address | str] | None = None, port: int = 0, **overrides: Any
+    ) -> WatchedNode:
+        """Start one member and its recorder. Thread-safe, so joins can run concurrently."""
+        if seeds is None:
+            seeds = [self.seed] if self.nodes else []
+        options = {"cluster_name": self.cluster_name, **self.timings, **overrides}
+        node = start_member(host="127.0.0.1", port=port, seeds=seeds, **options)
+        watched = WatchedNode.of_node(node)
+        with self._lock:
+            self.nodes.append(watched)
+        return watched
+
+    def start_many(self, count: int, concurrently: bool = False) -> list[WatchedNode]:
+        """Start ``count`` members joining through the seed, one by one or all at once (threads)."""
+        if not concurrently:
+            return [self.start() for _ in range(count)]
+        seeds = [self.seed]
+        started: list[WatchedNode] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(count)
+
+        def join() -> None:
+            try:
+                barrier.wait(timeout=STEP_TIMEOUT)
+                started.append(self.start(seeds))
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=join, name=f"joiner-{i}") for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(self.timings["join_timeout"] + self.timings["ask_timeout"] + STEP_TIMEOUT)
+        assert not errors, f"concurrent joins failed: {errors!r}"
+        assert len(started) == count, f"only {len(started)} of {count} joins finished"
+        return started
+
+    def start_client(self, members: Sequence[Address], **overrides: Any) -> WatchedNode:
+        """Start a client watching through ``members``, with its recorder."""
+        options = {**self.timings, **overrides}
+        client = start_client(self.cluster_name, members=members, **options)
+        watched = WatchedNode.of_client(client)
+        self.clients.append(watched)
+        return watched
+
+    def wait_all(
+        self,
+        predicate: EventPredicate,
+        nodes: Iterable[WatchedNode] | None = None,
+        timeout: float = STEP_TIMEOUT,
+        what: str = "condition",
+    ) -> None:
+        """Wait until ``predicate`` holds at every node of ``nodes`` (default: the running ones)."""
+        deadline = time.monotonic() + timeout
+        for node in self.running() if nodes is None else nodes:
+            node.wait(predicate, max(deadline - time.monotonic(), 0.01), what)
+
+    def wait_all_up(
+        self, uuids: Iterable[str] | None = None, nodes: Iterable[WatchedNode] | None = None
+    ) -> None:
+        """Wait until ``uuids`` (default: the running members) are up at every one of ``nodes``."""
+        wanted = {n.uuid for n in self.running()} if uuids is None else set(uuids)
+        self.wait_all(all_up(wanted), nodes, what=f"all of {len(wanted)} members up")
+
+    def check_invariants(self) -> None:
+        """``check_event_invariants`` for every node and client started by this harness."""
+        for watched in [*self.nodes, *self.clients]:
+            watched.check_invariants()
+
+    def close(self) -> None:
+        """Stop every client, node and recorder (idempotent)."""
+        for watched in [*self.clients, *self.nodes]:
+            watched.owner.stop()
+            watched.recorder.stop()
+
+    def __enter__(self) -> ClusterHarness:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
