@@ -86,6 +86,7 @@ class MembershipActor(pykka.ThreadingActor):
         self._rng = random.Random()
         self._detectors = FailureDetectorRegistry(self._new_detector)
         self._heartbeat_sequence = 0
+        self._first_answer_due: dict[str, float] = {}
         self._tickers: list[Ticker] = []
         self._timeouts: list[Timeout] = []
         self._gossip_ticks = 0
@@ -226,7 +227,10 @@ class MembershipActor(pykka.ThreadingActor):
                 _reply(link, HeartbeatAck(from_uuid=self._uuid, sequence=sequence))
             case Heartbeat():
                 pass  # meant for an earlier incarnation at this address
-            case HeartbeatAck(from_uuid=sender) if self._detectors.is_monitoring(sender):
+            case HeartbeatAck(from_uuid=sender) if (
+                sender in self._first_answer_due or self._detectors.is_monitoring(sender)
+            ):
+                self._first_answer_due.pop(sender, None)
                 self._detectors.heartbeat(sender, time.monotonic())
             case HeartbeatAck():
                 pass  # from a member this node no longer monitors
@@ -269,6 +273,8 @@ class MembershipActor(pykka.ThreadingActor):
         self._adopt(new_state)
         if causality in (Causality.BEFORE, Causality.CONCURRENT):
             self._gossip_to(sender, full=True)
+        elif causality is Causality.AFTER:
+            self._gossip_to(sender, full=False)  # tell the sender we have seen it now
 
     def _on_gossip_status(self, status: GossipStatus) -> None:
         if status.to_uuid != self._uuid or not self._joined:
@@ -290,6 +296,9 @@ class MembershipActor(pykka.ThreadingActor):
         self._gossip_ticks += 1
         if self._gossip_ticks % 3 and not needs_fast_gossip(self._state):
             return
+        self._gossip_once()
+
+    def _gossip_once(self) -> None:
         peer = choose_gossip_peer(self._state, self._uuid, self._rng)
         if peer is not None:
             self._gossip_to(peer.uuid, full=peer.uuid not in self._state.seen)
@@ -318,12 +327,9 @@ class MembershipActor(pykka.ThreadingActor):
         monitored = [m.uuid for m in state.members if m.status in MONITORED_STATUSES]
         targets = heartbeat_targets(self._uuid, monitored, self._settings.monitored_by)
         now = time.monotonic()
-        for uuid in set(self._detectors.monitored()) - set(targets):
-            self._detectors.remove(uuid)
+        self._watch_targets(targets, now)
         self._heartbeat_sequence += 1
         for uuid in targets:
-            if uuid not in self._detectors.monitored():
-                self._detectors.heartbeat(uuid, now)  # expect a first answer within the pause
             target = state.member(uuid)
             assert target is not None
             self._send(
@@ -339,6 +345,24 @@ class MembershipActor(pykka.ThreadingActor):
             for uuid in unreachable - row:
                 logger.warning("%s is unreachable", state.member(uuid))
             self._adopt(state.set_reachability(self._uuid, unreachable))
+
+    def _watch_targets(self, targets: tuple[str, ...], now: float) -> None:
+        """Follow the heartbeat ring: drop detectors of former targets, expect answers from new ones.
+
+        A new target's detector starts with its first real answer; one that has not answered
+        within a heartbeat interval gets a stand-in first heartbeat then (as Akka does), so a target
+        that never answers is still detected, and a live one's history holds only real intervals.
+        """
+        for uuid in self._detectors.monitored() - set(targets):
+            self._detectors.remove(uuid)
+        expected_by = now + self._settings.heartbeat_interval
+        self._first_answer_due = {
+            uuid: self._first_answer_due.get(uuid, expected_by)
+            for uuid in targets
+            if not self._detectors.is_monitoring(uuid)
+        }
+        for uuid in [u for u, due in self._first_answer_due.items() if due <= now]:
+            self._detectors.heartbeat(uuid, self._first_answer_due.pop(uuid))
 
     # -- leader actions and downing ----------------------------------------------------------
 
@@ -415,6 +439,8 @@ class MembershipActor(pykka.ThreadingActor):
             return
         if events:
             self._tell_transport(Broadcast(ClientUpdate(state=new_state)))
+            if self._tickers and not self._finished:
+                self._gossip_once()  # push a change at once; the ticks only mop up
         for event in events:
             if isinstance(event, MemberRemoved) and event.member.uuid != self._uuid:
                 self._detectors.remove(event.member.uuid)

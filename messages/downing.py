@@ -70,9 +70,7 @@ def keep_majority(
     reachable = sum(1 for uuid in voters if uuid not in unreachable)
     if not unreachable or stable_for < down_after:
         verdict = Verdict.WAIT
-    elif 2 * reachable > total or (
-        2 * reachable == total and _lowest(voters) not in unreachable
-    ):
+    elif 2 * reachable > total or (2 * reachable == total and _lowest(voters) not in unreachable):
         verdict = Verdict.DOWN_UNREACHABLE
     else:
         verdict = Verdict.DOWN_SELF

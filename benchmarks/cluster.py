@@ -1,0 +1,500 @@
+"""Cluster benchmark: failure detection, joining, convergence and idle cost of real members.
+
+Usage: ``python benchmarks/cluster.py [--quick]``. Prints ``name: value`` lines, then one
+``target_<name>: ok|MISSED`` line per target. Member processes are ``python -m actors member`` on
+127.0.0.1 with the CLI's default timings unless a figure says otherwise; each logs every membership
+event on stderr with a millisecond timestamp, and the figures come from those timestamps (all
+processes share this machine's clock), read by one thread per process as the lines appear.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from importlib.metadata import version
+from typing import IO
+
+import actors
+from actors.demo import free_port
+from actors.settings import Settings
+from messages.events import ClusterEvent, MemberRemoved, MemberUp
+from messages.failure_detector import PhiAccrualFailureDetector
+
+CLUSTER = "bench"
+DEFAULT_TIMINGS: tuple[str, ...] = ()  # the CLI defaults: those of Settings
+FAST_GOSSIP_TIMINGS = ("--gossip-interval", "0.2")
+DEFAULTS = Settings()
+JOIN_TIMEOUT = 60.0
+LOG_EVENT = re.compile(
+    r"^(?P<time>\S+ \S+) INFO\s+membership: (?P<event>Member\w+)\s+(?P<address>\S+)"
+)
+LOG_JOINED = re.compile(r"^(?P<time>\S+ \S+) INFO\s+actors\.membership: .* joined the cluster$")
+
+TARGETS: dict[str, float] = {
+    "crash_to_unreachable_s": 5.0,
+    "crash_to_removed_s": DEFAULTS.down_after + 3.0,
+    "unreachable_to_removed_s": DEFAULTS.down_after + 3.0,
+    "join_10_processes_all_up_s": 5.0,
+    "join_10_processes_all_up_fast_gossip_s": 1.5,
+    "idle_member_cpu_percent": 2.0,
+    "idle_member_cpu_percent_median": 2.0,
+    "idle_member_rss_mb": 60.0,
+    "idle_member_rss_mb_median": 60.0,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """Sample sizes and durations of one run."""
+
+    crash_members: int
+    crash_repeats: int
+    crash_settle_s: float  # heartbeat history the detectors collect before the crash
+    young_settle_s: float  # the same, for a cluster that has just formed
+    join_repeats: int
+    idle_settle_s: float
+    idle_measure_s: float
+    tcp_round_trips: int
+
+
+FULL = Sizes(10, 3, 30.0, 3.0, 3, 10.0, 20.0, 500)
+QUICK = Sizes(5, 1, 10.0, 3.0, 1, 3.0, 5.0, 100)
+
+
+class Report:
+    """Prints ``name: value`` lines and keeps the numbers, to check them against ``TARGETS``."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, float] = {}
+
+    def __call__(self, name: str, value: object) -> None:
+        if isinstance(value, int | float):
+            self.figures[name] = value
+        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        print(f"{name}: {text}", flush=True)
+
+    def check_targets(self) -> None:
+        """One line per target: ok or MISSED, with the figure and its limit."""
+        for name, limit in TARGETS.items():
+            value = self.figures.get(name)
+            if value is None:
+                self(f"target_{name}", "not measured")
+                continue
+            verdict = "ok" if value <= limit else "MISSED"
+            self(f"target_{name}", f"{verdict} ({value:.3g} <= {limit:g})")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggedEvent:
+    """One membership event line of a member's log."""
+
+    time: float  # seconds since the epoch, from the line's timestamp
+    event: str  # e.g. "MemberUp"
+    address: str  # the member the event is about
+
+
+# Finds, in a member's events so far, the time a condition first held (None: not yet).
+EventCondition = Callable[[Sequence[LoggedEvent]], float | None]
+
+
+def log_time(text: str) -> float:
+    """Seconds since the epoch of a log timestamp such as ``2026-11-28 07:06:52,259``."""
+    return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+class MemberProcess:
+    """A ``python -m actors member`` process; a reader thread parses its log lines into events."""
+
+    def __init__(self, port: int, seed_port: int, timings: Sequence[str]) -> None:
+        self.address = f"127.0.0.1:{port}"
+        command = [sys.executable, "-m", "actors", "member", "--cluster", CLUSTER]
+        command += ["--bind", self.address, "--seed", f"127.0.0.1:{seed_port}", *timings]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self.started_at = time.time()
+        self.joined_at: float | None = None
+        self._events: list[LoggedEvent] = []
+        self._exited = False
+        self._condition = threading.Condition()
+        assert self.process.stderr is not None
+        stream = self.process.stderr
+        threading.Thread(target=self._read, args=(stream,), name=self.address, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
+    def _read(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            line = raw.decode(errors="replace").rstrip()
+            if match := LOG_EVENT.match(line):
+                event = LoggedEvent(log_time(match["time"]), match["event"], match["address"])
+                with self._condition:
+                    self._events.append(event)
+                    self._condition.notify_all()
+            elif match := LOG_JOINED.match(line):
+                self.joined_at = log_time(match["time"])
+        with self._condition:
+            self._exited = True
+            self._condition.notify_all()
+
+    def events(self) -> list[LoggedEvent]:
+        with self._condition:
+            return list(self._events)
+
+    def wait_for(self, condition: EventCondition, deadline: float) -> float:
+        """The time ``condition`` first held; raises TimeoutError at ``deadline`` (time.time())."""
+        with self._condition:
+            while (found := condition(self._events)) is None:
+                remaining = deadline - time.time()
+                if self._exited or remaining <= 0:
+                    why = "exited" if self._exited else "timed out"
+                    raise TimeoutError(f"member {self.address} {why} waiting for a condition")
+                self._condition.wait(remaining)
+            return found
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def first_event(event: str, address: str) -> EventCondition:
+    """Time of the first ``event`` about the member at ``address``."""
+
+    def find(events: Sequence[LoggedEvent]) -> float | None:
+        return next((e.time for e in events if e.event == event and e.address == address), None)
+
+    return find
+
+
+def up_count_reached(count: int) -> EventCondition:
+    """Time at which ``count`` members were UP (and not removed) at once."""
+
+    def find(events: Sequence[LoggedEvent]) -> float | None:
+        up: set[str] = set()
+        for e in events:
+            if e.event == "MemberUp":
+                up.add(e.address)
+            elif e.event == "MemberRemoved":
+                up.discard(e.address)
+            if len(up) >= count:
+                return e.time
+        return None
+
+    return find
+
+
+@contextlib.contextmanager
+def member_processes(count: int, timings: Sequence[str]) -> Iterator[list[MemberProcess]]:
+    """``count`` member processes started together (the first is the seed); killed on exit."""
+    ports = [free_port() for _ in range(count)]
+    members: list[MemberProcess] = []
+    try:
+        for port in ports:
+            members.append(MemberProcess(port, ports[0], timings))
+        yield members
+    finally:
+        for member in members:
+            member.kill()
+
+
+def all_up_times(members: Sequence[MemberProcess]) -> list[float]:
+    """For each member, when it saw every member of ``members`` UP."""
+    deadline = time.time() + JOIN_TIMEOUT
+    return [member.wait_for(up_count_reached(len(members)), deadline) for member in members]
+
+
+# -- failure detection ---------------------------------------------------------------------------
+
+
+def phi_crossing_s(settings: Settings) -> float:
+    """Baseline: seconds after the last of regular heartbeats until phi reaches the threshold."""
+    detector = PhiAccrualFailureDetector(
+        threshold=settings.phi_threshold,
+        acceptable_heartbeat_pause=settings.acceptable_heartbeat_pause,
+        min_std_deviation=settings.min_std_deviation,
+        first_heartbeat_estimate=settings.heartbeat_interval,
+    )
+    for beat in range(30):
+        detector.heartbeat(beat * settings.heartbeat_interval)
+    last = 29 * settings.heartbeat_interval
+    pause = 0.0
+    while detector.is_available(last + pause):
+        pause += 0.01
+    return pause
+
+
+def bench_crash(sizes: Sizes, report: Report, prefix: str, settle_s: float) -> None:
+    """SIGKILL one member (not the leader) of a cluster up for ``settle_s``: when do survivors react?
+
+    The settle time matters: each detector's interval history starts with the first-heartbeat
+    estimate, so a young cluster detects later than a settled one.
+    """
+    unreachable_medians: list[float] = []
+    removed_medians: list[float] = []
+    unreachable_all: list[float] = []
+    removed_all: list[float] = []
+    stable_after: list[float] = []
+    for _ in range(sizes.crash_repeats):
+        with member_processes(sizes.crash_members, DEFAULT_TIMINGS) as members:
+            all_up_times(members)
+            time.sleep(settle_s)  # a settle period, not a wait for a condition
+            victim = max(members, key=lambda member: member.port)  # the leader has the lowest
+            survivors = [member for member in members if member is not victim]
+            crashed_at = time.time()
+            victim.kill()
+            deadline = crashed_at + DEFAULTS.down_after + JOIN_TIMEOUT
+            unreachable = [
+                survivor.wait_for(first_event("MemberUnreachable", victim.address), deadline)
+                - crashed_at
+                for survivor in survivors
+            ]
+            removed = [
+                survivor.wait_for(first_event("MemberRemoved", victim.address), deadline)
+                - crashed_at
+                for survivor in survivors
+            ]
+        unreachable_medians.append(statistics.median(unreachable))
+        removed_medians.append(statistics.median(removed))
+        unreachable_all += unreachable
+        removed_all += removed
+        stable_after += [r - u for u, r in zip(unreachable, removed, strict=True)]
+    report(f"{prefix}settle_s", settle_s)
+    report(f"{prefix}crash_to_unreachable_s", statistics.median(unreachable_medians))
+    report(f"{prefix}crash_to_unreachable_first_s", min(unreachable_all))
+    report(f"{prefix}crash_to_unreachable_max_s", max(unreachable_all))
+    report(
+        f"{prefix}crash_to_unreachable_runs_s", " ".join(f"{m:.2f}" for m in unreachable_medians)
+    )
+    report(f"{prefix}crash_to_removed_s", statistics.median(removed_medians))
+    report(f"{prefix}crash_to_removed_max_s", max(removed_all))
+    report(f"{prefix}crash_to_removed_runs_s", " ".join(f"{m:.2f}" for m in removed_medians))
+    report(f"{prefix}unreachable_to_removed_s", statistics.median(stable_after))
+
+
+# -- joining and convergence ---------------------------------------------------------------------
+
+
+def processes_importing_actors_s(count: int) -> float:
+    """Baseline: wall time for ``count`` processes started together to import ``actors``."""
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen([sys.executable, "-c", "import actors"], stdin=subprocess.DEVNULL)
+        for _ in range(count)
+    ]
+    for process in processes:
+        process.wait()
+    return time.perf_counter() - started
+
+
+def bench_join(sizes: Sizes, report: Report, name: str, timings: Sequence[str]) -> None:
+    """10 member processes started together against one seed: from the last start to all UP."""
+    totals: list[float] = []
+    after_joins: list[float] = []
+    for _ in range(sizes.join_repeats):
+        with member_processes(10, timings) as members:
+            last_started = members[-1].started_at
+            all_up = max(all_up_times(members))
+            last_joined = max(member.joined_at or all_up for member in members)
+        totals.append(all_up - last_started)
+        after_joins.append(all_up - last_joined)
+    report(f"{name}_s", statistics.median(totals))
+    report(f"{name}_max_s", max(totals))
+    report(f"{name}_after_last_join_s", statistics.median(after_joins))
+
+
+class UpWatch:
+    """Event callback of one node: notes when ``count`` members are UP at once."""
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._up: set[str] = set()
+        self.reached = threading.Event()
+        self.reached_at = 0.0
+
+    def __call__(self, event: ClusterEvent) -> None:
+        if isinstance(event, MemberUp):
+            self._up.add(event.member.uuid)
+        elif isinstance(event, MemberRemoved):
+            self._up.discard(event.member.uuid)
+        if len(self._up) >= self._count and not self.reached.is_set():
+            self.reached_at = time.perf_counter()
+            self.reached.set()
+
+
+def bench_converge_in_process(report: Report, count: int = 30) -> None:
+    """``count`` members in this process (port 0), default timings: until all see all UP."""
+    cluster = "bench-in-process"
+    nodes: list[actors.Node] = []
+    watches: list[UpWatch] = []
+    lock = threading.Lock()
+
+    def start(seeds: Sequence[str]) -> None:
+        node = actors.start_member(cluster_name=cluster, port=0, seeds=seeds)
+        watch = UpWatch(count)
+        with lock:
+            nodes.append(node)
+            watches.append(watch)
+        actors.record_events(node.listeners, watch)
+
+    started = time.perf_counter()
+    try:
+        start(())
+        seed = str(nodes[0].address)
+        with ThreadPoolExecutor(max_workers=count - 1) as pool:
+            joins: list[Future[None]] = [pool.submit(start, (seed,)) for _ in range(count - 1)]
+            wait(joins)
+        for join in joins:
+            join.result()  # raises the first join error, if any
+        last_joined = time.perf_counter()
+        for watch in watches:
+            if not watch.reached.wait(JOIN_TIMEOUT):
+                raise TimeoutError(f"a node did not see {count} members UP")
+        converged = max(watch.reached_at for watch in watches)
+    finally:
+        for node in nodes:
+            node.stop()
+    report(f"converge_{count}_in_process_s", converged - started)
+    report(f"converge_{count}_in_process_after_last_join_s", converged - last_joined)
+
+
+# -- idle cost -----------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (from /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of process ``pid`` in MiB (VmRSS of /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def idle_python_rss_mb() -> float:
+    """Baseline: RSS of a Python process that has imported ``actors`` and does nothing."""
+    code = "import actors, sys; print(flush=True); sys.stdin.read()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        return rss_mb(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def bench_idle(sizes: Sizes, report: Report) -> None:
+    """CPU share and memory of the members of a settled 10-member cluster, default timings."""
+    with member_processes(10, DEFAULT_TIMINGS) as members:
+        all_up_times(members)
+        time.sleep(sizes.idle_settle_s)  # a settle period, not a wait for a condition
+        pids = [member.process.pid for member in members]
+        before = [cpu_seconds(pid) for pid in pids]
+        started = time.monotonic()
+        time.sleep(sizes.idle_measure_s)  # the measurement window
+        elapsed = time.monotonic() - started
+        percents = [
+            100 * (cpu_seconds(pid) - b) / elapsed for pid, b in zip(pids, before, strict=True)
+        ]
+        sizes_mb = [rss_mb(pid) for pid in pids]
+    report("idle_measure_s", elapsed)
+    report("idle_member_cpu_percent", percents[0])  # the seed
+    report("idle_member_cpu_percent_median", statistics.median(percents))
+    report("idle_member_cpu_percent_max", max(percents))
+    report("idle_member_rss_mb", sizes_mb[0])
+    report("idle_member_rss_mb_median", statistics.median(sizes_mb))
+    report("idle_member_rss_mb_max", max(sizes_mb))
+    report("baseline_idle_python_importing_actors_rss_mb", idle_python_rss_mb())
+
+
+# -- baselines -----------------------------------------------------------------------------------
+
+
+def tcp_connect_round_trip_ms(count: int) -> float:
+    """Baseline: median of loopback TCP connect + 1-byte round trip + close, in milliseconds."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def echo() -> None:
+        for _ in range(count):
+            connection, _ = listener.accept()
+            with connection:
+                connection.sendall(connection.recv(1))
+
+    server = threading.Thread(target=echo, daemon=True)
+    server.start()
+    samples = []
+    with listener:
+        for _ in range(count):
+            start = time.perf_counter()
+            with socket.create_connection(listener.getsockname()[:2]) as client:
+                client.sendall(b"x")
+                client.recv(1)
+            samples.append((time.perf_counter() - start) * 1000)
+        server.join()
+    return statistics.median(samples)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="fewer and shorter runs (~1 min)")
+    sizes = QUICK if parser.parse_args(argv).quick else FULL
+    report = Report()
+    report("python_version", platform.python_version())
+    report("pykka_version", version("pykka"))
+    report("msgspec_version", version("msgspec"))
+    report("cpu_count", os.cpu_count())
+    report("mode", "quick" if sizes is QUICK else "full")
+    report("date", datetime.date.today().isoformat())
+    started = time.perf_counter()
+    report("baseline_tcp_connect_round_trip_ms", tcp_connect_round_trip_ms(sizes.tcp_round_trips))
+    report("baseline_process_importing_actors_s", processes_importing_actors_s(1))
+    report("baseline_10_processes_importing_actors_s", processes_importing_actors_s(10))
+    report("crash_members", sizes.crash_members)
+    report("crash_repeats", sizes.crash_repeats)
+    report("down_after_s", DEFAULTS.down_after)
+    report("baseline_phi_crossing_after_last_heartbeat_s", phi_crossing_s(DEFAULTS))
+    benches: list[Callable[[], None]] = [
+        lambda: bench_crash(sizes, report, "", sizes.crash_settle_s),
+        lambda: bench_crash(sizes, report, "young_cluster_", sizes.young_settle_s),
+        lambda: bench_join(sizes, report, "join_10_processes_all_up", DEFAULT_TIMINGS),
+        lambda: bench_join(
+            sizes, report, "join_10_processes_all_up_fast_gossip", FAST_GOSSIP_TIMINGS
+        ),
+        lambda: bench_converge_in_process(report),
+        lambda: bench_idle(sizes, report),
+    ]
+    for bench in benches:
+        try:
+            bench()
+        except TimeoutError as error:
+            report("error", error)
+    report("total_seconds", time.perf_counter() - started)
+    report.check_targets()
+
+
+if __name__ == "__main__":
+    main()
