@@ -20,10 +20,11 @@ from actors.settings import PROTOCOL_VERSION, Settings
 from actors.timers import Timeout
 from messages.address import Address
 from messages.commands import GetClusterState, GetMembers
+from messages.events import CurrentClusterState
 from messages.links import Inbound, LinkClosed, Reconnect, Send
 from messages.member import select_members
 from messages.protocol import ClientUpdate, Hello, HelloRefused, Role, Watch
-from messages.state import merge
+from messages.state import MembershipState, merge
 from messages.vector_clock import Causality
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class ClientActor(pykka.ThreadingActor):
         backoff = min(0.1 * 2 ** min(self._failures, 5), 2.0) * self._rng.uniform(0.75, 1.25)
         self._timeout = Timeout(self.actor_ref, Reconnect(), backoff)
 
-    def _on_state(self, state: Any) -> None:
+    def _on_state(self, state: MembershipState) -> None:
         self._failures = 0
         current = self._publisher.state
         match state.version.compare(current.version):
@@ -188,9 +189,12 @@ class Client(StopOnExit):
             self.stop()
             raise
 
-    def cluster_state(self) -> Any:
+    def cluster_state(self) -> CurrentClusterState:
         """The latest ``CurrentClusterState`` pushed by the member."""
-        return self.actor.ask(GetClusterState(), timeout=self.settings.ask_timeout)
+        state: CurrentClusterState = self.actor.ask(
+            GetClusterState(), block=True, timeout=self.settings.ask_timeout
+        )
+        return state
 
     def stop(self) -> None:
         self.actor.stop()

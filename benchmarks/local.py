@@ -22,6 +22,7 @@ from importlib.metadata import version
 from typing import Any
 
 import pykka
+from report import Report
 
 from actors.callbacks import CallbackRunner
 from actors.load_balancer import LoadBalancerActor
@@ -73,29 +74,6 @@ class Sizes:
 
 FULL = Sizes(20_000, 500, 2_000, 31, 20_000, 9, 20, 10)
 QUICK = Sizes(3_000, 250, 500, 5, 5_000, 5, 5, 2)
-
-
-class Report:
-    """Prints ``name: value`` lines and keeps the numbers, to check them against ``TARGETS``."""
-
-    def __init__(self) -> None:
-        self.figures: dict[str, float] = {}
-
-    def __call__(self, name: str, value: object) -> None:
-        if isinstance(value, int | float):
-            self.figures[name] = value
-        text = f"{value:.3f}" if isinstance(value, float) else str(value)
-        print(f"{name}: {text}", flush=True)
-
-    def check_targets(self) -> None:
-        """One line per target: ok or MISSED, with the figure and its limit."""
-        for name, limit in TARGETS.items():
-            value = self.figures.get(name)
-            if value is None:
-                self(f"target_{name}", "not measured")
-                continue
-            verdict = "ok" if value <= limit else "MISSED"
-            self(f"target_{name}", f"{verdict} ({value:.3g} <= {limit:g})")
 
 
 def up_member(index: int) -> Member:
@@ -355,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="smaller samples (< 20 s)")
     sizes = QUICK if parser.parse_args(argv).quick else FULL
-    report = Report()
+    report = Report(TARGETS)
     report("python_version", platform.python_version())
     report("pykka_version", version("pykka"))
     report("msgspec_version", version("msgspec"))

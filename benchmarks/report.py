@@ -1,0 +1,29 @@
+"""The ``name: value`` lines every benchmark prints, and its targets checked at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class Report:
+    """Prints ``name: value`` lines and keeps the numbers, to check them against ``targets``."""
+
+    def __init__(self, targets: Mapping[str, float]) -> None:
+        self.targets = targets
+        self.figures: dict[str, float] = {}
+
+    def __call__(self, name: str, value: object) -> None:
+        if isinstance(value, int | float):
+            self.figures[name] = value
+        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        print(f"{name}: {text}", flush=True)
+
+    def check_targets(self) -> None:
+        """One line per target: ok or MISSED, with the figure and its limit."""
+        for name, limit in self.targets.items():
+            value = self.figures.get(name)
+            if value is None:
+                self(f"target_{name}", "not measured")
+                continue
+            verdict = "ok" if value <= limit else "MISSED"
+            self(f"target_{name}", f"{verdict} ({value:.3g} <= {limit:g})")
