@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple
+from typing import Any
 
-import msgspec
 import pykka
 
-from messages.commands import MemberCallback
-from messages.member import Member
+from messages.commands import CallbackCall, RunCallbacks
 
 logger = logging.getLogger(__name__)
-
-
-class CallbackCall(NamedTuple):
-    """One call to make: ``callback(member)`` on behalf of listener ``registration_id``."""
-
-    registration_id: str
-    callback: MemberCallback
-    member: Member
-
-
-class RunCallbacks(msgspec.Struct, frozen=True):
-    """Listener registry -> callback runner: the calls of one membership change, in order."""
-
-    calls: tuple[CallbackCall, ...]
 
 
 class CallbackRunner(pykka.ThreadingActor):

@@ -9,15 +9,16 @@ from typing import Any, NamedTuple
 
 import pykka
 
-from actors.callbacks import CallbackCall, RunCallbacks
 from messages.commands import (
     AddCallbackListener,
+    CallbackCall,
     GetClusterState,
     GetMembers,
     InitialState,
     MemberCallback,
     MembershipChanged,
     RemoveListener,
+    RunCallbacks,
     Subscribe,
     Unsubscribe,
 )

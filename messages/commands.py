@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import pykka
@@ -145,3 +145,17 @@ class WaitUntil(msgspec.Struct, frozen=True):
 
     predicate: Callable[[tuple[ClusterEvent, ...]], bool]
     done: Any
+
+
+class CallbackCall(NamedTuple):
+    """One call to make: ``callback(member)`` on behalf of listener ``registration_id``."""
+
+    registration_id: str
+    callback: MemberCallback
+    member: Member
+
+
+class RunCallbacks(msgspec.Struct, frozen=True):
+    """Listener registry -> callback runner: the calls of one membership change, in order."""
+
+    calls: tuple[CallbackCall, ...]

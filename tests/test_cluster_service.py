@@ -12,9 +12,9 @@ import pykka
 import pytest
 from conftest import MakeMember, MembershipFeed, build_member
 
-from actors.callbacks import RunCallbacks
 from actors.cluster_service import ClusterService
 from messages.address import Address
+from messages.commands import RunCallbacks
 from messages.events import MemberJoined, MemberRemoved
 from messages.member import DataMemberSelector, LiteMemberSelector, Member, MemberStatus
 
