@@ -156,8 +156,16 @@ def _run_member(args: argparse.Namespace) -> int:
     )
     recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
 
+    leaving = threading.Event()
+
     def leave(signum: int, _frame: Any) -> None:
-        logger.info("%s: leaving the cluster", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if leaving.is_set():
+            logger.warning("%s again: stopping without waiting for the leave", name)
+            threading.Thread(target=node.stop, name="stop", daemon=True).start()
+            return
+        leaving.set()
+        logger.info("%s: leaving the cluster", name)
         threading.Thread(target=node.leave, name="leave", daemon=True).start()
 
     for signum in (signal.SIGTERM, signal.SIGINT):

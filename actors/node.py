@@ -154,7 +154,12 @@ class Node(StopOnExit):
         """Leave gracefully (LEAVING -> EXITING -> REMOVED), then stop. True if removal was seen."""
         if self._stopped.is_set():
             return False
-        self.membership.ask(Leave(), timeout=self.settings.ask_timeout)
+        try:
+            self.membership.ask(Leave(), timeout=self.settings.ask_timeout)
+        except (pykka.ActorDeadError, pykka.Timeout) as error:
+            logger.warning("Cannot leave gracefully (%r); stopping", error)
+            self.stop()
+            return False
         done = self._stopped.wait(self.settings.leave_timeout if timeout is None else timeout)
         if not done:
             logger.warning("Leave of %s not confirmed in time; stopping anyway", self.member)

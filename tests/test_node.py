@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import pytest
@@ -88,3 +89,18 @@ def test_an_address_in_use_is_a_clear_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(OSError, match=f"cannot listen on {Address('127.0.0.1', port)}"):
             actors.start_member(cluster_name="solo", port=port)
+
+
+def test_a_crashed_membership_actor_stops_the_node_and_says_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    node = actors.start_member(cluster_name="solo", port=0)
+    try:
+        with caplog.at_level(logging.INFO, logger="actors.node"):
+            node.membership.tell(GetMembers(selector=lambda member: 1 / 0))  # raises in the actor
+            assert node.wait_stopped(TIMEOUT)
+        assert "membership actor crashed: ZeroDivisionError" in caplog.text
+        assert not node.listeners.is_alive()
+        assert node.leave(timeout=TIMEOUT) is False
+    finally:
+        node.stop()
