@@ -1,9 +1,10 @@
-"""ConnectionActor: one TCP link to a peer; the actor writes, a reader thread decodes and tells."""
+"""ConnectionActor: one TCP link to a peer; a reader thread decodes and tells, a writer thread sends."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import socket
 import struct
 import threading
@@ -23,14 +24,18 @@ HelloCheck = Callable[[Hello], str | None]
 """Returns the reason to refuse a handshake, or None to accept it."""
 
 _READ_CHUNK = 256 * 1024
+_MAX_BATCH_BYTES = 256 * 1024
 
 
 class ConnectionActor(pykka.ThreadingActor):
     """A link made by dialling ``peer`` (sends ``hello`` first) or by accepting ``sock`` (expects one).
 
-    Decoded messages go to ``deliver_to`` as ``Inbound``; when the link ends, for whatever reason,
-    ``manager`` gets one ``LinkClosed`` with a readable reason and this actor stops. Bad input (garbage,
-    truncated or oversized frames, unknown tags, no handshake) closes only this link.
+    The actor encodes each ``Send`` and queues the frame; a writer thread sends whatever is queued
+    in one ``sendall`` (so frames queued together go out as one batch, and the actor never blocks on
+    the socket). Decoded messages go to ``deliver_to`` as ``Inbound``; when the link ends, for
+    whatever reason, ``manager`` gets one ``LinkClosed`` with a readable reason and this actor stops.
+    Bad input (garbage, truncated or oversized frames, unknown tags, no handshake) closes only this
+    link.
     """
 
     def __init__(
@@ -60,13 +65,15 @@ class ConnectionActor(pykka.ThreadingActor):
         self._hello = hello
         self._sock = sock
         self._check_hello = check_hello
-        self._write_lock = threading.Lock()
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._close_lock = threading.Lock()
         self._closed = threading.Event()
         self._close_reason = "closed locally"
 
     def on_start(self) -> None:
         if self._sock is not None:
-            self._start_reader()
+            self._start_io()
 
     def _dial(self) -> bool:
         """Connect to the peer on the first send (so an early failure never races a sender)."""
@@ -78,24 +85,27 @@ class ConnectionActor(pykka.ThreadingActor):
         except OSError as error:
             self._finish(f"cannot connect to {self._peer}: {error}")
             return False
-        self._start_reader()
+        self._start_io()
         if self._hello is not None:
             self._write(self._hello)
         return True
 
-    def _start_reader(self) -> None:
+    def _start_io(self) -> None:
         sock = self._sock
         assert sock is not None
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # A peer that stops reading must not block this actor forever: sends time out (the
+        # A peer that stops reading must not block the writer forever: sends time out (the
         # reader's recv stays blocking, so an idle link is not mistaken for a dead one).
         seconds = int(self._io_timeout)
         send_timeout = struct.pack("ll", seconds, int((self._io_timeout - seconds) * 1e6))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, send_timeout)
-        threading.Thread(
-            target=self._read_loop, name=f"link-reader-{self._peer_name()}", daemon=True
-        ).start()
+        name = self._peer_name()
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(sock,), name=f"link-writer-{name}", daemon=True
+        )
+        self._writer.start()
+        threading.Thread(target=self._read_loop, name=f"link-reader-{name}", daemon=True).start()
 
     def on_stop(self) -> None:
         self._close("closed locally")
@@ -120,8 +130,8 @@ class ConnectionActor(pykka.ThreadingActor):
         return f"{host}:{port}"
 
     def _write(self, message: Any) -> None:
-        sock = self._sock
-        if sock is None or self._closed.is_set():
+        """Encode ``message`` and queue its frame for the writer thread (never blocks)."""
+        if self._sock is None or self._closed.is_set():
             logger.debug("Dropping %s to closed link %s", type(message).__name__, self._peer_name())
             return
         try:
@@ -129,11 +139,32 @@ class ConnectionActor(pykka.ThreadingActor):
         except TypeError as error:
             logger.error("Cannot send %r to %s: %s", message, self._peer_name(), error)
             return
-        try:
-            with self._write_lock:
-                sock.sendall(frame)
-        except OSError as error:
-            self._close(f"write failed: {error}")
+        self._outbox.put(frame)
+
+    def _write_loop(self, sock: socket.socket) -> None:
+        """Send queued frames, all that are waiting in one ``sendall``; end at the None marker."""
+        while True:
+            frame = self._outbox.get()
+            if frame is None:
+                return
+            batch, size, last = [frame], len(frame), False
+            while size < _MAX_BATCH_BYTES:
+                try:
+                    frame = self._outbox.get_nowait()
+                except queue.Empty:
+                    break
+                if frame is None:
+                    last = True
+                    break
+                batch.append(frame)
+                size += len(frame)
+            try:
+                sock.sendall(batch[0] if len(batch) == 1 else b"".join(batch))
+            except OSError as error:
+                self._close(f"write failed: {error}")
+                return
+            if last:
+                return
 
     def _read_loop(self) -> None:
         sock = self._sock
@@ -189,10 +220,17 @@ class ConnectionActor(pykka.ThreadingActor):
         self._deliver_to.tell(Inbound(message=message, link=self.actor_ref))
 
     def _close(self, reason: str) -> None:
-        if self._closed.is_set():
-            return
-        self._close_reason = reason
-        self._closed.set()
+        """Close once, for the first reason; frames already queued (a refusal, say) go out first."""
+        with self._close_lock:
+            if self._closed.is_set():
+                return
+            self._close_reason = reason
+            self._closed.set()
+        writer = self._writer
+        if writer is not None:
+            self._outbox.put(None)
+            if writer is not threading.current_thread():
+                writer.join(self._io_timeout)
         sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
