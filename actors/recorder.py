@@ -20,8 +20,11 @@ class EventRecorder(pykka.ThreadingActor):
     """Records membership events; ``on_event`` (optional) is called with each one as it arrives.
 
     Used by the CLI (to print events) and by tests and demos (to wait for a condition on the event
-    history instead of sleeping).
+    history instead of sleeping). It runs on a daemon thread: a recorder nobody stopped never keeps
+    the process alive.
     """
+
+    use_daemon_thread = True
 
     def __init__(self, on_event: Callable[[ClusterEvent], None] | None = None) -> None:
         super().__init__()

@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from importlib.metadata import version
-from typing import IO
+from typing import IO, Any
 
+import pykka
 from report import Report
 
 import actors
@@ -319,6 +320,7 @@ def bench_converge_in_process(report: Report, count: int = 30) -> None:
     """``count`` members in this process (port 0), default timings: until all see all UP."""
     cluster = "bench-in-process"
     nodes: list[actors.Node] = []
+    recorders: list[pykka.ActorRef[Any]] = []
     watches: list[UpWatch] = []
     lock = threading.Lock()
 
@@ -328,7 +330,9 @@ def bench_converge_in_process(report: Report, count: int = 30) -> None:
         with lock:
             nodes.append(node)
             watches.append(watch)
-        actors.record_events(node.listeners, watch)
+        recorder = actors.record_events(node.listeners, watch)
+        with lock:
+            recorders.append(recorder)
 
     started = time.perf_counter()
     try:
@@ -345,6 +349,8 @@ def bench_converge_in_process(report: Report, count: int = 30) -> None:
                 raise TimeoutError(f"a node did not see {count} members UP")
         converged = max(watch.reached_at for watch in watches)
     finally:
+        for recorder in recorders:
+            recorder.stop()
         for node in nodes:
             node.stop()
     report(f"converge_{count}_in_process_s", converged - started)
