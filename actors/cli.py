@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from actors.client import start_client
@@ -138,6 +138,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
+    """Block until ``wait(timeout)`` returns True, in short slices.
+
+    CPython runs signal handlers in the main thread between bytecodes; a signal the kernel hands
+    to one of the many other threads does not interrupt a main thread blocked in a plain wait, so
+    SIGTERM could go unhandled. Waking every 0.2 s bounds that delay.
+    """
+    while not wait(0.2):
+        pass
+
+
 def _run_member(args: argparse.Namespace) -> int:
     timings = {
         "gossip_interval": args.gossip_interval,
@@ -171,7 +182,7 @@ def _run_member(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, leave)
     logger.info("member %s of cluster %r running (uuid %s)", node.address, args.cluster, node.uuid)
-    node.wait_stopped()
+    _wait_in_main_thread(node.wait_stopped)
     recorder.stop()
     logger.info("member %s stopped", node.address)
     return 0
@@ -196,7 +207,7 @@ def _run_watch(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     with start_client(cluster_name=args.cluster, members=args.connect) as client:
         recorder = record_events(client.listeners, show, InitialState.EVENTS)
-        stop.wait()
+        _wait_in_main_thread(stop.wait)
         recorder.stop()
     return 0
 

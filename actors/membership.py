@@ -221,8 +221,10 @@ class MembershipActor(pykka.ThreadingActor):
         match wire:
             case Gossip(from_uuid=sender, to_uuid=recipient, state=remote):
                 self._on_gossip(sender, recipient, remote)
+                self._act_as_leader()
             case GossipStatus():
                 self._on_gossip_status(wire)
+                self._act_as_leader()
             case Heartbeat(to_uuid=recipient, sequence=sequence) if recipient == self._uuid:
                 _reply(link, HeartbeatAck(from_uuid=self._uuid, sequence=sequence))
             case Heartbeat():
@@ -271,10 +273,13 @@ class MembershipActor(pykka.ThreadingActor):
             return
         new_state, causality = self._state.receive(remote, self._uuid)
         self._adopt(new_state)
-        if causality in (Causality.BEFORE, Causality.CONCURRENT):
-            self._gossip_to(sender, full=True)
-        elif causality is Causality.AFTER:
-            self._gossip_to(sender, full=False)  # tell the sender we have seen it now
+        match causality:
+            case Causality.BEFORE | Causality.CONCURRENT:
+                self._gossip_to(sender, full=True)
+            case Causality.AFTER:
+                self._gossip_to(sender, full=False)  # tell the sender we have seen it now
+            case Causality.SAME:
+                self._share_seen(sender, remote.seen)
 
     def _on_gossip_status(self, status: GossipStatus) -> None:
         if status.to_uuid != self._uuid or not self._joined:
@@ -286,6 +291,13 @@ class MembershipActor(pykka.ThreadingActor):
                 self._gossip_to(status.from_uuid, full=False)
             case Causality.SAME:
                 self._adopt(self._state.with_seen(status.seen | {self._uuid}))
+                self._share_seen(status.from_uuid, status.seen)
+
+    def _share_seen(self, peer: str, peer_seen: frozenset[str]) -> None:
+        """Same version on both sides: tell ``peer`` who else has seen it when it does not know
+        yet, so seen sets (and with them convergence) reach the leader without waiting for ticks."""
+        if not self._state.seen <= peer_seen:
+            self._gossip_to(peer, full=False)
 
     # -- gossip ----------------------------------------------------------------------------
 
@@ -367,6 +379,7 @@ class MembershipActor(pykka.ThreadingActor):
     # -- leader actions and downing ----------------------------------------------------------
 
     def _leader_tick(self) -> None:
+        """Every gossip tick: note convergence, act as leader, prune tombstones, consider downing."""
         state = self._state
         if not self._joined:
             return
@@ -374,11 +387,16 @@ class MembershipActor(pykka.ThreadingActor):
             self._last_converged = {
                 m.uuid: m.address for m in state.members if m.status < MemberStatus.EXITING
             }
-        state = leader_actions(state, self._uuid, time.time())
-        state = prune_tombstones(state, time.time(), self._settings.tombstone_ttl)
-        self._adopt(state)
+        self._act_as_leader()
+        self._adopt(prune_tombstones(self._state, time.time(), self._settings.tombstone_ttl))
         self._apply_downing()
         self._finish_lone_exit()
+
+    def _act_as_leader(self) -> None:
+        """Leader actions (a no-op unless this member leads a converged state); run on every tick
+        and after every gossip, so a convergence is acted on the moment it happens."""
+        if self._joined and not self._finished:
+            self._adopt(leader_actions(self._state, self._uuid, time.time()))
 
     def _apply_downing(self) -> None:
         pending = pending_unreachable(self._state)
