@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import datetime
 import os
-import platform
 import re
 import socket
 import statistics
@@ -24,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from importlib.metadata import version
 from typing import IO, Any
 
 import pykka
@@ -447,12 +445,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer and shorter runs (~1 min)")
     sizes = QUICK if parser.parse_args(argv).quick else FULL
     report = Report(TARGETS)
-    report("python_version", platform.python_version())
-    report("pykka_version", version("pykka"))
-    report("msgspec_version", version("msgspec"))
-    report("cpu_count", os.cpu_count())
+    report.environment()
     report("mode", "quick" if sizes is QUICK else "full")
-    report("date", datetime.date.today().isoformat())
     started = time.perf_counter()
     report("baseline_tcp_connect_round_trip_ms", tcp_connect_round_trip_ms(sizes.tcp_round_trips))
     report("baseline_process_importing_actors_s", processes_importing_actors_s(1))

@@ -103,6 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     count, repeats = (20_000, 3) if args.quick else (100_000, 7)
     report = Report({})
+    report.environment()
     report("messages_per_run", count)
     runs: dict[str, list[float]] = {"actor": [], "raw_batch_1": [], "raw_batch_64": []}
     for _ in range(repeats):  # interleaved, so noise hits all three alike

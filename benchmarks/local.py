@@ -11,14 +11,12 @@ import argparse
 import dataclasses
 import gc
 import os
-import platform
 import statistics
 import threading
 import time
 import timeit
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib.metadata import version
 from typing import Any
 
 import pykka
@@ -334,10 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller samples (< 20 s)")
     sizes = QUICK if parser.parse_args(argv).quick else FULL
     report = Report(TARGETS)
-    report("python_version", platform.python_version())
-    report("pykka_version", version("pykka"))
-    report("msgspec_version", version("msgspec"))
-    report("cpu_count", os.cpu_count())
+    report.environment()
     if hasattr(os, "sched_getaffinity"):
         report("cpus_usable", len(os.sched_getaffinity(0)))
     report("mode", "quick" if sizes is QUICK else "full")

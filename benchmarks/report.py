@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+import os
+import platform
 from collections.abc import Mapping
+from importlib.metadata import version
 
 
 class Report:
@@ -17,6 +21,14 @@ class Report:
             self.figures[name] = value
         text = f"{value:.3f}" if isinstance(value, float) else str(value)
         print(f"{name}: {text}", flush=True)
+
+    def environment(self) -> None:
+        """Versions, CPUs and date: what a figure was measured on."""
+        self("python_version", platform.python_version())
+        self("pykka_version", version("pykka"))
+        self("msgspec_version", version("msgspec"))
+        self("cpu_count", os.cpu_count())
+        self("date", datetime.date.today().isoformat())
 
     def check_targets(self) -> None:
         """One line per target: ok or MISSED, with the figure and its limit."""
