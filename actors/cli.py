@@ -1,4 +1,10 @@
-"""The ``membership`` command: run a member, list members, watch events, run the demo."""
+"""The ``membership`` command: run a member, list members, watch events, run the demo.
+
+Exit codes: 0 when the member left or was stopped by a signal, 1 when it could not start (join
+refused or timed out, address in use), 2 for bad arguments, 3 when the cluster downed or removed
+the member (or it downed itself on the minority side of a partition): restart it and it joins as
+a new member; 4 when an internal failure stopped it.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +22,21 @@ from actors.client import start_client
 from actors.node import start_member
 from actors.recorder import record_events
 from messages.address import Address
-from messages.commands import InitialState
+from messages.commands import InitialState, TerminationKind
 from messages.events import ClusterEvent, CurrentClusterState, LeaderChanged, MemberEvent
 
 logger = logging.getLogger("membership")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_REMOVED = 3
+EXIT_FAILED = 4
+EXIT_CODES: dict[TerminationKind, int] = {
+    TerminationKind.LEFT: EXIT_OK,
+    TerminationKind.STOPPED: EXIT_OK,
+    TerminationKind.REMOVED: EXIT_REMOVED,
+    TerminationKind.FAILED: EXIT_FAILED,
+}
 
 
 def describe(event: ClusterEvent) -> dict[str, Any]:
@@ -184,8 +201,17 @@ def _run_member(args: argparse.Namespace) -> int:
     logger.info("member %s of cluster %r running (uuid %s)", node.address, args.cluster, node.uuid)
     _wait_in_main_thread(node.wait_stopped)
     recorder.stop()
-    logger.info("member %s stopped", node.address)
-    return 0
+    termination = node.termination
+    assert termination is not None
+    code = EXIT_CODES[termination.kind]
+    logger.info(
+        "member %s stopped (%s: %s), exit code %d",
+        node.address,
+        termination.kind.value,
+        termination.reason,
+        code,
+    )
+    return code
 
 
 def _run_members(args: argparse.Namespace) -> int:
@@ -233,5 +259,5 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return run_demo()
     except (OSError, RuntimeError, TimeoutError) as error:
         logger.error("%s", error)
-        return 1
+        return EXIT_ERROR
     return 2

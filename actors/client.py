@@ -25,6 +25,7 @@ from messages.links import Inbound, LinkClosed, Reconnect, Send
 from messages.member import select_members
 from messages.protocol import ClientUpdate, Hello, HelloRefused, Role, Watch
 from messages.state import MembershipState, merge
+from messages.validation import InvalidMessage, validate_state
 from messages.vector_clock import Causality
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,10 @@ class ClientActor(pykka.ThreadingActor):
         match message:
             case Inbound(message=HelloRefused(reason=reason)):
                 self._refused(reason)
-            case Inbound(message=ClientUpdate(state=state), link=link) if link is self._link:
-                self._on_state(state)
+            case Inbound(message=ClientUpdate(state=state), link=link, peer=peer) if (
+                link is self._link
+            ):
+                self._on_update(state, peer)
             case Inbound():
                 pass  # from a link we have already given up
             case LinkClosed(link=link, reason=reason) if link is self._link:
@@ -114,6 +117,7 @@ class ClientActor(pykka.ThreadingActor):
             manager=self.actor_ref,
             max_frame_bytes=self._settings.max_frame_bytes,
             io_timeout=self._settings.connect_timeout,
+            unacked_timeout=self._settings.unacked_timeout,
             local_uuid=self._uuid,
             peer=self._peer,
             hello=Hello(
@@ -137,7 +141,12 @@ class ClientActor(pykka.ThreadingActor):
         backoff = min(0.1 * 2 ** min(self._failures, 5), 2.0) * self._rng.uniform(0.75, 1.25)
         self._timeout = Timeout(self.actor_ref, Reconnect(), backoff)
 
-    def _on_state(self, state: MembershipState) -> None:
+    def _on_update(self, state: MembershipState, peer: str) -> None:
+        try:
+            validate_state(state)
+        except InvalidMessage as error:
+            logger.warning("Dropped ClientUpdate from %s: it %s", peer, error)
+            return
         self._failures = 0
         current = self._publisher.state
         match state.version.compare(current.version):

@@ -8,6 +8,7 @@ import queue
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ import pykka
 from messages.address import Address
 from messages.framing import Codec, FrameDecoder, FrameError, encode_frame
 from messages.links import Inbound, LinkClosed, LinkUp, Send
-from messages.protocol import Hello, HelloAccepted, HelloRefused
+from messages.protocol import HANDSHAKE_FRAME_BYTES, Hello, HelloAccepted, HelloRefused
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,10 @@ class ConnectionActor(pykka.ThreadingActor):
     the socket). Decoded messages go to ``deliver_to`` as ``Inbound``; when the link ends, for
     whatever reason, ``manager`` gets one ``LinkClosed`` with a readable reason and this actor stops.
     Bad input (garbage, truncated or oversized frames, unknown tags, no handshake) closes only this
-    link.
+    link. An accepted link must complete its ``Hello`` within ``handshake_timeout`` seconds, in a
+    first frame of at most ``HANDSHAKE_FRAME_BYTES``. Sent data left unacknowledged for
+    ``unacked_timeout`` seconds closes the link (``TCP_USER_TIMEOUT``, where the OS has it), so a
+    connection stuck in retransmission after a network partition gives way to a fresh one.
     """
 
     def __init__(
@@ -46,11 +50,13 @@ class ConnectionActor(pykka.ThreadingActor):
         manager: pykka.ActorRef[Any],
         max_frame_bytes: int,
         io_timeout: float,
+        unacked_timeout: float,
         local_uuid: str,
         peer: Address | None = None,
         hello: Hello | None = None,
         sock: socket.socket | None = None,
         check_hello: HelloCheck | None = None,
+        handshake_timeout: float = 5.0,
     ) -> None:
         super().__init__()
         if (sock is None) == (peer is None):
@@ -60,6 +66,8 @@ class ConnectionActor(pykka.ThreadingActor):
         self._manager = manager
         self._max_frame_bytes = max_frame_bytes
         self._io_timeout = io_timeout
+        self._unacked_timeout = unacked_timeout
+        self._handshake_timeout = handshake_timeout
         self._local_uuid = local_uuid
         self._peer = peer
         self._hello = hello
@@ -70,10 +78,14 @@ class ConnectionActor(pykka.ThreadingActor):
         self._close_lock = threading.Lock()
         self._closed = threading.Event()
         self._close_reason = "closed locally"
+        self._name = "?" if peer is None else str(peer)
 
     def on_start(self) -> None:
         if self._sock is not None:
-            self._start_io()
+            try:
+                self._start_io()
+            except OSError as error:  # the peer reset the connection before we got to it
+                self._finish(f"accepted connection unusable: {error}")
 
     def _dial(self) -> bool:
         """Connect to the peer on the first send (so an early failure never races a sender)."""
@@ -100,7 +112,10 @@ class ConnectionActor(pykka.ThreadingActor):
         seconds = int(self._io_timeout)
         send_timeout = struct.pack("ll", seconds, int((self._io_timeout - seconds) * 1e6))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, send_timeout)
-        name = self._peer_name()
+        if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux
+            milliseconds = int(self._unacked_timeout * 1000)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, milliseconds)
+        self._name = name = self._peer_name()
         self._writer = threading.Thread(
             target=self._write_loop, args=(sock,), name=f"link-writer-{name}", daemon=True
         )
@@ -132,12 +147,12 @@ class ConnectionActor(pykka.ThreadingActor):
     def _write(self, message: Any) -> None:
         """Encode ``message`` and queue its frame for the writer thread (never blocks)."""
         if self._sock is None or self._closed.is_set():
-            logger.debug("Dropping %s to closed link %s", type(message).__name__, self._peer_name())
+            logger.debug("Dropping %s to closed link %s", type(message).__name__, self._name)
             return
         try:
             frame = encode_frame(self._codec.encode(message))
         except TypeError as error:
-            logger.error("Cannot send %r to %s: %s", message, self._peer_name(), error)
+            logger.error("Cannot send %r to %s: %s", message, self._name, error)
             return
         self._outbox.put(frame)
 
@@ -169,11 +184,16 @@ class ConnectionActor(pykka.ThreadingActor):
     def _read_loop(self) -> None:
         sock = self._sock
         assert sock is not None
-        decoder = FrameDecoder(self._max_frame_bytes)
         handshake_done = self._check_hello is None
+        decoder = FrameDecoder(
+            self._max_frame_bytes, None if handshake_done else HANDSHAKE_FRAME_BYTES
+        )
+        deadline = time.monotonic() + self._handshake_timeout
         reason = "closed by peer"
         try:
             while not self._closed.is_set():
+                if not handshake_done:
+                    sock.settimeout(max(deadline - time.monotonic(), 0.001))
                 data = sock.recv(_READ_CHUNK)
                 if not data:
                     decoder.finish()
@@ -181,6 +201,7 @@ class ConnectionActor(pykka.ThreadingActor):
                 for payload in decoder.feed(data):
                     message = self._codec.decode(payload)
                     if not handshake_done:
+                        sock.settimeout(None)  # nothing has been written yet: safe to switch
                         refusal = self._handshake(message)
                         if refusal is not None:
                             reason = refusal
@@ -189,12 +210,21 @@ class ConnectionActor(pykka.ThreadingActor):
                     else:
                         self._deliver(message)
         except FrameError as error:
-            reason = f"bad input from {self._peer_name()}: {error}"
+            reason = f"bad input from {self._name}: {error}"
             logger.warning("Closing link: %s", reason)
+        except TimeoutError as error:  # the handshake deadline, or TCP_USER_TIMEOUT (ETIMEDOUT)
+            if handshake_done:
+                reason = f"connection error: {error}"
+            else:
+                reason = f"no Hello from {self._name} within {self._handshake_timeout:g} s"
+                logger.warning("Closing link: %s", reason)
         except OSError as error:
             reason = f"connection error: {error}"
         except pykka.ActorDeadError:
             reason = "the actor this link delivers to has stopped"
+        except Exception as error:  # a bug: log it, close only this link
+            reason = f"internal error reading from {self._name}: {error!r}"
+            logger.exception("Closing link: %s", reason)
         finally:
             self._finish(reason)
 
@@ -210,14 +240,14 @@ class ConnectionActor(pykka.ThreadingActor):
             self._write(HelloAccepted(uuid=self._local_uuid))
             self._manager.tell(LinkUp(link=self.actor_ref, hello=message))
             return None
-        logger.error("Refusing link from %s: %s", self._peer_name(), reason)
+        logger.error("Refusing link from %s: %s", self._name, reason)
         self._write(HelloRefused(reason=reason))
         return f"refused: {reason}"
 
     def _deliver(self, message: Any) -> None:
         if isinstance(message, HelloRefused):
-            logger.error("Peer %s refused the handshake: %s", self._peer_name(), message.reason)
-        self._deliver_to.tell(Inbound(message=message, link=self.actor_ref))
+            logger.error("Peer %s refused the handshake: %s", self._name, message.reason)
+        self._deliver_to.tell(Inbound(message=message, link=self.actor_ref, peer=self._name))
 
     def _close(self, reason: str) -> None:
         """Close once, for the first reason; frames already queued (a refusal, say) go out first."""

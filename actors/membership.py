@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import math
 import random
+import reprlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pykka
@@ -24,12 +28,20 @@ from messages.commands import (
     JoinAttempt,
     JoinCluster,
     Leave,
+    Termination,
+    TerminationKind,
 )
-from messages.downing import Verdict, keep_majority, pending_unreachable, voting_members
+from messages.downing import (
+    Verdict,
+    down_members,
+    keep_majority,
+    pending_unreachable,
+    voting_members,
+)
 from messages.events import CurrentClusterState, MemberRemoved
 from messages.failure_detector import FailureDetectorRegistry, PhiAccrualFailureDetector
 from messages.gossip import choose_gossip_peer, needs_fast_gossip
-from messages.links import Broadcast, Forget, Inbound, Send, SendTo
+from messages.links import Broadcast, CloseLink, Inbound, Send, SendTo
 from messages.member import Member, MemberStatus, select_members
 from messages.protocol import (
     ClientUpdate,
@@ -41,11 +53,13 @@ from messages.protocol import (
     HelloRefused,
     Join,
     JoinRefused,
+    RemovalNotice,
     Watch,
     Welcome,
 )
 from messages.ring import heartbeat_targets
 from messages.state import MembershipState, leader_actions, prune_tombstones
+from messages.validation import InvalidMessage, validate
 from messages.vector_clock import Causality
 
 logger = logging.getLogger(__name__)
@@ -66,7 +80,11 @@ class MembershipActor(pykka.ThreadingActor):
 
     The protocol decisions are made by the pure core in ``messages``; this actor holds the state,
     runs the timers, and tells the transport what to send. ``terminated`` (a pykka Future, optional)
-    is set with the reason when this member leaves the cluster for good, so the node can stop.
+    is set to a ``Termination`` when this member is out of the cluster for good, so the node stops.
+
+    Nothing from the wire can stop it: every message is validated before it is acted on (an invalid
+    one is dropped with one log line naming the sender and the rule), and an error while handling
+    wire input or a timer is logged with that input, after which the actor keeps serving.
     """
 
     def __init__(
@@ -74,7 +92,7 @@ class MembershipActor(pykka.ThreadingActor):
         self_member: Member,
         listeners: pykka.ActorRef[Any],
         settings: Settings,
-        terminated: pykka.Future[str] | None = None,
+        terminated: pykka.Future[Termination] | None = None,
     ) -> None:
         super().__init__()
         self._self = self_member
@@ -87,6 +105,7 @@ class MembershipActor(pykka.ThreadingActor):
         self._detectors = FailureDetectorRegistry(self._new_detector)
         self._heartbeat_sequence = 0
         self._first_answer_due: dict[str, float] = {}
+        self._redialled_at: dict[str, float] = {}
         self._tickers: list[Ticker] = []
         self._timeouts: list[Timeout] = []
         self._gossip_ticks = 0
@@ -95,6 +114,7 @@ class MembershipActor(pykka.ThreadingActor):
         self._last_converged: dict[str, Address] = {}
         self._unreachable_since = time.monotonic()
         self._pending_unreachable: frozenset[str] = frozenset()
+        self._leaving = False
         self._finished = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -108,19 +128,17 @@ class MembershipActor(pykka.ThreadingActor):
     def on_failure(self, *exc_info: Any) -> None:
         self.on_stop()
         if self._terminated is not None:
-            settle(self._terminated, f"membership actor crashed: {exc_info[1]!r}")
+            reason = f"membership actor crashed: {exc_info[1]!r}"
+            settle(self._terminated, Termination(TerminationKind.FAILED, reason))
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case Inbound(message=wire, link=link):
-                try:
-                    self._on_wire(wire, link)
-                except (ValueError, TypeError) as error:  # decodable but invalid: never crash
-                    logger.warning("Rejected %s from a peer: %s", type(wire).__name__, error)
+            case Inbound():
+                self._guarded(message, functools.partial(self._on_inbound, message))
             case GossipTick():
-                self._gossip_tick()
+                self._guarded(message, self._gossip_tick)
             case HeartbeatTick():
-                self._heartbeat_tick()
+                self._guarded(message, self._heartbeat_tick)
             case GetMembers(selector=selector):
                 return select_members(self._publisher.snapshot.up_members, selector)
             case GetClusterState():
@@ -136,6 +154,18 @@ class MembershipActor(pykka.ThreadingActor):
             case _:
                 logger.warning("MembershipActor ignores unexpected message %r", message)
         return None
+
+    def _guarded(self, message: Any, handler: Callable[[], None]) -> None:
+        """Handle wire input or a timer; an error is a bug to log with that input, not a reason
+        to stop the node (which a crash of this actor would do)."""
+        try:
+            handler()
+        except Exception:
+            logger.exception(
+                "%s kept serving after an error while handling %s",
+                self._self.address,
+                reprlib.repr(message),
+            )
 
     @property
     def _state(self) -> MembershipState:
@@ -217,18 +247,44 @@ class MembershipActor(pykka.ThreadingActor):
 
     # -- inbound wire messages -------------------------------------------------------------
 
+    def _on_inbound(self, inbound: Inbound) -> None:
+        wire = inbound.message
+        try:
+            validate(wire, self._uuid)
+        except InvalidMessage as error:
+            sender = getattr(wire, "from_uuid", None)
+            logger.warning(
+                "Dropped %s from %s%s: it %s",
+                type(wire).__name__,
+                inbound.peer,
+                f" (member {sender})" if sender else "",
+                error,
+            )
+            return
+        self._on_wire(wire, inbound.link)
+
     def _on_wire(self, wire: Any, link: pykka.ActorRef[Any]) -> None:
         match wire:
-            case Gossip(from_uuid=sender, to_uuid=recipient, state=remote):
-                self._on_gossip(sender, recipient, remote)
+            case (
+                Gossip(to_uuid=recipient)
+                | GossipStatus(to_uuid=recipient)
+                | Heartbeat(to_uuid=recipient)
+            ) if recipient != self._uuid:
+                pass  # meant for an earlier incarnation at this address
+            case (
+                Gossip(from_uuid=sender)
+                | GossipStatus(from_uuid=sender)
+                | Heartbeat(from_uuid=sender)
+            ) if self._state.removal_reason(sender) is not None:
+                self._tell_removed(sender, link)
+            case Gossip(from_uuid=sender, state=remote):
+                self._on_gossip(sender, remote)
                 self._act_as_leader()
             case GossipStatus():
                 self._on_gossip_status(wire)
                 self._act_as_leader()
-            case Heartbeat(to_uuid=recipient, sequence=sequence) if recipient == self._uuid:
+            case Heartbeat(sequence=sequence):
                 _reply(link, HeartbeatAck(from_uuid=self._uuid, sequence=sequence))
-            case Heartbeat():
-                pass  # meant for an earlier incarnation at this address
             case HeartbeatAck(from_uuid=sender) if (
                 sender in self._first_answer_due or self._detectors.is_monitoring(sender)
             ):
@@ -244,6 +300,10 @@ class MembershipActor(pykka.ThreadingActor):
             case JoinRefused(reason=reason) | HelloRefused(reason=reason):
                 if self._join is not None and not self._joined:
                     self._fail_join(JoinRefusedError(reason))
+            case RemovalNotice(to_uuid=recipient, reason=reason) if recipient == self._uuid:
+                self._finish_removed(f"a member answered: {reason}")
+            case RemovalNotice():
+                pass  # meant for an earlier incarnation at this address
             case Watch():
                 _reply(link, ClientUpdate(state=self._state))
             case Welcome() | HelloAccepted():
@@ -262,12 +322,20 @@ class MembershipActor(pykka.ThreadingActor):
         self._adopt(state.add_joining(member, by=self._uuid))
         _reply(link, Welcome(state=self._state))
 
-    def _on_gossip(self, sender: str, recipient: str, remote: MembershipState) -> None:
-        if recipient != self._uuid or not self._joined:
+    def _tell_removed(self, sender: str, link: pykka.ActorRef[Any]) -> None:
+        """Answer a downed or removed incarnation that still talks: never merge its gossip, never
+        acknowledge its heartbeats, tell it that it is out (so it stops instead of living on)."""
+        reason = self._state.removal_reason(sender)
+        assert reason is not None
+        logger.info("Telling %s that it is out of the cluster", sender)
+        _reply(link, RemovalNotice(to_uuid=sender, reason=reason))
+
+    def _on_gossip(self, sender: str, remote: MembershipState) -> None:
+        if not self._joined:
             return
         if remote.is_tombstoned(self._uuid):
             self._adopt(remote)
-            self._finish("removed from the cluster")
+            self._finish_removed("the cluster removed this member")
             return
         if self._state.member(sender) is None and remote.member(sender) is None:
             return
@@ -282,7 +350,7 @@ class MembershipActor(pykka.ThreadingActor):
                 self._share_seen(sender, remote.seen)
 
     def _on_gossip_status(self, status: GossipStatus) -> None:
-        if status.to_uuid != self._uuid or not self._joined:
+        if not self._joined:
             return
         match self._state.version.compare(status.version):
             case Causality.AFTER:
@@ -340,6 +408,8 @@ class MembershipActor(pykka.ThreadingActor):
         targets = heartbeat_targets(self._uuid, monitored, self._settings.monitored_by)
         now = time.monotonic()
         self._watch_targets(targets, now)
+        silent = frozenset(u for u in targets if not self._detectors.is_available(u, now))
+        self._redial(silent, now)
         self._heartbeat_sequence += 1
         for uuid in targets:
             target = state.member(uuid)
@@ -350,13 +420,26 @@ class MembershipActor(pykka.ThreadingActor):
             )
         row = state.reachability_row(self._uuid)
         downed = {m.uuid for m in state.members if m.status == MemberStatus.DOWN}
-        unreachable = frozenset(u for u in targets if not self._detectors.is_available(u, now)) | (
-            row & downed
-        )  # a downed member stays unreachable until it is removed
+        unreachable = silent | (row & downed)  # a downed member stays unreachable until removed
         if unreachable != row:
             for uuid in unreachable - row:
                 logger.warning("%s is unreachable", state.member(uuid))
             self._adopt(state.set_reachability(self._uuid, unreachable))
+
+    def _redial(self, silent: frozenset[str], now: float) -> None:
+        """Close the links to heartbeat targets that stopped answering, once per acceptable pause.
+
+        The next heartbeat then dials a fresh connection. After a partition heals, a connection
+        that lost packets can stay stuck in TCP retransmission backoff for many seconds (and the
+        kernel's TCP_USER_TIMEOUT is not there on every platform): a new one works at once.
+        """
+        pause = self._settings.acceptable_heartbeat_pause
+        self._redialled_at = {u: t for u, t in self._redialled_at.items() if u in silent}
+        for uuid in silent:
+            member = self._state.member(uuid)
+            if member is not None and now - self._redialled_at.get(uuid, -math.inf) >= pause:
+                self._redialled_at[uuid] = now
+                self._tell_transport(CloseLink(member.address, "heartbeats unanswered"))
 
     def _watch_targets(self, targets: tuple[str, ...], now: float) -> None:
         """Follow the heartbeat ring: drop detectors of former targets, expect answers from new ones.
@@ -413,11 +496,9 @@ class MembershipActor(pykka.ThreadingActor):
         if decision.verdict is Verdict.DOWN_UNREACHABLE:
             leader = self._state.leader()
             if leader is not None and leader.uuid == self._uuid:
-                state = self._state
                 for uuid in sorted(pending):
-                    logger.warning("Downing unreachable %s", state.member(uuid))
-                    state = state.set_status(uuid, MemberStatus.DOWN, by=self._uuid)
-                self._adopt(state)
+                    logger.warning("Downing unreachable %s", self._state.member(uuid))
+                self._adopt(down_members(self._state, pending, by=self._uuid))
         elif decision.verdict is Verdict.DOWN_SELF:
             logger.error(
                 "Partitioned into a minority (%d of %d members reachable): "
@@ -425,13 +506,17 @@ class MembershipActor(pykka.ThreadingActor):
                 decision.reachable_count,
                 decision.total,
             )
-            self._finish("downed: this member was on the minority side of a partition")
-            self._adopt(self._state.set_status(self._uuid, MemberStatus.DOWN, by=self._uuid))
+            self._finish(
+                TerminationKind.REMOVED,
+                "downed itself: this member was on the minority side of a partition",
+            )
+            self._adopt(down_members(self._state, frozenset({self._uuid}), by=self._uuid))
 
     def _leave(self) -> CurrentClusterState:
         """Mark this member LEAVING; the leader moves it on to EXITING and REMOVED."""
         member = self._state.member(self._uuid)
         if member is not None and member.status < MemberStatus.LEAVING:
+            self._leaving = True
             self._adopt(self._state.set_status(self._uuid, MemberStatus.LEAVING, by=self._uuid))
             self._leader_tick()
         return self._publisher.snapshot
@@ -445,7 +530,7 @@ class MembershipActor(pykka.ThreadingActor):
             m.uuid == self._uuid or m.status >= MemberStatus.EXITING for m in self._state.members
         ):
             self._adopt(MembershipState(tombstones=((self._uuid, time.time()),)))
-            self._finish("left the cluster")
+            self._finish(TerminationKind.LEFT, "left the cluster")
 
     # -- state changes and sending -----------------------------------------------------------
 
@@ -469,15 +554,15 @@ class MembershipActor(pykka.ThreadingActor):
                     )
                 self._forget(event.member.address)
         member = new_state.member(self._uuid)
-        if member is not None and member.status == MemberStatus.DOWN and not self._finished:
-            self._finish("downed by the cluster")
+        if member is not None and member.status == MemberStatus.DOWN:
+            self._finish_removed("the cluster downed this member")
 
     def _send(self, address: Address, message: Any) -> None:
         self._tell_transport(SendTo(address=address, message=message))
 
     def _forget(self, address: Address) -> None:
         if self._state.member_at(address) is None:
-            self._tell_transport(Forget(address=address))
+            self._tell_transport(CloseLink(address, "the member there was removed"))
 
     def _tell_transport(self, message: Any) -> None:
         if self._transport is None:
@@ -485,18 +570,26 @@ class MembershipActor(pykka.ThreadingActor):
         try:
             self._transport.tell(message)
         except pykka.ActorDeadError:
-            self._finish("the transport has stopped")
+            self._finish(TerminationKind.FAILED, "the transport has stopped")
 
-    def _finish(self, reason: str) -> None:
+    def _finish_removed(self, reason: str) -> None:
+        """The cluster has removed or downed this member: the end of a leave, or an exclusion."""
+        member = self._state.member(self._uuid)
+        downed = member is not None and member.status is MemberStatus.DOWN
+        kind = TerminationKind.LEFT if self._leaving and not downed else TerminationKind.REMOVED
+        self._finish(kind, reason)
+
+    def _finish(self, kind: TerminationKind, reason: str) -> None:
         """This member is out of the cluster for good: stop the timers and tell the node why."""
         if self._finished:
             return
         self._finished = True
-        logger.info("%s: %s", self._self.address, reason)
+        log = logger.info if kind is TerminationKind.LEFT else logger.error
+        log("%s is out of the cluster (%s): %s", self._self.address, kind.value, reason)
         for ticker in self._tickers:
             ticker.cancel()
         if self._terminated is not None:
-            settle(self._terminated, reason)
+            settle(self._terminated, Termination(kind, reason))
 
 
 def _reply(link: pykka.ActorRef[Any], message: Any) -> None:

@@ -21,7 +21,7 @@ from actors.settings import PROTOCOL_VERSION, Settings
 from actors.transport import TransportActor, bind_listener
 from messages.address import Address
 from messages.balancing import RoundRobinStrategy
-from messages.commands import AttachTransport, JoinCluster, Leave
+from messages.commands import AttachTransport, JoinCluster, Leave, Termination, TerminationKind
 from messages.framing import Codec
 from messages.member import Member
 from messages.protocol import WIRE_TYPES, Hello, Role
@@ -90,6 +90,8 @@ class Node(StopOnExit):
     ``membership``, ``listeners``, ``load_balancer``, ``ordering`` and ``transport`` are pykka
     ActorRefs that application actors talk to with the messages of ``messages``. Construction binds
     the address and joins through the seeds; it raises if that fails (and leaves nothing running).
+    Once the node has stopped, ``termination`` says why (left, stopped, removed by the cluster, or
+    failed).
     """
 
     def __init__(self, member: Member, settings: Settings, seeds: tuple[Address, ...]) -> None:
@@ -106,7 +108,7 @@ class Node(StopOnExit):
         self.cluster = self._local.cluster
         self.listeners = self._local.listeners
         self.load_balancer = self._local.load_balancer
-        self._terminated: pykka.Future[str] = pykka.ThreadingFuture()
+        self._terminated: pykka.Future[Termination] = pykka.ThreadingFuture()
         self.membership = MembershipActor.start(member, self.listeners, settings, self._terminated)
         self.ordering = OrderingActor.start(member.uuid, self.membership)
         self.transport = TransportActor.start(
@@ -146,6 +148,14 @@ class Node(StopOnExit):
     def is_running(self) -> bool:
         return not self._stopped.is_set()
 
+    @property
+    def termination(self) -> Termination | None:
+        """Why this node stopped, once it has; None while it runs."""
+        if not self._stopped.is_set():
+            return None
+        termination: Termination = self._terminated.get(timeout=0)
+        return termination
+
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Block until this node has stopped (left, downed, or ``stop()``); True if it has."""
         return self._stopped.wait(timeout)
@@ -170,7 +180,7 @@ class Node(StopOnExit):
         """Stop this node's actors at once (no leave). Idempotent."""
         if self._stopped.is_set():
             return
-        settle(self._terminated, "stopped")
+        settle(self._terminated, Termination(TerminationKind.STOPPED, "stop() was called"))
         for ref in (self.transport, self.ordering, self.membership):
             ref.stop()
         self._local.stop()
@@ -178,9 +188,9 @@ class Node(StopOnExit):
 
     def _watch(self) -> None:
         """Stop the node when the membership actor says this member is out of the cluster."""
-        reason = self._terminated.get()
-        if reason != "stopped":
-            logger.info("Node %s stops: %s", self.address, reason)
+        termination = self._terminated.get()
+        if termination.kind is not TerminationKind.STOPPED:
+            logger.info("Node %s stops: %s", self.address, termination.reason)
             self.stop()
 
 

@@ -23,6 +23,8 @@ class Settings:
     leave_timeout: float = 15.0
     tombstone_ttl: float = 86_400.0
     connect_timeout: float = 2.0
+    handshake_timeout: float = 5.0
+    max_pending_handshakes: int = 64
     idle_timeout: float = 30.0
     max_frame_bytes: int = 16 * 1024 * 1024
     ask_timeout: float = 10.0
@@ -34,3 +36,9 @@ class Settings:
             value = getattr(self, field.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
                 raise ValueError(f"{field.name} must be positive, got {value!r}")
+
+    @property
+    def unacked_timeout(self) -> float:
+        """How long data sent on a link may stay unacknowledged before the link is dropped: as
+        long as the failure detector tolerates silence (one interval plus the acceptable pause)."""
+        return self.heartbeat_interval + self.acceptable_heartbeat_pause

@@ -76,6 +76,7 @@ def through_actor(count: int) -> Callable[[int], None]:
             manager=sink,
             max_frame_bytes=1 << 24,
             io_timeout=5.0,
+            unacked_timeout=10.0,
             local_uuid="sender",
             peer=Address("127.0.0.1", port),
             hello=HELLO,

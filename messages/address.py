@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+from messages.limits import MAX_HOST_LENGTH
 
 DEFAULT_PORT = 5701
 
@@ -10,8 +14,8 @@ DEFAULT_PORT = 5701
 class Address(msgspec.Struct, frozen=True, order=True):
     """Where a member listens. Equality, hash and order are on ``(host, port)``."""
 
-    host: str
-    port: int
+    host: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_HOST_LENGTH)]
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
     def __post_init__(self) -> None:
         if not self.host:

@@ -104,6 +104,22 @@ class MembershipChanged(msgspec.Struct, frozen=True):
     state: CurrentClusterState
 
 
+class TerminationKind(enum.Enum):
+    """Why a node stopped; the CLI turns it into its exit code."""
+
+    LEFT = "left"  # it left gracefully (or, alone, removed itself)
+    STOPPED = "stopped"  # stop() was called
+    REMOVED = "removed"  # the cluster downed or removed it, or it downed itself in a minority
+    FAILED = "failed"  # one of its actors crashed
+
+
+class Termination(msgspec.Struct, frozen=True):
+    """Membership actor -> node: this member is out of the cluster for good, and why."""
+
+    kind: TerminationKind
+    reason: str
+
+
 class Leave(msgspec.Struct, frozen=True):
     """Ask this node's member to leave the cluster gracefully."""
 

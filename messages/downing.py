@@ -26,6 +26,21 @@ class Decision(msgspec.Struct, frozen=True):
     total: int
 
 
+def down_members(state: MembershipState, uuids: frozenset[str], by: str) -> MembershipState:
+    """``state`` with each member of ``uuids`` that is still live marked DOWN by ``by``.
+
+    Total: uuids that are not members, or that are DOWN already, are skipped (and nothing
+    changes when ``by`` is not a member), so no state the wire can bring makes downing raise.
+    """
+    if state.member(by) is None:
+        return state
+    for uuid in sorted(uuids):
+        member = state.member(uuid)
+        if member is not None and member.status < MemberStatus.DOWN:
+            state = state.set_status(uuid, MemberStatus.DOWN, by=by)
+    return state
+
+
 def pending_unreachable(state: MembershipState) -> frozenset[str]:
     """Unreachable members not yet DOWN or EXITING (those still block convergence)."""
     unreachable = state.unreachable()

@@ -50,18 +50,20 @@ class FrameDecoder:
 
     Bytes are appended to one buffer and read at an offset; consumed bytes are dropped only
     occasionally, so a big frame arriving in many small pieces costs linear time. A header
-    announcing more than ``max_frame_bytes`` raises ``FrameTooLarge`` at once, without waiting
-    for its payload; the decoder then stays failed and raises that error on every later ``feed``.
+    announcing more than ``max_frame_bytes`` (``first_frame_bytes`` for the first frame, when
+    given: a handshake is small, and a stranger must not make us buffer megabytes before saying
+    who it is) raises ``FrameTooLarge`` at once, without waiting for its payload; the decoder then
+    stays failed and raises that error on every later ``feed``.
     """
 
-    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
-        if isinstance(max_frame_bytes, bool) or not isinstance(max_frame_bytes, int):
-            raise TypeError(f"max_frame_bytes must be an int, not {type(max_frame_bytes).__name__}")
-        if not 0 < max_frame_bytes <= MAX_FRAME_LENGTH:
-            raise ValueError(
-                f"max_frame_bytes must be in 1..{MAX_FRAME_LENGTH}, got {max_frame_bytes}"
-            )
+    def __init__(
+        self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, first_frame_bytes: int | None = None
+    ) -> None:
+        _check_limit("max_frame_bytes", max_frame_bytes)
+        if first_frame_bytes is not None:
+            _check_limit("first_frame_bytes", first_frame_bytes)
         self.max_frame_bytes = max_frame_bytes
+        self._first_frame_bytes = first_frame_bytes
         self._buffer = bytearray()
         self._offset = 0
         self._error: FrameTooLarge | None = None
@@ -83,16 +85,20 @@ class FrameDecoder:
         with memoryview(buffer) as view:
             while end - offset >= HEADER_BYTES:
                 length = int.from_bytes(view[offset : offset + HEADER_BYTES], "big")
-                if length > self.max_frame_bytes:
+                first = self._first_frame_bytes
+                limit = self.max_frame_bytes if first is None else first
+                if length > limit:
+                    where = "" if first is None else " for a first frame"
                     self._error = FrameTooLarge(
                         f"frame header announces {length} bytes, more than the maximum of "
-                        f"{self.max_frame_bytes}"
+                        f"{limit}{where}"
                     )
                     raise self._error
                 frame_end = offset + HEADER_BYTES + length
                 if frame_end > end:
                     break
                 payloads.append(bytes(view[offset + HEADER_BYTES : frame_end]))
+                self._first_frame_bytes = None
                 offset = frame_end
         self._offset = offset
         self._compact()
@@ -113,6 +119,13 @@ class FrameDecoder:
         elif offset >= _COMPACT_BYTES and offset * 2 >= len(self._buffer):
             del self._buffer[:offset]
             self._offset = 0
+
+
+def _check_limit(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not 0 < value <= MAX_FRAME_LENGTH:
+        raise ValueError(f"{name} must be in 1..{MAX_FRAME_LENGTH}, got {value}")
 
 
 class Codec:
@@ -157,11 +170,18 @@ class Codec:
         return self._encoder.encode(message)
 
     def decode(self, payload: bytes) -> msgspec.Struct:
-        """The message in ``payload``; ``DecodeError`` for garbage, unknown tags or bad fields."""
+        """The message in ``payload``; ``DecodeError`` for garbage, unknown tags or bad fields.
+
+        Every failure to decode is a ``DecodeError``, whatever msgspec raised (invalid UTF-8 in a
+        string comes up as ``UnicodeDecodeError``, for one): a reader only has to handle
+        ``FrameError``.
+        """
         try:
             message: msgspec.Struct = self._decoder.decode(payload)
         except msgspec.ValidationError as error:
             raise DecodeError(f"invalid message: {error}") from error
         except msgspec.DecodeError as error:
             raise DecodeError(f"malformed payload: {error}") from error
+        except Exception as error:  # anything else the bytes provoke
+            raise DecodeError(f"undecodable payload: {type(error).__name__}: {error}") from error
         return message

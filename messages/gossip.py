@@ -13,12 +13,17 @@ GOSSIP_TARGET_STATUSES = frozenset(
 
 
 def gossip_peers(state: MembershipState, self_uuid: str) -> tuple[Member, ...]:
-    """Members worth gossiping with: live, reachable, not self."""
-    unreachable = state.unreachable()
+    """Members worth gossiping with: live, not self, and reachable by *this* node's own row.
+
+    Not by the union of every observer's rows: after a partition heals, gossip brings each side's
+    rows across, the union then marks everyone unreachable until the rows cleared by the resumed
+    heartbeats have spread, and gossip is what spreads them (Akka chooses its targets the same way).
+    """
+    silent = state.reachability_row(self_uuid)
     return tuple(
         m
         for m in state.members
-        if m.uuid != self_uuid and m.status in GOSSIP_TARGET_STATUSES and m.uuid not in unreachable
+        if m.uuid != self_uuid and m.status in GOSSIP_TARGET_STATUSES and m.uuid not in silent
     )
 
 

@@ -10,10 +10,12 @@ from messages.address import Address
 
 
 class Inbound(msgspec.Struct, frozen=True):
-    """A decoded wire message from ``link`` (a ConnectionActor ref, to answer on the same link)."""
+    """A decoded wire message from ``link`` (a ConnectionActor ref, to answer on the same link);
+    ``peer`` names the remote end for log lines."""
 
     message: Any
     link: Any
+    peer: str = "?"
 
 
 class Send(msgspec.Struct, frozen=True):
@@ -50,10 +52,11 @@ class LinkClosed(msgspec.Struct, frozen=True):
     reason: str
 
 
-class Forget(msgspec.Struct, frozen=True):
-    """Transport: close the link to ``address`` (the member was removed)."""
+class CloseLink(msgspec.Struct, frozen=True):
+    """Transport: close the dialled link to ``address`` (the next send dials a fresh one)."""
 
     address: Address
+    reason: str
 
 
 class Accepted(msgspec.Struct, frozen=True):
@@ -71,6 +74,11 @@ class Reconnect(msgspec.Struct, frozen=True):
 
 
 class BlockPeers(msgspec.Struct, frozen=True):
-    """Transport (fault injection for partition tests): drop every send to these addresses."""
+    """Transport (fault injection for partition tests): drop every send to these addresses.
+
+    Like packets lost in a network partition, not like a refused connection: a dialled link that
+    loses a frame this way stays stalled, even after the block is lifted, until it is closed (so
+    a test sees what a TCP connection stuck in retransmission does to the protocol).
+    """
 
     addresses: frozenset[Address]

@@ -5,11 +5,29 @@ from __future__ import annotations
 import enum
 import uuid as uuid_module
 from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 
 import msgspec
 
 from messages.address import Address
+from messages.limits import (
+    MAX_ATTRIBUTE_KEY_LENGTH,
+    MAX_ATTRIBUTE_VALUE_LENGTH,
+    MAX_ATTRIBUTES,
+    Counter,
+    MemberId,
+)
+
+AttributeItems = Annotated[
+    tuple[
+        tuple[
+            Annotated[str, msgspec.Meta(max_length=MAX_ATTRIBUTE_KEY_LENGTH)],
+            Annotated[str, msgspec.Meta(max_length=MAX_ATTRIBUTE_VALUE_LENGTH)],
+        ],
+        ...,
+    ],
+    msgspec.Meta(max_length=MAX_ATTRIBUTES),
+]
 
 
 class MemberStatus(enum.IntEnum):
@@ -31,12 +49,12 @@ class Member(msgspec.Struct, frozen=True):
     pairs so that the value stays immutable; ``attributes`` returns them as a fresh dict.
     """
 
-    uuid: str
+    uuid: MemberId
     address: Address
     status: MemberStatus = MemberStatus.JOINING
-    up_number: int = 0
+    up_number: Counter = 0
     lite_member: bool = False
-    attribute_items: tuple[tuple[str, str], ...] = ()
+    attribute_items: AttributeItems = ()
 
     @classmethod
     def create(

@@ -1,19 +1,27 @@
 """Wire messages between nodes: the tagged union that travels in frames, as MessagePack.
 
 The first frame on every connection is a ``Hello``; the accepting side answers ``HelloAccepted`` or
-``HelloRefused`` (and closes). Nothing else is read before a valid ``Hello``.
+``HelloRefused`` (and closes). Nothing else is read before a valid ``Hello``. Field bounds
+(``messages.limits``) are checked while decoding; the protocol rules across fields are checked by
+``messages.validation`` before any actor acts on a message.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Annotated
 
 import msgspec
 
 from messages.address import Address
+from messages.limits import MAX_MEMBERS, MAX_NAME_LENGTH, Counter, MemberId, Reason
 from messages.member import Member
 from messages.state import MembershipState
 from messages.vector_clock import VectorClock
+
+HANDSHAKE_FRAME_BYTES = 4096
+"""Largest first frame an accepting side reads: a ``Hello`` is about 200 bytes, and its longest
+fields (cluster name and host, 255 characters each; id, 64) fit in 4 KiB many times over."""
 
 
 class Role(enum.Enum):
@@ -26,9 +34,9 @@ class Role(enum.Enum):
 class Hello(msgspec.Struct, frozen=True, tag=True):
     """Handshake from the dialling side: who it is and what it speaks."""
 
-    cluster_name: str
-    protocol_version: int
-    uuid: str
+    cluster_name: Annotated[str, msgspec.Meta(max_length=MAX_NAME_LENGTH)]
+    protocol_version: Counter
+    uuid: MemberId
     role: Role
     address: Address | None = None
 
@@ -36,13 +44,13 @@ class Hello(msgspec.Struct, frozen=True, tag=True):
 class HelloAccepted(msgspec.Struct, frozen=True, tag=True):
     """Handshake accepted by the member with ``uuid``."""
 
-    uuid: str
+    uuid: MemberId
 
 
 class HelloRefused(msgspec.Struct, frozen=True, tag=True):
     """Handshake refused; the connection closes after this frame."""
 
-    reason: str
+    reason: Reason
 
 
 class Join(msgspec.Struct, frozen=True, tag=True):
@@ -60,39 +68,51 @@ class Welcome(msgspec.Struct, frozen=True, tag=True):
 class JoinRefused(msgspec.Struct, frozen=True, tag=True):
     """The contacted member refuses the join for good (that incarnation was removed)."""
 
-    reason: str
+    reason: Reason
 
 
 class Gossip(msgspec.Struct, frozen=True, tag=True):
     """Full membership state from ``from_uuid`` to ``to_uuid``."""
 
-    from_uuid: str
-    to_uuid: str
+    from_uuid: MemberId
+    to_uuid: MemberId
     state: MembershipState
 
 
 class GossipStatus(msgspec.Struct, frozen=True, tag=True):
     """Only the version and seen digest: the peer answers with full state if it is behind or ahead."""
 
-    from_uuid: str
-    to_uuid: str
+    from_uuid: MemberId
+    to_uuid: MemberId
     version: VectorClock
-    seen: frozenset[str]
+    seen: Annotated[frozenset[MemberId], msgspec.Meta(max_length=MAX_MEMBERS)]
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag=True):
     """Failure detector probe from ``from_uuid``; answered with ``HeartbeatAck``."""
 
-    from_uuid: str
-    to_uuid: str
-    sequence: int
+    from_uuid: MemberId
+    to_uuid: MemberId
+    sequence: Counter
 
 
 class HeartbeatAck(msgspec.Struct, frozen=True, tag=True):
     """Answer to a heartbeat: proves ``from_uuid`` alive to the monitoring member."""
 
-    from_uuid: str
-    sequence: int
+    from_uuid: MemberId
+    sequence: Counter
+
+
+class RemovalNotice(msgspec.Struct, frozen=True, tag=True):
+    """Tells incarnation ``to_uuid`` that the cluster has downed or removed it.
+
+    The answer to gossip or heartbeats from such a member, instead of merging or acknowledging
+    them. The receiver stops: a downed or removed incarnation never comes back (its process may
+    rejoin as a new incarnation).
+    """
+
+    to_uuid: MemberId
+    reason: Reason
 
 
 class Watch(msgspec.Struct, frozen=True, tag=True):
@@ -116,6 +136,7 @@ WIRE_TYPES: tuple[type[msgspec.Struct], ...] = (
     GossipStatus,
     Heartbeat,
     HeartbeatAck,
+    RemovalNotice,
     Watch,
     ClientUpdate,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable, Set
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -27,6 +27,7 @@ from messages.events import (
     MemberUnreachable,
     MemberUp,
 )
+from messages.limits import MAX_MEMBERS, MAX_TOMBSTONES, Counter, MemberId
 from messages.member import Member, MemberStatus
 from messages.vector_clock import Causality, VectorClock
 
@@ -46,6 +47,7 @@ _FORWARD_MOVES: dict[MemberStatus, frozenset[MemberStatus]] = {
     LEAVING: frozenset({EXITING, DOWN}),
     EXITING: frozenset({DOWN}),
     DOWN: frozenset(),
+    REMOVED: frozenset(),
 }
 # Members that must have seen a version for convergence, and that can lead.
 _CONVERGING = frozenset({UP, LEAVING})
@@ -67,9 +69,9 @@ _CACHE_DEPENDENCIES: dict[str, frozenset[str]] = {
 class ReachabilityRow(msgspec.Struct, frozen=True):
     """One observer's failure detector verdicts; only the observer writes (and versions) its row."""
 
-    observer: str
-    version: int
-    unreachable: frozenset[str]
+    observer: MemberId
+    version: Counter
+    unreachable: Annotated[frozenset[MemberId], msgspec.Meta(max_length=MAX_MEMBERS)]
 
 
 class MembershipState(msgspec.Struct, frozen=True, dict=True):
@@ -80,11 +82,13 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
     is never mutated. Lookups are cached per state value (the cache is not part of the value).
     """
 
-    members: tuple[Member, ...] = ()
-    seen: frozenset[str] = frozenset()
-    reachability: tuple[ReachabilityRow, ...] = ()
+    members: Annotated[tuple[Member, ...], msgspec.Meta(max_length=MAX_MEMBERS)] = ()
+    seen: Annotated[frozenset[MemberId], msgspec.Meta(max_length=MAX_MEMBERS)] = frozenset()
+    reachability: Annotated[tuple[ReachabilityRow, ...], msgspec.Meta(max_length=MAX_MEMBERS)] = ()
     version: VectorClock = msgspec.field(default_factory=VectorClock)
-    tombstones: tuple[tuple[str, float], ...] = ()
+    tombstones: Annotated[
+        tuple[tuple[MemberId, float], ...], msgspec.Meta(max_length=MAX_TOMBSTONES)
+    ] = ()
 
     @classmethod
     def initial(cls, self_member: Member) -> MembershipState:
@@ -113,6 +117,15 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
 
     def is_tombstoned(self, uuid: str) -> bool:
         return uuid in self._tombstoned
+
+    def removal_reason(self, uuid: str) -> str | None:
+        """Why incarnation ``uuid`` is out of the cluster for good (removed or DOWN), else None."""
+        if uuid in self._tombstoned:
+            return f"member {uuid} was removed from the cluster"
+        member = self._members_by_uuid.get(uuid)
+        if member is not None and member.status is DOWN:
+            return f"member {uuid} was downed by the cluster"
+        return None
 
     def unreachable(self) -> frozenset[str]:
         """Members that some observer (itself a member) marks unreachable."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import enum
+from typing import Annotated
 
 import msgspec
+
+from messages.limits import MAX_MEMBERS, Counter, MemberId
 
 
 class Causality(enum.Enum):
@@ -26,7 +29,9 @@ class VectorClock(msgspec.Struct):
     in a message is never mutated.
     """
 
-    timestamps: dict[str, int] = msgspec.field(default_factory=dict)
+    timestamps: Annotated[dict[MemberId, Counter], msgspec.Meta(max_length=MAX_MEMBERS)] = (
+        msgspec.field(default_factory=dict)
+    )
 
     __hash__ = None  # type: ignore[assignment]  # mutable through set_replica_timestamp
 

@@ -52,6 +52,7 @@ def dial(port: int, sink: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
         manager=sink,
         max_frame_bytes=1 << 20,
         io_timeout=2.0,
+        unacked_timeout=5.0,
         local_uuid="me",
         peer=Address("127.0.0.1", port),
         hello=HELLO,
@@ -100,6 +101,7 @@ def test_frames_queued_together_leave_in_one_sendall() -> None:
         manager=Sink.start(),
         max_frame_bytes=1 << 20,
         io_timeout=2.0,
+        unacked_timeout=5.0,
         local_uuid="me",
         peer=Address("127.0.0.1", 1),
     )

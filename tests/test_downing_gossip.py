@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from messages import Address, MemberStatus
-from messages.downing import Verdict, keep_majority, pending_unreachable, voting_members
+from messages.downing import (
+    Verdict,
+    down_members,
+    keep_majority,
+    pending_unreachable,
+    voting_members,
+)
 from messages.gossip import choose_gossip_peer, gossip_peers, needs_fast_gossip
 from messages.simulation import converged_cluster
 
@@ -91,3 +97,26 @@ def test_fast_gossip_until_every_up_or_leaving_member_has_seen() -> None:
     assert needs_fast_gossip(changed)
     assert needs_fast_gossip(changed.with_seen(frozenset(UUIDS[1:5])))
     assert not needs_fast_gossip(changed.with_seen(frozenset(UUIDS[1:6])))
+
+
+def test_gossip_targets_follow_this_nodes_own_row_not_the_union_of_rows() -> None:
+    """Right after a partition heals, each side's rows mark the other: the union marks everyone
+    unreachable, and only gossip chosen by this node's own row can spread the cleared rows."""
+    state = converged_cluster(4)
+    for observer in UUIDS[1:4]:
+        state = state.set_reachability(observer, frozenset(UUIDS[:4]) - {observer})
+    assert state.unreachable() == frozenset(UUIDS[:4])
+
+    assert {m.uuid for m in gossip_peers(state, UUIDS[0])} == set(UUIDS[1:4])
+    own_row = state.set_reachability(UUIDS[0], frozenset({UUIDS[3]}))
+    assert {m.uuid for m in gossip_peers(own_row, UUIDS[0])} == set(UUIDS[1:3])
+
+
+def test_downing_skips_members_that_are_gone_or_already_down() -> None:
+    state = converged_cluster(4).set_status(UUIDS[2], MemberStatus.DOWN, by=UUIDS[0])
+    pending = frozenset({UUIDS[1], UUIDS[2], "no-such-member"})
+
+    downed = down_members(state, pending, by=UUIDS[0])
+
+    assert {m.uuid for m in downed.members if m.status is MemberStatus.DOWN} == set(UUIDS[1:3])
+    assert down_members(state, pending, by="no-such-member") is state

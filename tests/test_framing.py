@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 
@@ -22,6 +23,17 @@ from messages.framing import (
     TruncatedFrame,
     encode_frame,
 )
+from messages.protocol import (
+    HANDSHAKE_FRAME_BYTES,
+    WIRE_TYPES,
+    Heartbeat,
+    Hello,
+    Join,
+    RemovalNotice,
+    Role,
+)
+from messages.protocol import Gossip as WireGossip
+from messages.simulation import converged_cluster
 
 
 class Gossip(msgspec.Struct, frozen=True, tag=True):
@@ -256,12 +268,12 @@ def test_codec_rejects_wrong_field_types() -> None:
         Codec((Ping,)).decode(payload)
 
 
-def test_codec_rejects_values_refused_by_post_init() -> None:
+def test_codec_rejects_values_out_of_their_bounds() -> None:
     gossip = msgspec.structs.asdict(make_gossip())
     gossip["reply_to"] = {"host": "h", "port": 70000}
     payload = msgspec.msgpack.encode({"type": "Gossip", **gossip})
 
-    with pytest.raises(DecodeError, match="70000"):
+    with pytest.raises(DecodeError, match=r"<= 65535 - at `\$.reply_to.port`"):
         Codec((Gossip,)).decode(payload)
 
 
@@ -296,3 +308,69 @@ class PingAlias(msgspec.Struct, tag="Ping"):
 def test_codec_constructor_rejects_bad_types(types: object, message: str) -> None:
     with pytest.raises(TypeError, match=message):
         Codec(types)  # type: ignore[arg-type]
+
+
+def test_a_first_frame_limit_applies_to_the_first_frame_only() -> None:
+    decoder = FrameDecoder(max_frame_bytes=1000, first_frame_bytes=10)
+    hello, big = b"h" * 8, b"b" * 500
+
+    assert decoder.feed(encode_frame(hello) + encode_frame(big)) == [hello, big]
+    with pytest.raises(FrameTooLarge, match=r"maximum of 1000$"):
+        decoder.feed((1001).to_bytes(4, "big"))
+
+
+def test_a_first_frame_over_its_limit_is_refused_from_its_header() -> None:
+    decoder = FrameDecoder(max_frame_bytes=1000, first_frame_bytes=10)
+
+    with pytest.raises(FrameTooLarge, match="11 bytes, more than the maximum of 10 for a first"):
+        decoder.feed((11).to_bytes(4, "big"))
+
+
+WIRE_CODEC = Codec(WIRE_TYPES)
+SAMPLE_MESSAGES = (
+    Hello(
+        cluster_name="shop",
+        protocol_version=1,
+        uuid="u-1",
+        role=Role.MEMBER,
+        address=Address("127.0.0.1", 5701),
+    ),
+    WireGossip(from_uuid="member-00000", to_uuid="member-00001", state=converged_cluster(3)),
+    Heartbeat(from_uuid="member-00000", to_uuid="member-00001", sequence=7),
+    Join(member=Member.create(Address("127.0.0.1", 5702), attributes={"zone": "a"})),
+    RemovalNotice(to_uuid="member-00002", reason="removed"),
+)
+SAMPLE_PAYLOADS = tuple(WIRE_CODEC.encode(message) for message in SAMPLE_MESSAGES)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=400))
+def test_random_bytes_on_a_link_raise_only_frame_errors(data: bytes) -> None:
+    decoder = FrameDecoder(first_frame_bytes=HANDSHAKE_FRAME_BYTES)
+    with contextlib.suppress(FrameError):
+        for payload in decoder.feed(data):
+            WIRE_CODEC.decode(payload)
+        decoder.finish()
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.sampled_from(SAMPLE_PAYLOADS),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=6),
+)
+def test_mutated_wire_messages_decode_or_raise_only_frame_errors(
+    payload: bytes, mutations: list[tuple[int, int]]
+) -> None:
+    """Flipped bytes in real messages: invalid UTF-8, wrong types, bad lengths, broken tags."""
+    mutated = bytearray(payload)
+    for position, value in mutations:
+        mutated[position % len(mutated)] = value
+    with contextlib.suppress(FrameError):
+        WIRE_CODEC.decode(bytes(mutated))
+
+
+def test_invalid_utf8_in_a_hello_is_a_decode_error() -> None:
+    payload = SAMPLE_PAYLOADS[0].replace(b"shop", b"sh\xffp")
+
+    with pytest.raises(DecodeError, match="UnicodeDecodeError"):
+        WIRE_CODEC.decode(payload)

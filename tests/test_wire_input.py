@@ -14,7 +14,7 @@ from messages.address import Address
 from messages.events import MemberUnreachable
 from messages.framing import encode_frame
 from messages.member import Member
-from messages.protocol import ClientUpdate, HelloRefused, Join, Watch
+from messages.protocol import HANDSHAKE_FRAME_BYTES, ClientUpdate, HelloRefused, Join, Watch
 
 MAX_FRAME_BYTES = 1024
 
@@ -27,8 +27,15 @@ def garbage(link: RawLink, cluster_name: str) -> None:
 
 
 def oversized_frame_header(link: RawLink, cluster_name: str) -> None:
-    """A header announcing 2000 bytes to a member that accepts at most 1024."""
+    """After a valid handshake, a header announcing 2000 bytes to a member that accepts 1024."""
+    link.hello(cluster_name)
     link.send_bytes((2000).to_bytes(4, "big") + b"x" * 100)
+
+
+def oversized_first_frame_header(link: RawLink, cluster_name: str) -> None:
+    """Before any Hello, a header announcing more than a handshake needs, and no payload: the
+    member can only close on the header alone, so it never buffered the announced bytes."""
+    link.send_bytes((HANDSHAKE_FRAME_BYTES + 1).to_bytes(4, "big"))
 
 
 def truncated_frame(link: RawLink, cluster_name: str) -> None:
@@ -52,6 +59,11 @@ def join_without_hello(link: RawLink, cluster_name: str) -> None:
 CASES: dict[str, tuple[BadInput, str]] = {
     "garbage": (garbage, "malformed payload"),
     "oversized": (oversized_frame_header, "announces 2000 bytes, more than the maximum of 1024"),
+    "oversized-before-hello": (
+        oversized_first_frame_header,
+        f"announces {HANDSHAKE_FRAME_BYTES + 1} bytes, more than the maximum of "
+        f"{HANDSHAKE_FRAME_BYTES} for a first frame",
+    ),
     "truncated": (truncated_frame, "stream ended inside a frame"),
     "unknown-tag": (unknown_tag, "invalid message"),
     "join-without-hello": (join_without_hello, "expected Hello as first frame, got Join"),
