@@ -44,6 +44,7 @@ from messages.events import (
     MemberUp,
 )
 from messages.framing import FrameDecoder, encode_frame
+from messages.links import BlockPeers
 from messages.member import MemberStatus
 from messages.protocol import ClientUpdate, Hello, HelloAccepted, Role, Watch
 from messages.state import MembershipState
@@ -513,3 +514,40 @@ class ClusterHarness:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+# -- network faults -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def partition(harness: ClusterHarness) -> tuple[list[WatchedNode], list[WatchedNode]]:
+    """Split the nodes 3 | 2 (BlockPeers both ways); returns (majority, minority).
+
+    The minority holds the highest addresses, so even a tie in a stale converged view
+    (keep-majority breaks ties by the lowest address) keeps the majority side alive.
+    """
+    by_address = sorted(harness.nodes, key=lambda node: node.address)
+    majority, minority = by_address[:3], by_address[3:]
+    for side, other in ((majority, minority), (minority, majority)):
+        blocked = frozenset(node.address for node in other)
+        for node in side:
+            node.node.transport.tell(BlockPeers(blocked))
+    return majority, minority
+
+
+def heal(nodes: Iterable[WatchedNode]) -> None:
+    """Lift every block at ``nodes`` (links that lost frames stay stalled until re-dialled)."""
+    for node in nodes:
+        if node.is_running:
+            node.node.transport.tell(BlockPeers(frozenset()))
+
+
+def assert_minority_stops(minority: list[WatchedNode], timeout: float) -> None:
+    for node in minority:
+        assert node.node.wait_stopped(timeout), f"minority {node} is still running: split brain"

@@ -21,6 +21,7 @@ from typing import IO, Any
 import pytest
 
 import actors
+from actors.cli import EXIT_REMOVED
 from actors.demo import free_port
 from messages.events import ClusterEvent, MemberEvent, MemberRemoved, MemberUnreachable, MemberUp
 
@@ -126,12 +127,13 @@ class Cli:
 class Member(Cli):
     """A member process on 127.0.0.1:``port`` joining through the seed at ``seed_port``."""
 
-    def __init__(self, port: int, seed_port: int) -> None:
+    def __init__(self, port: int, seed_port: int, extra: tuple[str, ...] = ()) -> None:
         self.port = port
         self.address = f"127.0.0.1:{port}"
         args = ("member", "--cluster", CLUSTER, "--bind", self.address)
         super().__init__(
-            (*args, "--seed", f"127.0.0.1:{seed_port}", *FAST_TIMINGS), f"member {self.address}"
+            (*args, "--seed", f"127.0.0.1:{seed_port}", *FAST_TIMINGS, *extra),
+            f"member {self.address}",
         )
         self._uuid: str | None = None
 
@@ -162,10 +164,11 @@ class Processes:
     def __init__(self) -> None:
         self._started: list[Cli] = []
 
-    def member(self, seed: Member | None = None) -> Member:
-        """A member joining through ``seed``; without one, it forms a cluster of its own."""
+    def member(self, seed: Member | None = None, extra: tuple[str, ...] = ()) -> Member:
+        """A member joining through ``seed``; without one, it forms a cluster of its own.
+        ``extra`` arguments override the fast timings."""
         port = free_port()
-        member = Member(port, port if seed is None else seed.port)
+        member = Member(port, port if seed is None else seed.port, extra)
         self._started.append(member)
         return member
 
@@ -174,10 +177,10 @@ class Processes:
         self._started.append(cli)
         return cli
 
-    def cluster(self, size: int) -> list[Member]:
+    def cluster(self, size: int, extra: tuple[str, ...] = ()) -> list[Member]:
         """``size`` members (the first is the seed), once each has logged every one as UP."""
-        seed = self.member()
-        members = [seed, *(self.member(seed) for _ in range(size - 1))]
+        seed = self.member(extra=extra)
+        members = [seed, *(self.member(seed, extra) for _ in range(size - 1))]
         for observer in members:
             for member in members:
                 observer.wait_for_event("MemberUp", member)
@@ -268,6 +271,50 @@ def test_crash_join_and_leave_are_seen_by_every_member_and_a_client(processes: P
         assert "leaving the cluster" in "\n".join(leaver.log.snapshot())
     finally:
         client.stop()
+
+
+@pytest.mark.timeout(90)
+def test_a_member_paused_past_its_removal_exits_3_when_it_resumes(processes: Processes) -> None:
+    seed, other, paused = processes.cluster(3)
+
+    paused.signal(signal.SIGSTOP)
+    try:
+        removed_at = {
+            member: member.wait_for_event("MemberRemoved", paused) for member in (seed, other)
+        }
+    finally:
+        paused.signal(signal.SIGCONT)
+
+    assert paused.wait() == EXIT_REMOVED
+    log = "\n".join(paused.log.snapshot())
+    assert (
+        f"is out of the cluster (removed): a member answered: member {paused.uuid} was removed"
+        in log
+    )
+    assert "exit code 3" in log
+    table = run_cli("members", "--cluster", CLUSTER, "--connect", seed.address, "--json")
+    assert {row["address"] for row in json.loads(table.stdout)} == {seed.address, other.address}
+    for member, index in removed_at.items():
+        later = member.log.snapshot()[index + 1 :]
+        assert not [line for line in later if paused.address in line], later
+
+
+@pytest.mark.timeout(90)
+def test_a_member_paused_for_less_than_down_after_is_reachable_again(processes: Processes) -> None:
+    members = processes.cluster(3, extra=("--down-after", "6"))
+    seed, other, paused = members
+
+    paused.signal(signal.SIGSTOP)
+    try:
+        seed.wait_for_event("MemberUnreachable", paused)
+    finally:
+        paused.signal(signal.SIGCONT)
+
+    for member in (seed, other):
+        member.wait_for_event("MemberReachable", paused)
+    assert paused.process.poll() is None
+    for member in members:
+        assert member.log.index(r"MemberDowned|MemberRemoved") is None, member.log.snapshot()
 
 
 def test_members_prints_the_table_and_json(processes: Processes) -> None:

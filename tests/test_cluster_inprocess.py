@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Iterator
 
@@ -13,9 +12,13 @@ from cluster_helpers import (
     ClusterHarness,
     WatchedNode,
     all_up,
+    assert_minority_stops,
     check_event_invariants,
     events_about,
     fetch_state,
+    free_port,
+    heal,
+    partition,
     saw,
     wait_converged,
 )
@@ -35,7 +38,6 @@ from messages.events import (
     MemberUnreachable,
     MemberUp,
 )
-from messages.links import BlockPeers
 from messages.member import Member, MemberStatus
 
 
@@ -43,12 +45,6 @@ from messages.member import Member, MemberStatus
 def harness() -> Iterator[ClusterHarness]:
     with ClusterHarness() as cluster:
         yield cluster
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def assert_same_members(nodes: list[WatchedNode], uuids: set[str]) -> None:
@@ -83,26 +79,6 @@ def test_eight_concurrent_joins_through_one_seed(harness: ClusterHarness) -> Non
     harness.check_invariants()
 
 
-def partition(harness: ClusterHarness) -> tuple[list[WatchedNode], list[WatchedNode]]:
-    """Split the nodes 3 | 2 (BlockPeers both ways); returns (majority, minority).
-
-    The minority holds the highest addresses, so even a tie in a stale converged view
-    (keep-majority breaks ties by the lowest address) keeps the majority side alive.
-    """
-    by_address = sorted(harness.nodes, key=lambda node: node.address)
-    majority, minority = by_address[:3], by_address[3:]
-    for side, other in ((majority, minority), (minority, majority)):
-        blocked = frozenset(node.address for node in other)
-        for node in side:
-            node.node.transport.tell(BlockPeers(blocked))
-    return majority, minority
-
-
-def assert_minority_stops(minority: list[WatchedNode], timeout: float) -> None:
-    for node in minority:
-        assert node.node.wait_stopped(timeout), f"minority {node} is still running: split brain"
-
-
 @pytest.mark.timeout(45)
 def test_partition_downs_the_minority_and_never_resurrects_it(harness: ClusterHarness) -> None:
     harness.start_many(5)
@@ -120,8 +96,7 @@ def test_partition_downs_the_minority_and_never_resurrects_it(harness: ClusterHa
         harness.wait_all(saw(MemberRemoved, uuid), majority, what="minority member removed")
     assert all(node.is_running for node in majority)
 
-    for node in majority:
-        node.node.transport.tell(BlockPeers(frozenset()))
+    heal(majority)
     newcomer = harness.start(seeds=[majority[0].address])
     survivors = [*majority, newcomer]
     survivor_uuids = {node.uuid for node in survivors}

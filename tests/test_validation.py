@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 
-import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from state_strategies import UUID_POOL, any_states
+from state_strategies import (
+    BROKEN_STATES,
+    UUID_POOL,
+    any_states,
+    plausible_states,
+    removed_but_unreachable,
+)
 from test_state_properties import Cluster, histories
 
 from messages import Address, Member, MemberStatus, VectorClock
@@ -17,56 +21,16 @@ from messages.downing import down_members, pending_unreachable
 from messages.gossip import choose_gossip_peer
 from messages.protocol import ClientUpdate, Gossip, GossipStatus, Join, Welcome
 from messages.simulation import converged_cluster
-from messages.state import MembershipState, ReachabilityRow, diff, leader_actions, merge
+from messages.state import MembershipState, diff, leader_actions, merge
 from messages.validation import InvalidMessage, validate, validate_state
 
 A, B, C = (f"member-{i:05d}" for i in range(3))
 STRANGER = "member-99999"
 
 
-def replace(state: MembershipState, **changes: object) -> MembershipState:
-    return msgspec.structs.replace(state, **changes)
-
-
-def with_member(state: MembershipState, uuid: str, **changes: object) -> MembershipState:
-    members = tuple(
-        msgspec.structs.replace(m, **changes) if m.uuid == uuid else m for m in state.members
-    )
-    return replace(state, members=members)
-
-
-BROKEN: dict[str, Callable[[MembershipState], MembershipState]] = {
-    "unique-members": lambda s: replace(s, members=(*s.members, s.members[0])),
-    "members-sorted": lambda s: replace(s, members=tuple(reversed(s.members))),
-    "no-removed-members": lambda s: with_member(s, C, status=MemberStatus.REMOVED),
-    "joining-not-up": lambda s: with_member(s, C, status=MemberStatus.JOINING),
-    "up-has-up-number": lambda s: with_member(s, C, up_number=0),
-    "seen-are-members": lambda s: replace(s, seen=s.seen | {STRANGER}),
-    "clock-entries-are-members": lambda s: replace(s, version=s.version.increment(STRANGER)),
-    "rows-sorted-unique": lambda s: replace(
-        s, reachability=(ReachabilityRow(B, 1, frozenset()), ReachabilityRow(A, 1, frozenset()))
-    ),
-    "row-observer-is-member": lambda s: replace(
-        s, reachability=(ReachabilityRow(STRANGER, 1, frozenset({A})),)
-    ),
-    "row-version-positive": lambda s: replace(
-        s, reachability=(ReachabilityRow(A, 0, frozenset({B})),)
-    ),
-    "row-not-about-itself": lambda s: replace(
-        s, reachability=(ReachabilityRow(A, 2, frozenset({A, B})),)
-    ),
-    "row-subjects-are-members": lambda s: replace(
-        s, reachability=(ReachabilityRow(A, 1, frozenset({STRANGER})),)
-    ),
-    "tombstones-sorted-unique": lambda s: replace(s, tombstones=(("z", 1.0), ("y", 1.0))),
-    "tombstone-times-finite": lambda s: replace(s, tombstones=(("z", float("nan")),)),
-    "tombstoned-not-member": lambda s: replace(s, tombstones=((C, 1.0),)),
-}
-
-
-@pytest.mark.parametrize("rule", list(BROKEN))
+@pytest.mark.parametrize("rule", list(BROKEN_STATES))
 def test_each_inconsistency_is_refused_by_name(rule: str) -> None:
-    state = BROKEN[rule](converged_cluster(3))
+    state = BROKEN_STATES[rule](converged_cluster(3))
 
     with pytest.raises(InvalidMessage) as refused:
         validate_state(state)
@@ -77,8 +41,7 @@ def test_each_inconsistency_is_refused_by_name(rule: str) -> None:
 
 def test_the_state_that_crashed_leaders_is_refused() -> None:
     """A REMOVED member that some observer marks unreachable: the leader's downing raised."""
-    state = with_member(converged_cluster(3), C, status=MemberStatus.REMOVED)
-    state = replace(state, reachability=(ReachabilityRow(A, 1, frozenset({C})),))
+    state = removed_but_unreachable(converged_cluster(3))
 
     with pytest.raises(InvalidMessage, match="no-removed-members"):
         validate(Gossip(from_uuid=A, to_uuid=B, state=state), B)
@@ -93,7 +56,7 @@ def test_messages_are_checked_in_their_context() -> None:
     with pytest.raises(InvalidMessage, match="welcome-holds-joiner"):
         validate(Welcome(state=state), STRANGER)
     with pytest.raises(InvalidMessage, match="no-removed-members"):
-        validate(ClientUpdate(state=BROKEN["no-removed-members"](state)), STRANGER)
+        validate(ClientUpdate(state=removed_but_unreachable(state)), STRANGER)
     joiner = Member.create(Address("127.0.0.1", 9000))
     validate(Join(member=joiner), A)
     with pytest.raises(InvalidMessage, match="joiner-is-joining"):
@@ -131,3 +94,9 @@ def test_the_core_is_total_on_any_decodable_state(
         return
     if state.member(self_uuid) is not None:  # what the actor does with a state it accepted
         leader_actions(state.receive(other, self_uuid)[0], self_uuid, now)
+
+
+@settings(max_examples=100, deadline=None)
+@given(plausible_states())
+def test_plausible_states_pass_validation(state: MembershipState) -> None:
+    validate_state(state)
