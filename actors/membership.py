@@ -275,8 +275,8 @@ class MembershipActor(pykka.ThreadingActor):
                 Gossip(from_uuid=sender)
                 | GossipStatus(from_uuid=sender)
                 | Heartbeat(from_uuid=sender)
-            ) if self._state.removal_reason(sender) is not None:
-                self._tell_removed(sender, link)
+            ) if (reason := self._state.removal_reason(sender)) is not None:
+                self._tell_removed(sender, reason, link)
             case Gossip(from_uuid=sender, state=remote):
                 self._on_gossip(sender, remote)
                 self._act_as_leader()
@@ -322,11 +322,9 @@ class MembershipActor(pykka.ThreadingActor):
         self._adopt(state.add_joining(member, by=self._uuid))
         _reply(link, Welcome(state=self._state))
 
-    def _tell_removed(self, sender: str, link: pykka.ActorRef[Any]) -> None:
+    def _tell_removed(self, sender: str, reason: str, link: pykka.ActorRef[Any]) -> None:
         """Answer a downed or removed incarnation that still talks: never merge its gossip, never
         acknowledge its heartbeats, tell it that it is out (so it stops instead of living on)."""
-        reason = self._state.removal_reason(sender)
-        assert reason is not None
         logger.info("Telling %s that it is out of the cluster", sender)
         _reply(link, RemovalNotice(to_uuid=sender, reason=reason))
 
