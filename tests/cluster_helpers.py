@@ -498,6 +498,14 @@ class ClusterHarness:
         wanted = {n.uuid for n in self.running()} if uuids is None else set(uuids)
         self.wait_all(all_up(wanted), nodes, what=f"all of {len(wanted)} members up")
 
+    def wait_converged(self, nodes: Iterable[WatchedNode] | None = None) -> None:
+        """``wait_converged`` at ``nodes`` (default: the running members)."""
+        wait_converged(
+            (node.address for node in (self.running() if nodes is None else nodes)),
+            self.cluster_name,
+            settle=self.timings["gossip_interval"],
+        )
+
     def check_invariants(self) -> None:
         """``check_event_invariants`` for every node and client started by this harness."""
         for watched in [*self.nodes, *self.clients]:

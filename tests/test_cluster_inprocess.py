@@ -20,7 +20,6 @@ from cluster_helpers import (
     heal,
     partition,
     saw,
-    wait_converged,
 )
 
 import actors
@@ -83,11 +82,7 @@ def test_eight_concurrent_joins_through_one_seed(harness: ClusterHarness) -> Non
 def test_partition_downs_the_minority_and_never_resurrects_it(harness: ClusterHarness) -> None:
     harness.start_many(5)
     harness.wait_all_up()
-    wait_converged(
-        (node.address for node in harness.nodes),
-        harness.cluster_name,
-        settle=harness.timings["gossip_interval"],
-    )
+    harness.wait_converged()
     majority, minority = partition(harness)
     minority_uuids = {node.uuid for node in minority}
 

@@ -31,7 +31,6 @@ from cluster_helpers import (
     heal,
     partition,
     saw,
-    wait_converged,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -112,14 +111,6 @@ def no_downs(nodes: Iterable[WatchedNode]) -> None:
         assert not downed, f"{node} saw {downed}"
 
 
-def converge(harness: ClusterHarness, nodes: Iterable[WatchedNode] | None = None) -> None:
-    wait_converged(
-        (node.address for node in (nodes or harness.running())),
-        harness.cluster_name,
-        settle=harness.timings["gossip_interval"],
-    )
-
-
 def distinct_ports(count: int) -> list[int]:
     ports: set[int] = set()
     while len(ports) < count:
@@ -158,7 +149,7 @@ def test_a_partition_healed_before_down_after_downs_nobody() -> None:
     with ClusterHarness(down_after=down_after) as harness:
         harness.start_many(5)
         harness.wait_all_up()
-        converge(harness)
+        harness.wait_converged()
         majority, minority = partition(harness)
         for side, other in ((majority, minority), (minority, majority)):
             harness.wait_all(sees_unreachable({n.uuid for n in other}), side, what="cut seen")
@@ -168,7 +159,7 @@ def test_a_partition_healed_before_down_after_downs_nobody() -> None:
         heal(harness.nodes)
 
         harness.wait_all(lambda events: not unreachable_now(events), what="all reachable again")
-        converge(harness)
+        harness.wait_converged()
         assert all(node.is_running for node in harness.nodes)
         no_downs(harness.nodes)
         harness.check_invariants()
@@ -187,7 +178,7 @@ def test_a_partition_healed_after_the_majority_downed_the_minority_stops_only_th
         for port in ports[3:]:
             harness.start(port=port, down_after=120.0)
         harness.wait_all_up()
-        converge(harness)
+        harness.wait_converged()
         majority, minority = partition(harness)
         for node in minority:
             harness.wait_all(saw(MemberDowned, node.uuid), majority, what="minority downed")
@@ -219,7 +210,7 @@ def test_a_member_frozen_past_its_removal_stops_when_it_resumes(
     caplog.set_level(logging.INFO, logger="actors.membership")
     harness.start_many(4)
     harness.wait_all_up()
-    converge(harness)
+    harness.wait_converged()
     by_address = sorted(harness.nodes, key=lambda node: node.address)
     frozen = by_address[0] if frozen_is_leader else by_address[2]
     others = [node for node in harness.nodes if node is not frozen]
@@ -236,7 +227,7 @@ def test_a_member_frozen_past_its_removal_stops_when_it_resumes(
         f"a member answered: member {frozen.uuid} was removed from the cluster",
     )
     assert f"{frozen.address} is out of the cluster (removed)" in caplog.text
-    converge(harness, others)
+    harness.wait_converged(others)
     for node in others:
         assert node.member_uuids() == {n.uuid for n in others}
     harness.check_invariants()  # at the others: nothing about the frozen member after its removal
@@ -247,7 +238,7 @@ def test_a_member_frozen_for_less_than_down_after_is_reachable_again() -> None:
     with ClusterHarness(down_after=5.0) as harness:
         harness.start_many(4)
         harness.wait_all_up()
-        converge(harness)
+        harness.wait_converged()
         frozen = harness.nodes[2]
         others = [node for node in harness.nodes if node is not frozen]
 
@@ -258,7 +249,7 @@ def test_a_member_frozen_for_less_than_down_after_is_reachable_again() -> None:
             thaw.set()
 
         harness.wait_all(saw(MemberReachable, frozen.uuid), others, what="reachable again")
-        converge(harness)
+        harness.wait_converged()
         assert all(node.is_running for node in harness.nodes)
         no_downs(harness.nodes)
         harness.check_invariants()
@@ -274,7 +265,7 @@ def test_inconsistent_states_from_the_wire_are_dropped_naming_sender_and_rule(
     caplog.set_level(logging.WARNING, logger="actors.membership")
     target, peer, third = harness.start_many(3)
     harness.wait_all_up()
-    converge(harness)
+    harness.wait_converged()
     honest = fetch_state(target.address, harness.cluster_name)
 
     with RawLink(target.address) as link:
