@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import pykka
 
+from actors.futures import settle
 from messages.commands import CallbackCall, RunCallbacks
 
 logger = logging.getLogger(__name__)
+
+_running = threading.local()
+
+
+def in_callback() -> bool:
+    """True in a listener function that a ``CallbackRunner`` is running (where waiting for the
+    runner to run more calls would wait forever)."""
+    return getattr(_running, "active", False)
 
 
 class CallbackRunner(pykka.ThreadingActor):
@@ -17,13 +27,19 @@ class CallbackRunner(pykka.ThreadingActor):
 
     It runs on its own thread so that a slow callback never holds up the listener registry, and it
     never asks the registry, so a callback may add or remove listeners (which ask the registry).
+    A batch's ``done`` future, if any, is set once all its calls have run.
     """
+
+    def on_start(self) -> None:
+        _running.active = True
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case RunCallbacks(calls=calls):
+            case RunCallbacks(calls=calls, done=done):
                 for call in calls:
                     self._run(call)
+                if done is not None:
+                    settle(done, None)
             case _:
                 return super().on_receive(message)
         return None
@@ -31,8 +47,6 @@ class CallbackRunner(pykka.ThreadingActor):
     @staticmethod
     def _run(call: CallbackCall) -> None:
         try:
-            call.callback(call.member)
+            call.callback(call.argument)
         except Exception:
-            logger.exception(
-                "Membership listener %s raised on %s", call.registration_id, call.member
-            )
+            logger.exception("Listener %s raised on %s", call.registration_id, call.argument)

@@ -150,6 +150,13 @@ def _parser() -> argparse.ArgumentParser:
             "--connect", required=True, action="append", type=_address, metavar="HOST:PORT"
         )
         command.add_argument("--json", action="store_true", help="JSON output")
+        command.add_argument(
+            "--timeout",
+            type=_positive,
+            default=5.0,
+            metavar="S",
+            help="how long to keep trying the members before giving up (default 5)",
+        )
 
     commands.add_parser("demo", help="a live local cluster of member processes, narrated")
     return parser
@@ -215,7 +222,7 @@ def _run_member(args: argparse.Namespace) -> int:
 
 
 def _run_members(args: argparse.Namespace) -> int:
-    with start_client(cluster_name=args.cluster, members=args.connect) as client:
+    with start_client(args.cluster, args.connect, join_timeout=args.timeout) as client:
         state = client.cluster_state()
     if args.json:
         print(json.dumps(member_rows(state), indent=2))
@@ -231,7 +238,7 @@ def _run_watch(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with start_client(cluster_name=args.cluster, members=args.connect) as client:
+    with start_client(args.cluster, args.connect, join_timeout=args.timeout) as client:
         recorder = record_events(client.listeners, show, InitialState.EVENTS)
         _wait_in_main_thread(stop.wait)
         recorder.stop()

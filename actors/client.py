@@ -6,37 +6,48 @@ import logging
 import random
 import time
 import uuid as uuid_module
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pykka
 
 from actors.connection import ConnectionActor
-from actors.futures import fail
+from actors.futures import ask, fail
+from actors.lifecycle import LifecycleService
 from actors.membership import JoinRefusedError
 from actors.node import WIRE_CODEC, LocalActors, StopOnExit
 from actors.publisher import StatePublisher
 from actors.settings import PROTOCOL_VERSION, Settings
 from actors.timers import Timeout
 from messages.address import Address
-from messages.commands import GetClusterState, GetMembers
-from messages.events import CurrentClusterState
+from messages.commands import GetClusterState, GetConnection, GetMembers, MemberCallback
+from messages.events import (
+    ClientConnected,
+    ClientDisconnected,
+    ClientShutdown,
+    ClientShuttingDown,
+    ClientStarting,
+    CurrentClusterState,
+    LifecycleState,
+)
 from messages.links import Inbound, LinkClosed, Reconnect, Send
 from messages.member import select_members
 from messages.protocol import ClientUpdate, Hello, HelloRefused, Role, Watch
-from messages.state import MembershipState, merge
+from messages.state import MembershipState, follow
 from messages.validation import InvalidMessage, validate_state
-from messages.vector_clock import Causality
 
 logger = logging.getLogger(__name__)
 
 
 class ClientActor(pykka.ThreadingActor):
-    """Holds one link to a member, adopts the states it pushes, and fails over to another member.
+    """Holds one link to a member, follows the view that member pushes, and fails over to another.
 
-    A pushed state is applied only when it is newer than ours (AFTER), or merged when concurrent
-    (after a fail-over), so a reconnect fires only real changes and never moves a member backwards.
-    ``connected`` (a pykka Future) is set once the first state arrives, or to the error if none can.
+    How a pushed state changes the view is ``messages.state.follow``: after a (re)connection the
+    member's view is reconciled with the client's (replacing it when the member belongs to another
+    cluster incarnation), then followed as the member pushes it. While it has no member the client
+    keeps its last view. Each connection and loss is announced as ``ClientConnected`` and
+    ``ClientDisconnected``. ``started`` (a pykka Future) is set once the first state arrives, or to
+    the error, with the last connection failure in it, if none comes within ``join_timeout``.
     """
 
     def __init__(
@@ -46,31 +57,37 @@ class ClientActor(pykka.ThreadingActor):
         members: tuple[Address, ...],
         listeners: pykka.ActorRef[Any],
         settings: Settings,
-        connected: pykka.Future[None],
+        started: pykka.Future[None],
     ) -> None:
         super().__init__()
         self._uuid = client_uuid
         self._seeds = members
         self._settings = settings
         self._publisher = StatePublisher(listeners)
-        self._connected = connected
-        self._is_connected = False
+        self._started = started
+        self._start_settled = False
         self._rng = random.Random()
         self._candidates: list[Address] = []
         self._link: pykka.ActorRef[Any] | None = None
         self._peer: Address | None = None
+        self._connected_to: Address | None = None
+        self._in_step = False
+        self._last_failure = ""
         self._failures = 0
         self._deadline = time.monotonic() + settings.join_timeout
         self._timeout: Timeout | None = None
 
     def on_start(self) -> None:
+        self._publisher.announce(ClientStarting(self._publisher.sequence))
         self._connect()
 
     def on_stop(self) -> None:
+        self._publisher.announce(ClientShuttingDown(self._publisher.sequence))
         if self._timeout is not None:
             self._timeout.cancel()
         if self._link is not None:
             self._link.stop(block=False)
+        self._publisher.announce(ClientShutdown(self._publisher.sequence))
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -83,11 +100,7 @@ class ClientActor(pykka.ThreadingActor):
             case Inbound():
                 pass  # from a link we have already given up
             case LinkClosed(link=link, reason=reason) if link is self._link:
-                log = logger.info if self._is_connected else logger.debug
-                log("Lost member %s: %s", self._peer, reason)
-                self._link = None
-                self._failures += 1
-                self._schedule_reconnect()
+                self._on_link_closed(reason)
             case LinkClosed():
                 pass
             case Reconnect():
@@ -96,6 +109,8 @@ class ClientActor(pykka.ThreadingActor):
                 return select_members(self._publisher.snapshot.up_members, selector)
             case GetClusterState():
                 return self._publisher.snapshot
+            case GetConnection():
+                return self._connected_to
             case _:
                 logger.warning("ClientActor ignores unexpected message %r", message)
         return None
@@ -110,6 +125,7 @@ class ClientActor(pykka.ThreadingActor):
 
     def _connect(self) -> None:
         self._peer = self._next_candidate()
+        self._in_step = False
         logger.debug("Client connecting to %s", self._peer)
         self._link = ConnectionActor.start(
             codec=WIRE_CODEC,
@@ -129,16 +145,34 @@ class ClientActor(pykka.ThreadingActor):
         )
         self._link.tell(Send(Watch()))  # dials, says Hello, then asks for the state
 
+    def _on_link_closed(self, reason: str) -> None:
+        self._link = None
+        self._last_failure = reason
+        self._failures += 1
+        lost = self._connected_to
+        if lost is not None:
+            logger.info(
+                "Lost member %s: %s; keeping the last view while reconnecting", lost, reason
+            )
+            self._connected_to = None
+            self._publisher.announce(ClientDisconnected(self._publisher.sequence, lost, reason))
+        else:
+            logger.debug("No answer from %s: %s", self._peer, reason)
+        self._schedule_reconnect()
+
     def _schedule_reconnect(self) -> None:
-        if not self._is_connected and time.monotonic() >= self._deadline:
+        if not self._start_settled and time.monotonic() >= self._deadline:
             tried = ", ".join(str(seed) for seed in self._seeds)
             self._fail(
                 TimeoutError(
-                    f"no member answered within {self._settings.join_timeout:g} s (tried {tried})"
+                    f"no member answered within {self._settings.join_timeout:g} s (tried {tried});"
+                    f" last failure: {self._last_failure}"
                 )
             )
             return
         backoff = min(0.1 * 2 ** min(self._failures, 5), 2.0) * self._rng.uniform(0.75, 1.25)
+        if not self._start_settled:
+            backoff = min(backoff, max(self._deadline - time.monotonic(), 0.0))
         self._timeout = Timeout(self.actor_ref, Reconnect(), backoff)
 
     def _on_update(self, state: MembershipState, peer: str) -> None:
@@ -148,34 +182,44 @@ class ClientActor(pykka.ThreadingActor):
             logger.warning("Dropped ClientUpdate from %s: it %s", peer, error)
             return
         self._failures = 0
-        current = self._publisher.state
-        match state.version.compare(current.version):
-            case Causality.AFTER:
-                self._publisher.publish(state)
-            case Causality.CONCURRENT:
-                self._publisher.publish(merge(current, state))
-            case Causality.SAME | Causality.BEFORE:
-                pass
-        if not self._is_connected:
-            self._is_connected = True
-            self._connected.set(None)
+        view, self._in_step = follow(self._publisher.state, state, self._in_step)
+        self._publisher.publish(view)
+        if self._connected_to is None and self._peer is not None:
+            self._connected_to = self._peer
+            logger.info("Client connected to %s", self._peer)
+            self._publisher.announce(ClientConnected(self._publisher.sequence, self._peer))
+        if not self._start_settled:
+            self._start_settled = True
+            self._started.set(None)
 
     def _refused(self, reason: str) -> None:
         logger.error("Member %s refused this client: %s", self._peer, reason)
-        if not self._is_connected:
+        if not self._start_settled:
             self._fail(JoinRefusedError(reason))
 
     def _fail(self, error: Exception) -> None:
-        if not self._is_connected:
-            self._is_connected = True  # the future is settled; stop trying
-            fail(self._connected, error)
+        if not self._start_settled:
+            self._start_settled = True  # the future is settled; stop trying
+            fail(self._started, error)
         self.actor_ref.stop(block=False)
 
 
 class Client(StopOnExit):
-    """A watcher of the cluster: ``.cluster`` is the same ``ClusterService`` API as a member's."""
+    """A watcher of the cluster: ``.cluster`` is the same ``ClusterService`` API as a member's.
 
-    def __init__(self, members: tuple[Address, ...], settings: Settings) -> None:
+    ``lifecycle`` takes Hazelcast-style lifecycle listeners; ``connected`` says whether the client
+    has a member right now. Without one it keeps the last view it had, and reconnects to a known
+    member with backoff. Listeners given to the constructor are registered before it connects, and
+    have heard the first member list and ``CONNECTED`` when it returns (as in Hazelcast).
+    """
+
+    def __init__(
+        self,
+        members: tuple[Address, ...],
+        settings: Settings,
+        lifecycle_listeners: Iterable[Callable[[LifecycleState], Any]] = (),
+        membership_listeners: Iterable[MembershipListener] = (),
+    ) -> None:
         if not members:
             raise ValueError("a client needs at least one member address to connect to")
         self.settings = settings
@@ -184,37 +228,85 @@ class Client(StopOnExit):
         self.cluster = self._local.cluster
         self.listeners = self._local.listeners
         self.load_balancer = self._local.load_balancer
-        connected: pykka.Future[None] = pykka.ThreadingFuture()
+        self.lifecycle = LifecycleService(self.cluster)
+        for on_change in lifecycle_listeners:
+            self.lifecycle.add_listener(on_change)
+        for member_added, member_removed in membership_listeners:
+            self.cluster.add_listener(member_added, member_removed)
+        started: pykka.Future[None] = pykka.ThreadingFuture()
         self.actor = ClientActor.start(
             client_uuid=self.uuid,
             members=members,
             listeners=self.listeners,
             settings=settings,
-            connected=connected,
+            started=started,
         )
         try:
-            connected.get(timeout=settings.join_timeout + settings.ask_timeout)
+            started.get(timeout=settings.join_timeout + settings.ask_timeout)
+            self._local.drain(settings.ask_timeout)
         except BaseException:
             self.stop()
             raise
 
+    @property
+    def connected(self) -> bool:
+        """True while the client has a member whose view it follows."""
+        member: Address | None = ask(
+            self.actor, GetConnection(), self.settings.ask_timeout, "the client"
+        )
+        return member is not None
+
     def cluster_state(self) -> CurrentClusterState:
         """The latest ``CurrentClusterState`` pushed by the member."""
-        state: CurrentClusterState = self.actor.ask(
-            GetClusterState(), block=True, timeout=self.settings.ask_timeout
+        state: CurrentClusterState = ask(
+            self.actor, GetClusterState(), self.settings.ask_timeout, "the client"
         )
         return state
 
     def stop(self) -> None:
+        """Stop the client (``SHUTTING_DOWN``, then ``SHUTDOWN``, both heard by the listeners
+        before this returns). Idempotent."""
         self.actor.stop()
+        if self.listeners.is_alive():
+            self._local.drain(self.settings.ask_timeout)
         self._local.stop()
+
+
+MembershipListener = tuple[MemberCallback | None, MemberCallback | None]
+"""``(member_added, member_removed)``, as in Hazelcast's ``membership_listeners``."""
+
+DEFAULT_PORTS = (5701, 5702, 5703)
+"""The ports a member address without one stands for (Hazelcast's default port range)."""
+
+
+def member_addresses(members: Iterable[str | Address]) -> tuple[Address, ...]:
+    """The addresses to try: each given one, a host without a port standing for ports
+    ``DEFAULT_PORTS`` (as in Hazelcast), duplicates dropped, order kept."""
+    addresses: dict[Address, None] = {}
+    for member in members:
+        first = Address.parse(member, DEFAULT_PORTS[0])
+        if first != Address.parse(member, DEFAULT_PORTS[1]):  # no port given
+            addresses.update((Address(first.host, port), None) for port in DEFAULT_PORTS)
+        else:
+            addresses[first] = None
+    return tuple(addresses)
 
 
 def start_client(
     cluster_name: str = "dev",
-    members: Iterable[str | Address] = ("127.0.0.1:5701",),
+    members: Iterable[str | Address] = ("127.0.0.1",),
+    lifecycle_listeners: Iterable[Callable[[LifecycleState], Any]] = (),
+    membership_listeners: Iterable[MembershipListener] = (),
     **timings: Any,
 ) -> Client:
-    """Connect to one of ``members`` (shuffled, with backoff) and mirror the cluster's membership."""
+    """Connect to one of ``members`` (shuffled, with backoff) and mirror the cluster's membership.
+
+    A member given without a port stands for ports 5701 to 5703. ``lifecycle_listeners`` (functions
+    of a ``LifecycleState``) and ``membership_listeners`` (``(member_added, member_removed)`` pairs)
+    are registered before the first connection and have heard it when this returns. Raises
+    ``JoinRefusedError`` when a member refuses the client (another cluster name or protocol
+    version), ``TimeoutError`` (with the last connection failure) when no member answers within
+    ``join_timeout``.
+    """
     settings = Settings(cluster_name=cluster_name, **timings)
-    return Client(tuple(Address.parse(member) for member in members), settings)
+    return Client(member_addresses(members), settings, lifecycle_listeners, membership_listeners)

@@ -9,6 +9,8 @@ from typing import Any
 
 import pykka
 
+from actors.callbacks import in_callback
+from actors.futures import ask
 from messages.address import Address
 from messages.commands import (
     AddCallbackListener,
@@ -86,19 +88,36 @@ class ClusterService:
         fire_for_existing: bool = False,
     ) -> str:
         """Call ``member_added(member)`` on each MemberUp and ``member_removed(member)`` on each
-        removal of an added member; with ``fire_for_existing``, first call ``member_added`` for
-        each current member. Returns the registration id for ``remove_listener``.
+        removal of an added member. Returns the registration id for ``remove_listener``.
+
+        With ``fire_for_existing``, ``member_added`` has been called for each current member,
+        oldest first, when this returns (as in Hazelcast), and every later change reaches the
+        listener after those calls, none missed, none twice. Listeners run on the callback runner's
+        thread. Called from inside a listener, where waiting for that thread would wait forever,
+        it returns at once: the calls for the current members then run right after the listener
+        batch in progress, still before any later change.
         """
-        registration_id: str = self._ask(
-            AddCallbackListener(member_added, member_removed, fire_for_existing)
+        existing_done: pykka.Future[None] | None = None
+        if fire_for_existing and member_added is not None and not in_callback():
+            existing_done = pykka.ThreadingFuture()
+        registration_id: str = self.ask_registry(
+            AddCallbackListener(member_added, member_removed, fire_for_existing, existing_done)
         )
+        if existing_done is not None:
+            try:
+                existing_done.get(timeout=self._ask_timeout)
+            except pykka.Timeout:
+                raise TimeoutError(
+                    f"member_added did not finish for the existing members within "
+                    f"{self._ask_timeout} s (registration {registration_id} stays in place)"
+                ) from None
         return registration_id
 
     def remove_listener(self, registration_id: str) -> bool:
         """Remove a listener (of either kind): True the first time, then False."""
         if not isinstance(registration_id, str):
             raise TypeError(f"registration_id must be a str, not {type(registration_id).__name__}")
-        removed: bool = self._ask(RemoveListener(registration_id))
+        removed: bool = self.ask_registry(RemoveListener(registration_id))
         return removed
 
     def size(self) -> int:
@@ -106,23 +125,21 @@ class ClusterService:
         return len(self.get_members())
 
     @property
-    def members(self) -> tuple[Member, ...]:
-        """The members, oldest first."""
+    def members(self) -> list[Member]:
+        """The members, oldest first (a new list)."""
         return self.get_members()
 
-    def get_member_list(self) -> tuple[Member, ...]:
-        """The members, oldest first."""
+    def get_member_list(self) -> list[Member]:
+        """The members, oldest first (a new list)."""
         return self.get_members()
 
-    def get_members(self, selector: SelectorLike = None) -> tuple[Member, ...]:
+    def get_members(self, selector: SelectorLike = None) -> list[Member]:
         """The members that have been added and not yet removed, oldest first, that ``selector``
-        (a MemberSelector, a callable or None for all) accepts.
+        (a MemberSelector, a callable or None for all) accepts, as a new list.
         """
         predicate = as_predicate(selector)
-        members: tuple[Member, ...] = self._ask(GetMembers())
-        if predicate is None:
-            return members
-        return tuple(member for member in members if predicate(member))
+        members: tuple[Member, ...] = self.ask_registry(GetMembers())
+        return [member for member in members if predicate is None or predicate(member)]
 
     def get_member_by_uuid(self, uuid: str | uuid_module.UUID) -> Member | None:
         """The member with this uuid, or None."""
@@ -143,13 +160,7 @@ class ClusterService:
             hint = "" if phase is _Phase.SHUT_DOWN else "; call start() first"
             raise RuntimeError(f"ClusterService is {phase.value}{hint}")
 
-    def _ask(self, message: object) -> Any:
+    def ask_registry(self, message: object) -> Any:
+        """Ask the listener registry (for facades that share this service's registry)."""
         self._check_started()
-        try:
-            return self._listeners.ask(message, timeout=self._ask_timeout)
-        except pykka.ActorDeadError:
-            raise RuntimeError(f"Listener registry {self._listeners} is not running") from None
-        except pykka.Timeout:
-            raise TimeoutError(
-                f"Listener registry did not answer within {self._ask_timeout} s"
-            ) from None
+        return ask(self._listeners, message, self._ask_timeout, "the listener registry")

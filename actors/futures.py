@@ -1,4 +1,4 @@
-"""Settling pykka futures that serve as deferred replies."""
+"""Settling pykka futures that serve as deferred replies, and asking actors from a facade."""
 
 from __future__ import annotations
 
@@ -20,3 +20,15 @@ def settle(future: pykka.Future[Any], value: Any) -> bool:
     except queue.Full:
         return False
     return True
+
+
+def ask(actor: pykka.ActorRef[Any], message: object, timeout: float, name: str) -> Any:
+    """``actor.ask(message)`` for a facade's caller: ``RuntimeError`` when the actor is not
+    running, ``TimeoutError`` when it does not answer within ``timeout`` seconds (``name`` says
+    which actor, in both messages)."""
+    try:
+        return actor.ask(message, timeout=timeout)
+    except pykka.ActorDeadError:
+        raise RuntimeError(f"{name} is not running") from None
+    except pykka.Timeout:
+        raise TimeoutError(f"{name} did not answer within {timeout:g} s") from None

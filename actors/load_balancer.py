@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actors.futures import ask
 from messages.address import Address
 from messages.balancing import LoadBalancingStrategy, RandomStrategy, RoundRobinStrategy
 from messages.commands import (
@@ -109,12 +110,8 @@ class _LoadBalancer:
         self._actor.stop()
 
     def _ask(self, message: NextMember) -> Any:
-        try:
-            return self._actor.ask(message, timeout=self._ask_timeout)
-        except pykka.ActorDeadError:
-            raise RuntimeError(
-                f"{type(self).__name__} is not running (shut down, or its start failed: see the log)"
-            ) from None
+        name = f"{type(self).__name__} (shut down, or its start failed: see the log)"
+        return ask(self._actor, message, self._ask_timeout, name)
 
 
 class RandomLoadBalancer(_LoadBalancer):

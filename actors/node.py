@@ -10,7 +10,7 @@ from typing import Any, Self
 
 import pykka
 
-from actors.callbacks import CallbackRunner
+from actors.callbacks import CallbackRunner, in_callback
 from actors.cluster_service import ClusterService
 from actors.futures import settle
 from actors.load_balancer import LoadBalancerActor
@@ -21,7 +21,15 @@ from actors.settings import PROTOCOL_VERSION, Settings
 from actors.transport import TransportActor, bind_listener
 from messages.address import Address
 from messages.balancing import RoundRobinStrategy
-from messages.commands import AttachTransport, JoinCluster, Leave, Termination, TerminationKind
+from messages.commands import (
+    AttachTransport,
+    GetClusterState,
+    JoinCluster,
+    Leave,
+    RunCallbacks,
+    Termination,
+    TerminationKind,
+)
 from messages.framing import Codec
 from messages.member import Member
 from messages.protocol import WIRE_TYPES, Hello, Role
@@ -59,6 +67,13 @@ class LocalActors:
         self.load_balancer = LoadBalancerActor.start(self.listeners, RoundRobinStrategy())
         self.cluster = ClusterService(self.listeners, ask_timeout=settings.ask_timeout)
         self.cluster.start()
+
+    def drain(self, timeout: float) -> None:
+        """Wait until every change told to the registry so far has reached its listeners, the
+        callback listeners included (not from inside one: that would wait for itself)."""
+        self.listeners.ask(GetClusterState(), timeout=timeout)
+        if not in_callback():
+            self.callbacks.ask(RunCallbacks(()), timeout=timeout)
 
     def stop(self) -> None:
         self.cluster.shutdown()

@@ -36,3 +36,7 @@ class StatePublisher:
             self.snapshot = cluster_state(new_state, self.sequence)
             self._listeners.tell(MembershipChanged(events=events, state=self.snapshot))
         return events
+
+    def announce(self, event: ClusterEvent) -> None:
+        """Tell the registry an event that is not a state change (a client's connection)."""
+        self._listeners.tell(MembershipChanged(events=(event,), state=self.snapshot))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import pykka
 
+from actors.futures import settle
 from messages.commands import (
     AddCallbackListener,
+    AddLifecycleListener,
     CallbackCall,
     GetClusterState,
     GetMembers,
@@ -22,7 +24,14 @@ from messages.commands import (
     Subscribe,
     Unsubscribe,
 )
-from messages.events import ClusterEvent, CurrentClusterState, MemberRemoved, MemberUp
+from messages.events import (
+    ClusterEvent,
+    CurrentClusterState,
+    LifecycleEvent,
+    LifecycleState,
+    MemberRemoved,
+    MemberUp,
+)
 from messages.member import select_members
 from messages.replay import replay_events
 
@@ -45,16 +54,19 @@ class ListenerRegistryActor(pykka.ThreadingActor):
     Subscriber actors get each event they subscribed to by ``tell``; callback listeners get their
     calls through ``callback_runner``, one batch per change. Because registration, the initial state
     and the fan-out all happen in this actor's message handling, a new registration sees every
-    change exactly once: either in its initial state or as a live event. This actor never asks
-    another actor, so anyone may ask it, callbacks included.
+    change exactly once: either in its initial state or as a live event. A client's connection
+    changes (``LifecycleEvent``) travel the same way; the latest one is part of the initial state.
+    This actor never asks another actor, so anyone may ask it, callbacks included.
     """
 
     def __init__(self, callback_runner: pykka.ActorRef[Any]) -> None:
         super().__init__()
         self._callback_runner = callback_runner
         self._state = CurrentClusterState(version=0)
+        self._lifecycle: LifecycleEvent | None = None
         self._subscriptions: dict[str, _Subscription] = {}
         self._callback_listeners: dict[str, _CallbackListener] = {}
+        self._lifecycle_listeners: dict[str, Callable[[LifecycleState], Any]] = {}
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -67,6 +79,10 @@ class ListenerRegistryActor(pykka.ThreadingActor):
                 return self._unsubscribe(subscriber)
             case AddCallbackListener():
                 return self._add_callback_listener(message)
+            case AddLifecycleListener(on_change=on_change):
+                registration_id = str(uuid.uuid4())
+                self._lifecycle_listeners[registration_id] = on_change
+                return registration_id
             case RemoveListener(registration_id=registration_id):
                 return self._remove_listener(registration_id)
             case GetMembers(selector=selector):
@@ -79,6 +95,9 @@ class ListenerRegistryActor(pykka.ThreadingActor):
     def _on_membership_changed(self, change: MembershipChanged) -> None:
         self._state = change.state
         events = change.events
+        for event in events:
+            if isinstance(event, LifecycleEvent):
+                self._lifecycle = event
         dead: list[str] = []
         for registration_id, (subscriber, event_types) in self._subscriptions.items():
             try:
@@ -90,16 +109,18 @@ class ListenerRegistryActor(pykka.ThreadingActor):
         for registration_id in dead:
             subscriber = self._subscriptions.pop(registration_id).subscriber
             logger.info("Dropped listener %s: subscriber %s is dead", registration_id, subscriber)
-        if self._callback_listeners:
+        if self._callback_listeners or self._lifecycle_listeners:
             calls = tuple(self._callback_calls(events))
             if calls:
                 self._run_callbacks(calls)
 
-    def _run_callbacks(self, calls: tuple[CallbackCall, ...]) -> None:
+    def _run_callbacks(self, calls: tuple[CallbackCall, ...], done: Any = None) -> None:
         try:
-            self._callback_runner.tell(RunCallbacks(calls))
+            self._callback_runner.tell(RunCallbacks(calls, done))
         except pykka.ActorDeadError:
             logger.error("Callback runner is dead: %d listener calls not made", len(calls))
+            if done is not None:
+                settle(done, None)
 
     def _callback_calls(self, events: tuple[ClusterEvent, ...]) -> Iterator[CallbackCall]:
         for event in events:
@@ -111,12 +132,16 @@ class ListenerRegistryActor(pykka.ThreadingActor):
                 for registration_id, listener in self._callback_listeners.items():
                     if listener.member_removed is not None:
                         yield CallbackCall(registration_id, listener.member_removed, event.member)
+            elif isinstance(event, LifecycleEvent):
+                for registration_id, on_change in self._lifecycle_listeners.items():
+                    yield CallbackCall(registration_id, on_change, event.state)
 
     def _subscribe(self, subscribe: Subscribe) -> str:
         subscriber = subscribe.subscriber
         match subscribe.initial_state:
             case InitialState.EVENTS:
-                for event in replay_events(self._state):
+                lifecycle = () if self._lifecycle is None else (self._lifecycle,)
+                for event in (*replay_events(self._state), *lifecycle):
                     if isinstance(event, subscribe.events):
                         subscriber.tell(event)
             case InitialState.SNAPSHOT:
@@ -139,19 +164,27 @@ class ListenerRegistryActor(pykka.ThreadingActor):
 
     def _add_callback_listener(self, add: AddCallbackListener) -> str:
         registration_id = str(uuid.uuid4())
+        calls: tuple[CallbackCall, ...] = ()
         if add.fire_for_existing and add.member_added is not None:
             calls = tuple(
                 CallbackCall(registration_id, add.member_added, member)
                 for member in self._state.up_members
             )
-            if calls:
-                self._run_callbacks(calls)
+        if calls:
+            self._run_callbacks(calls, add.existing_done)
+        elif add.existing_done is not None:
+            settle(add.existing_done, None)
         self._callback_listeners[registration_id] = _CallbackListener(
             add.member_added, add.member_removed
         )
         return registration_id
 
     def _remove_listener(self, registration_id: str) -> bool:
-        if self._subscriptions.pop(registration_id, None) is not None:
-            return True
-        return self._callback_listeners.pop(registration_id, None) is not None
+        return any(
+            registrations.pop(registration_id, None) is not None
+            for registrations in (
+                self._subscriptions,
+                self._callback_listeners,
+                self._lifecycle_listeners,
+            )
+        )

@@ -10,7 +10,7 @@ import msgspec
 import pykka
 
 from messages.address import Address
-from messages.events import ClusterEvent, CurrentClusterState
+from messages.events import ClusterEvent, CurrentClusterState, LifecycleState
 from messages.member import Member, SelectorLike
 
 MemberCallback = Callable[[Member], Any]
@@ -59,20 +59,40 @@ class Unsubscribe(msgspec.Struct, frozen=True):
         _check_subscriber(self.subscriber)
 
 
+def _check_callback(name: str, callback: Any) -> None:
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
+
+
 class AddCallbackListener(msgspec.Struct, frozen=True):
-    """Hazelcast-style listener: functions called on MemberUp/MemberRemoved. Replies the id."""
+    """Hazelcast-style listener: functions called on MemberUp/MemberRemoved. Replies the id.
+
+    With ``fire_for_existing``, ``member_added`` is first called for each current member, in age
+    order, before any later event; ``existing_done`` (a pykka Future, optional) is set once those
+    calls have run.
+    """
 
     member_added: MemberCallback | None = None
     member_removed: MemberCallback | None = None
     fire_for_existing: bool = False
+    existing_done: Any = None
 
     def __post_init__(self) -> None:
-        for name in ("member_added", "member_removed"):
-            callback = getattr(self, name)
-            if callback is not None and not callable(callback):
-                raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
+        _check_callback("member_added", self.member_added)
+        _check_callback("member_removed", self.member_removed)
         if not isinstance(self.fire_for_existing, bool):
             raise TypeError(f"fire_for_existing must be a bool, not {self.fire_for_existing!r}")
+
+
+class AddLifecycleListener(msgspec.Struct, frozen=True):
+    """Hazelcast-style lifecycle listener: ``on_change(state)`` with each ``LifecycleState`` a
+    client goes through. Replies the id (``RemoveListener`` removes it)."""
+
+    on_change: Callable[[LifecycleState], Any]
+
+    def __post_init__(self) -> None:
+        if not callable(self.on_change):
+            raise TypeError(f"on_change must be callable, not {type(self.on_change).__name__}")
 
 
 class RemoveListener(msgspec.Struct, frozen=True):
@@ -89,6 +109,11 @@ class GetMembers(msgspec.Struct, frozen=True):
 
 class GetClusterState(msgspec.Struct, frozen=True):
     """Ask for the current ``CurrentClusterState``."""
+
+
+class GetConnection(msgspec.Struct, frozen=True):
+    """Ask a client actor for the address of the member it is connected to (None when it is
+    not connected)."""
 
 
 class NextMember(msgspec.Struct, frozen=True):
@@ -164,14 +189,16 @@ class WaitUntil(msgspec.Struct, frozen=True):
 
 
 class CallbackCall(NamedTuple):
-    """One call to make: ``callback(member)`` on behalf of listener ``registration_id``."""
+    """One call to make: ``callback(argument)`` on behalf of listener ``registration_id``."""
 
     registration_id: str
-    callback: MemberCallback
-    member: Member
+    callback: Callable[[Any], Any]
+    argument: Member | LifecycleState
 
 
 class RunCallbacks(msgspec.Struct, frozen=True):
-    """Listener registry -> callback runner: the calls of one membership change, in order."""
+    """Listener registry -> callback runner: the calls of one change, in order; ``done`` (a pykka
+    Future, optional) is set once they have all run."""
 
     calls: tuple[CallbackCall, ...]
+    done: Any = None

@@ -6,6 +6,9 @@ event; events of one change share it and arrive in one batch, removals first.
 
 from __future__ import annotations
 
+import enum
+from typing import ClassVar
+
 import msgspec
 
 from messages.address import Address
@@ -64,6 +67,57 @@ class LeaderChanged(ClusterEvent, frozen=True, tag=True):
     leader: Address | None
 
 
+class LifecycleState(enum.StrEnum):
+    """A client's lifecycle states, as the Hazelcast client 3.x names them (its lifecycle listeners
+    get these strings)."""
+
+    STARTING = "STARTING"
+    CONNECTED = "CONNECTED"
+    DISCONNECTED = "DISCONNECTED"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
+    SHUTDOWN = "SHUTDOWN"
+
+
+class LifecycleEvent(ClusterEvent, frozen=True, tag=True):
+    """A client's lifecycle changed to ``state``; ``version`` is that of the membership state the
+    client holds at that moment."""
+
+    state: ClassVar[LifecycleState]
+
+
+class ClientStarting(LifecycleEvent, frozen=True, tag=True):
+    """The client starts and is about to dial its first member."""
+
+    state: ClassVar[LifecycleState] = LifecycleState.STARTING
+
+
+class ClientConnected(LifecycleEvent, frozen=True, tag=True):
+    """The client is connected to ``member`` and follows its view."""
+
+    state: ClassVar[LifecycleState] = LifecycleState.CONNECTED
+    member: Address
+
+
+class ClientDisconnected(LifecycleEvent, frozen=True, tag=True):
+    """The client lost ``member``; it keeps its last view while it reconnects."""
+
+    state: ClassVar[LifecycleState] = LifecycleState.DISCONNECTED
+    member: Address
+    reason: str = ""
+
+
+class ClientShuttingDown(LifecycleEvent, frozen=True, tag=True):
+    """The client is stopping (``stop()``, or it gave up connecting)."""
+
+    state: ClassVar[LifecycleState] = LifecycleState.SHUTTING_DOWN
+
+
+class ClientShutdown(LifecycleEvent, frozen=True, tag=True):
+    """The client has stopped: no more connections, no more events."""
+
+    state: ClassVar[LifecycleState] = LifecycleState.SHUTDOWN
+
+
 class CurrentClusterState(msgspec.Struct, frozen=True):
     """A snapshot: every member not yet removed (age order), who is unreachable, the leader.
 
@@ -90,4 +144,9 @@ EVENT_TYPES: tuple[type[ClusterEvent], ...] = (
     MemberUnreachable,
     MemberReachable,
     LeaderChanged,
+    ClientStarting,
+    ClientConnected,
+    ClientDisconnected,
+    ClientShuttingDown,
+    ClientShutdown,
 )

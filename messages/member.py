@@ -102,8 +102,10 @@ class Member(msgspec.Struct, frozen=True):
         return hash(self.uuid)
 
     def __str__(self) -> str:
+        """Hazelcast's form, ``Member [host]:port - uuid``, then ``lite`` and the status."""
         lite = " lite" if self.lite_member else ""
-        return f"Member [{self.address}]:{self.uuid}{lite} {self.status.name}"
+        address = self.address
+        return f"Member [{address.host}]:{address.port} - {self.uuid}{lite} {self.status.name}"
 
 
 @runtime_checkable

@@ -348,6 +348,36 @@ def merge(a: MembershipState, b: MembershipState) -> MembershipState:
     )
 
 
+def shares_history(a: MembershipState, b: MembershipState) -> bool:
+    """True when ``a`` and ``b`` know a common incarnation (as a member or a tombstone).
+
+    States of one cluster always do, once either knows anyone; a cluster that was stopped and
+    started again is made of new incarnations and knows none of the old ones.
+    """
+    known = a._members_by_uuid.keys() | a._tombstoned
+    return not known.isdisjoint(b._members_by_uuid) or not known.isdisjoint(b._tombstoned)
+
+
+def follow(
+    view: MembershipState, pushed: MembershipState, in_step: bool
+) -> tuple[MembershipState, bool]:
+    """A client's view after its member pushed ``pushed``, and whether the client is now in step
+    with that member (``in_step`` says whether it was before this push).
+
+    A member pushes its states in the order it adopts them, so once the client is in step every
+    push is the member's newer view, taken as it is (a lone member's last state, which removes it,
+    has an empty clock: comparing clocks would drop it). Until then, after a (re)connection: a
+    state of another cluster incarnation replaces the view (the diff reports the old members
+    removed and the new ones added), and a state of the same one is received as gossip is (AFTER or
+    SAME puts the client in step; CONCURRENT merges; BEFORE, a member that lags, is left until it
+    catches up), so a fail-over never moves a member backwards nor fires a change twice.
+    """
+    if in_step or not shares_history(view, pushed):
+        return pushed, True
+    received, causality = view.receive(pushed, "")
+    return received, causality in (Causality.AFTER, Causality.SAME)
+
+
 def leader_actions(state: MembershipState, self_uuid: str, now: float) -> MembershipState:
     """The leader's moves at convergence, as one local change by the leader.
 

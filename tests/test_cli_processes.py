@@ -411,6 +411,23 @@ def test_a_wrong_cluster_name_is_refused_clearly(processes: Processes) -> None:
     assert member.process.poll() is None  # the member is not bothered by it
 
 
+@pytest.mark.parametrize(("command", "timeout"), [("members", None), ("watch", "1")])
+def test_pointed_where_nothing_listens_it_fails_in_seconds_and_says_why(
+    command: str, timeout: str | None
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    patience = () if timeout is None else ("--timeout", timeout)
+    started = time.monotonic()
+
+    result = run_cli(command, "--cluster", CLUSTER, "--connect", address, *patience)
+
+    assert time.monotonic() - started < (5 if timeout is None else 1) + 5
+    assert result.returncode == 1
+    assert f"cannot connect to {address}" in result.stderr
+    assert "Connection refused" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def session_processes(session_id: int) -> list[int]:
     """Pids of the processes still alive (not zombies) in session ``session_id``."""
     pids = []

@@ -68,9 +68,9 @@ def test_members_are_the_up_members_oldest_first(
     feed.remove(second)
     feed.sync()
 
-    assert service.members == (first, third)
-    assert service.get_member_list() == (first, third)
-    assert service.get_members() == (first, third)
+    assert service.members == [first, third]
+    assert service.get_member_list() == [first, third]
+    assert service.get_members() == [first, third]
     assert service.size() == 2
 
 
@@ -81,10 +81,10 @@ def test_get_members_with_selectors(
     lite = feed.up(make_member(2, lite=True))
     feed.sync()
 
-    assert service.get_members(DataMemberSelector()) == (data,)
-    assert service.get_members(LiteMemberSelector()) == (lite,)
-    assert service.get_members(lambda member: member.address.port == 2) == (lite,)
-    assert service.get_members(None) == (data, lite)
+    assert service.get_members(DataMemberSelector()) == [data]
+    assert service.get_members(LiteMemberSelector()) == [lite]
+    assert service.get_members(lambda member: member.address.port == 2) == [lite]
+    assert service.get_members(None) == [data, lite]
     with pytest.raises(TypeError, match="selector"):
         service.get_members("lite")  # type: ignore[arg-type]
 
@@ -181,6 +181,35 @@ def test_fire_for_existing_calls_member_added_for_current_members(
     service.add_listener(member_added=added, fire_for_existing=True)
 
     assert added.wait_for(2) == existing
+
+
+def test_fire_for_existing_has_run_for_every_member_when_add_listener_returns(
+    service: ClusterService, feed: MembershipFeed, make_member: MakeMember
+) -> None:
+    """As in Hazelcast, whose tests assert right after the call: no waiting for the calls."""
+    existing = [feed.up(make_member(port)) for port in (3, 1, 2)]
+    feed.sync()
+    for _ in range(50):
+        added: list[Member] = []
+
+        registration_id = service.add_listener(member_added=added.append, fire_for_existing=True)
+
+        assert added == existing  # all of them, oldest first, already
+        assert service.remove_listener(registration_id)
+
+
+def test_lists_where_hazelcast_returns_lists(
+    service: ClusterService, feed: MembershipFeed, make_member: MakeMember
+) -> None:
+    assert service.get_members(DataMemberSelector()) == []
+    assert service.members == []
+    assert service.get_member_list() == []
+    member = feed.up(make_member(1))
+    feed.sync()
+    members = service.get_members()
+    members.append(member)  # a fresh list: changing it changes nothing else
+    assert service.get_member_list() == [member]
+    assert type(service.members) is list
 
 
 def test_a_raising_callback_is_logged_and_the_others_still_run(

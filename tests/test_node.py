@@ -34,7 +34,7 @@ def test_a_lone_member_forms_a_cluster_and_goes_up() -> None:
         assert members[0].attributes == {"zone": "a"}
         assert node.cluster.size() == 1
         assert node.cluster.get_member_by_address(str(node.address)) == members[0]
-        assert node.membership.ask(GetMembers(), timeout=TIMEOUT) == members
+        assert list(node.membership.ask(GetMembers(), timeout=TIMEOUT)) == members
         state = node.membership.ask(GetClusterState(), timeout=TIMEOUT)
         assert state.leader == node.address
 

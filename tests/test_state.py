@@ -27,9 +27,11 @@ from messages.state import (
     ReachabilityRow,
     cluster_state,
     diff,
+    follow,
     leader_actions,
     merge,
     prune_tombstones,
+    shares_history,
 )
 
 JOINING = MemberStatus.JOINING
@@ -611,3 +613,38 @@ def test_state_round_trips_through_msgpack() -> None:
     decoded = msgspec.msgpack.decode(msgspec.msgpack.encode(state), type=MembershipState)
     assert decoded == state
     assert decoded.unreachable() == frozenset({A})
+
+
+# A client following its member
+
+
+def test_a_client_in_step_takes_each_push_as_it_is() -> None:
+    view = converged_cluster(1)
+    lone_exit = MembershipState(tombstones=((A, 1.0),))  # its clock is empty: BEFORE any other
+
+    followed, in_step = follow(view, lone_exit, in_step=True)
+
+    assert (followed, in_step) == (lone_exit, True)
+
+
+def test_a_client_takes_a_state_of_another_incarnation_as_the_truth() -> None:
+    view = converged_cluster(3)
+    restarted = MembershipState.initial(joiner("new-0", 5701))
+    assert not shares_history(view, restarted)
+    assert shares_history(view, view.set_status(C, LEAVING, by=C))
+    assert shares_history(view, MembershipState(tombstones=((A, 1.0),)))
+
+    assert follow(view, restarted, in_step=False) == (restarted, True)
+    assert follow(MembershipState(), view, in_step=False) == (view, True)
+
+
+def test_a_client_reconnecting_within_its_cluster_never_goes_back() -> None:
+    view = converged_cluster(3).set_status(C, LEAVING, by=C)  # what the lost member had pushed
+    behind = converged_cluster(3)
+    ahead = view.set_status(B, LEAVING, by=B)
+    aside = behind.set_status(B, LEAVING, by=B)  # a change the client has not seen, without ours
+
+    assert follow(view, behind, in_step=False) == (view, False)  # wait for it to catch up
+    assert follow(view, ahead, in_step=False) == (ahead, True)
+    merged, in_step = follow(view, aside, in_step=False)
+    assert (status_of(merged, B), status_of(merged, C), in_step) == (LEAVING, LEAVING, False)

@@ -1,0 +1,170 @@
+"""Clients follow the member they are connected to, as a Hazelcast client follows its cluster."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from cluster_helpers import (
+    STEP_TIMEOUT,
+    ClusterHarness,
+    TcpProxy,
+    all_up,
+    free_port,
+    saw,
+)
+
+import actors
+from actors.recorder import EventRecorder, wait_until
+from messages.commands import Subscribe
+from messages.events import (
+    ClientConnected,
+    ClientDisconnected,
+    ClusterEvent,
+    LifecycleState,
+    MemberExited,
+    MemberLeft,
+    MemberRemoved,
+    MemberUp,
+)
+from messages.member import Member
+
+
+class Recorded:
+    """A thread-safe list of callback arguments, with a wait on its length."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self.items: list[object] = []
+
+    def __call__(self, item: object) -> None:
+        with self._condition:
+            self.items.append(item)
+            self._condition.notify_all()
+
+    def wait_for(self, count: int) -> list[object]:
+        with self._condition:
+            assert self._condition.wait_for(lambda: len(self.items) >= count, STEP_TIMEOUT), (
+                self.items
+            )
+            return list(self.items)
+
+
+def uuids(members: object) -> list[str]:
+    assert isinstance(members, list)
+    return [member.uuid for member in members if isinstance(member, Member)]
+
+
+@pytest.mark.timeout(30)
+def test_a_client_sees_the_lone_member_that_leaves_removed() -> None:
+    with ClusterHarness() as harness:
+        member = harness.start()
+        client = harness.start_client([member.address])
+        client.wait(all_up({member.uuid}))
+        removed = Recorded()
+        client.owner.cluster.add_listener(member_removed=removed)
+
+        assert member.node.leave(timeout=STEP_TIMEOUT)
+
+        assert uuids(removed.wait_for(1)) == [member.uuid]
+        assert client.owner.cluster.get_members() == []
+        events = client.wait(saw(MemberRemoved, member.uuid))
+        kinds = [type(e) for e in events if type(e) in (MemberLeft, MemberExited, MemberRemoved)]
+        assert kinds == [MemberLeft, MemberExited, MemberRemoved]
+        client.wait(lambda events: isinstance(events[-1], ClientDisconnected), what="disconnected")
+        harness.check_invariants()
+
+
+@pytest.mark.timeout(60)
+def test_a_client_that_outlives_a_full_cluster_restart_follows_the_new_cluster() -> None:
+    with ClusterHarness() as harness:
+        old = harness.start_many(2)
+        client = harness.start_client([node.address for node in old])
+        client.wait(all_up(node.uuid for node in old))
+        added, removed = Recorded(), Recorded()
+        client.owner.cluster.add_listener(member_added=added, member_removed=removed)
+
+        for node in old:
+            node.node.stop()
+        client.wait(lambda events: isinstance(events[-1], ClientDisconnected), what="disconnected")
+        first = harness.start(seeds=[], port=old[0].address.port)
+        second = harness.start(seeds=[first.address], port=old[1].address.port)
+
+        new = {first.uuid, second.uuid}
+        client.wait(all_up(new), what="the new cluster's members up at the client")
+        assert sorted(uuids(removed.wait_for(2))) == sorted(node.uuid for node in old)
+        assert set(uuids(added.wait_for(2))) == new
+        assert {m.uuid for m in client.owner.cluster.get_members()} == new
+        for node in (first, second):
+            member = client.owner.cluster.get_member_by_address(node.address)
+            assert member is not None
+            assert member.uuid == node.uuid
+        assert len(removed.items) == 2
+        harness.check_invariants()
+
+
+@pytest.mark.timeout(60)
+def test_a_client_that_loses_its_link_fires_nothing_when_nothing_changed() -> None:
+    with ClusterHarness() as harness:
+        nodes = harness.start_many(3)
+        harness.wait_all_up()
+        harness.wait_converged()
+        with TcpProxy(nodes[0].address) as proxy:
+            lifecycle = Recorded()
+            client = harness.start_client([proxy.address], lifecycle_listeners=[lifecycle])
+            client.wait(all_up(node.uuid for node in nodes))
+            assert lifecycle.items == [LifecycleState.STARTING, LifecycleState.CONNECTED]
+            assert client.owner.connected
+            before = len(client.events())
+
+            proxy.close()  # the link drops; every member lives on, nothing changes
+
+        assert lifecycle.wait_for(4)[2:] == [LifecycleState.DISCONNECTED, LifecycleState.CONNECTED]
+        events: list[ClusterEvent] = []
+        client.wait(lambda all_events: isinstance(all_events[-1], ClientConnected))
+        events = list(client.events()[before:])
+        assert [type(event) for event in events] == [ClientDisconnected, ClientConnected], events
+        assert events[0].member == proxy.address
+        assert events[1].member in {node.address for node in nodes}
+        assert client.owner.connected
+        assert {m.uuid for m in client.owner.cluster.get_members()} == {n.uuid for n in nodes}
+        harness.check_invariants()
+
+
+def test_a_client_that_reaches_no_member_fails_in_time_and_says_why() -> None:
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(TimeoutError) as timed_out:
+        actors.start_client(cluster_name="nobody", members=[f"127.0.0.1:{port}"], join_timeout=1.0)
+    assert time.monotonic() - started < 5.0
+    message = str(timed_out.value)
+    assert f"127.0.0.1:{port}" in message
+    assert "Connection refused" in message
+
+
+def test_listener_actors_subscribe_to_the_connection_and_get_the_current_one_first() -> None:
+    with ClusterHarness() as harness:
+        member = harness.start()
+        client = harness.start_client([member.address])
+        recorder = EventRecorder.start()
+        client.owner.listeners.ask(
+            Subscribe(recorder, events=(ClientConnected, ClientDisconnected)), timeout=STEP_TIMEOUT
+        )
+        try:
+            (connected,) = wait_until(recorder, lambda events: len(events) == 1, STEP_TIMEOUT)
+            assert isinstance(connected, ClientConnected)
+            assert connected.member == member.address
+            everything = client.events()  # membership first, then the connection (as Hazelcast)
+            assert everything.index(connected) > max(
+                i for i, e in enumerate(everything) if isinstance(e, MemberUp)
+            )
+
+            member.node.stop()
+
+            events = wait_until(recorder, lambda events: len(events) == 2, STEP_TIMEOUT)
+            assert isinstance(events[1], ClientDisconnected)
+            assert events[1].member == member.address
+            assert not client.owner.connected
+        finally:
+            recorder.stop()
