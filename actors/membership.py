@@ -31,13 +31,7 @@ from messages.commands import (
     Termination,
     TerminationKind,
 )
-from messages.downing import (
-    Verdict,
-    down_members,
-    keep_majority,
-    pending_unreachable,
-    voting_members,
-)
+from messages.downing import Verdict, down_members, keep_majority, pending_unreachable
 from messages.events import CurrentClusterState, MemberRemoved
 from messages.failure_detector import FailureDetectorRegistry, PhiAccrualFailureDetector
 from messages.gossip import choose_gossip_peer, needs_fast_gossip
@@ -111,7 +105,6 @@ class MembershipActor(pykka.ThreadingActor):
         self._gossip_ticks = 0
         self._join: JoinCluster | None = None
         self._join_deadline = 0.0
-        self._last_converged: dict[str, Address] = {}
         self._unreachable_since = time.monotonic()
         self._pending_unreachable: frozenset[str] = frozenset()
         self._leaving = False
@@ -460,14 +453,9 @@ class MembershipActor(pykka.ThreadingActor):
     # -- leader actions and downing ----------------------------------------------------------
 
     def _leader_tick(self) -> None:
-        """Every gossip tick: note convergence, act as leader, prune tombstones, consider downing."""
-        state = self._state
+        """Every gossip tick: act as leader, prune tombstones, consider downing."""
         if not self._joined:
             return
-        if state.is_converged():
-            self._last_converged = {
-                m.uuid: m.address for m in state.members if m.status < MemberStatus.EXITING
-            }
         self._act_as_leader()
         self._adopt(prune_tombstones(self._state, time.time(), self._settings.tombstone_ttl))
         self._apply_downing()
@@ -486,10 +474,7 @@ class MembershipActor(pykka.ThreadingActor):
             self._pending_unreachable = pending
             self._unreachable_since = now
         decision = keep_majority(
-            voting_members(self._state, self._last_converged),
-            pending,
-            now - self._unreachable_since,
-            self._settings.down_after,
+            self._state, now - self._unreachable_since, self._settings.down_after
         )
         if decision.verdict is Verdict.DOWN_UNREACHABLE:
             leader = self._state.leader()
@@ -499,8 +484,9 @@ class MembershipActor(pykka.ThreadingActor):
                 self._adopt(down_members(self._state, pending, by=self._uuid))
         elif decision.verdict is Verdict.DOWN_SELF:
             logger.error(
-                "Partitioned into a minority (%d of %d members reachable): "
-                "downing this member and shutting down",
+                "Partitioned into a minority (%d of %d up members reachable, or too few to be "
+                "sure with the membership changes in flight): downing this member and shutting "
+                "down",
                 decision.reachable_count,
                 decision.total,
             )

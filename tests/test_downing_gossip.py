@@ -6,69 +6,106 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_state_properties import OPERATIONS, Cluster, histories
 
-from messages import Address, MemberStatus
-from messages.downing import (
-    Verdict,
-    down_members,
-    keep_majority,
-    pending_unreachable,
-    voting_members,
-)
+from messages import Member, MemberStatus
+from messages.downing import Decision, Verdict, down_members, keep_majority, pending_unreachable
 from messages.gossip import choose_gossip_peer, gossip_peers, needs_fast_gossip
 from messages.simulation import converged_cluster
+from messages.state import MembershipState
 
-UUIDS = [f"member-{i:05d}" for i in range(7)]
+UUIDS = [f"member-{i:05d}" for i in range(7)]  # converged_cluster's, at 10.0.0.1:5701...
+
+WITHOUT_ARBITRARY_DOWNS = tuple(op for op in OPERATIONS if op != "down")
 
 
-def voters(n: int) -> dict[str, Address]:
-    return {UUIDS[i]: Address("127.0.0.1", 5701 + i) for i in range(n)}
+def cut(state: MembershipState, observer: str, far: set[str]) -> MembershipState:
+    """``state`` once ``observer``'s failure detector has marked the members in ``far``."""
+    return state.set_reachability(observer, frozenset(far & {m.uuid for m in state.members}))
+
+
+def decide(state: MembershipState, stable_for: float = 10.0) -> Decision:
+    return keep_majority(state, stable_for, down_after=10.0)
 
 
 def test_nothing_happens_until_the_unreachable_set_has_been_stable_long_enough() -> None:
-    assert keep_majority(voters(5), frozenset(), 100.0, 10.0).verdict is Verdict.WAIT
-    far = frozenset(UUIDS[3:5])
-    assert keep_majority(voters(5), far, 9.9, 10.0).verdict is Verdict.WAIT
-    assert keep_majority(voters(5), far, 10.0, 10.0).verdict is Verdict.DOWN_UNREACHABLE
+    cluster = converged_cluster(5)
+    assert decide(cluster, stable_for=100.0).verdict is Verdict.WAIT
+    partitioned = cut(cluster, UUIDS[0], set(UUIDS[3:5]))
+    assert decide(partitioned, stable_for=9.9).verdict is Verdict.WAIT
+    decision = decide(partitioned)
+    assert decision.verdict is Verdict.DOWN_UNREACHABLE
+    assert decision.unreachable == frozenset(UUIDS[3:5])
 
 
 def test_the_minority_downs_itself_and_says_how_many_it_reached() -> None:
-    decision = keep_majority(voters(5), frozenset(UUIDS[:3]), 10.0, 10.0)
+    decision = decide(cut(converged_cluster(5), UUIDS[4], set(UUIDS[:3])))
     assert decision.verdict is Verdict.DOWN_SELF
     assert (decision.reachable_count, decision.total) == (2, 5)
 
 
 def test_a_tie_keeps_the_side_with_the_lowest_address() -> None:
-    with_lowest = keep_majority(voters(4), frozenset(UUIDS[2:4]), 10.0, 10.0)
-    without_lowest = keep_majority(voters(4), frozenset(UUIDS[:2]), 10.0, 10.0)
-    assert with_lowest.verdict is Verdict.DOWN_UNREACHABLE
-    assert without_lowest.verdict is Verdict.DOWN_SELF
+    cluster = converged_cluster(4)
+    assert decide(cut(cluster, UUIDS[0], set(UUIDS[2:4]))).verdict is Verdict.DOWN_UNREACHABLE
+    assert decide(cut(cluster, UUIDS[3], set(UUIDS[:2]))).verdict is Verdict.DOWN_SELF
 
 
-@settings(max_examples=200, deadline=None)
-@given(n=st.integers(1, 7), data=st.data())
-def test_at_most_one_side_of_any_partition_survives(n: int, data: st.DataObject) -> None:
-    everyone = voters(n)
-    side = frozenset(data.draw(st.sets(st.sampled_from(list(everyone)))))
-    other = frozenset(everyone) - side
-    survivors = [
-        group
-        for group, unreachable in ((side, other), (other, side))
-        if group
-        and unreachable
-        and keep_majority(everyone, unreachable, 10.0, 10.0).verdict is Verdict.DOWN_UNREACHABLE
-    ]
-    assert len(survivors) <= 1
+def test_joining_down_and_exiting_members_do_not_count() -> None:
+    cluster = converged_cluster(3).add_joining(Member.create("10.0.0.1:5800"), by=UUIDS[0])
+    cluster = cluster.set_status(UUIDS[2], MemberStatus.DOWN, by=UUIDS[0])
+    decision = decide(cut(cluster, UUIDS[0], {UUIDS[1]}))
+    assert (decision.reachable_count, decision.total) == (1, 2)  # UUIDS[0] of UUIDS[0] and [1]
 
 
-def test_voters_join_a_stale_converged_view_with_the_current_members() -> None:
-    state = converged_cluster(5)
-    stale = {UUIDS[0]: Address("10.0.0.1", 5701), "long-gone": Address("10.0.0.9", 1)}
-    state = state.set_status(UUIDS[4], MemberStatus.LEAVING, by=UUIDS[0])
-    state = state.set_status(UUIDS[4], MemberStatus.EXITING, by=UUIDS[0])
-    counted = voting_members(state, stale)
-    assert set(counted) == {*UUIDS[:4], "long-gone"}  # EXITING does not vote
-    assert voting_members(state, {}) == {u: a for u, a in counted.items() if u != "long-gone"}
+def test_a_joiner_that_may_be_up_on_the_other_side_makes_a_tie_a_loss() -> None:
+    """2 of 4 up members here, with the lowest address: a tie this side wins, unless the joiner on
+    the other side has been moved to UP there (the leader may have done it just before the cut)."""
+    cluster = converged_cluster(4).add_joining(Member.create("10.0.0.1:5800"), by=UUIDS[3])
+    joiner = cluster.members[-1].uuid
+    decision = decide(cut(cluster, UUIDS[0], {UUIDS[2], UUIDS[3], joiner}))
+    assert decision.verdict is Verdict.DOWN_SELF
+
+
+def test_a_leaver_that_may_be_exiting_here_is_not_counted_to_keep() -> None:
+    cluster = converged_cluster(5).set_status(UUIDS[2], MemberStatus.LEAVING, by=UUIDS[2])
+    assert decide(cut(cluster, UUIDS[0], set(UUIDS[3:5]))).verdict is Verdict.DOWN_UNREACHABLE
+    # the same three, but the leaver's address is now the lowest one of the tie that remains
+    far = {UUIDS[0], UUIDS[1]}
+    assert decide(cut(cluster, UUIDS[4], far)).verdict is Verdict.DOWN_SELF
+
+
+@settings(max_examples=400, deadline=None)
+@given(histories(WITHOUT_ARBITRARY_DOWNS), st.data())
+def test_no_two_sides_of_a_partition_both_keep_the_cluster(
+    cluster: Cluster, data: st.DataObject
+) -> None:
+    """A partition can cut a cluster whose nodes hold different states: a join, an UP, a leave or
+    a removal that has not spread yet. Each node decides from its own state, as the actor does.
+    Never may a node on each side both keep the cluster (and down the other side)."""
+    downed = {
+        m.uuid for s in cluster.all_states for m in s.members if m.status is MemberStatus.DOWN
+    }
+    live = [node for node in cluster.live_nodes() if node not in downed]  # restarted: gone
+    crashed = set(cluster.histories) - set(live)
+    side = frozenset(data.draw(st.sets(st.sampled_from(live)))) if live else frozenset()
+    other = frozenset(live) - side
+    keepers: dict[frozenset[str], list[str]] = {side: [], other: []}
+    for own_side, far_side in ((side, other), (other, side)):
+        for node in sorted(own_side):
+            state = cut(cluster.state(node), node, set(far_side | crashed) - {node})
+            if decide(state).verdict is Verdict.DOWN_UNREACHABLE:
+                keepers[own_side].append(node)
+    assert not (keepers[side] and keepers[other]), f"split brain: {keepers}"
+
+
+def test_downing_skips_members_that_are_gone_or_already_down() -> None:
+    state = converged_cluster(4).set_status(UUIDS[2], MemberStatus.DOWN, by=UUIDS[0])
+    pending = frozenset({UUIDS[1], UUIDS[2], "no-such-member"})
+
+    downed = down_members(state, pending, by=UUIDS[0])
+
+    assert {m.uuid for m in downed.members if m.status is MemberStatus.DOWN} == set(UUIDS[1:3])
+    assert down_members(state, pending, by="no-such-member") is state
 
 
 def test_pending_unreachable_leaves_out_members_already_down() -> None:
@@ -110,13 +147,3 @@ def test_gossip_targets_follow_this_nodes_own_row_not_the_union_of_rows() -> Non
     assert {m.uuid for m in gossip_peers(state, UUIDS[0])} == set(UUIDS[1:4])
     own_row = state.set_reachability(UUIDS[0], frozenset({UUIDS[3]}))
     assert {m.uuid for m in gossip_peers(own_row, UUIDS[0])} == set(UUIDS[1:3])
-
-
-def test_downing_skips_members_that_are_gone_or_already_down() -> None:
-    state = converged_cluster(4).set_status(UUIDS[2], MemberStatus.DOWN, by=UUIDS[0])
-    pending = frozenset({UUIDS[1], UUIDS[2], "no-such-member"})
-
-    downed = down_members(state, pending, by=UUIDS[0])
-
-    assert {m.uuid for m in downed.members if m.status is MemberStatus.DOWN} == set(UUIDS[1:3])
-    assert down_members(state, pending, by="no-such-member") is state
