@@ -23,7 +23,15 @@ from actors.node import start_member
 from actors.recorder import record_events
 from messages.address import Address
 from messages.commands import InitialState, TerminationKind
-from messages.events import ClusterEvent, CurrentClusterState, LeaderChanged, MemberEvent
+from messages.events import (
+    ClientConnected,
+    ClientDisconnected,
+    ClusterEvent,
+    CurrentClusterState,
+    LeaderChanged,
+    LifecycleEvent,
+    MemberEvent,
+)
 
 logger = logging.getLogger("membership")
 
@@ -52,6 +60,12 @@ def describe(event: ClusterEvent) -> dict[str, Any]:
         )
     elif isinstance(event, LeaderChanged):
         line.update(leader=None if event.leader is None else str(event.leader))
+    elif isinstance(event, LifecycleEvent):
+        line.update(state=event.state.value)
+        if isinstance(event, ClientConnected | ClientDisconnected):
+            line.update(address=str(event.member))
+        if isinstance(event, ClientDisconnected):
+            line.update(reason=event.reason)
     return line
 
 
@@ -61,6 +75,10 @@ def event_text(event: ClusterEvent) -> str:
     if isinstance(event, MemberEvent):
         return (
             f"{fields['event']:<17} {fields['address']:<21} {fields['status']:<8} {fields['uuid']}"
+        )
+    if isinstance(event, LifecycleEvent):
+        return (
+            f"{fields['event']:<17} {fields.get('address', '')} {fields.get('reason', '')}".rstrip()
         )
     return f"{fields['event']:<17} {fields.get('leader')}"
 
@@ -241,14 +259,15 @@ def _run_watch(args: argparse.Namespace) -> int:
     with start_client(args.cluster, args.connect, join_timeout=args.timeout) as client:
         recorder = record_events(client.listeners, show, InitialState.EVENTS)
         _wait_in_main_thread(stop.wait)
-        recorder.stop()
+    recorder.stop()  # after the client: it has seen the client's last events
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    quiet = args.command == "demo"  # the demo narrates; its library logs would interleave
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )

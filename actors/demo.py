@@ -84,45 +84,42 @@ def run_demo() -> int:
         client: Client = start_client(
             cluster_name=CLUSTER, members=[f"127.0.0.1:{p}" for p in ports[:4]], join_timeout=30
         )
+        recorder = record_events(client.listeners, _show)
         try:
-            recorder = record_events(client.listeners, _show)
-            try:
-                wait_until(recorder, lambda events: up_count(events) >= 4, STEP_TIMEOUT)
+            wait_until(recorder, lambda events: up_count(events) >= 4, STEP_TIMEOUT)
 
-                victim = ports[3]
-                _say(
-                    f"SIGKILL member 127.0.0.1:{victim}: expect MemberUnreachable, then MemberRemoved"
-                )
-                processes[victim].send_signal(signal.SIGKILL)
-                wait_until(recorder, _has(MemberRemoved, victim), STEP_TIMEOUT)
+            victim = ports[3]
+            _say(f"SIGKILL member 127.0.0.1:{victim}: expect MemberUnreachable, then MemberRemoved")
+            processes[victim].send_signal(signal.SIGKILL)
+            wait_until(recorder, _has(MemberRemoved, victim), STEP_TIMEOUT)
 
-                fresh = ports[4]
-                _say(f"starting a fresh member on 127.0.0.1:{fresh}")
-                processes[fresh] = spawn_member(fresh, seed)
-                wait_until(recorder, _has(MemberUp, fresh), STEP_TIMEOUT)
+            fresh = ports[4]
+            _say(f"starting a fresh member on 127.0.0.1:{fresh}")
+            processes[fresh] = spawn_member(fresh, seed)
+            wait_until(recorder, _has(MemberUp, fresh), STEP_TIMEOUT)
 
-                leaver = ports[1]
-                _say(f"SIGTERM member 127.0.0.1:{leaver}: a graceful leave, never unreachable")
-                processes[leaver].send_signal(signal.SIGTERM)
-                wait_until(recorder, _has(MemberRemoved, leaver), STEP_TIMEOUT)
-                processes[leaver].wait(STEP_TIMEOUT)
-                unreachable = _has(MemberUnreachable, leaver)(
-                    recorder.ask(GetEvents(), block=True, timeout=STEP_TIMEOUT)
-                )
-                print(
-                    f"   member {leaver} exited with code {processes[leaver].returncode}; "
-                    f"seen unreachable: {unreachable}"
-                )
+            leaver = ports[1]
+            _say(f"SIGTERM member 127.0.0.1:{leaver}: a graceful leave, never unreachable")
+            processes[leaver].send_signal(signal.SIGTERM)
+            wait_until(recorder, _has(MemberRemoved, leaver), STEP_TIMEOUT)
+            processes[leaver].wait(STEP_TIMEOUT)
+            unreachable = _has(MemberUnreachable, leaver)(
+                recorder.ask(GetEvents(), block=True, timeout=STEP_TIMEOUT)
+            )
+            print(
+                f"   member {leaver} exited with code {processes[leaver].returncode}; "
+                f"seen unreachable: {unreachable}"
+            )
 
-                _say("final member table (* = leader)")
-                print(table_text(client.cluster_state()), flush=True)
-            except pykka.Timeout:
-                print("demo step timed out", file=sys.stderr)
-                return 1
-            finally:
-                recorder.stop()
+            _say("final member table (* = leader)")
+            print(table_text(client.cluster_state()), flush=True)
+        except pykka.Timeout:
+            print("demo step timed out", file=sys.stderr)
+            return 1
         finally:
             client.stop()
+            recorder.stop()  # after the client, whose last events it shows
+
         _say("stopping the remaining members")
         for process in processes.values():
             if process.poll() is None:

@@ -352,6 +352,10 @@ def test_watch_prints_json_lines_as_events_happen_and_exits_on_sigint(
     for member in (seed, other):
         watch.stdout.wait_for(rf'"event": "MemberUp".*"address": "{re.escape(member.address)}"')
 
+    watch.stdout.wait_for(
+        rf'"event": "ClientConnected".*"state": "CONNECTED", "address": "{re.escape(seed.address)}"'
+    )
+
     fresh = processes.member(seed)
     index = watch.stdout.wait_for(rf'"event": "MemberUp".*"address": "{re.escape(fresh.address)}"')
     line: dict[str, Any] = json.loads(watch.stdout.line(index))
