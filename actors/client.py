@@ -11,14 +11,14 @@ from typing import Any
 
 import pykka
 
-from actors.connection import ConnectionActor
 from actors.futures import ask, fail
+from actors.io_loop import IoLoop
 from actors.lifecycle import LifecycleService
 from actors.membership import JoinRefusedError
 from actors.node import WIRE_CODEC, LocalActors, StopOnExit
 from actors.publisher import StatePublisher
 from actors.settings import PROTOCOL_VERSION, Settings
-from actors.timers import Timeout
+from actors.timers import Timer
 from messages.address import Address
 from messages.commands import GetClusterState, GetConnection, GetMembers, MemberCallback
 from messages.events import (
@@ -30,7 +30,8 @@ from messages.events import (
     CurrentClusterState,
     LifecycleState,
 )
-from messages.links import Inbound, LinkClosed, Reconnect, Send
+from messages.framing import encode_frame
+from messages.links import Inbound, LinkClosed, Reconnect
 from messages.member import select_members
 from messages.protocol import ClientUpdate, Hello, HelloRefused, Role, Watch
 from messages.state import MembershipState, follow
@@ -57,6 +58,7 @@ class ClientActor(pykka.ThreadingActor):
         members: tuple[Address, ...],
         listeners: pykka.ActorRef[Any],
         settings: Settings,
+        loop: IoLoop,
         started: pykka.Future[None],
     ) -> None:
         super().__init__()
@@ -68,14 +70,15 @@ class ClientActor(pykka.ThreadingActor):
         self._start_settled = False
         self._rng = random.Random()
         self._candidates: list[Address] = []
-        self._link: pykka.ActorRef[Any] | None = None
+        self._loop = loop
+        self._link: int | None = None
         self._peer: Address | None = None
         self._connected_to: Address | None = None
         self._in_step = False
         self._last_failure = ""
         self._failures = 0
         self._deadline = time.monotonic() + settings.join_timeout
-        self._timeout: Timeout | None = None
+        self._timeout: Timer | None = None
 
     def on_start(self) -> None:
         self._publisher.announce(ClientStarting(self._publisher.sequence))
@@ -86,7 +89,7 @@ class ClientActor(pykka.ThreadingActor):
         if self._timeout is not None:
             self._timeout.cancel()
         if self._link is not None:
-            self._link.stop(block=False)
+            self._loop.close(self._link, "the client stops")
         self._publisher.announce(ClientShutdown(self._publisher.sequence))
 
     def on_receive(self, message: Any) -> Any:
@@ -94,12 +97,12 @@ class ClientActor(pykka.ThreadingActor):
             case Inbound(message=HelloRefused(reason=reason)):
                 self._refused(reason)
             case Inbound(message=ClientUpdate(state=state), link=link, peer=peer) if (
-                link is self._link
+                link == self._link
             ):
                 self._on_update(state, peer)
             case Inbound():
                 pass  # from a link we have already given up
-            case LinkClosed(link=link, reason=reason) if link is self._link:
+            case LinkClosed(link=link, reason=reason) if link == self._link:
                 self._on_link_closed(reason)
             case LinkClosed():
                 pass
@@ -127,23 +130,16 @@ class ClientActor(pykka.ThreadingActor):
         self._peer = self._next_candidate()
         self._in_step = False
         logger.debug("Client connecting to %s", self._peer)
-        self._link = ConnectionActor.start(
-            codec=WIRE_CODEC,
-            deliver_to=self.actor_ref,
-            manager=self.actor_ref,
-            max_frame_bytes=self._settings.max_frame_bytes,
-            io_timeout=self._settings.connect_timeout,
-            unacked_timeout=self._settings.unacked_timeout,
-            local_uuid=self._uuid,
-            peer=self._peer,
-            hello=Hello(
-                cluster_name=self._settings.cluster_name,
-                protocol_version=PROTOCOL_VERSION,
-                uuid=self._uuid,
-                role=Role.CLIENT,
-            ),
+        hello = Hello(
+            cluster_name=self._settings.cluster_name,
+            protocol_version=PROTOCOL_VERSION,
+            uuid=self._uuid,
+            role=Role.CLIENT,
         )
-        self._link.tell(Send(Watch()))  # dials, says Hello, then asks for the state
+        frames = b"".join(encode_frame(WIRE_CODEC.encode(m)) for m in (hello, Watch()))
+        self._link = self._loop.dial(
+            self._peer, frames, deliver_to=self.actor_ref, manager=self.actor_ref
+        )
 
     def _on_link_closed(self, reason: str) -> None:
         self._link = None
@@ -173,7 +169,7 @@ class ClientActor(pykka.ThreadingActor):
         backoff = min(0.1 * 2 ** min(self._failures, 5), 2.0) * self._rng.uniform(0.75, 1.25)
         if not self._start_settled:
             backoff = min(backoff, max(self._deadline - time.monotonic(), 0.0))
-        self._timeout = Timeout(self.actor_ref, Reconnect(), backoff)
+        self._timeout = self._loop.call_later(backoff, self.actor_ref, Reconnect())
 
     def _on_update(self, state: MembershipState, peer: str) -> None:
         try:
@@ -229,6 +225,7 @@ class Client(StopOnExit):
         self.listeners = self._local.listeners
         self.load_balancer = self._local.load_balancer
         self.lifecycle = LifecycleService(self.cluster)
+        self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}")
         for on_change in lifecycle_listeners:
             self.lifecycle.add_listener(on_change)
         for member_added, member_removed in membership_listeners:
@@ -239,6 +236,7 @@ class Client(StopOnExit):
             members=members,
             listeners=self.listeners,
             settings=settings,
+            loop=self._loop,
             started=started,
         )
         try:
@@ -267,6 +265,7 @@ class Client(StopOnExit):
         """Stop the client (``SHUTTING_DOWN``, then ``SHUTDOWN``, both heard by the listeners
         before this returns). Idempotent."""
         self.actor.stop()
+        self._loop.stop()
         if self.listeners.is_alive():
             self._local.drain(self.settings.ask_timeout)
         self._local.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import math
@@ -15,9 +14,10 @@ from typing import Any
 import pykka
 
 from actors.futures import fail, settle
+from actors.io_loop import IoLoop
 from actors.publisher import StatePublisher
 from actors.settings import Settings
-from actors.timers import Ticker, Timeout
+from actors.timers import Timer
 from messages.address import Address
 from messages.commands import (
     AttachTransport,
@@ -35,7 +35,7 @@ from messages.downing import Verdict, down_members, keep_majority, pending_unrea
 from messages.events import CurrentClusterState, MemberRemoved
 from messages.failure_detector import FailureDetectorRegistry, PhiAccrualFailureDetector
 from messages.gossip import choose_gossip_peer, needs_fast_gossip
-from messages.links import Broadcast, CloseLink, Inbound, Send, SendTo
+from messages.links import Broadcast, CloseLink, Inbound, Reply, SendTo
 from messages.member import Member, MemberStatus, select_members
 from messages.protocol import (
     ClientUpdate,
@@ -86,9 +86,11 @@ class MembershipActor(pykka.ThreadingActor):
         self_member: Member,
         listeners: pykka.ActorRef[Any],
         settings: Settings,
+        scheduler: IoLoop,
         terminated: pykka.Future[Termination] | None = None,
     ) -> None:
         super().__init__()
+        self._scheduler = scheduler
         self._self = self_member
         self._uuid = self_member.uuid
         self._settings = settings
@@ -100,8 +102,8 @@ class MembershipActor(pykka.ThreadingActor):
         self._heartbeat_sequence = 0
         self._first_answer_due: dict[str, float] = {}
         self._redialled_at: dict[str, float] = {}
-        self._tickers: list[Ticker] = []
-        self._timeouts: list[Timeout] = []
+        self._tickers: list[Timer] = []
+        self._timeouts: list[Timer] = []
         self._gossip_ticks = 0
         self._join: JoinCluster | None = None
         self._join_deadline = 0.0
@@ -211,7 +213,9 @@ class MembershipActor(pykka.ThreadingActor):
         self._send(seed, Join(member=self._self))
         backoff = min(0.25 * 2 ** (attempt // len(seeds)), 2.0) * self._rng.uniform(0.75, 1.25)
         backoff = min(backoff, self._join_deadline - now)  # fail on time, not one backoff late
-        self._timeouts.append(Timeout(self.actor_ref, JoinAttempt(attempt + 1), backoff))
+        self._timeouts.append(
+            self._scheduler.call_later(backoff, self.actor_ref, JoinAttempt(attempt + 1))
+        )
 
     def _form_cluster(self) -> None:
         self._publisher.publish(MembershipState.initial(self._self))
@@ -225,8 +229,10 @@ class MembershipActor(pykka.ThreadingActor):
         self._timeouts.clear()
         settings = self._settings
         self._tickers = [
-            Ticker(self.actor_ref, GossipTick(), settings.gossip_interval / 3),
-            Ticker(self.actor_ref, HeartbeatTick(), settings.heartbeat_interval),
+            self._scheduler.call_every(settings.gossip_interval / 3, self.actor_ref, GossipTick()),
+            self._scheduler.call_every(
+                settings.heartbeat_interval, self.actor_ref, HeartbeatTick()
+            ),
         ]
         if self._join is not None:
             self._join.done.set(None)
@@ -256,7 +262,7 @@ class MembershipActor(pykka.ThreadingActor):
             return
         self._on_wire(wire, inbound.link)
 
-    def _on_wire(self, wire: Any, link: pykka.ActorRef[Any]) -> None:
+    def _on_wire(self, wire: Any, link: int) -> None:
         match wire:
             case (
                 Gossip(to_uuid=recipient)
@@ -277,7 +283,7 @@ class MembershipActor(pykka.ThreadingActor):
                 self._on_gossip_status(wire)
                 self._act_as_leader()
             case Heartbeat(sequence=sequence):
-                _reply(link, HeartbeatAck(from_uuid=self._uuid, sequence=sequence))
+                self._reply(link, HeartbeatAck(from_uuid=self._uuid, sequence=sequence))
             case HeartbeatAck(from_uuid=sender) if (
                 sender in self._first_answer_due or self._detectors.is_monitoring(sender)
             ):
@@ -298,28 +304,28 @@ class MembershipActor(pykka.ThreadingActor):
             case RemovalNotice():
                 pass  # meant for an earlier incarnation at this address
             case Watch():
-                _reply(link, ClientUpdate(state=self._state))
+                self._reply(link, ClientUpdate(state=self._state))
             case Welcome() | HelloAccepted():
                 pass
             case _:
                 logger.warning("Unexpected wire message %s", type(wire).__name__)
 
-    def _on_join(self, member: Member, link: pykka.ActorRef[Any]) -> None:
+    def _on_join(self, member: Member, link: int) -> None:
         state = self._state
         if not self._joined:
             logger.debug("Ignoring a join from %s: not a member yet", member.address)
             return  # the joiner retries, or tries another seed
         if state.is_tombstoned(member.uuid):
-            _reply(link, JoinRefused(reason=f"incarnation {member.uuid} was removed"))
+            self._reply(link, JoinRefused(reason=f"incarnation {member.uuid} was removed"))
             return
         self._adopt(state.add_joining(member, by=self._uuid))
-        _reply(link, Welcome(state=self._state))
+        self._reply(link, Welcome(state=self._state))
 
-    def _tell_removed(self, sender: str, reason: str, link: pykka.ActorRef[Any]) -> None:
+    def _tell_removed(self, sender: str, reason: str, link: int) -> None:
         """Answer a downed or removed incarnation that still talks: never merge its gossip, never
         acknowledge its heartbeats, tell it that it is out (so it stops instead of living on)."""
         logger.info("Telling %s that it is out of the cluster", sender)
-        _reply(link, RemovalNotice(to_uuid=sender, reason=reason))
+        self._reply(link, RemovalNotice(to_uuid=sender, reason=reason))
 
     def _on_gossip(self, sender: str, remote: MembershipState) -> None:
         if not self._joined:
@@ -544,6 +550,10 @@ class MembershipActor(pykka.ThreadingActor):
     def _send(self, address: Address, message: Any) -> None:
         self._tell_transport(SendTo(address=address, message=message))
 
+    def _reply(self, link: int, message: Any) -> None:
+        """Answer on the link a request came in on."""
+        self._tell_transport(Reply(link=link, message=message))
+
     def _forget(self, address: Address) -> None:
         if self._state.member_at(address) is None:
             self._tell_transport(CloseLink(address, "the member there was removed"))
@@ -574,9 +584,3 @@ class MembershipActor(pykka.ThreadingActor):
             ticker.cancel()
         if self._terminated is not None:
             settle(self._terminated, Termination(kind, reason))
-
-
-def _reply(link: pykka.ActorRef[Any], message: Any) -> None:
-    """Answer on the link a request came in on; a link that has closed meanwhile drops it."""
-    with contextlib.suppress(pykka.ActorDeadError):
-        link.tell(Send(message))

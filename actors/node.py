@@ -13,6 +13,7 @@ import pykka
 from actors.callbacks import CallbackRunner, in_callback
 from actors.cluster_service import ClusterService
 from actors.futures import settle
+from actors.io_loop import IoLoop
 from actors.load_balancer import LoadBalancerActor
 from actors.membership import MembershipActor
 from actors.ordering import OrderingActor
@@ -124,9 +125,13 @@ class Node(StopOnExit):
         self.listeners = self._local.listeners
         self.load_balancer = self._local.load_balancer
         self._terminated: pykka.Future[Termination] = pykka.ThreadingFuture()
-        self.membership = MembershipActor.start(member, self.listeners, settings, self._terminated)
+        self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}")
+        self.membership = MembershipActor.start(
+            member, self.listeners, settings, self._loop, self._terminated
+        )
         self.ordering = OrderingActor.start(member.uuid, self.membership)
         self.transport = TransportActor.start(
+            loop=self._loop,
             listener=listener,
             hello=Hello(
                 cluster_name=settings.cluster_name,
@@ -138,7 +143,6 @@ class Node(StopOnExit):
             check_hello=hello_check(settings),
             codec=WIRE_CODEC,
             deliver_to=self.membership,
-            settings=settings,
             terminated=self._terminated,
         )
         self.membership.tell(AttachTransport(self.transport))
@@ -198,6 +202,7 @@ class Node(StopOnExit):
         settle(self._terminated, Termination(TerminationKind.STOPPED, "stop() was called"))
         for ref in (self.transport, self.ordering, self.membership):
             ref.stop()
+        self._loop.stop()
         self._local.stop()
         self._stopped.set()
 

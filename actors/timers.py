@@ -1,58 +1,65 @@
-"""Periodic messages to an actor: timers are scheduled tells, cancelled on stop."""
+"""Timers of one node: a heap of deadlines that its I/O thread fires (no thread per timer).
+
+``TimerQueue`` is plain data, driven by whoever owns it with the current time: the ``IoLoop`` asks
+it for the next deadline (its ``select`` timeout) and for the entries that are due. A ``Timer`` is
+the handle an actor keeps; ``cancel`` may be called from any thread.
+"""
 
 from __future__ import annotations
 
-import logging
-import threading
-from typing import Any
-
-import pykka
-
-logger = logging.getLogger(__name__)
+import heapq
+import itertools
+from collections.abc import Callable
 
 
-class Ticker:
-    """Tells ``message`` to ``target`` every ``interval`` seconds until cancelled or the target dies."""
+class Timer:
+    """A pending call; once cancelled (from any thread) it never fires again."""
 
-    def __init__(self, target: pykka.ActorRef[Any], message: object, interval: float) -> None:
-        if interval <= 0:
-            raise ValueError(f"Ticker interval must be positive, got {interval}")
-        self._target = target
-        self._message = message
-        self._interval = interval
-        self._cancelled = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"ticker-{type(message).__name__}", daemon=True
-        )
-        self._thread.start()
+    __slots__ = ("action", "cancelled", "interval")
+
+    def __init__(self, action: Callable[[], bool], interval: float | None) -> None:
+        self.action = action  # returns False when it should not run again (its target is gone)
+        self.interval = interval
+        self.cancelled = False
 
     def cancel(self) -> None:
-        self._cancelled.set()
-
-    def _run(self) -> None:
-        while not self._cancelled.wait(self._interval):
-            try:
-                self._target.tell(self._message)
-            except pykka.ActorDeadError:
-                logger.debug("Ticker target %s is dead; ticker ends", self._target)
-                return
+        self.cancelled = True
 
 
-class Timeout:
-    """Tells ``message`` to ``target`` once after ``delay`` seconds unless cancelled first."""
+class TimerQueue:
+    """Timers by deadline; only its owner thread calls ``add``, ``next_deadline`` and ``fire_due``."""
 
-    def __init__(self, target: pykka.ActorRef[Any], message: object, delay: float) -> None:
-        self._target = target
-        self._message = message
-        self._timer = threading.Timer(max(delay, 0.0), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._sequence = itertools.count()  # ties fire in the order they were added
 
-    def cancel(self) -> None:
-        self._timer.cancel()
+    def __len__(self) -> int:
+        return len(self._heap)
 
-    def _fire(self) -> None:
-        try:
-            self._target.tell(self._message)
-        except pykka.ActorDeadError:
-            logger.debug("Timeout target %s is dead", self._target)
+    def add(self, deadline: float, timer: Timer) -> Timer:
+        heapq.heappush(self._heap, (deadline, next(self._sequence), timer))
+        return timer
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of a live timer (cancelled ones are dropped on the way)."""
+        heap = self._heap
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def fire_due(self, now: float) -> int:
+        """Run every timer due at ``now``, in deadline order; periodic ones go back in at their
+        next deadline, or an interval from ``now`` when the loop is that late (missed periods are
+        skipped, not fired in a burst). Returns how many ran."""
+        heap = self._heap
+        fired = 0
+        while heap and heap[0][0] <= now:
+            deadline, _, timer = heapq.heappop(heap)
+            if timer.cancelled:
+                continue
+            fired += 1
+            keep = timer.action()
+            if timer.interval is not None and keep and not timer.cancelled:
+                next_deadline = deadline + timer.interval
+                self.add(next_deadline if next_deadline > now else now + timer.interval, timer)
+        return fired

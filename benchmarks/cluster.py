@@ -95,10 +95,12 @@ def log_time(text: str) -> float:
 class MemberProcess:
     """A ``python -m actors member`` process; a reader thread parses its log lines into events."""
 
-    def __init__(self, port: int, seed_port: int, timings: Sequence[str]) -> None:
+    def __init__(self, port: int, seed_ports: Sequence[int], timings: Sequence[str]) -> None:
         self.address = f"127.0.0.1:{port}"
         command = [sys.executable, "-m", "actors", "member", "--cluster", CLUSTER]
-        command += ["--bind", self.address, "--seed", f"127.0.0.1:{seed_port}", *timings]
+        command += ["--bind", self.address, *timings]
+        for seed_port in seed_ports:
+            command += ["--seed", f"127.0.0.1:{seed_port}"]
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -183,7 +185,7 @@ def member_processes(count: int, timings: Sequence[str]) -> Iterator[list[Member
     members: list[MemberProcess] = []
     try:
         for port in ports:
-            members.append(MemberProcess(port, ports[0], timings))
+            members.append(MemberProcess(port, ports[:1], timings))
         yield members
     finally:
         for member in members:

@@ -1,9 +1,10 @@
-"""Streaming through one link: ConnectionActor (batched writes) vs raw loopback TCP in the same run.
+"""Streaming through one link: the transport (actor and I/O thread) vs raw loopback TCP, same run.
 
 Usage: ``python benchmarks/link.py [--quick]``. Prints ``name: value`` lines: messages per second
-through ``ConnectionActor`` (told ``Send`` one message at a time, its writer thread sending whatever
-is queued in one ``sendall``) next to a raw socket that sends each frame with its own ``sendall``
-and one that sends batches of 64, all with the same wire messages, codec and receiver.
+through a node's connection path (a ``TransportActor`` told ``SendTo`` one message at a time; it
+encodes each and queues the frame to the ``IoLoop``, whose thread sends whatever is queued in one
+``send``) next to a raw socket that sends each frame with its own ``sendall`` and one that sends
+batches of 64, all with the same wire messages, codec and receiver.
 """
 
 from __future__ import annotations
@@ -16,21 +17,25 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pykka
 from report import Report
 
-from actors.connection import ConnectionActor
+from actors.io_loop import IoLoop
 from actors.node import WIRE_CODEC
+from actors.settings import Settings
+from actors.transport import TransportActor, bind_listener
 from messages.address import Address
 from messages.framing import FrameDecoder, encode_frame
-from messages.links import Send
+from messages.links import SendTo
 from messages.protocol import Heartbeat, Hello, Role
 
 HELLO = Hello(cluster_name="bench", protocol_version=1, uuid="sender", role=Role.MEMBER)
+LOOPS: list[IoLoop] = []  # stopped after each repetition
 
 
 class Sink(pykka.ThreadingActor):
-    """Manager and delivery target of the link; nothing comes back in this benchmark."""
+    """Delivery target of the transport; nothing comes back in this benchmark."""
 
 
 def receive(server: socket.socket, count: int, done: threading.Event) -> None:
@@ -67,22 +72,23 @@ def messages(count: int) -> list[Heartbeat]:
     return [Heartbeat(from_uuid="sender", to_uuid="receiver", sequence=n) for n in range(count)]
 
 
-def through_actor(count: int) -> Callable[[int], None]:
+def through_transport(count: int) -> Callable[[int], None]:
     def send_all(port: int) -> None:
-        sink = Sink.start()
-        link = ConnectionActor.start(
+        loop = IoLoop(WIRE_CODEC, Settings(cluster_name="bench"), name="bench-io")
+        LOOPS.append(loop)
+        listener = bind_listener(Address("127.0.0.1", 0))
+        own_address = Address("127.0.0.1", listener.getsockname()[1])
+        transport = TransportActor.start(
+            loop=loop,
+            listener=listener,
+            hello=msgspec.structs.replace(HELLO, address=own_address),
+            check_hello=lambda hello: None,
             codec=WIRE_CODEC,
-            deliver_to=sink,
-            manager=sink,
-            max_frame_bytes=1 << 24,
-            io_timeout=5.0,
-            unacked_timeout=10.0,
-            local_uuid="sender",
-            peer=Address("127.0.0.1", port),
-            hello=HELLO,
+            deliver_to=Sink.start(),
         )
+        peer = Address("127.0.0.1", port)
         for message in messages(count):
-            link.tell(Send(message))
+            transport.tell(SendTo(peer, message))
 
     return send_all
 
@@ -108,16 +114,18 @@ def main() -> None:
     report("messages_per_run", count)
     runs: dict[str, list[float]] = {"actor": [], "raw_batch_1": [], "raw_batch_64": []}
     for _ in range(repeats):  # interleaved, so noise hits all three alike
-        runs["actor"].append(timed(count, through_actor(count)))
+        runs["actor"].append(timed(count, through_transport(count)))
         runs["raw_batch_1"].append(timed(count, raw(count, 1)))
         runs["raw_batch_64"].append(timed(count, raw(count, 64)))
         pykka.ActorRegistry.stop_all()
+        while LOOPS:
+            LOOPS.pop().stop()
     medians: dict[str, Any] = {name: statistics.median(values) for name, values in runs.items()}
-    report("link_actor_msgs_per_s", medians["actor"])
+    report("link_transport_msgs_per_s", medians["actor"])
     report("baseline_raw_tcp_batch_1_msgs_per_s", medians["raw_batch_1"])
     report("baseline_raw_tcp_batch_64_msgs_per_s", medians["raw_batch_64"])
-    report("actor_vs_raw_unbatched_ratio", medians["actor"] / medians["raw_batch_1"])
-    report("actor_vs_raw_batch_64_ratio", medians["actor"] / medians["raw_batch_64"])
+    report("transport_vs_raw_unbatched_ratio", medians["actor"] / medians["raw_batch_1"])
+    report("transport_vs_raw_batch_64_ratio", medians["actor"] / medians["raw_batch_64"])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Commands between the transport, its connection actors and the actors they serve (local only)."""
+"""Messages between a node's I/O thread, its transport actor and the actors they serve (local only).
+
+A link is a number the ``IoLoop`` gives each connection; actors name links only by it.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +13,26 @@ from messages.address import Address
 
 
 class Inbound(msgspec.Struct, frozen=True):
-    """A decoded wire message from ``link`` (a ConnectionActor ref, to answer on the same link);
+    """A decoded wire message that came in on ``link`` (answer it there with ``Reply``);
     ``peer`` names the remote end for log lines."""
 
     message: Any
-    link: Any
+    link: int
     peer: str = "?"
 
 
-class Send(msgspec.Struct, frozen=True):
-    """Write ``message`` on this link."""
+class SendTo(msgspec.Struct, frozen=True):
+    """Transport: write ``message`` to the member at ``address``, over the link to it (dialled if
+    there is none)."""
 
+    address: Address
     message: Any
 
 
-class SendTo(msgspec.Struct, frozen=True):
-    """Transport: write ``message`` to the member at ``address``, dialling a link if there is none."""
+class Reply(msgspec.Struct, frozen=True):
+    """Transport: write ``message`` on ``link``, the one a request came in on."""
 
-    address: Address
+    link: int
     message: Any
 
 
@@ -38,35 +43,26 @@ class Broadcast(msgspec.Struct, frozen=True):
 
 
 class LinkUp(msgspec.Struct, frozen=True):
-    """Connection -> transport: the handshake of an accepted link succeeded (``hello`` is the peer's)."""
+    """I/O thread -> transport: an accepted link said a valid ``hello``."""
 
-    link: Any
+    link: int
     hello: Any
 
 
 class LinkClosed(msgspec.Struct, frozen=True):
-    """Connection -> transport and owner: the link is gone, with the reason."""
+    """I/O thread -> the link's manager: the link is gone, with the reason; ``peer`` is the
+    address it was dialled to (None for an accepted link)."""
 
-    link: Any
+    link: int
     peer: Address | None
     reason: str
 
 
 class CloseLink(msgspec.Struct, frozen=True):
-    """Transport: close the dialled link to ``address`` (the next send dials a fresh one)."""
+    """Transport: close the link to ``address`` (the next send dials a fresh one)."""
 
     address: Address
     reason: str
-
-
-class Accepted(msgspec.Struct, frozen=True):
-    """Acceptor thread -> transport: a new inbound socket."""
-
-    sock: Any
-
-
-class IdleTick(msgspec.Struct, frozen=True):
-    """Timer: close links that have been idle too long."""
 
 
 class Reconnect(msgspec.Struct, frozen=True):
@@ -76,9 +72,9 @@ class Reconnect(msgspec.Struct, frozen=True):
 class BlockPeers(msgspec.Struct, frozen=True):
     """Transport (fault injection for partition tests): drop every send to these addresses.
 
-    Like packets lost in a network partition, not like a refused connection: a dialled link that
-    loses a frame this way stays stalled, even after the block is lifted, until it is closed (so
-    a test sees what a TCP connection stuck in retransmission does to the protocol).
+    Like packets lost in a network partition, not like a refused connection: a link that loses a
+    frame this way stays stalled, even after the block is lifted, until it is closed (so a test
+    sees what a TCP connection stuck in retransmission does to the protocol).
     """
 
     addresses: frozenset[Address]

@@ -49,7 +49,9 @@ from state_strategies import (
 from test_cli_processes import Lines
 
 from actors.callbacks import CallbackRunner
+from actors.io_loop import IoLoop
 from actors.membership import MembershipActor
+from actors.node import WIRE_CODEC
 from actors.registry import ListenerRegistryActor
 from actors.settings import Settings
 from messages.address import Address
@@ -332,6 +334,7 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
     logging.getLogger("actors.membership").addHandler(failures)
     sink = Sink.start()
     registry = ListenerRegistryActor.start(CallbackRunner.start())
+    scheduler = IoLoop(WIRE_CODEC, Settings(cluster_name="fuzz"), name="fuzz-io")
     try:
 
         @settings(max_examples=150, deadline=None)
@@ -340,7 +343,7 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
             terminated: pykka.Future[Termination] = pykka.ThreadingFuture()
             member = Member.create(ADDRESS_POOL[0], member_uuid=SELF)
             settings_ = Settings(cluster_name="fuzz", gossip_interval=30, heartbeat_interval=30)
-            actor = MembershipActor.start(member, registry, settings_, terminated)
+            actor = MembershipActor.start(member, registry, settings_, scheduler, terminated)
             try:
                 actor.tell(AttachTransport(sink))
                 joined: pykka.Future[None] = pykka.ThreadingFuture()
@@ -360,6 +363,7 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
         feed()
     finally:
         logging.getLogger("actors.membership").removeHandler(failures)
+        scheduler.stop()
         sink.stop()
         registry.stop()
 
@@ -416,7 +420,7 @@ def test_connections_that_never_say_hello_are_closed_and_cost_nothing_after(
 
     wait_for(lambda: threading.active_count() <= baseline, "threads back to the baseline")
     assert "no Hello from 127.0.0.1:" in caplog.text
-    assert "connections are still waiting for their Hello (the limit)" in caplog.text
+    assert "are waiting for their Hello, the limit: closing new ones" in caplog.text
     assert fetch_state(node.address, harness.cluster_name).member(node.uuid) is not None
 
 
@@ -437,7 +441,7 @@ node.stop()
 def test_the_acceptor_keeps_accepting_after_running_out_of_file_descriptors() -> None:
     cluster = "low-fd"
     process = subprocess.Popen(
-        [sys.executable, "-c", LOW_FD_MEMBER, cluster, "40"],
+        [sys.executable, "-c", LOW_FD_MEMBER, cluster, "14"],  # below the handshake limits
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -81,7 +81,7 @@ def harness() -> Iterator[ClusterHarness]:
 def test_bad_input_closes_only_that_connection(
     harness: ClusterHarness, caplog: pytest.LogCaptureFixture, case: str
 ) -> None:
-    caplog.set_level(logging.INFO, logger="actors.connection")
+    caplog.set_level(logging.INFO, logger="actors.io_loop")
     send_bad_input, reason = CASES[case]
     target = harness.start(max_frame_bytes=MAX_FRAME_BYTES)
     peer = harness.start()
@@ -95,7 +95,7 @@ def test_bad_input_closes_only_that_connection(
         logged = [
             record.getMessage()
             for record in caplog.records
-            if record.name == "actors.connection" and record.levelno >= logging.WARNING
+            if record.name == "actors.io_loop" and record.levelno >= logging.WARNING
         ]
         assert any(reason in text for text in logged), logged
         watcher.send(Watch())

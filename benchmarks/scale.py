@@ -1,0 +1,297 @@
+"""Scale: N member processes on this machine, what each costs, and how the cluster copes.
+
+Usage: ``python benchmarks/scale.py --members 100``. Starts N ``python -m actors member`` processes on
+127.0.0.1 (the first 3 are the seeds of all, default timings) and a client watching through the
+seeds, then prints ``name: value`` lines: seconds from the last process start until the client sees N
+UP; per member process, after a settle period, threads, file descriptors, RSS, idle CPU and the TCP
+payload bytes it sends per second (from ``ss``, the kernel's per-socket counters); then it SIGKILLs
+10 % of the members at once (never a seed) and reports, from the client's events, the seconds to
+unreachable and to removed, the members that were unreachable or removed without having been killed
+(from every member's log and from the client), and the client's final size against the truth; then a
+graceful leave of 3 members (seconds, exit codes). Baselines in the same run: an idle Python process
+that imported ``actors`` (threads, RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from cluster import CLUSTER, MemberProcess, cpu_seconds, idle_python_rss_mb, rss_mb
+from report import Report
+
+import actors
+from actors.demo import free_port
+from actors.settings import Settings
+from messages.events import ClusterEvent, MemberEvent, MemberRemoved, MemberUnreachable, MemberUp
+
+DEFAULTS = Settings()
+SEEDS = 3
+SS_SOCKET = re.compile(r"pid=(?P<pid>\d+),")
+SS_BYTES_SENT = re.compile(r"bytes_sent:(?P<bytes>\d+)")
+
+
+class ClientView:
+    """What the watching client saw: each event with the time it arrived."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[tuple[float, ClusterEvent]] = []
+        self._changed = threading.Condition(self._lock)
+
+    def __call__(self, event: ClusterEvent) -> None:
+        with self._changed:
+            self._events.append((time.time(), event))
+            self._changed.notify_all()
+
+    def events(self) -> list[tuple[float, ClusterEvent]]:
+        with self._lock:
+            return list(self._events)
+
+    def wait(
+        self, condition: Callable[[list[tuple[float, ClusterEvent]]], bool], timeout: float
+    ) -> float:
+        """The time ``condition`` held first; TimeoutError after ``timeout`` seconds."""
+        deadline = time.time() + timeout
+        with self._changed:
+            while not condition(self._events):
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    raise TimeoutError("the client did not see the condition in time")
+                self._changed.wait(remaining)
+            return time.time()
+
+
+def up_addresses(events: Sequence[tuple[float, ClusterEvent]]) -> set[str]:
+    up: set[str] = set()
+    for _, event in events:
+        if isinstance(event, MemberUp):
+            up.add(str(event.member.address))
+        elif isinstance(event, MemberRemoved):
+            up.discard(str(event.member.address))
+    return up
+
+
+def first_time(
+    events: Sequence[tuple[float, ClusterEvent]], kind: type[MemberEvent], address: str
+) -> float | None:
+    return next(
+        (t for t, e in events if isinstance(e, kind) and str(e.member.address) == address), None
+    )
+
+
+def threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no Threads line for process {pid}")
+
+
+def fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def bytes_sent(pids: set[int]) -> dict[int, int]:
+    """TCP payload bytes sent so far by each process's open sockets (``ss -tinp``)."""
+    output = subprocess.run(
+        ["ss", "-tinpH"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    totals: dict[int, int] = collections.defaultdict(int)
+    owner: int | None = None
+    for line in output.splitlines():
+        if match := SS_SOCKET.search(line):
+            pid = int(match["pid"])
+            owner = pid if pid in pids else None
+        if owner is not None and (sent := SS_BYTES_SENT.search(line)):
+            totals[owner] += int(sent["bytes"])
+    return totals
+
+
+def python_threads_baseline() -> int:
+    code = "import actors, sys; print(flush=True); sys.stdin.read()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        return threads(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def summary(report: Report, name: str, values: Sequence[float]) -> None:
+    report(f"{name}_median", statistics.median(values))
+    report(f"{name}_max", max(values))
+
+
+@dataclasses.dataclass
+class Run:
+    """The member processes of one run, the seeds' ports and the client's view."""
+
+    members: list[MemberProcess]
+    seed_ports: list[int]
+    view: ClientView
+    client: actors.Client
+    report: Report
+
+    def not_seeds(self, members: Sequence[MemberProcess]) -> list[MemberProcess]:
+        seeds = {f"127.0.0.1:{port}" for port in self.seed_ports}
+        return [member for member in members if member.address not in seeds]
+
+
+def measure_idle(run: Run, settle: float, idle: float) -> None:
+    """Threads, fds, RSS, CPU and bytes sent per second of each member of the settled cluster."""
+    time.sleep(settle)  # a settle period before the idle measurement, not a wait
+    pids = {member.process.pid for member in run.members}
+    cpu_before = {pid: cpu_seconds(pid) for pid in pids}
+    sent_before = bytes_sent(pids)
+    window_start = time.monotonic()
+    time.sleep(idle)  # the idle measurement window
+    window = time.monotonic() - window_start
+    sent_after = bytes_sent(pids)
+    report = run.report
+    summary(report, "threads_per_member", [threads(pid) for pid in pids])
+    summary(report, "fds_per_member", [fds(pid) for pid in pids])
+    summary(report, "rss_mb_per_member", [rss_mb(pid) for pid in pids])
+    summary(
+        report,
+        "idle_cpu_percent_per_member",
+        [100 * (cpu_seconds(pid) - cpu_before[pid]) / window for pid in pids],
+    )
+    summary(
+        report,
+        "bytes_sent_per_s_per_member",
+        [(sent_after.get(pid, 0) - sent_before.get(pid, 0)) / window for pid in pids],
+    )
+
+
+def kill_tenth(run: Run) -> list[MemberProcess]:
+    """SIGKILL 10 % of the members (never a seed) at once; returns the survivors."""
+    report = run.report
+    victims = run.not_seeds(run.members)[-max(1, len(run.members) // 10) :]
+    survivors = [member for member in run.members if member not in victims]
+    killed_at = time.time()
+    for victim in victims:
+        victim.kill()
+    report("killed", len(victims))
+    gone = {victim.address for victim in victims}
+    detection = DEFAULTS.heartbeat_interval + DEFAULTS.acceptable_heartbeat_pause
+    run.view.wait(
+        lambda events: all(first_time(events, MemberRemoved, a) for a in gone),
+        detection + DEFAULTS.down_after + 60.0,
+    )
+    events = run.view.events()
+    unreachable = [
+        (first_time(events, MemberUnreachable, a) or killed_at) - killed_at for a in gone
+    ]
+    removed = [(first_time(events, MemberRemoved, a) or killed_at) - killed_at for a in gone]
+    summary(report, "kill_to_unreachable_s", unreachable)
+    summary(report, "kill_to_removed_s", removed)
+    time.sleep(DEFAULTS.down_after)  # time for a false downing to show, not a wait
+    live = {member.address for member in survivors}
+    report(
+        "false_unreachable_events_at_members",
+        sum(
+            1
+            for member in survivors
+            for event in member.events()
+            if event.time >= killed_at
+            and event.event == "MemberUnreachable"
+            and event.address in live
+        ),
+    )
+    report(
+        "live_members_removed_at_client",
+        sum(
+            1
+            for t, e in run.view.events()
+            if t >= killed_at and isinstance(e, MemberRemoved) and str(e.member.address) in live
+        ),
+    )
+    report("client_size", run.client.cluster.size())
+    report("true_size", len(survivors))
+    report("threads_per_member_after_kill_max", max(threads(m.process.pid) for m in survivors))
+    return survivors
+
+
+def leave(run: Run, survivors: Sequence[MemberProcess], count: int) -> None:
+    """SIGTERM ``count`` members (not seeds): seconds until the client sees them removed."""
+    leavers = run.not_seeds(survivors)[:count]
+    left_at = time.time()
+    for leaver in leavers:
+        leaver.process.send_signal(signal.SIGTERM)
+    leaving = {leaver.address for leaver in leavers}
+    run.view.wait(lambda events: all(first_time(events, MemberRemoved, a) for a in leaving), 60.0)
+    events = run.view.events()
+    summary(
+        run.report,
+        "leave_to_removed_s",
+        [(first_time(events, MemberRemoved, a) or left_at) - left_at for a in leaving],
+    )
+    run.report("leave_exit_codes", " ".join(str(m.process.wait(60)) for m in leavers))
+    run.report("client_size_after_leaves", run.client.cluster.size())
+
+
+def stop_all(members: Sequence[MemberProcess]) -> None:
+    for member in members:
+        if member.process.poll() is None:
+            member.process.send_signal(signal.SIGTERM)
+    deadline = time.time() + 60
+    for member in members:
+        try:
+            member.process.wait(max(deadline - time.time(), 0.1))
+        except subprocess.TimeoutExpired:
+            member.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--members", type=int, default=100)
+    parser.add_argument("--settle", type=float, default=15.0, help="seconds before measuring idle")
+    parser.add_argument("--idle", type=float, default=20.0, help="idle measurement window, s")
+    parser.add_argument("--leaves", type=int, default=3)
+    args = parser.parse_args(argv)
+    report = Report({})
+    report.environment()
+    report("members", args.members)
+    report("baseline_idle_python_threads", python_threads_baseline())
+    report("baseline_idle_python_rss_mb", idle_python_rss_mb())
+    started = time.perf_counter()
+    ports = [free_port() for _ in range(args.members)]
+    members: list[MemberProcess] = []
+    try:
+        for port in ports:
+            members.append(MemberProcess(port, ports[:SEEDS], ()))
+        last_started = time.time()
+        seeds = [f"127.0.0.1:{port}" for port in ports[:SEEDS]]
+        with actors.start_client(CLUSTER, seeds, join_timeout=120.0) as client:
+            view = ClientView()
+            recorder = actors.record_events(client.listeners, view)
+            run = Run(members, ports[:SEEDS], view, client, report)
+            everyone = {member.address for member in members}
+            all_up = view.wait(lambda events: everyone <= up_addresses(events), 60.0 + len(ports))
+            report("all_up_after_last_start_s", all_up - last_started)
+            measure_idle(run, args.settle, args.idle)
+            survivors = kill_tenth(run)
+            leave(run, survivors, args.leaves)
+        recorder.stop()
+    finally:
+        stop_all(members)
+    report("total_seconds", time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,342 @@
+"""The I/O thread and the transport over real loopback sockets: order, close, limits, one link a pair."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgspec
+import pykka
+import pytest
+from cluster_helpers import STEP_TIMEOUT, ClusterHarness, RawLink
+
+from actors.io_loop import IoLoop
+from actors.node import WIRE_CODEC
+from actors.settings import Settings
+from actors.timers import Timer, TimerQueue
+from actors.transport import TransportActor, bind_listener
+from messages import Address
+from messages.framing import FrameDecoder, encode_frame
+from messages.links import Inbound, LinkClosed, SendTo
+from messages.protocol import ClientUpdate, Heartbeat, Hello, Role, Watch
+
+HELLO = Hello(cluster_name="c", protocol_version=1, uuid="me", role=Role.MEMBER)
+
+
+def frame(message: Any) -> bytes:
+    return encode_frame(WIRE_CODEC.encode(message))
+
+
+def beat(sequence: int) -> Heartbeat:
+    return Heartbeat(from_uuid="me", to_uuid="you", sequence=sequence)
+
+
+class Received:
+    """What a ``Sink`` was told, in order; the test thread waits on it."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.condition = threading.Condition()
+
+    def add(self, message: Any) -> None:
+        with self.condition:
+            self.messages.append(message)
+            self.condition.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[Any]], bool]) -> list[Any]:
+        with self.condition:
+            assert self.condition.wait_for(lambda: predicate(self.messages), STEP_TIMEOUT), (
+                self.messages
+            )
+            return list(self.messages)
+
+
+class Sink(pykka.ThreadingActor):
+    """Stands in for the actors a link serves: keeps what it is told in ``received``."""
+
+    def __init__(self, received: Received) -> None:
+        super().__init__()
+        self.received = received
+
+    def on_receive(self, message: Any) -> Any:
+        self.received.add(message)
+        return None
+
+
+class Served:
+    """A ``Sink`` actor and what it received."""
+
+    def __init__(self) -> None:
+        self.received = Received()
+        self.ref = Sink.start(self.received)
+
+    def wait_for(self, predicate: Callable[[list[Any]], bool]) -> list[Any]:
+        return self.received.wait_for(predicate)
+
+    @property
+    def messages(self) -> list[Any]:
+        return self.received.messages
+
+
+@pytest.fixture
+def loop() -> Iterator[IoLoop]:
+    io = IoLoop(WIRE_CODEC, Settings(cluster_name="c", connect_timeout=0.5), name="test-io")
+    yield io
+    io.stop()
+
+
+@pytest.fixture
+def sink() -> Served:
+    return Served()
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(STEP_TIMEOUT)
+        yield server
+
+
+def read_messages(sock: socket.socket, count: int) -> list[Any]:
+    decoder = FrameDecoder()
+    messages: list[Any] = []
+    while len(messages) < count:
+        data = sock.recv(1 << 16)
+        assert data, f"EOF after {len(messages)} of {count} messages"
+        messages.extend(WIRE_CODEC.decode(payload) for payload in decoder.feed(data))
+    return messages
+
+
+def address_of(server: socket.socket) -> Address:
+    return Address("127.0.0.1", server.getsockname()[1])
+
+
+def test_a_dialled_link_sends_its_first_frames_then_every_write_in_order(
+    loop: IoLoop, sink: Served, listener: socket.socket
+) -> None:
+    link = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+    for sequence in range(5000):
+        loop.write(link, frame(beat(sequence)))
+    peer, _ = listener.accept()
+    with peer:
+        peer.settimeout(STEP_TIMEOUT)
+        messages = read_messages(peer, 5001)
+    assert messages[0] == HELLO
+    assert [m.sequence for m in messages[1:]] == list(range(5000))
+
+
+def test_messages_from_the_peer_arrive_as_inbound_with_the_link(
+    loop: IoLoop, sink: Served, listener: socket.socket
+) -> None:
+    link = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+    peer, _ = listener.accept()
+    with peer:
+        peer.sendall(frame(beat(1)) + frame(beat(2))[:5])
+        peer.sendall(frame(beat(2))[5:])
+        messages = sink.wait_for(lambda got: len(got) >= 2)
+    assert messages[:2] == [
+        Inbound(beat(1), link, f"127.0.0.1:{listener.getsockname()[1]}"),
+        Inbound(beat(2), link, f"127.0.0.1:{listener.getsockname()[1]}"),
+    ]
+
+
+def test_close_sends_what_is_queued_first_and_reports_the_reason(
+    loop: IoLoop, sink: Served, listener: socket.socket
+) -> None:
+    link = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+    for sequence in range(100):
+        loop.write(link, frame(beat(sequence)))
+    loop.close(link, "done here")
+    peer, _ = listener.accept()
+    with peer:
+        peer.settimeout(STEP_TIMEOUT)
+        assert len(read_messages(peer, 101)) == 101
+        assert peer.recv(1) == b""  # then the end of the stream
+    closed = sink.wait_for(lambda got: any(isinstance(m, LinkClosed) for m in got))
+    assert closed[-1] == LinkClosed(link=link, peer=address_of(listener), reason="done here")
+
+
+def test_a_refused_connection_is_a_link_closed_with_the_reason(loop: IoLoop, sink: Served) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        nobody = address_of(server)  # closed at once: nothing listens there any more
+    link = loop.dial(nobody, frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+    (closed,) = sink.wait_for(lambda got: len(got) == 1)
+    assert closed.link == link
+    assert closed.reason == f"cannot connect to {nobody}: [Errno 111] Connection refused"
+
+
+def test_a_connect_that_gets_no_answer_times_out_without_blocking_the_loop(
+    loop: IoLoop, sink: Served
+) -> None:
+    """A listener whose backlog is full drops SYNs, as a host behind a partition does."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        address = address_of(server)
+        fillers = []
+        for _ in range(4):  # a backlog of 0 takes one or two, then SYNs are dropped
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex((address.host, address.port))
+            fillers.append(filler)
+        try:
+            started = time.monotonic()
+            link = loop.dial(address, frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+            loop.write(link, frame(beat(1)))
+            (closed,) = sink.wait_for(lambda got: len(got) == 1)
+            assert closed.reason == f"cannot connect to {address}: no answer within 0.5 s"
+            assert 0.4 < time.monotonic() - started < 5
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def test_a_peer_that_stops_reading_is_disconnected_and_others_are_served(
+    sink: Served, listener: socket.socket
+) -> None:
+    settings = Settings(cluster_name="c", max_outbound_bytes=256 * 1024)
+    io = IoLoop(WIRE_CODEC, settings, name="test-io-limited")
+    try:
+        stuck = io.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+        peer, _ = listener.accept()  # and never read from it
+        with peer:
+            big = frame(
+                Hello(cluster_name="x" * 200, protocol_version=1, uuid="me", role=Role.MEMBER)
+            )
+            for _ in range(200_000):  # ~50 MB: far more than the kernel's buffers hold
+                io.write(stuck, big)
+            closed = sink.wait_for(lambda got: any(isinstance(m, LinkClosed) for m in got))
+            assert "outbound buffer is full" in closed[-1].reason
+            assert "the peer does not keep up" in closed[-1].reason
+            with socket.create_server(("127.0.0.1", 0)) as other:
+                healthy = io.dial(
+                    address_of(other), frame(HELLO), deliver_to=sink.ref, manager=sink.ref
+                )
+                io.write(healthy, frame(beat(7)))
+                other.settimeout(STEP_TIMEOUT)
+                reader, _ = other.accept()
+                with reader:
+                    reader.settimeout(STEP_TIMEOUT)
+                    assert read_messages(reader, 2)[1] == beat(7)
+    finally:
+        io.stop()
+
+
+def test_timers_fire_in_deadline_order_and_cancelled_ones_never() -> None:
+    queue = TimerQueue()
+    fired: list[str] = []
+
+    def note(name: str, again: bool = False) -> Timer:
+        def action() -> bool:
+            fired.append(name)
+            return again
+
+        return Timer(action, 1.0 if again else None)
+
+    queue.add(2.0, note("b"))
+    queue.add(1.0, note("a"))
+    queue.add(1.5, note("cancelled")).cancel()
+    ticker = queue.add(1.0, note("tick", again=True))
+    assert queue.next_deadline() == 1.0
+    assert queue.fire_due(2.0) == 3
+    assert fired == ["a", "tick", "b"]
+    assert queue.next_deadline() == 3.0  # the ticker's next period
+    queue.fire_due(10.0)  # a late loop: one tick, not a burst for the periods it missed
+    assert fired == ["a", "tick", "b", "tick"]
+    assert queue.next_deadline() == 11.0
+    ticker.cancel()
+    assert queue.next_deadline() is None
+
+
+def test_call_every_tells_until_cancelled(loop: IoLoop, sink: Served) -> None:
+    timer = loop.call_every(0.01, sink.ref, "tick")
+    sink.wait_for(lambda got: len(got) >= 3)
+    timer.cancel()
+    count = len(sink.messages)
+    loop.call_later(0.05, sink.ref, "later")
+    messages = sink.wait_for(lambda got: got[-1] == "later")
+    assert messages.count("tick") <= count + 1  # at most one already on its way
+
+
+# -- a node's transport ---------------------------------------------------------------------------
+
+
+def established(port_a: int, port_b: int) -> int:
+    """Established TCP connections accepted on either port of 127.0.0.1 (from /proc/net/tcp):
+    the links between two members listening there, when nothing else dials them."""
+    accepting = {f"0100007F:{port_a:04X}", f"0100007F:{port_b:04X}"}
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[3] == "01" and row[1] in accepting)
+
+
+def start_transport(io: IoLoop, sink: pykka.ActorRef[Any]) -> tuple[pykka.ActorRef[Any], Address]:
+    listener = bind_listener(Address("127.0.0.1", 0))
+    address = Address("127.0.0.1", listener.getsockname()[1])
+    transport = TransportActor.start(
+        loop=io,
+        listener=listener,
+        hello=msgspec.structs.replace(HELLO, uuid=str(address), address=address),
+        check_hello=lambda hello: None,
+        codec=WIRE_CODEC,
+        deliver_to=sink,
+    )
+    return transport, address
+
+
+@pytest.mark.timeout(60)
+def test_two_members_that_dial_each_other_at_once_keep_one_link() -> None:
+    for _ in range(5):
+        loops = [IoLoop(WIRE_CODEC, Settings(cluster_name="c"), name=f"io-{i}") for i in range(2)]
+        sinks = [Served(), Served()]
+        try:
+            (first, a), (second, b) = (
+                start_transport(io, s.ref) for io, s in zip(loops, sinks, strict=True)
+            )
+            first.tell(SendTo(b, beat(1)))
+            second.tell(SendTo(a, beat(2)))
+            for sequence in range(3, 40):  # both keep talking while the duplicate is resolved
+                first.tell(SendTo(b, beat(sequence)))
+                second.tell(SendTo(a, beat(sequence)))
+            for s in sinks:
+                s.wait_for(lambda got: sum(isinstance(m, Inbound) for m in got) >= 1)
+            deadline = time.monotonic() + STEP_TIMEOUT
+            while established(a.port, b.port) != 1:
+                assert time.monotonic() < deadline, f"{established(a.port, b.port)} links"
+                threading.Event().wait(0.02)
+            first.tell(SendTo(b, beat(100)))
+            second.tell(SendTo(a, beat(100)))
+            for s in sinks:
+                s.wait_for(
+                    lambda got: any(isinstance(m, Inbound) and m.message == beat(100) for m in got)
+                )
+            assert established(a.port, b.port) == 1
+        finally:
+            pykka.ActorRegistry.stop_all()
+            for io in loops:
+                io.stop()
+
+
+@pytest.mark.timeout(60)
+def test_a_member_serving_200_links_keeps_its_thread_count() -> None:
+    with ClusterHarness() as harness:
+        node = harness.start()
+        harness.wait_all_up()
+        baseline = threading.active_count()
+        links: list[RawLink] = []
+        try:
+            for _ in range(200):
+                link = RawLink(node.address)
+                link.hello(harness.cluster_name)  # a client: its link stays open
+                links.append(link)
+                assert threading.active_count() == baseline
+            for link in links[::50]:
+                link.send(Watch())
+                assert link.receive(ClientUpdate).state.member(node.uuid) is not None
+        finally:
+            for link in links:
+                link.close()
+        assert threading.active_count() == baseline
