@@ -155,6 +155,7 @@ class IoLoop:
         self._commands: collections.deque[Callable[[], object]] = collections.deque()
         self._timers = TimerQueue()
         self._links: collections.OrderedDict[int, _Link] = collections.OrderedDict()
+        self._unflushed: dict[int, _Link] = {}  # links written to in this round of the loop
         self._link_ids = iter(range(1, 1 << 62))
         self._ids_lock = threading.Lock()
         self._handshakes_by_source: collections.Counter[str] = collections.Counter()
@@ -301,6 +302,7 @@ class IoLoop:
             self._wakeup_pending.clear()
             while self._commands:
                 self._guarded(self._commands.popleft())
+            self._flush_written()
             self._guarded(self._timers.fire_due, time.monotonic())
         self._shutdown()
 
@@ -611,8 +613,14 @@ class IoLoop:
             return
         link.outbound.append(frame)
         link.outbound_bytes += len(frame)
-        if not link.connecting:
-            self._flush(link)
+        self._unflushed[link.id] = link  # sent at the end of this round, with the rest
+
+    def _flush_written(self) -> None:
+        """Send what this round of the loop queued: frames written together go out together."""
+        written, self._unflushed = self._unflushed, {}
+        for link in written.values():
+            if self._links.get(link.id) is link and not link.connecting:
+                self._guarded(self._flush, link)
 
     def _flush(self, link: _Link) -> None:
         """Send what the socket takes now; watch for writability while anything is left."""

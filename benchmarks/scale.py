@@ -102,20 +102,34 @@ def fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def bytes_sent(pids: set[int]) -> dict[int, int]:
-    """TCP payload bytes sent so far by each process's open sockets (``ss -tinp``)."""
+def bytes_sent(pids: set[int]) -> dict[tuple[int, str, str], int]:
+    """TCP payload bytes sent so far on each open socket of the processes, keyed by (pid, local
+    address, peer address), from the kernel's counters (``ss -tinp``)."""
     output = subprocess.run(
         ["ss", "-tinpH"], capture_output=True, text=True, check=True, timeout=60
     ).stdout
-    totals: dict[int, int] = collections.defaultdict(int)
-    owner: int | None = None
+    counts: dict[tuple[int, str, str], int] = {}
+    key: tuple[int, str, str] | None = None
     for line in output.splitlines():
         if match := SS_SOCKET.search(line):
+            fields = line.split()
             pid = int(match["pid"])
-            owner = pid if pid in pids else None
-        if owner is not None and (sent := SS_BYTES_SENT.search(line)):
-            totals[owner] += int(sent["bytes"])
-    return totals
+            key = (pid, fields[3], fields[4]) if pid in pids else None
+        elif key is not None and (sent := SS_BYTES_SENT.search(line)):
+            counts[key] = int(sent["bytes"])
+            key = None
+    return counts
+
+
+def sent_per_second(
+    before: dict[tuple[int, str, str], int], after: dict[tuple[int, str, str], int], window: float
+) -> dict[int, float]:
+    """Bytes per second each process sent on the sockets open at the end of the window (a socket
+    opened meanwhile counts from 0; one closed meanwhile is missed, so this is a lower bound)."""
+    rates: dict[int, float] = collections.defaultdict(float)
+    for key, total in after.items():
+        rates[key[0]] += (total - before.get(key, 0)) / window
+    return rates
 
 
 def python_threads_baseline() -> int:
@@ -171,11 +185,8 @@ def measure_idle(run: Run, settle: float, idle: float) -> None:
         "idle_cpu_percent_per_member",
         [100 * (cpu_seconds(pid) - cpu_before[pid]) / window for pid in pids],
     )
-    summary(
-        report,
-        "bytes_sent_per_s_per_member",
-        [(sent_after.get(pid, 0) - sent_before.get(pid, 0)) / window for pid in pids],
-    )
+    rates = sent_per_second(sent_before, sent_after, window)
+    summary(report, "bytes_sent_per_s_per_member", [rates[pid] for pid in pids])
 
 
 def kill_tenth(run: Run) -> list[MemberProcess]:
