@@ -10,6 +10,7 @@ processes share this machine's clock), read by one thread per process as the lin
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -106,6 +107,7 @@ class MemberProcess:
         )
         self.started_at = time.time()
         self.joined_at: float | None = None
+        self.tail: collections.deque[str] = collections.deque(maxlen=40)  # its last log lines
         self._events: list[LoggedEvent] = []
         self._exited = False
         self._condition = threading.Condition()
@@ -120,6 +122,7 @@ class MemberProcess:
     def _read(self, stream: IO[bytes]) -> None:
         for raw in stream:
             line = raw.decode(errors="replace").rstrip()
+            self.tail.append(line)
             if match := LOG_EVENT.match(line):
                 event = LoggedEvent(log_time(match["time"]), match["event"], match["address"])
                 with self._condition:

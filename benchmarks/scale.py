@@ -20,6 +20,7 @@ import dataclasses
 import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +32,6 @@ from cluster import CLUSTER, MemberProcess, cpu_seconds, idle_python_rss_mb, rss
 from report import Report
 
 import actors
-from actors.demo import free_port
 from actors.settings import Settings
 from messages.events import ClusterEvent, MemberEvent, MemberRemoved, MemberUnreachable, MemberUp
 
@@ -132,6 +132,24 @@ def sent_per_second(
     return rates
 
 
+def listening_ports(count: int) -> list[int]:
+    """``count`` free ports below the kernel's ephemeral range: a port from ``free_port`` could be
+    taken by another member's outgoing connection before a slow-starting process binds it."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as port_range:
+        ephemeral_low = int(port_range.read().split()[0])
+    ports: list[int] = []
+    candidate = ephemeral_low - 1
+    while len(ports) < count and candidate > 1024:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+                ports.append(candidate)
+            except OSError:
+                pass
+        candidate -= 1
+    return ports
+
+
 def python_threads_baseline() -> int:
     code = "import actors, sys; print(flush=True); sys.stdin.read()"
     process = subprocess.Popen(
@@ -166,9 +184,18 @@ class Run:
         return [member for member in members if member.address not in seeds]
 
 
+def check_running(members: Sequence[MemberProcess]) -> None:
+    """Fail with the last log lines of a member process that has exited."""
+    for member in members:
+        if (code := member.process.poll()) is not None:
+            tail = "\n".join(member.tail)
+            raise RuntimeError(f"member {member.address} exited with {code}:\n{tail}")
+
+
 def measure_idle(run: Run, settle: float, idle: float) -> None:
     """Threads, fds, RSS, CPU and bytes sent per second of each member of the settled cluster."""
     time.sleep(settle)  # a settle period before the idle measurement, not a wait
+    check_running(run.members)
     pids = {member.process.pid for member in run.members}
     cpu_before = {pid: cpu_seconds(pid) for pid in pids}
     sent_before = bytes_sent(pids)
@@ -281,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     report("baseline_idle_python_threads", python_threads_baseline())
     report("baseline_idle_python_rss_mb", idle_python_rss_mb())
     started = time.perf_counter()
-    ports = [free_port() for _ in range(args.members)]
+    ports = listening_ports(args.members)
     members: list[MemberProcess] = []
     try:
         for port in ports:

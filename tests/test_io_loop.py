@@ -340,3 +340,22 @@ def test_a_member_serving_200_links_keeps_its_thread_count() -> None:
             for link in links:
                 link.close()
         assert threading.active_count() == baseline
+
+
+def test_past_the_link_limit_the_least_recently_used_link_is_closed(sink: Served) -> None:
+    io = IoLoop(WIRE_CODEC, Settings(cluster_name="c", max_links=3), name="test-io-lru")
+    servers = [socket.create_server(("127.0.0.1", 0)) for _ in range(4)]
+    try:
+        links = [
+            io.dial(address_of(server), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+            for server in servers[:3]
+        ]
+        io.write(links[0], frame(beat(1)))  # the first is used again: the second is now the oldest
+        io.dial(address_of(servers[3]), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+        (closed,) = sink.wait_for(lambda got: len(got) == 1)
+        assert closed.link == links[1]
+        assert "the link limit (3) is reached" in closed.reason
+    finally:
+        io.stop()
+        for server in servers:
+            server.close()
