@@ -25,7 +25,7 @@ class Settings:
     connect_timeout: float = 2.0
     handshake_timeout: float = 5.0
     max_pending_handshakes: int = 64
-    max_pending_handshakes_per_source: int = 16
+    max_pending_handshakes_per_source: int = 32
     max_links: int = 512
     max_outbound_bytes: int = 8 * 1024 * 1024
     idle_timeout: float = 30.0
