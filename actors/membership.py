@@ -35,7 +35,7 @@ from messages.downing import Verdict, down_members, keep_majority, pending_unrea
 from messages.events import CurrentClusterState, MemberRemoved
 from messages.failure_detector import FailureDetectorRegistry, PhiAccrualFailureDetector
 from messages.gossip import choose_gossip_peer, needs_fast_gossip
-from messages.links import Broadcast, CloseLink, Inbound, Reply, SendTo
+from messages.links import Broadcast, CloseLink, Inbound, Reply, SendTo, Watching
 from messages.member import Member, MemberStatus, select_members
 from messages.protocol import (
     ClientUpdate,
@@ -52,6 +52,7 @@ from messages.protocol import (
     Welcome,
 )
 from messages.ring import heartbeat_targets
+from messages.routing import MembershipReached
 from messages.state import MembershipState, leader_actions, prune_tombstones
 from messages.validation import InvalidMessage, validate
 from messages.vector_clock import Causality
@@ -88,9 +89,11 @@ class MembershipActor(pykka.ThreadingActor):
         settings: Settings,
         scheduler: IoLoop,
         terminated: pykka.Future[Termination] | None = None,
+        ordering: pykka.ActorRef[Any] | None = None,
     ) -> None:
         super().__init__()
         self._scheduler = scheduler
+        self._ordering = ordering
         self._self = self_member
         self._uuid = self_member.uuid
         self._settings = settings
@@ -305,6 +308,7 @@ class MembershipActor(pykka.ThreadingActor):
                 pass  # meant for an earlier incarnation at this address
             case Watch():
                 self._reply(link, ClientUpdate(state=self._state))
+                self._tell_transport(Watching(link))
             case Welcome() | HelloAccepted():
                 pass
             case _:
@@ -530,6 +534,8 @@ class MembershipActor(pykka.ThreadingActor):
         events = self._publisher.publish(new_state)
         if new_state is old_state:
             return
+        if self._ordering is not None:
+            self._ordering.tell(MembershipReached(new_state.version, new_state.tombstoned))
         if events:
             self._tell_transport(Broadcast(ClientUpdate(state=new_state)))
             if self._tickers and not self._finished:

@@ -18,6 +18,8 @@ from actors.load_balancer import LoadBalancerActor
 from actors.membership import MembershipActor
 from actors.ordering import OrderingActor
 from actors.registry import ListenerRegistryActor
+from actors.remote_ref import Messaging
+from actors.router import RouterActor
 from actors.settings import PROTOCOL_VERSION, Settings
 from actors.transport import TransportActor, bind_listener
 from messages.address import Address
@@ -34,6 +36,7 @@ from messages.commands import (
 from messages.framing import Codec
 from messages.member import Member
 from messages.protocol import WIRE_TYPES, Hello, Role
+from messages.routing import Attach
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +103,14 @@ class StopOnExit:
         self.stop()
 
 
-class Node(StopOnExit):
-    """One cluster member: its actor refs, its ``ClusterService``, and leave/stop.
+class Node(StopOnExit, Messaging):
+    """One cluster member: its actor refs, its ``ClusterService``, cluster messaging, leave/stop.
 
-    ``membership``, ``listeners``, ``load_balancer``, ``ordering`` and ``transport`` are pykka
-    ActorRefs that application actors talk to with the messages of ``messages``. Construction binds
-    the address and joins through the seeds; it raises if that fails (and leaves nothing running).
-    Once the node has stopped, ``termination`` says why (left, stopped, removed by the cluster, or
-    failed).
+    ``membership``, ``listeners``, ``load_balancer``, ``router``, ``ordering`` and ``transport``
+    are pykka ActorRefs that application actors talk to with the messages of ``messages``.
+    Construction binds the address and joins through the seeds; it raises if that fails (and
+    leaves nothing running). Once the node has stopped, ``termination`` says why (left, stopped,
+    removed by the cluster, or failed).
     """
 
     def __init__(self, member: Member, settings: Settings, seeds: tuple[Address, ...]) -> None:
@@ -126,10 +129,18 @@ class Node(StopOnExit):
         self.load_balancer = self._local.load_balancer
         self._terminated: pykka.Future[Termination] = pykka.ThreadingFuture()
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}")
+        self.ordering = OrderingActor.start(member.uuid, settings, self._loop)
         self.membership = MembershipActor.start(
-            member, self.listeners, settings, self._loop, self._terminated
+            member, self.listeners, settings, self._loop, self._terminated, self.ordering
         )
-        self.ordering = OrderingActor.start(member.uuid, self.membership)
+        self.router = RouterActor.start(
+            node_id=member.uuid,
+            ordering=self.ordering,
+            load_balancer=self.load_balancer,
+            registry=self.listeners,
+            scheduler=self._loop,
+            settings=settings,
+        )
         self.transport = TransportActor.start(
             loop=self._loop,
             listener=listener,
@@ -142,9 +153,10 @@ class Node(StopOnExit):
             ),
             check_hello=hello_check(settings),
             codec=WIRE_CODEC,
-            deliver_to=self.membership,
+            deliver_to=self.ordering,
             terminated=self._terminated,
         )
+        self.ordering.tell(Attach(self.membership, self.router, self.transport))
         self.membership.tell(AttachTransport(self.transport))
         threading.Thread(target=self._watch, name=f"node-{member.address}", daemon=True).start()
         joined: pykka.Future[None] = pykka.ThreadingFuture()
@@ -200,7 +212,7 @@ class Node(StopOnExit):
         if self._stopped.is_set():
             return
         settle(self._terminated, Termination(TerminationKind.STOPPED, "stop() was called"))
-        for ref in (self.transport, self.ordering, self.membership):
+        for ref in (self.transport, self.router, self.ordering, self.membership):
             ref.stop()
         self._loop.stop()
         self._local.stop()

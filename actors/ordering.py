@@ -1,57 +1,191 @@
-"""The ordering actor: delivers inbound envelopes in causal order and stamps outbound ones."""
+"""OrderingActor: every inbound wire message passes here; every application envelope leaves here.
+
+It keeps the node's two kinds of clock apart. The membership version (a ``VectorClock`` the
+membership actor reports after each state it adopts) is what envelopes depend on: an envelope
+carries the version its sender had seen and waits here until this node has reached it. The causal
+clock of publishes counts publishes per member and orders them across members. Merging one into the
+other would be unsound: membership versions lose the entries of removed members and are merged as
+a CRDT (a causal count folded in would make states look newer than they are), and a membership
+entry folded into a causal clock would make publishes wait for deliveries that never come.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+import msgspec
 import pykka
 
-from messages.causal import CausalBuffer, GetClock, Offer, Stamp
-from messages.envelope import Envelope
+from actors.io_loop import IoLoop
+from actors.settings import Settings
+from actors.timers import Timer
+from messages.causal import CausalBuffer, HoldBackOverflow, Stamped
+from messages.delivery import DeliveryQueue, Release
+from messages.links import Inbound, Reply, SendTo
+from messages.protocol import Envelope, Publish
+from messages.routing import (
+    Attach,
+    Deliver,
+    ExpireHeld,
+    GetOrderingStats,
+    MembershipReached,
+    OrderingStats,
+    PublishEnvelope,
+    SendEnvelope,
+)
+from messages.vector_clock import VectorClock
 
 logger = logging.getLogger(__name__)
 
+_version_decoder = msgspec.msgpack.Decoder(VectorClock)
+_encoder = msgspec.msgpack.Encoder()
+_Arrival = tuple[Envelope, int | None, str]  # an envelope, the link it came on, its peer
+
 
 class OrderingActor(pykka.ThreadingActor):
-    """Holds this node's causal buffer; tells ``deliver_to`` each envelope once its causes are in.
-
-    Messages: ``Envelope`` (inbound, told; a rejected one is logged), ``Offer(envelope)`` (the same,
-    asked: a rejected envelope comes back to the asker as ``HoldBackOverflow``/``ValueError``),
-    ``Stamp(body)`` (replies the ``Envelope`` to send), ``GetClock()`` (replies the node clock).
+    """Inbound: membership messages (gossip, heartbeats, joins, client updates) go straight on to
+    the membership (or client) actor: gossip is a state-based merge and needs no hold-back.
+    Envelopes wait in a ``DeliveryQueue`` (FIFO per sender, the sender's membership reached, at
+    most ``causal_wait``), publishes then in a ``CausalBuffer`` (in causal order across members),
+    and go to the router as ``Deliver``. Outbound: ``SendEnvelope`` and ``PublishEnvelope`` are
+    stamped with the next sequence for their receiver and this node's membership version and go to
+    the transport.
     """
 
-    def __init__(
-        self, node_id: str, deliver_to: pykka.ActorRef[Any], max_held: int = 10_000
-    ) -> None:
+    def __init__(self, node_id: str, settings: Settings, scheduler: IoLoop) -> None:
         super().__init__()
         self._node_id = node_id
-        self._deliver_to = deliver_to
-        self._buffer = CausalBuffer(max_held)
+        self._settings = settings
+        self._scheduler = scheduler
+        self._membership: pykka.ActorRef[Any] | None = None
+        self._router: pykka.ActorRef[Any] | None = None
+        self._transport: pykka.ActorRef[Any] | None = None
+        self._queue: DeliveryQueue[_Arrival] = DeliveryQueue(settings.causal_wait)
+        self._publishes = CausalBuffer()
+        self._sequences: dict[str, int] = {}
+        self._version = _encoder.encode(VectorClock())
+        self._readable_versions: set[bytes] = set()
+        self._expiry: Timer | None = None
+        self._membership_messages = 0
+        self._delivered = 0
+        self._late = 0
+
+    def on_stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case Envelope():
-                try:
-                    self._offer(message)
-                except ValueError as error:  # never let bad input stop the actor
-                    logger.error(
-                        "Node %s rejected an envelope from %r: %s",
-                        self._node_id,
-                        message.sender,
-                        error,
-                    )
-                return None
-            case Offer(envelope=envelope):
-                self._offer(envelope)
-                return None
-            case Stamp(body=body):
-                return self._buffer.stamp(self._node_id, body)
-            case GetClock():
-                return self._buffer.delivered
+            case Inbound(message=Envelope() as envelope, link=link, peer=peer):
+                self._on_envelope(envelope, link, peer)
+            case Inbound():
+                self._membership_messages += 1
+                if self._membership is not None:
+                    self._membership.tell(message)
+            case SendEnvelope(to=to, body=body, address=address, link=link):
+                self._send(to, body, address, link)
+            case PublishEnvelope():
+                self._publish(message)
+            case MembershipReached(version=version, removed=removed):
+                self._version = _encoder.encode(version)
+                self._deliver(self._queue.reached(version, removed, time.monotonic()))
+            case ExpireHeld():
+                self._expiry = None
+                self._deliver(self._queue.expire(time.monotonic()))
+            case GetOrderingStats():
+                return OrderingStats(
+                    self._membership_messages, self._delivered, self._late, self._queue.held
+                )
+            case Attach(membership=membership, router=router, transport=transport):
+                self._membership, self._router, self._transport = membership, router, transport
             case _:
-                return super().on_receive(message)
+                logger.warning("OrderingActor ignores unexpected message %r", message)
+        return None
 
-    def _offer(self, envelope: Envelope) -> None:
-        for delivered in self._buffer.offer(envelope):
-            self._deliver_to.tell(delivered)
+    # -- inbound -------------------------------------------------------------------------------
+
+    def _on_envelope(self, envelope: Envelope, link: int | None, peer: str) -> None:
+        version = bytes(envelope.version)
+        if version not in self._readable_versions:
+            try:
+                _version_decoder.decode(version)
+            except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                logger.warning(
+                    "Dropped an envelope from %s (%s): bad version: %s",
+                    peer,
+                    envelope.sender,
+                    error,
+                )
+                return
+            if len(self._readable_versions) < 256:
+                self._readable_versions.add(version)
+        now = time.monotonic()
+        self._deliver(
+            self._queue.offer(
+                envelope.sender, envelope.sequence, version, (envelope, link, peer), now
+            )
+        )
+
+    def _deliver(self, released: list[Release[_Arrival]]) -> None:
+        for (envelope, link, peer), late in released:
+            if late is not None:
+                self._late += 1
+                logger.warning(
+                    "Delivering %s from %s late: %s", type(envelope.body).__name__, peer, late
+                )
+            if isinstance(envelope.body, Publish):
+                self._order_publish(envelope, link, peer, late)
+            else:
+                self._hand_on(Deliver(envelope, link, peer, late))
+        self._schedule_expiry()
+
+    def _order_publish(
+        self, envelope: Envelope, link: int | None, peer: str, late: str | None
+    ) -> None:
+        body = envelope.body
+        assert isinstance(body, Publish)
+        stamped = Stamped(envelope.sender, body.clock, Deliver(envelope, link, peer, late))
+        try:
+            for ready in self._publishes.offer(stamped):
+                self._hand_on(ready.body)
+        except (HoldBackOverflow, ValueError) as error:
+            logger.warning("Delivering a publish from %s out of causal order: %s", peer, error)
+            self._hand_on(stamped.body)
+
+    def _hand_on(self, deliver: Deliver) -> None:
+        self._delivered += 1
+        if self._router is not None:
+            self._router.tell(deliver)
+
+    def _schedule_expiry(self) -> None:
+        deadline = self._queue.next_deadline()
+        if deadline is not None and self._expiry is None:
+            delay = max(deadline - time.monotonic(), 0.0)
+            self._expiry = self._scheduler.call_later(delay, self.actor_ref, ExpireHeld())
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    def _stamp(self, to: str, body: Any) -> Envelope:
+        sequence = self._sequences.get(to, 0) + 1
+        self._sequences[to] = sequence
+        return Envelope(self._node_id, sequence, msgspec.Raw(self._version), body)
+
+    def _send(self, to: str, body: Any, address: Any, link: int | None) -> None:
+        if self._transport is None:
+            return
+        envelope = self._stamp(to, body)
+        if address is not None:
+            self._transport.tell(SendTo(address, envelope))
+        elif link is not None:
+            self._transport.tell(Reply(link, envelope))
+
+    def _publish(self, publish: PublishEnvelope) -> None:
+        """One publish: the next entry of this node's publish clock, to every member; this node's
+        own subscribers get it at once (a node's own publish is delivered when it is sent)."""
+        own = self._publishes.stamp(self._node_id, None)
+        body = Publish(publish.topic, publish.kind, msgspec.Raw(publish.payload), own.clock)
+        self._hand_on(Deliver(self._stamp(self._node_id, body), None, "this member"))
+        for member, address in publish.destinations:
+            self._send(member, body, address, None)

@@ -31,6 +31,7 @@ class Settings:
     idle_timeout: float = 30.0
     max_frame_bytes: int = 16 * 1024 * 1024
     ask_timeout: float = 10.0
+    causal_wait: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.cluster_name or not isinstance(self.cluster_name, str):

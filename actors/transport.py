@@ -26,6 +26,7 @@ from messages.links import (
     LinkUp,
     Reply,
     SendTo,
+    Watching,
 )
 from messages.protocol import Hello, HelloAccepted, Role
 
@@ -47,7 +48,7 @@ class TransportActor(pykka.ThreadingActor):
         self,
         *,
         loop: IoLoop,
-        listener: socket.socket,
+        listener: socket.socket | None,
         hello: Hello,
         check_hello: HelloCheck,
         codec: Codec,
@@ -55,12 +56,12 @@ class TransportActor(pykka.ThreadingActor):
         terminated: pykka.Future[Termination] | None = None,
     ) -> None:
         super().__init__()
-        if hello.address is None:
-            raise ValueError("a member's Hello names its address")
+        if (hello.address is None) != (listener is None):
+            raise ValueError("a member listens at the address its Hello names; a client neither")
         self._loop = loop
         self._listener = listener
         self._hello = hello
-        self._address: Address = hello.address
+        self._address = hello.address
         self._check_hello = check_hello
         self._codec = codec
         self._deliver_to = deliver_to
@@ -74,6 +75,8 @@ class TransportActor(pykka.ThreadingActor):
         self._stalled: set[Address] = set()
 
     def on_start(self) -> None:
+        if self._listener is None:
+            return  # a client's transport: it only dials
         self._loop.listen(
             self._listener,
             accept_frame=encode_frame(self._codec.encode(HelloAccepted(uuid=self._hello.uuid))),
@@ -103,6 +106,8 @@ class TransportActor(pykka.ThreadingActor):
                         self._loop.write(link, frame)
             case LinkUp(link=link, hello=hello):
                 self._link_up(link, hello)
+            case Watching(link=link):
+                self._clients.add(link)
             case LinkClosed(link=link, reason=reason):
                 self._link_closed(link, reason)
             case CloseLink(address=address, reason=reason):
@@ -139,17 +144,14 @@ class TransportActor(pykka.ThreadingActor):
         self._loop.write(link, frame)
 
     def _link_up(self, link: int, hello: Hello) -> None:
-        if hello.role is Role.CLIENT:
-            self._clients.add(link)
-            return
         address = hello.address
-        if address is None or address == self._address:
+        if hello.role is Role.CLIENT or address is None or address == self._address:
             return
         self._peers[link] = address
         current = self._routes.get(address)
         if current is None:
             self._routes[address] = link
-        elif current in self._dialled and self._address < address:
+        elif current in self._dialled and self._address is not None and self._address < address:
             self._drop_duplicate(link, "both dialled at once: the lower address's link stays")
         else:  # theirs stays; or a link from the member (or its next incarnation) replaces one
             self._routes[address] = link

@@ -1,6 +1,6 @@
 """Causal delivery (Birman-Schiper-Stephenson): stamping on send, hold-back and release on receive.
 
-An envelope from ``s`` is deliverable when it is the next one from ``s``
+An item from ``s`` is deliverable when it is the next one from ``s``
 (``clock[s] == delivered[s] + 1``) and everything it depends on has been delivered
 (``clock[k] <= delivered[k]`` for every other ``k``). Pure: no threads, no I/O.
 """
@@ -11,40 +11,36 @@ from typing import Any
 
 import msgspec
 
-from messages.envelope import Envelope
 from messages.vector_clock import VectorClock
 
 
-class Stamp(msgspec.Struct, frozen=True):
-    """Ask the ordering actor to stamp ``body`` for sending. Replies the ``Envelope`` to send."""
+class Stamped(msgspec.Struct, frozen=True):
+    """One item from ``sender``, carrying the sender's clock right after this send.
 
+    ``clock[sender]`` is the item's sequence number from that sender (1, 2, ...); every other
+    entry says how many items of that replica the sender had delivered before sending. The clock
+    is never mutated once it is in a ``Stamped``.
+    """
+
+    sender: str
+    clock: VectorClock
     body: Any
 
 
-class Offer(msgspec.Struct, frozen=True):
-    """Ask the ordering actor to take ``envelope``; a rejected one comes back as the error."""
-
-    envelope: Envelope
-
-
-class GetClock(msgspec.Struct, frozen=True):
-    """Ask the ordering actor for the node's clock (everything delivered plus own sends)."""
-
-
 class HoldBackOverflow(ValueError):
-    """Holding one more envelope back would exceed the buffer's bound; that envelope is not kept."""
+    """Holding one more item back would exceed the buffer's bound; that item is not kept."""
 
 
-def stamp(clock: VectorClock, sender: str, body: Any) -> tuple[VectorClock, Envelope]:
-    """The sending side of the rule: the sender's clock after this send, and the envelope to send."""
+def stamp(clock: VectorClock, sender: str, body: Any) -> tuple[VectorClock, Stamped]:
+    """The sending side of the rule: the sender's clock after this send, and the item to send."""
     sent_clock = clock.increment(sender)
-    return sent_clock, Envelope(sender=sender, clock=sent_clock, body=body)
+    return sent_clock, Stamped(sender=sender, clock=sent_clock, body=body)
 
 
 class CausalBuffer:
-    """The delivered clock plus the envelopes held back until their causes are delivered.
+    """The delivered clock plus the items held back until their causes are delivered.
 
-    Held envelopes are indexed by sender and sequence number, and only the next envelope of each
+    Held items are indexed by sender and sequence number, and only the next item of each
     sender (its "head") is ever a candidate. A head that waits for another replica is registered
     under that replica, so a delivery re-checks only the deliverer's next head and the heads that
     were waiting for the deliverer: no scan of everything held.
@@ -55,7 +51,7 @@ class CausalBuffer:
             raise ValueError(f"max_held must be a positive int, got {max_held!r}")
         self._max_held = max_held
         self._delivered = VectorClock()
-        self._held: dict[str, dict[int, Envelope]] = {}
+        self._held: dict[str, dict[int, Stamped]] = {}
         self._held_count = 0
         self._waiting_for: dict[str, set[str]] = {}  # replica -> senders whose head waits for it
         self._duplicates = 0
@@ -67,32 +63,32 @@ class CausalBuffer:
 
     @property
     def held(self) -> int:
-        """How many envelopes are held back."""
+        """How many items are held back."""
         return self._held_count
 
     @property
     def duplicates(self) -> int:
-        """How many envelopes were dropped as already delivered or already held."""
+        """How many items were dropped as already delivered or already held."""
         return self._duplicates
 
-    def stamp(self, sender: str, body: Any) -> Envelope:
+    def stamp(self, sender: str, body: Any) -> Stamped:
         """Stamp an own send: the delivered clock counts it, so replies that depend on it deliver."""
-        self._delivered, envelope = stamp(self._delivered, sender, body)
-        return envelope
+        self._delivered, stamped = stamp(self._delivered, sender, body)
+        return stamped
 
-    def offer(self, envelope: Envelope) -> list[Envelope]:
-        """Take one received envelope; return every envelope that became deliverable, in order.
+    def offer(self, stamped: Stamped) -> list[Stamped]:
+        """Take one received item; return every item that became deliverable, in order.
 
-        Raises ``HoldBackOverflow`` (and keeps nothing of ``envelope``) when it would have to be
+        Raises ``HoldBackOverflow`` (and keeps nothing of ``stamped``) when it would have to be
         held back but the buffer is full.
         """
-        if not isinstance(envelope, Envelope):
-            raise TypeError(f"CausalBuffer.offer takes an Envelope, got {type(envelope).__name__}")
-        sender = envelope.sender
-        sequence = envelope.clock.get(sender)
+        if not isinstance(stamped, Stamped):
+            raise TypeError(f"CausalBuffer.offer takes a Stamped, got {type(stamped).__name__}")
+        sender = stamped.sender
+        sequence = stamped.clock.get(sender)
         if sequence < 1:
             raise ValueError(
-                f"envelope from {sender!r} has clock entry {sequence} for its own sender; "
+                f"item from {sender!r} has clock entry {sequence} for its own sender; "
                 "a sender increments its own entry before sending"
             )
         pending = self._held.get(sender)
@@ -100,47 +96,47 @@ class CausalBuffer:
             self._duplicates += 1
             return []
         is_head = sequence == self._delivered.get(sender) + 1
-        blocker = self._blocker(envelope) if is_head else None
+        blocker = self._blocker(stamped) if is_head else None
         if is_head and blocker is None:
-            self._delivered = self._delivered.merge(envelope.clock)
-            released = [envelope]
+            self._delivered = self._delivered.merge(stamped.clock)
+            released = [stamped]
             self._release_after(sender, released)
             return released
-        self._hold(envelope, sequence)
+        self._hold(stamped, sequence)
         if blocker is not None:
             self._waiting_for.setdefault(blocker, set()).add(sender)
         return []
 
-    def _blocker(self, envelope: Envelope) -> str | None:
-        """A replica (other than the sender) with a delivery ``envelope`` still waits for."""
+    def _blocker(self, stamped: Stamped) -> str | None:
+        """A replica (other than the sender) with a delivery ``stamped`` still waits for."""
         delivered = self._delivered
-        for replica_id, timestamp in envelope.clock.timestamps.items():
-            if replica_id != envelope.sender and timestamp > delivered.get(replica_id):
+        for replica_id, timestamp in stamped.clock.timestamps.items():
+            if replica_id != stamped.sender and timestamp > delivered.get(replica_id):
                 return replica_id
         return None
 
-    def _hold(self, envelope: Envelope, sequence: int) -> None:
+    def _hold(self, stamped: Stamped, sequence: int) -> None:
         if self._held_count >= self._max_held:
             raise HoldBackOverflow(
-                f"hold-back buffer full ({self._max_held} envelopes): dropped envelope "
-                f"#{sequence} from {envelope.sender!r}, which waits for {self._missing(envelope)}"
+                f"hold-back buffer full ({self._max_held} items): dropped item "
+                f"#{sequence} from {stamped.sender!r}, which waits for {self._missing(stamped)}"
             )
-        self._held.setdefault(envelope.sender, {})[sequence] = envelope
+        self._held.setdefault(stamped.sender, {})[sequence] = stamped
         self._held_count += 1
 
-    def _missing(self, envelope: Envelope) -> str:
-        """The deliveries ``envelope`` waits for, e.g. ``'a' #2..#4, 'b' #7``."""
+    def _missing(self, stamped: Stamped) -> str:
+        """The deliveries ``stamped`` waits for, e.g. ``'a' #2..#4, 'b' #7``."""
         missing = []
-        for replica_id, timestamp in envelope.clock.timestamps.items():
-            needed = timestamp - 1 if replica_id == envelope.sender else timestamp
+        for replica_id, timestamp in stamped.clock.timestamps.items():
+            needed = timestamp - 1 if replica_id == stamped.sender else timestamp
             first = self._delivered.get(replica_id) + 1
             if needed >= first:
                 span = f"#{first}" if needed == first else f"#{first}..#{needed}"
                 missing.append(f"{replica_id!r} {span}")
         return ", ".join(missing)
 
-    def _release_after(self, sender: str, released: list[Envelope]) -> None:
-        """Deliver, into ``released``, every held envelope unblocked by a delivery from ``sender``."""
+    def _release_after(self, sender: str, released: list[Stamped]) -> None:
+        """Deliver, into ``released``, every held item unblocked by a delivery from ``sender``."""
         candidates = [sender, *self._waiting_for.pop(sender, ())]
         while candidates:
             candidate = candidates.pop()

@@ -58,6 +58,12 @@ class LinkClosed(msgspec.Struct, frozen=True):
     reason: str
 
 
+class Watching(msgspec.Struct, frozen=True):
+    """Membership actor -> transport: the client on ``link`` watches: push it every state."""
+
+    link: int
+
+
 class CloseLink(msgspec.Struct, frozen=True):
     """Transport: close the link to ``address`` (the next send dials a fresh one)."""
 

@@ -118,6 +118,11 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
     def is_tombstoned(self, uuid: str) -> bool:
         return uuid in self._tombstoned
 
+    @property
+    def tombstoned(self) -> frozenset[str]:
+        """The uuids of the removed members this state remembers."""
+        return self._tombstoned
+
     def removal_reason(self, uuid: str) -> str | None:
         """Why incarnation ``uuid`` is out of the cluster for good (removed or DOWN), else None."""
         if uuid in self._tombstoned:

@@ -6,16 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages.causal import CausalBuffer, HoldBackOverflow, stamp
-from messages.envelope import Envelope
+from messages.causal import CausalBuffer, HoldBackOverflow, Stamped, stamp
 from messages.vector_clock import VectorClock
 
 
-def envelope(sender: str, **timestamps: int) -> Envelope:
-    return Envelope(sender=sender, clock=VectorClock(dict(timestamps)), body=(sender, timestamps))
+def envelope(sender: str, **timestamps: int) -> Stamped:
+    return Stamped(sender=sender, clock=VectorClock(dict(timestamps)), body=(sender, timestamps))
 
 
-def fifo(sender: str, count: int) -> list[Envelope]:
+def fifo(sender: str, count: int) -> list[Stamped]:
     """``count`` consecutive sends of ``sender`` that depend on nothing else."""
     return [envelope(sender, **{sender: sequence}) for sequence in range(1, count + 1)]
 
@@ -24,7 +23,7 @@ def test_stamp_increments_own_entry_and_leaves_the_input() -> None:
     clock = VectorClock({"b": 2})
     sent_clock, sent = stamp(clock, "a", "hello")
     assert sent_clock == VectorClock({"a": 1, "b": 2})
-    assert sent == Envelope(sender="a", clock=sent_clock, body="hello")
+    assert sent == Stamped(sender="a", clock=sent_clock, body="hello")
     assert clock == VectorClock({"b": 2})
 
 
@@ -110,9 +109,7 @@ def test_overflow_raises_a_clear_error_and_keeps_earlier_held_envelopes() -> Non
     a1, a2, a3, a4, a5 = fifo("a", 5)
     buffer.offer(a3)
     buffer.offer(a4)
-    with pytest.raises(
-        HoldBackOverflow, match=r"envelope #5 from 'a', which waits for 'a' #1\.\.#4"
-    ):
+    with pytest.raises(HoldBackOverflow, match=r"item #5 from 'a', which waits for 'a' #1\.\.#4"):
         buffer.offer(a5)
     assert buffer.held == 2
     assert buffer.offer(a1) == [a1]
@@ -148,7 +145,7 @@ def test_own_sends_count_so_a_reply_that_depends_on_them_is_delivered() -> None:
 
 def test_bad_input_is_rejected_clearly() -> None:
     buffer = CausalBuffer()
-    with pytest.raises(TypeError, match="takes an Envelope, got dict"):
+    with pytest.raises(TypeError, match="takes a Stamped, got dict"):
         buffer.offer({"sender": "a"})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="clock entry 0 for its own sender"):
         buffer.offer(envelope("a", b=1))
@@ -158,7 +155,7 @@ def test_bad_input_is_rejected_clearly() -> None:
 
 
 @st.composite
-def causal_histories(draw: st.DrawFn) -> list[Envelope]:
+def causal_histories(draw: st.DrawFn) -> list[Stamped]:
     """Sends of 2..4 processes, each sending after having delivered some of the others' sends.
 
     Delivering a message means merging its clock: that pulls in all of its causal predecessors, so
@@ -166,7 +163,7 @@ def causal_histories(draw: st.DrawFn) -> list[Envelope]:
     """
     senders = "abcd"[: draw(st.integers(min_value=2, max_value=4))]
     clocks = {sender: VectorClock() for sender in senders}
-    sent: list[Envelope] = []
+    sent: list[Stamped] = []
     for _ in range(draw(st.integers(min_value=0, max_value=30))):
         actor = draw(st.sampled_from(senders))
         if draw(st.booleans()) and sent:
@@ -177,7 +174,7 @@ def causal_histories(draw: st.DrawFn) -> list[Envelope]:
     return sent
 
 
-def happened_before(earlier: Envelope, later: Envelope) -> bool:
+def happened_before(earlier: Stamped, later: Stamped) -> bool:
     return earlier is not later and earlier.clock.get(earlier.sender) <= later.clock.get(
         earlier.sender
     )

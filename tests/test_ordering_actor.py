@@ -1,4 +1,4 @@
-"""OrderingActor: a real actor delivering shuffled envelopes to a collector in causal order."""
+"""The ordering actor alone, with stand-ins for the actors around it: pass-through, hold-back, stamps."""
 
 from __future__ import annotations
 
@@ -6,166 +6,181 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any
 
+import msgspec
 import pykka
 import pytest
 
+from actors.io_loop import IoLoop
+from actors.node import WIRE_CODEC
 from actors.ordering import OrderingActor
-from messages.causal import GetClock, HoldBackOverflow, Offer, Stamp, stamp
-from messages.envelope import Envelope
+from actors.settings import Settings
+from messages.address import Address
+from messages.links import Inbound, Reply, SendTo
+from messages.protocol import Envelope, Heartbeat, Publish, Tell
+from messages.routing import (
+    Attach,
+    Deliver,
+    GetOrderingStats,
+    MembershipReached,
+    PublishEnvelope,
+    SendEnvelope,
+)
 from messages.vector_clock import VectorClock
 
-TIMEOUT = 5.0
+TIMEOUT = 10.0
+EMPTY = msgspec.msgpack.encode(VectorClock())
 
 
-class Collector(pykka.ThreadingActor):
-    """Records what it is told; sets ``done`` once it holds ``expected`` messages."""
+class Received:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.condition = threading.Condition()
 
-    def __init__(self, expected: int, done: threading.Event) -> None:
+    def wait_for(self, predicate: Callable[[list[Any]], bool]) -> list[Any]:
+        with self.condition:
+            assert self.condition.wait_for(lambda: predicate(self.messages), TIMEOUT), self.messages
+            return list(self.messages)
+
+
+class Sink(pykka.ThreadingActor):
+    def __init__(self, received: Received) -> None:
         super().__init__()
-        self._expected = expected
-        self._received: list[Any] = []
-        self._done = done
+        self.received = received
 
     def on_receive(self, message: Any) -> Any:
-        if message == "received":
-            return tuple(self._received)
-        self._received.append(message)
-        if len(self._received) >= self._expected:
-            self._done.set()
+        with self.received.condition:
+            self.received.messages.append(message)
+            self.received.condition.notify_all()
         return None
 
 
-Start = Callable[..., pykka.ActorRef[Any]]
+class Rig:
+    """An ordering actor whose membership, router and transport are sinks."""
+
+    def __init__(self, causal_wait: float = 5.0) -> None:
+        settings = Settings(cluster_name="t", causal_wait=causal_wait)
+        self.loop = IoLoop(WIRE_CODEC, settings, name="ordering-test-io")
+        self.membership, self.router, self.transport = Received(), Received(), Received()
+        self.actor = OrderingActor.start("me", settings, self.loop)
+        self.actor.tell(
+            Attach(Sink.start(self.membership), Sink.start(self.router), Sink.start(self.transport))
+        )
+
+    def envelope(self, sender: str, sequence: int, body: Any, version: bytes = EMPTY) -> Inbound:
+        return Inbound(Envelope(sender, sequence, msgspec.Raw(version), body), 7, sender)
+
+    def delivered(self) -> list[Any]:
+        return [m.envelope.body for m in self.router.messages if isinstance(m, Deliver)]
+
+    def stats(self) -> Any:
+        return self.actor.ask(GetOrderingStats(), timeout=TIMEOUT)
 
 
 @pytest.fixture
-def start() -> Iterator[Start]:
-    """Start actors for one test and stop exactly those afterwards."""
-    started: list[pykka.ActorRef[Any]] = []
-
-    def start_actor(actor_class: type[pykka.ThreadingActor], *args: Any) -> pykka.ActorRef[Any]:
-        ref = actor_class.start(*args)
-        started.append(ref)
-        return ref
-
-    yield start_actor
-    for ref in reversed(started):
-        ref.stop(block=True, timeout=TIMEOUT)
+def rig() -> Iterator[Rig]:
+    built = Rig()
+    yield built
+    built.loop.stop()
 
 
-class Harness:
-    """An OrderingActor for node "me" delivering to a Collector that expects ``expected`` messages."""
-
-    def __init__(self, start: Start, expected: int, max_held: int = 10_000) -> None:
-        self._done = threading.Event()
-        self._collector = start(Collector, expected, self._done)
-        self.orderer = start(OrderingActor, "me", self._collector, max_held)
-
-    def received(self) -> tuple[Any, ...]:
-        """Everything delivered, once the collector has all it expects."""
-        assert self._done.wait(TIMEOUT), "collector did not get all messages in time"
-        return cast(tuple[Any, ...], self._collector.ask("received", timeout=TIMEOUT))
+def tell(number: int) -> Tell:
+    return Tell("x", "", msgspec.Raw(msgspec.msgpack.encode(number)))
 
 
-def causal_history(rng: random.Random, senders: str, sends: int) -> list[Envelope]:
-    """``sends`` envelopes of ``senders``, each sent after delivering some earlier envelopes."""
-    clocks = {sender: VectorClock() for sender in senders}
-    history: list[Envelope] = []
-    while len(history) < sends:
-        actor = rng.choice(senders)
-        if history and rng.random() < 0.4:
-            clocks[actor] = clocks[actor].merge(rng.choice(history).clock)
-        else:
-            clocks[actor], message = stamp(clocks[actor], actor, len(history))
-            history.append(message)
-    return history
-
-
-def envelope(sender: str, **timestamps: int) -> Envelope:
-    return Envelope(sender=sender, clock=VectorClock(dict(timestamps)), body=timestamps)
+def test_membership_messages_go_straight_to_the_membership_actor(rig: Rig) -> None:
+    heartbeat = Inbound(Heartbeat("a", "me", 1), 3, "peer")
+    rig.actor.tell(heartbeat)
+    assert rig.membership.wait_for(lambda got: len(got) == 1) == [heartbeat]
+    assert rig.stats().membership_messages == 1
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_shuffled_tells_are_delivered_in_causal_order(start: Start, seed: int) -> None:
-    rng = random.Random(seed)
-    history = causal_history(rng, "abc", sends=60)
-    arrivals = rng.sample(history, len(history))
-    harness = Harness(start, len(history))
-    orderer = harness.orderer
-
-    for arrival in arrivals:
-        orderer.tell(arrival)
-    delivered = harness.received()
-
-    assert sorted(message.body for message in delivered) == list(range(len(history)))
-    position = {message.body: index for index, message in enumerate(delivered)}
-    for message in history:
-        for other in history:
-            if other is not message and other.clock.get(other.sender) <= message.clock.get(
-                other.sender
-            ):
-                assert position[other.body] < position[message.body]
-    final_clock = VectorClock()
-    for message in history:
-        final_clock = final_clock.merge(message.clock)
-    assert orderer.ask(GetClock(), timeout=TIMEOUT) == final_clock
+def test_shuffled_envelopes_reach_the_router_in_each_senders_order(rig: Rig, seed: int) -> None:
+    arrivals = [(sender, n) for sender in ("a", "b") for n in range(1, 21)]
+    random.Random(seed).shuffle(arrivals)
+    for sender, number in arrivals:
+        rig.actor.tell(rig.envelope(sender, number, tell(number)))
+    rig.router.wait_for(lambda got: len(got) == 40)
+    for sender in ("a", "b"):
+        order = [
+            msgspec.msgpack.decode(m.envelope.body.payload)
+            for m in rig.router.messages
+            if m.envelope.sender == sender
+        ]
+        assert order == list(range(1, 21))
 
 
-def test_overflow_via_offer_ask_raises_and_the_actor_keeps_working(start: Start) -> None:
-    harness = Harness(start, expected=4, max_held=2)
-    orderer = harness.orderer
-    a1, a2, a3, a4, a5 = (envelope("a", a=sequence) for sequence in range(1, 6))
-    orderer.tell(a3)
-    orderer.tell(a4)
-
-    with pytest.raises(HoldBackOverflow, match=r"#5 from 'a', which waits for 'a' #1\.\.#4"):
-        orderer.ask(Offer(a5), timeout=TIMEOUT)
-
-    assert orderer.ask(GetClock(), timeout=TIMEOUT) == VectorClock()
-    orderer.tell(a1)
-    orderer.tell(a2)
-    assert harness.received() == (a1, a2, a3, a4)
+def test_an_envelope_waits_for_the_membership_its_sender_had_seen(rig: Rig) -> None:
+    needs = msgspec.msgpack.encode(VectorClock({"m": 2}))
+    rig.actor.tell(rig.envelope("a", 1, tell(1), needs))
+    assert rig.stats().held == 1
+    rig.actor.tell(MembershipReached(VectorClock({"m": 2}), frozenset()))
+    rig.router.wait_for(lambda got: len(got) == 1)
+    assert rig.stats().held == 0
 
 
-def test_overflow_via_tell_is_logged_and_the_actor_keeps_working(
-    start: Start, caplog: pytest.LogCaptureFixture
+def test_what_waits_too_long_is_delivered_late_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    harness = Harness(start, expected=2, max_held=1)
-    orderer = harness.orderer
-    a1, a2, a3 = (envelope("a", a=sequence) for sequence in range(1, 4))
-    with caplog.at_level(logging.ERROR, logger="actors.ordering"):
-        orderer.tell(a2)
-        orderer.tell(a3)
-        assert orderer.ask(GetClock(), timeout=TIMEOUT) == VectorClock()
-    assert any("waits for 'a' #1..#2" in record.getMessage() for record in caplog.records)
-
-    assert orderer.is_alive()
-    orderer.tell(a1)
-    assert harness.received() == (a1, a2)
+    rig = Rig(causal_wait=0.2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="actors.ordering"):
+            rig.actor.tell(rig.envelope("a", 2, tell(2)))  # 1 never comes
+            (deliver,) = rig.router.wait_for(lambda got: len(got) == 1)
+        assert deliver.late == "1 earlier message(s) from a never came"
+        assert "Delivering Tell from a late: 1 earlier message(s) from a never came" in caplog.text
+        assert rig.stats().envelopes_late == 1
+    finally:
+        rig.loop.stop()
 
 
-def test_malformed_envelope_via_tell_does_not_stop_the_actor(start: Start) -> None:
-    orderer = Harness(start, expected=0).orderer
-    orderer.tell(envelope("a", b=1))
-    with pytest.raises(ValueError, match="clock entry 0 for its own sender"):
-        orderer.ask(Offer(envelope("a", b=1)), timeout=TIMEOUT)
-    assert orderer.ask(GetClock(), timeout=TIMEOUT) == VectorClock()
+def test_an_unreadable_version_is_dropped_and_the_actor_keeps_working(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="actors.ordering"):
+        rig.actor.tell(rig.envelope("a", 1, tell(1), b"\xc1"))
+        rig.actor.tell(rig.envelope("a", 1, tell(1)))
+        rig.router.wait_for(lambda got: len(got) == 1)
+    assert "bad version" in caplog.text
 
 
-def test_stamp_increments_the_node_clock_and_replies_the_envelope(start: Start) -> None:
-    harness = Harness(start, expected=2)
-    orderer = harness.orderer
-    from_peer = envelope("peer", peer=1)
-    orderer.tell(from_peer)
+def test_sends_are_stamped_with_a_sequence_per_receiver_and_this_nodes_membership(
+    rig: Rig,
+) -> None:
+    rig.actor.tell(MembershipReached(VectorClock({"m": 5}), frozenset()))
+    there = Address("127.0.0.1", 9)
+    for to in ("b", "c", "b"):
+        rig.actor.tell(SendEnvelope(to, tell(0), address=there))
+    rig.actor.tell(SendEnvelope("client", tell(0), link=4))
+    sent = rig.transport.wait_for(lambda got: len(got) == 4)
+    assert [(type(m), m.message.sequence) for m in sent] == [
+        (SendTo, 1),
+        (SendTo, 1),
+        (SendTo, 2),
+        (Reply, 1),
+    ]
+    assert msgspec.msgpack.decode(sent[0].message.version, type=VectorClock) == VectorClock(
+        {"m": 5}
+    )
 
-    first = orderer.ask(Stamp("hello"), timeout=TIMEOUT)
-    second = cast(Envelope, orderer.ask(Stamp("again"), timeout=TIMEOUT))
 
-    assert first == Envelope(sender="me", clock=VectorClock({"peer": 1, "me": 1}), body="hello")
-    assert second.clock == VectorClock({"peer": 1, "me": 2})
-    assert orderer.ask(GetClock(), timeout=TIMEOUT) == VectorClock({"peer": 1, "me": 2})
-    reply = envelope("peer", me=2, peer=2)
-    orderer.tell(reply)
-    assert harness.received() == (from_peer, reply)
+def test_publishes_are_delivered_in_causal_order_across_senders(rig: Rig) -> None:
+    """b published after it had delivered a's first publish: no one sees b's before a's."""
+    first = Publish("t", "", msgspec.Raw(b"\x01"), VectorClock({"a": 1}))
+    second = Publish("t", "", msgspec.Raw(b"\x02"), VectorClock({"a": 1, "b": 1}))
+    rig.actor.tell(rig.envelope("b", 1, second))
+    assert rig.stats().envelopes_delivered == 0
+    rig.actor.tell(rig.envelope("a", 1, first))
+    rig.router.wait_for(lambda got: len(got) == 2)
+    assert rig.delivered() == [first, second]
+
+
+def test_an_own_publish_reaches_this_nodes_subscribers_and_every_member(rig: Rig) -> None:
+    members = (("b", Address("127.0.0.1", 9)), ("c", Address("127.0.0.1", 10)))
+    rig.actor.tell(PublishEnvelope(members, "t", "", b"\x07"))
+    (local,) = rig.router.wait_for(lambda got: len(got) == 1)
+    sent = rig.transport.wait_for(lambda got: len(got) == 2)
+    assert local.envelope.body.clock == VectorClock({"me": 1})
+    assert {m.address.port for m in sent} == {9, 10}

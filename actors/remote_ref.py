@@ -1,0 +1,122 @@
+"""Cluster messaging from any thread: ``RemoteRef`` and the ``Messaging`` methods of a node.
+
+Each call validates and encodes nothing but the message's type in the caller's thread (so an
+unregistered type is a ``TypeError`` right there) and tells the node's router; an ask returns a
+pykka future, or blocks on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, overload
+
+import pykka
+
+from actors.futures import ask as ask_actor
+from actors.settings import Settings
+from messages.address import Address
+from messages.member import Member
+from messages.remote import RemoteTimeout, encode_payload
+from messages.routing import (
+    PublishMessage,
+    Register,
+    RemoteAsk,
+    RemoteTell,
+    SubscribeTopic,
+    Unregister,
+    UnsubscribeTopic,
+)
+
+MemberChoice = Member | str | Address | None
+"""Which member: a ``Member``, its uuid, its ``Address`` or ``"host:port"``; None lets the load
+balancer choose, for each message."""
+
+
+class RemoteRef:
+    """The actor registered as ``name`` on ``member`` (or on the member the load balancer picks
+    for each message), with pykka's ``tell`` and ``ask``."""
+
+    def __init__(
+        self, router: pykka.ActorRef[Any], name: str, member: MemberChoice, settings: Settings
+    ) -> None:
+        self._router = router
+        self.name = name
+        self.member = member
+        self._settings = settings
+
+    def __repr__(self) -> str:
+        where = "the load balancer's choice" if self.member is None else str(self.member)
+        return f"RemoteRef({self.name!r} on {where})"
+
+    def tell(self, message: Any) -> None:
+        """Send ``message`` (a registered Struct or a plain value); it arrives in order after the
+        ones this node sent before to that member. Raises ``TypeError`` for a type that cannot
+        travel, ``RuntimeError`` when the node has stopped."""
+        encode_payload(message)
+        self._tell(RemoteTell(self.name, message, self.member))
+
+    @overload
+    def ask(self, message: Any, *, timeout: float | None = None) -> Any: ...
+
+    @overload
+    def ask(self, message: Any, *, timeout: float | None = None, block: bool) -> Any: ...
+
+    def ask(self, message: Any, *, timeout: float | None = None, block: bool = True) -> Any:
+        """The remote actor's answer (its ``on_receive`` return value). With ``block=False``, a
+        pykka future of it. Fails with ``RemoteTimeout`` after ``timeout`` (default: the node's
+        ``ask_timeout``) or another ``RemoteError`` as soon as the outcome is known."""
+        encode_payload(message)
+        future: pykka.Future[Any] = pykka.ThreadingFuture()
+        self._tell(RemoteAsk(self.name, message, future, self.member, timeout=timeout))
+        if not block:
+            return future
+        seconds = timeout or self._settings.ask_timeout
+        try:
+            return future.get(timeout=seconds + self._settings.ask_timeout)
+        except pykka.Timeout:  # the router's own timer should have ended it first
+            raise RemoteTimeout(f"no answer within {seconds:g} s") from None
+
+    def _tell(self, message: Any) -> None:
+        try:
+            self._router.tell(message)
+        except pykka.ActorDeadError:
+            raise RuntimeError("this node has stopped: nothing more can be sent") from None
+
+
+class Messaging:
+    """What a node and a client offer for cluster messaging (``router`` and ``settings`` are set
+    by them)."""
+
+    router: pykka.ActorRef[Any]
+    settings: Settings
+
+    def remote(self, name: str, member: MemberChoice = None) -> RemoteRef:
+        """The actor registered as ``name`` on ``member`` (default: the load balancer's pick)."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty str, not {name!r}")
+        return RemoteRef(self.router, name, member, self.settings)
+
+    def register(self, name: str, actor: pykka.ActorRef[Any]) -> None:
+        """Make ``actor`` reachable as ``name`` from every member and client."""
+        self._ask(Register(name, actor))
+
+    def unregister(self, name: str) -> bool:
+        """Forget ``name``; True if an actor was registered under it."""
+        removed: bool = self._ask(Unregister(name))
+        return removed
+
+    def publish(self, topic: str, message: Any) -> None:
+        """Deliver ``message`` to every subscriber of ``topic`` on every member (and this node),
+        in causal order with the other publishes."""
+        encode_payload(message)
+        self._ask(PublishMessage(topic, message))
+
+    def subscribe(self, topic: str, actor: pykka.ActorRef[Any]) -> None:
+        """Tell ``actor`` every message published on ``topic`` from now on."""
+        self._ask(SubscribeTopic(topic, actor))
+
+    def unsubscribe(self, topic: str, actor: pykka.ActorRef[Any]) -> bool:
+        removed: bool = self._ask(UnsubscribeTopic(topic, actor))
+        return removed
+
+    def _ask(self, message: Any) -> Any:
+        return ask_actor(self.router, message, self.settings.ask_timeout, "the router")

@@ -1,0 +1,412 @@
+"""RouterActor: actors reachable by name, remote tells and asks, publish and subscribe.
+
+It keeps the names of this node's actors, the asks in flight and the topic subscriptions. Outbound,
+it picks the member (through the load balancer when none is named), encodes the payload and hands
+the message to the ordering actor; inbound, it gets each envelope from the ordering actor in order
+and hands it to the actor registered under its name. A remote ask is run against the local actor
+without blocking anyone: the answer comes back through the actor's reply future, which tells this
+actor. Every ask ends, exactly once: with the answer, a ``RemoteError``, or ``RemoteTimeout``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import msgspec
+import pykka
+
+from actors.futures import fail, settle
+from actors.io_loop import IoLoop
+from actors.settings import Settings
+from actors.timers import Timer
+from messages.address import Address
+from messages.commands import InitialState, NextMember, Subscribe
+from messages.events import MemberDowned, MemberEvent, MemberRemoved, MemberUp
+from messages.member import Member
+from messages.protocol import Answer, Ask, Envelope, Failure, Publish, Tell
+from messages.remote import (
+    MemberGone,
+    NoMemberAvailable,
+    NoSuchActor,
+    RemoteError,
+    RemoteTimeout,
+    UnknownMessageType,
+    decode_payload,
+    encode_payload,
+    error_from_wire,
+)
+from messages.routing import (
+    Deliver,
+    PublishEnvelope,
+    PublishMessage,
+    Register,
+    RemoteAsk,
+    RemoteFailure,
+    RemoteReply,
+    RemoteTell,
+    SendEnvelope,
+    SubscribeTopic,
+    Unregister,
+    UnsubscribeTopic,
+)
+from messages.vector_clock import VectorClock
+
+logger = logging.getLogger(__name__)
+
+
+class _Pending(NamedTuple):
+    """An ask in flight: who waits, for which member, and its timer."""
+
+    ask: RemoteAsk
+    member: str
+    timer: Timer | None
+
+
+class _LocalAnswer(NamedTuple):
+    """The local actor answered ask ``ask_id`` of ``sender`` (arrived on ``link``)."""
+
+    sender: str
+    link: int | None
+    ask_id: int
+    value: Any
+    error: BaseException | None
+
+
+class _AskExpired(NamedTuple):
+    ask_id: int
+
+
+class _Completion:
+    """Stands in for the future of a pykka ask: the actor's loop sets it once it has handled the
+    message (``set`` or ``set_exception``), and this tells the router the outcome."""
+
+    __slots__ = ("_answer",)
+
+    def __init__(self, answer: Callable[[Any, BaseException | None], None]) -> None:
+        self._answer = answer
+
+    def set(self, value: Any = None) -> None:
+        self._answer(value, None)
+
+    def set_exception(self, exc_info: Any = None) -> None:
+        error = (exc_info or sys.exc_info())[1]
+        self._answer(None, error if error is not None else RuntimeError("unknown failure"))
+
+
+class _AskEnvelope:
+    """What a pykka actor's loop takes from its inbox: the message and where its reply goes."""
+
+    __slots__ = ("message", "reply_to")
+
+    def __init__(self, message: Any, reply_to: _Completion) -> None:
+        self.message = message
+        self.reply_to = reply_to
+
+
+class RouterActor(pykka.ThreadingActor):
+    """Names, asks and topics of one node (or client); see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        ordering: pykka.ActorRef[Any],
+        load_balancer: pykka.ActorRef[Any],
+        registry: pykka.ActorRef[Any],
+        scheduler: IoLoop,
+        settings: Settings,
+    ) -> None:
+        super().__init__()
+        self._node_id = node_id
+        self._ordering = ordering
+        self._load_balancer = load_balancer
+        self._registry = registry
+        self._scheduler = scheduler
+        self._settings = settings
+        self._names: dict[str, pykka.ActorRef[Any]] = {}
+        self._topics: dict[str, dict[str, pykka.ActorRef[Any]]] = {}
+        self._members: dict[str, Member] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._ask_ids = itertools.count(1)
+
+    def on_start(self) -> None:
+        subscribe = Subscribe(
+            self.actor_ref,
+            events=(MemberUp, MemberDowned, MemberRemoved),
+            initial_state=InitialState.EVENTS,
+        )
+        self._registry.ask(subscribe, timeout=self._settings.ask_timeout)
+
+    def on_stop(self) -> None:
+        for ask_id in list(self._pending):
+            self._finish(ask_id, error=MemberGone("this node stopped before the answer came"))
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case Deliver():
+                self._on_deliver(message)
+            case RemoteTell(name=name, message=payload, member=member):
+                self._tell(name, payload, member)
+            case RemoteAsk():
+                self._ask(message)
+            case _LocalAnswer():
+                self._answer_local(message)
+            case _AskExpired(ask_id=ask_id):
+                timeout = self._pending[ask_id].ask.timeout if ask_id in self._pending else None
+                seconds = timeout or self._settings.ask_timeout
+                self._finish(ask_id, error=RemoteTimeout(f"no answer within {seconds:g} s"))
+            case MemberUp(member=member):
+                self._members[member.uuid] = member
+            case MemberDowned(member=member) | MemberRemoved(member=member):
+                self._member_gone(
+                    member,
+                    "was downed" if isinstance(message, MemberDowned) else "left or was removed",
+                )
+            case Register(name=name, actor=actor):
+                self._names[name] = actor
+            case Unregister(name=name):
+                return self._names.pop(name, None) is not None
+            case PublishMessage(topic=topic, message=payload):
+                self._publish(topic, payload)
+            case SubscribeTopic(topic=topic, actor=actor):
+                self._topics.setdefault(topic, {})[actor.actor_urn] = actor
+            case UnsubscribeTopic(topic=topic, actor=actor):
+                return self._topics.get(topic, {}).pop(actor.actor_urn, None) is not None
+            case MemberEvent():
+                pass
+            case _:
+                logger.warning("RouterActor ignores unexpected message %r", message)
+        return None
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    def _resolve(self, member: Any) -> Member:
+        """The up member a message goes to; ``NoMemberAvailable`` when there is none."""
+        if member is None:
+            chosen = self._load_balancer.ask(NextMember(), timeout=self._settings.ask_timeout)
+            if not isinstance(chosen, Member):
+                raise NoMemberAvailable("the load balancer has no member to send to")
+            return chosen
+        if isinstance(member, Member):
+            member = member.uuid
+        if isinstance(member, str) and ":" not in member:
+            found = self._members.get(member)
+        else:
+            address = Address.parse(member)
+            found = next((m for m in self._members.values() if m.address == address), None)
+        if found is None:
+            raise NoMemberAvailable(f"no up member {member}")
+        return found
+
+    def _tell(self, name: str, message: Any, member: Any) -> None:
+        try:
+            kind, payload = encode_payload(message)
+            target = self._resolve(member)
+        except (TypeError, RemoteError) as error:
+            logger.warning("Cannot tell %r to %r: %s", message, name, error)
+            return
+        body = Tell(name, kind, msgspec.Raw(payload))
+        self._send(target, body)
+
+    def _ask(self, ask: RemoteAsk) -> None:
+        ask_id = next(self._ask_ids)
+        try:
+            kind, payload = encode_payload(ask.message)
+            target = self._resolve(ask.member)
+        except (TypeError, RemoteError) as error:
+            self._reply(ask, error=error if isinstance(error, RemoteError) else _type_error(error))
+            return
+        timeout = ask.timeout or self._settings.ask_timeout
+        timer = self._scheduler.call_later(timeout, self.actor_ref, _AskExpired(ask_id))
+        self._pending[ask_id] = _Pending(ask, target.uuid, timer)
+        self._send(target, Ask(ask.name, kind, msgspec.Raw(payload), ask_id))
+
+    def _send(self, target: Member, body: Any) -> None:
+        if target.uuid == self._node_id:  # to an actor of this very node: no wire
+            self.actor_ref.tell(Deliver(_local_envelope(self._node_id, body), None, "this member"))
+        else:
+            self._ordering.tell(SendEnvelope(target.uuid, body, address=target.address))
+
+    def _publish(self, topic: str, message: Any) -> None:
+        try:
+            kind, payload = encode_payload(message)
+        except TypeError as error:
+            logger.warning("Cannot publish %r on %r: %s", message, topic, error)
+            return
+        destinations = tuple(
+            (m.uuid, m.address) for m in self._members.values() if m.uuid != self._node_id
+        )
+        self._ordering.tell(PublishEnvelope(destinations, topic, kind, payload))
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    def _on_deliver(self, deliver: Deliver) -> None:
+        envelope = deliver.envelope
+        match envelope.body:
+            case Tell(to=to, kind=kind, payload=payload):
+                self._on_tell(to, kind, payload, deliver.peer)
+            case Ask():
+                self._on_ask(envelope.sender, deliver.link, envelope.body)
+            case Answer(ask_id=ask_id, kind=kind, payload=payload):
+                try:
+                    value = decode_payload(kind, payload)
+                except (RemoteError, msgspec.DecodeError, msgspec.ValidationError) as error:
+                    self._finish(
+                        ask_id, error=UnknownMessageType(f"the answer cannot be read here: {error}")
+                    )
+                else:
+                    self._finish(ask_id, value=value)
+            case Failure(ask_id=ask_id, error=error, message=text):
+                self._finish(ask_id, error=error_from_wire(error, text))
+            case Publish(topic=topic, kind=kind, payload=payload):
+                self._on_publish(topic, kind, payload, deliver.peer)
+
+    def _on_tell(self, to: str, kind: str, payload: msgspec.Raw, peer: str) -> None:
+        actor = self._names.get(to)
+        try:
+            if actor is None:
+                raise NoSuchActor(f"no actor is registered as {to!r} here")
+            actor.tell(decode_payload(kind, payload))
+        except (
+            RemoteError,
+            msgspec.DecodeError,
+            msgspec.ValidationError,
+            pykka.ActorDeadError,
+        ) as error:
+            logger.warning("Dropped a message for %r from %s: %s", to, peer, error)
+
+    def _on_ask(self, sender: str, link: int | None, ask: Ask) -> None:
+        actor = self._names.get(ask.to)
+        try:
+            if actor is None or not actor.is_alive():
+                raise NoSuchActor(f"no actor is registered as {ask.to!r} on member {self._node_id}")
+            value = decode_payload(ask.kind, ask.payload)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            self._answer(sender, link, ask.ask_id, error=UnknownMessageType(str(error)))
+            return
+        except RemoteError as error:
+            self._answer(sender, link, ask.ask_id, error=error)
+            return
+
+        def answer(result: Any, error: BaseException | None) -> None:
+            try:
+                self.actor_ref.tell(_LocalAnswer(sender, link, ask.ask_id, result, error))
+            except pykka.ActorDeadError:
+                logger.debug("The router stopped before an answer to %s came", sender)
+
+        # What ActorRef.ask does, with a reply future that tells this actor instead of blocking.
+        actor.actor_inbox.put(_AskEnvelope(value, _Completion(answer)))  # type: ignore[arg-type]
+
+    def _answer_local(self, answer: _LocalAnswer) -> None:
+        error: RemoteError | None = None
+        if answer.error is not None:
+            if isinstance(answer.error, pykka.ActorDeadError):
+                error = NoSuchActor(f"the actor stopped before it answered: {answer.error}")
+            else:
+                error = _FailureOf(answer.error)
+        self._answer(answer.sender, answer.link, answer.ask_id, value=answer.value, error=error)
+
+    def _answer(
+        self,
+        sender: str,
+        link: int | None,
+        ask_id: int,
+        *,
+        value: Any = None,
+        error: BaseException | None = None,
+    ) -> None:
+        body: Answer | Failure
+        if error is None:
+            try:
+                kind, payload = encode_payload(value)
+                body = Answer(ask_id, kind, msgspec.Raw(payload))
+            except TypeError as encode_error:
+                body = Failure(ask_id, "TypeError", f"the answer cannot travel: {encode_error}")
+        elif isinstance(error, _FailureOf):
+            original = error.original
+            body = Failure(ask_id, type(original).__name__, str(original)[:2048])
+        else:
+            body = Failure(ask_id, type(error).__name__, str(error)[:2048])
+        if sender == self._node_id:
+            self.actor_ref.tell(Deliver(_local_envelope(sender, body), None, "this member"))
+        else:
+            self._ordering.tell(SendEnvelope(sender, body, link=link))
+
+    def _on_publish(self, topic: str, kind: str, payload: msgspec.Raw, peer: str) -> None:
+        subscribers = self._topics.get(topic)
+        if not subscribers:
+            return
+        try:
+            value = decode_payload(kind, payload)
+        except (RemoteError, msgspec.DecodeError, msgspec.ValidationError) as error:
+            logger.warning("Dropped a publish on %r from %s: %s", topic, peer, error)
+            return
+        for urn, actor in list(subscribers.items()):
+            try:
+                actor.tell(value)
+            except pykka.ActorDeadError:
+                del subscribers[urn]
+
+    # -- asks in flight ------------------------------------------------------------------------
+
+    def _member_gone(self, member: Member, how: str) -> None:
+        self._members.pop(member.uuid, None)
+        for ask_id, pending in list(self._pending.items()):
+            if pending.member == member.uuid:
+                self._finish(
+                    ask_id, error=MemberGone(f"member {member.address} {how} before it answered")
+                )
+
+    def _finish(self, ask_id: int, *, value: Any = None, error: RemoteError | None = None) -> None:
+        pending = self._pending.pop(ask_id, None)
+        if pending is None:
+            logger.debug("An answer to ask %d came after it had ended", ask_id)
+            return
+        if pending.timer is not None:
+            pending.timer.cancel()
+        self._reply(pending.ask, value=value, error=error)
+
+    @staticmethod
+    def _reply(ask: RemoteAsk, *, value: Any = None, error: RemoteError | None = None) -> None:
+        reply_to = ask.reply_to
+        if isinstance(reply_to, pykka.Future):
+            if error is None:
+                settle(reply_to, value)
+            else:
+                fail(reply_to, error)
+            return
+        message = (
+            RemoteReply(ask.correlation, value)
+            if error is None
+            else RemoteFailure(ask.correlation, error)
+        )
+        try:
+            reply_to.tell(message)
+        except pykka.ActorDeadError:
+            logger.debug("The actor that asked %r has stopped", ask.name)
+
+
+class _FailureOf(RemoteError):
+    """The local actor raised ``original`` (its type and message travel back)."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def _type_error(error: TypeError) -> RemoteError:
+    failure = UnknownMessageType(str(error))
+    failure.__cause__ = error
+    return failure
+
+
+_NO_VERSION = msgspec.msgpack.encode(VectorClock())
+
+
+def _local_envelope(sender: str, body: Any) -> Envelope:
+    """An envelope that never leaves this node (to one of its own actors)."""
+    return Envelope(sender, 1, msgspec.Raw(_NO_VERSION), body)

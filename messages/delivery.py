@@ -1,0 +1,178 @@
+"""Pure hold-back of application envelopes: per-sender FIFO, and the membership each depends on.
+
+Each envelope from a sender carries the sender's sequence number for this receiver (1, 2, ...)
+and the membership version the sender had seen when it sent it. ``DeliveryQueue`` delivers the
+envelopes of each sender in sequence order, and each only once this node's membership has reached
+that version: every entry of it is at most this node's, or belongs to a member this node has
+removed. So a message that names a member arrives where that member is already known.
+
+Waiting is bounded by ``causal_wait``: a gap that is not filled in time (the message was lost with
+a link that broke) is skipped, and a version not reached in time is given up, both released as
+*late* with the reason, so the caller can log it. Order is never traded for silence, and nothing is
+dropped but duplicates. Time is passed in; nothing here blocks or starts a thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Set
+from typing import Generic, NamedTuple, TypeVar
+
+import msgspec
+
+from messages.vector_clock import VectorClock
+
+T = TypeVar("T")
+
+_version_decoder = msgspec.msgpack.Decoder(VectorClock)
+
+
+class Release(NamedTuple, Generic[T]):
+    """An item to deliver now; ``late`` says what it did not wait for (None when on time)."""
+
+    item: T
+    late: str | None
+
+
+@dataclasses.dataclass
+class _Held(Generic[T]):
+    version: bytes
+    item: T
+    since: float
+
+
+@dataclasses.dataclass
+class _Sender(Generic[T]):
+    expected: int = 1
+    held: dict[int, _Held[T]] = dataclasses.field(default_factory=dict)
+
+
+class DeliveryQueue(Generic[T]):
+    """The envelopes held back at one node, and the membership it has reached."""
+
+    def __init__(self, causal_wait: float, max_held: int = 10_000) -> None:
+        if causal_wait <= 0 or max_held < 1:
+            raise ValueError("causal_wait must be positive and max_held at least 1")
+        self._causal_wait = causal_wait
+        self._max_held = max_held
+        self._senders: dict[str, _Sender[T]] = {}
+        self._held_count = 0
+        self._version = VectorClock()
+        self._removed: Set[str] = frozenset()
+        self._reached_raw: set[bytes] = set()  # encoded versions known to be reached
+        self.duplicates = 0
+
+    @property
+    def held(self) -> int:
+        return self._held_count
+
+    def reached(self, version: VectorClock, removed: Set[str], now: float) -> list[Release[T]]:
+        """This node's membership is now ``version`` (with ``removed`` members gone): release
+        what waited for it."""
+        self._version = version
+        self._removed = removed
+        self._reached_raw.clear()
+        released: list[Release[T]] = []
+        for sender in list(self._senders):
+            self._release(sender, now, released)
+        return released
+
+    def offer(
+        self, sender: str, sequence: int, version: bytes, item: T, now: float
+    ) -> list[Release[T]]:
+        """Take one envelope's ``item``; return every item that became deliverable, in order."""
+        state = self._senders.setdefault(sender, _Sender())
+        if sequence < state.expected or sequence in state.held:
+            self.duplicates += 1
+            return []
+        released: list[Release[T]] = []
+        if self._held_count >= self._max_held:
+            self._give_up_oldest(now, released)
+        state.held[sequence] = _Held(version, item, now)
+        self._held_count += 1
+        self._release(sender, now, released)
+        return released
+
+    def expire(self, now: float) -> list[Release[T]]:
+        """Release, as late, whatever has waited ``causal_wait`` for a lost message or for a
+        membership version this node has not reached."""
+        released: list[Release[T]] = []
+        for sender in list(self._senders):
+            self._release(sender, now, released, overdue=now - self._causal_wait)
+        return released
+
+    def next_deadline(self) -> float | None:
+        """When ``expire`` next has something to release (None while nothing is held)."""
+        oldest = min(
+            (held.since for state in self._senders.values() for held in state.held.values()),
+            default=None,
+        )
+        return None if oldest is None else oldest + self._causal_wait
+
+    def forget(self, sender: str) -> list[Release[T]]:
+        """The sender is gone for good: release what it left here, in order, as late."""
+        state = self._senders.pop(sender, None)
+        if state is None:
+            return []
+        self._held_count -= len(state.held)
+        return [
+            Release(state.held[sequence].item, "its sender is gone")
+            for sequence in sorted(state.held)
+        ]
+
+    def _release(
+        self, sender: str, now: float, released: list[Release[T]], overdue: float | None = None
+    ) -> None:
+        """Deliver the sender's held items from its expected sequence on, as far as allowed;
+        with ``overdue``, an item that has waited since before then goes anyway, as late."""
+        state = self._senders[sender]
+        held = state.held
+        while held:
+            head = held.get(state.expected)
+            if head is None:  # a gap: wait for it, unless the oldest after it is overdue
+                first = min(held)
+                if overdue is None or held[first].since > overdue:
+                    return
+                lost = first - state.expected
+                state.expected = first
+                head = held[first]
+                late: str | None = f"{lost} earlier message(s) from {sender} never came"
+            else:
+                late = None
+            if not self._has_reached(head.version):
+                if overdue is None or head.since > overdue:
+                    return
+                late = late or "this member had not yet seen the membership its sender had"
+            del held[state.expected]
+            self._held_count -= 1
+            state.expected += 1
+            released.append(Release(head.item, late))
+
+    def _has_reached(self, raw: bytes) -> bool:
+        if raw in self._reached_raw:
+            return True
+        try:
+            required = _version_decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return True  # unreadable: nothing to wait for (the sender is broken, not late)
+        mine, removed = self._version.timestamps, self._removed
+        if all(
+            mine.get(member, 0) >= n or member in removed
+            for member, n in required.timestamps.items()
+        ):
+            if len(self._reached_raw) < 64:
+                self._reached_raw.add(bytes(raw))
+            return True
+        return False
+
+    def _give_up_oldest(self, now: float, released: list[Release[T]]) -> None:
+        """The hold-back is full: release the sender whose oldest item waited longest, late."""
+        sender = min(
+            (s for s, state in self._senders.items() if state.held),
+            key=lambda s: min(h.since for h in self._senders[s].held.values()),
+        )
+        before = len(released)
+        self._release(sender, now, released, overdue=now)
+        for index in range(before, len(released)):
+            item, late = released[index]
+            released[index] = Release(item, late or "the hold-back buffer was full")
