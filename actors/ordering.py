@@ -63,7 +63,7 @@ class OrderingActor(pykka.ThreadingActor):
         self._router: pykka.ActorRef[Any] | None = None
         self._transport: pykka.ActorRef[Any] | None = None
         self._queue: DeliveryQueue[_Arrival] = DeliveryQueue(settings.causal_wait)
-        self._publishes = CausalBuffer()
+        self._publishes = CausalBuffer(join_late=True)
         self._sequences: dict[str, int] = {}
         self._version = _encoder.encode(VectorClock())
         self._readable_versions: set[bytes] = set()
@@ -93,7 +93,9 @@ class OrderingActor(pykka.ThreadingActor):
                 self._deliver(self._queue.reached(version, removed, time.monotonic()))
             case ExpireHeld():
                 self._expiry = None
-                self._deliver(self._queue.expire(time.monotonic()))
+                now = time.monotonic()
+                self._deliver(self._queue.expire(now))
+                self._give_up_on_publishes(now - self._settings.causal_wait)
             case GetOrderingStats():
                 return OrderingStats(
                     self._membership_messages, self._delivered, self._late, self._queue.held
@@ -146,13 +148,26 @@ class OrderingActor(pykka.ThreadingActor):
     ) -> None:
         body = envelope.body
         assert isinstance(body, Publish)
-        stamped = Stamped(envelope.sender, body.clock, Deliver(envelope, link, peer, late))
+        deliver = Deliver(envelope, link, peer, late)
+        stamped = Stamped(envelope.sender, body.clock, (deliver, time.monotonic()))
         try:
             for ready in self._publishes.offer(stamped):
-                self._hand_on(ready.body)
+                self._hand_on(ready.body[0])
         except (HoldBackOverflow, ValueError) as error:
             logger.warning("Delivering a publish from %s out of causal order: %s", peer, error)
-            self._hand_on(stamped.body)
+            self._hand_on(deliver)
+
+    def _give_up_on_publishes(self, overdue: float) -> None:
+        for ready in self._publishes.give_up(lambda item: bool(item.body[1] <= overdue)):
+            deliver, _ = ready.body
+            self._late += 1
+            logger.warning(
+                "Delivering a publish from %s late: its causes never came within %g s",
+                deliver.peer,
+                self._settings.causal_wait,
+            )
+            self._hand_on(deliver)
+        self._schedule_expiry()
 
     def _hand_on(self, deliver: Deliver) -> None:
         self._delivered += 1
@@ -160,7 +175,11 @@ class OrderingActor(pykka.ThreadingActor):
             self._router.tell(deliver)
 
     def _schedule_expiry(self) -> None:
-        deadline = self._queue.next_deadline()
+        deadlines = [self._queue.next_deadline()]
+        deadlines += [
+            item.body[1] + self._settings.causal_wait for item in self._publishes.held_items()
+        ]
+        deadline = min((d for d in deadlines if d is not None), default=None)
         if deadline is not None and self._expiry is None:
             delay = max(deadline - time.monotonic(), 0.0)
             self._expiry = self._scheduler.call_later(delay, self.actor_ref, ExpireHeld())

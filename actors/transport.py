@@ -22,6 +22,8 @@ from messages.links import (
     BlockPeers,
     Broadcast,
     CloseLink,
+    Delayed,
+    DelayPeers,
     LinkClosed,
     LinkUp,
     Reply,
@@ -72,6 +74,8 @@ class TransportActor(pykka.ThreadingActor):
         self._dialled: set[int] = set()
         self._clients: set[int] = set()
         self._blocked: frozenset[Address] = frozenset()
+        self._delayed: frozenset[Address] = frozenset()
+        self._delay = 0.0
         self._stalled: set[Address] = set()
 
     def on_start(self) -> None:
@@ -95,7 +99,9 @@ class TransportActor(pykka.ThreadingActor):
             case SendTo(address=address) if address in self._blocked or address in self._stalled:
                 if address in self._routes:
                     self._stalled.add(address)  # the frame is lost: this link is stuck now
-            case SendTo(address=address, message=payload):
+            case SendTo(address=address) if address in self._delayed:
+                self._loop.call_later(self._delay, self.actor_ref, Delayed(message))
+            case SendTo(address=address, message=payload) | Delayed(SendTo(address, payload)):
                 self._send_to(address, payload)
             case Reply(link=link, message=payload):
                 if (frame := self._frame(payload)) is not None:
@@ -114,6 +120,8 @@ class TransportActor(pykka.ThreadingActor):
                 self._close(address, reason)
             case BlockPeers(addresses=addresses):
                 self._blocked = addresses
+            case DelayPeers(addresses=addresses, seconds=seconds):
+                self._delayed, self._delay = addresses, seconds
             case _:
                 logger.warning("TransportActor ignores unexpected message %r", message)
         return None

@@ -7,6 +7,7 @@ An item from ``s`` is deliverable when it is the next one from ``s``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -46,10 +47,14 @@ class CausalBuffer:
     were waiting for the deliverer: no scan of everything held.
     """
 
-    def __init__(self, max_held: int = 10_000) -> None:
+    def __init__(self, max_held: int = 10_000, *, join_late: bool = False) -> None:
+        """With ``join_late``, the first item from a sender this buffer has never heard of starts
+        that sender's sequence (its earlier items were sent before this node took part); this is
+        sound only when each sender's items arrive in its own order."""
         if isinstance(max_held, bool) or not isinstance(max_held, int) or max_held < 1:
             raise ValueError(f"max_held must be a positive int, got {max_held!r}")
         self._max_held = max_held
+        self._join_late = join_late
         self._delivered = VectorClock()
         self._held: dict[str, dict[int, Stamped]] = {}
         self._held_count = 0
@@ -92,6 +97,8 @@ class CausalBuffer:
                 "a sender increments its own entry before sending"
             )
         pending = self._held.get(sender)
+        if self._join_late and pending is None and sender not in self._delivered.timestamps:
+            self._delivered = self._delivered.merge(VectorClock({sender: sequence - 1}))
         if sequence <= self._delivered.get(sender) or (pending is not None and sequence in pending):
             self._duplicates += 1
             return []
@@ -106,6 +113,32 @@ class CausalBuffer:
         if blocker is not None:
             self._waiting_for.setdefault(blocker, set()).add(sender)
         return []
+
+    def held_items(self) -> list[Stamped]:
+        """Every item held back, in no particular order."""
+        return [item for pending in self._held.values() for item in pending.values()]
+
+    def give_up(self, overdue: Callable[[Stamped], bool]) -> list[Stamped]:
+        """Deliver each sender's earliest held item for which ``overdue`` holds, whatever it still
+        waits for (a cause that was lost, or sent before this node took part), and what that
+        unblocks; return them in delivery order."""
+        released: list[Stamped] = []
+        for sender in list(self._held):
+            pending = self._held.get(sender)
+            if not pending:
+                continue
+            first = min(pending)
+            head = pending[first]
+            if not overdue(head):
+                continue
+            del pending[first]
+            if not pending:
+                del self._held[sender]
+            self._held_count -= 1
+            self._delivered = self._delivered.merge(head.clock)
+            released.append(head)
+            self._release_after(sender, released)
+        return released
 
     def _blocker(self, stamped: Stamped) -> str | None:
         """A replica (other than the sender) with a delivery ``stamped`` still waits for."""

@@ -75,6 +75,20 @@ class Reconnect(msgspec.Struct, frozen=True):
     """Timer: a client dials the next known member."""
 
 
+class DelayPeers(msgspec.Struct, frozen=True):
+    """Transport (fault injection for ordering tests): hold every send to these addresses for
+    ``seconds`` before it goes out (in order, as a slow network path would)."""
+
+    addresses: frozenset[Address]
+    seconds: float
+
+
+class Delayed(msgspec.Struct, frozen=True):
+    """Timer -> transport: a send held back by ``DelayPeers``, due now."""
+
+    send: SendTo
+
+
 class BlockPeers(msgspec.Struct, frozen=True):
     """Transport (fault injection for partition tests): drop every send to these addresses.
 

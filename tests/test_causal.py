@@ -198,3 +198,26 @@ def test_any_arrival_order_is_delivered_once_each_in_causal_order(data: st.DataO
         assert all(other in delivered[:position] for other in predecessors)
     assert buffer.held == 0
     assert buffer.duplicates == len(extra_copies)
+
+
+def test_joining_late_a_senders_first_item_starts_its_sequence() -> None:
+    buffer = CausalBuffer(join_late=True)
+    a57 = envelope("a", a=57)
+    assert buffer.offer(a57) == [a57]  # 1..56 were sent before this node took part
+    assert buffer.offer(envelope("a", a=58)) == [envelope("a", a=58)]
+    b1 = envelope("b", a=58, b=1)
+    assert buffer.offer(b1) == [b1]
+    strict = CausalBuffer()
+    assert strict.offer(envelope("a", a=57)) == []  # without it: waits for 1..56
+
+
+def test_giving_up_delivers_what_waits_for_a_cause_that_never_comes() -> None:
+    buffer = CausalBuffer()
+    b1 = envelope("b", a=3, b=1)  # b had delivered three of a's, which never arrive here
+    b2 = envelope("b", a=3, b=2)
+    c1 = envelope("c", b=2, c=1)
+    for item in (b1, b2, c1):
+        assert buffer.offer(item) == []
+    assert buffer.give_up(lambda item: False) == []
+    assert buffer.give_up(lambda item: item is b1) == [b1, b2, c1]  # and what waited behind it
+    assert buffer.held == 0

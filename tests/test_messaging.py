@@ -13,6 +13,7 @@ import pytest
 from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode, saw
 
 from messages.events import MemberRemoved
+from messages.links import DelayPeers
 from messages.remote import (
     MemberGone,
     NoMemberAvailable,
@@ -214,3 +215,48 @@ def test_unregister_makes_a_name_unknown(cluster: tuple[ClusterHarness, list[Wat
     assert b.node.unregister("echo") is False
     with pytest.raises(NoSuchActor):
         a.node.remote("echo", member=b.uuid).ask(Ping(1))
+
+
+class Subscriber(pykka.ThreadingActor):
+    """Keeps what is published on its topic; with ``relay``, answers each ``["first", n]`` with a
+    ``["second", n]`` publish of its own (so the second happened after the first)."""
+
+    def __init__(self, got: list[Any], condition: threading.Condition, relay: Any = None) -> None:
+        super().__init__()
+        self.got = got
+        self.condition = condition
+        self.relay = relay
+
+    def on_receive(self, message: Any) -> Any:
+        with self.condition:
+            self.got.append(tuple(message))
+            self.condition.notify_all()
+        if self.relay is not None and message[0] == "first":
+            self.relay.publish("t", ["second", message[1]])
+        return None
+
+
+def test_publishes_reach_every_member_in_causal_order(
+    cluster: tuple[ClusterHarness, list[WatchedNode]],
+) -> None:
+    _, (a, b, c) = cluster
+    condition = threading.Condition()
+    got: dict[str, list[Any]] = {node.uuid: [] for node in (a, b, c)}
+    for node in (a, b, c):
+        relay = node.node if node is b else None
+        node.node.subscribe("t", Subscriber.start(got[node.uuid], condition, relay))
+    a.node.transport.tell(DelayPeers(frozenset({c.address}), 0.3))  # b's answers overtake a's
+    rounds = 20
+    for number in range(rounds):
+        a.node.publish("t", ["first", number])
+        c.node.publish("t", ["third", number])  # concurrent with both
+    with condition:
+        assert condition.wait_for(
+            lambda: all(len(messages) == 3 * rounds for messages in got.values()), STEP_TIMEOUT
+        ), {uuid: len(messages) for uuid, messages in got.items()}
+    for messages in got.values():
+        for kind in ("first", "second", "third"):
+            numbers = [n for k, n in messages if k == kind]
+            assert numbers == list(range(rounds))  # each publisher's own order
+        for number in range(rounds):
+            assert messages.index(("first", number)) < messages.index(("second", number))
