@@ -15,10 +15,14 @@ from actors.futures import ask, fail
 from actors.io_loop import IoLoop
 from actors.lifecycle import LifecycleService
 from actors.membership import JoinRefusedError
-from actors.node import WIRE_CODEC, LocalActors, StopOnExit
+from actors.node import WIRE_CODEC, LocalActors, StopOnExit, hello_check
+from actors.ordering import OrderingActor
 from actors.publisher import StatePublisher
+from actors.remote_ref import Messaging
+from actors.router import RouterActor
 from actors.settings import PROTOCOL_VERSION, Settings
 from actors.timers import Timer
+from actors.transport import TransportActor
 from messages.address import Address
 from messages.commands import GetClusterState, GetConnection, GetMembers, MemberCallback
 from messages.events import (
@@ -34,8 +38,10 @@ from messages.framing import encode_frame
 from messages.links import Inbound, LinkClosed, Reconnect
 from messages.member import select_members
 from messages.protocol import ClientUpdate, Hello, HelloRefused, Role, Watch
+from messages.routing import Attach, MembershipReached
 from messages.state import MembershipState, follow
 from messages.validation import InvalidMessage, validate_state
+from messages.vector_clock import VectorClock
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +65,7 @@ class ClientActor(pykka.ThreadingActor):
         listeners: pykka.ActorRef[Any],
         settings: Settings,
         loop: IoLoop,
+        ordering: pykka.ActorRef[Any],
         started: pykka.Future[None],
     ) -> None:
         super().__init__()
@@ -71,6 +78,8 @@ class ClientActor(pykka.ThreadingActor):
         self._rng = random.Random()
         self._candidates: list[Address] = []
         self._loop = loop
+        self._ordering = ordering
+        self._reported = VectorClock()
         self._link: int | None = None
         self._peer: Address | None = None
         self._connected_to: Address | None = None
@@ -179,7 +188,9 @@ class ClientActor(pykka.ThreadingActor):
             return
         self._failures = 0
         view, self._in_step = follow(self._publisher.state, state, self._in_step)
-        self._publisher.publish(view)
+        if self._publisher.publish(view) or view.version != self._reported:
+            self._reported = view.version
+            self._ordering.tell(MembershipReached(view.version, view.tombstoned))
         if self._connected_to is None and self._peer is not None:
             self._connected_to = self._peer
             logger.info("Client connected to %s", self._peer)
@@ -200,8 +211,10 @@ class ClientActor(pykka.ThreadingActor):
         self.actor_ref.stop(block=False)
 
 
-class Client(StopOnExit):
-    """A watcher of the cluster: ``.cluster`` is the same ``ClusterService`` API as a member's.
+class Client(StopOnExit, Messaging):
+    """A watcher of the cluster: ``.cluster`` is the same ``ClusterService`` API as a member's,
+    and ``remote`` and ``publish`` reach the members' actors as from a member (a client is no
+    member: its own actors cannot be registered for others, nor subscribe to publishes).
 
     ``lifecycle`` takes Hazelcast-style lifecycle listeners; ``connected`` says whether the client
     has a member right now. Without one it keeps the last view it had, and reconnects to a known
@@ -226,6 +239,23 @@ class Client(StopOnExit):
         self.load_balancer = self._local.load_balancer
         self.lifecycle = LifecycleService(self.cluster)
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}")
+        self.ordering = OrderingActor.start(self.uuid, settings, self._loop)
+        self.router = RouterActor.start(
+            node_id=self.uuid,
+            ordering=self.ordering,
+            load_balancer=self.load_balancer,
+            registry=self.listeners,
+            scheduler=self._loop,
+            settings=settings,
+        )
+        self.transport = TransportActor.start(
+            loop=self._loop,
+            listener=None,
+            hello=Hello(settings.cluster_name, PROTOCOL_VERSION, self.uuid, Role.CLIENT),
+            check_hello=hello_check(settings),
+            codec=WIRE_CODEC,
+            deliver_to=self.ordering,
+        )
         for on_change in lifecycle_listeners:
             self.lifecycle.add_listener(on_change)
         for member_added, member_removed in membership_listeners:
@@ -237,14 +267,26 @@ class Client(StopOnExit):
             listeners=self.listeners,
             settings=settings,
             loop=self._loop,
+            ordering=self.ordering,
             started=started,
         )
+        self.ordering.tell(Attach(self.actor, self.router, self.transport))
         try:
             started.get(timeout=settings.join_timeout + settings.ask_timeout)
             self._local.drain(settings.ask_timeout)
         except BaseException:
             self.stop()
             raise
+
+    def register(self, name: str, actor: pykka.ActorRef[Any]) -> None:
+        """Not for a client: members have no way to reach it."""
+        raise TypeError(
+            "a client is no member: register actors on a member, where others reach them"
+        )
+
+    def subscribe(self, topic: str, actor: pykka.ActorRef[Any]) -> None:
+        """Not for a client: publishes go to the members' subscribers."""
+        raise TypeError("a client is no member: publishes go to the subscribers on members")
 
     @property
     def connected(self) -> bool:
@@ -264,7 +306,8 @@ class Client(StopOnExit):
     def stop(self) -> None:
         """Stop the client (``SHUTTING_DOWN``, then ``SHUTDOWN``, both heard by the listeners
         before this returns). Idempotent."""
-        self.actor.stop()
+        for ref in (self.actor, self.transport, self.router, self.ordering):
+            ref.stop()
         self._loop.stop()
         if self.listeners.is_alive():
             self._local.drain(self.settings.ask_timeout)

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pykka
 import pytest
-from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode, saw
+from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode, all_up, saw
 
 from messages.events import MemberRemoved
 from messages.links import DelayPeers
@@ -260,3 +260,19 @@ def test_publishes_reach_every_member_in_causal_order(
             assert numbers == list(range(rounds))  # each publisher's own order
         for number in range(rounds):
             assert messages.index(("first", number)) < messages.index(("second", number))
+
+
+def test_a_client_asks_the_members_actors_as_a_member_does(
+    cluster: tuple[ClusterHarness, list[WatchedNode]],
+) -> None:
+    harness, (a, b, c) = cluster
+    client = harness.start_client([a.address])
+    client.wait(all_up(node.uuid for node in (a, b, c)))
+    assert client.owner.remote("echo", member=b.uuid).ask(Ping(3)) == Pong(3, str(b.address))
+    anyone = client.owner.remote("echo")
+    answered_by = sorted(anyone.ask(Ping(n)).by for n in range(6))
+    assert answered_by == sorted(2 * [str(node.address) for node in (a, b, c)])
+    client.owner.remote("echo", member=c.uuid).tell(Ping(42))
+    assert client.owner.remote("echo", member=c.uuid).ask("seen")[-1] == 42
+    with pytest.raises(TypeError, match="a client is no member"):
+        client.owner.register("mine", Echo.start("client"))
