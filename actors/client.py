@@ -11,6 +11,7 @@ from typing import Any
 
 import pykka
 
+from actors.flow import FlowGate
 from actors.futures import ask, fail
 from actors.io_loop import IoLoop
 from actors.lifecycle import LifecycleService
@@ -240,6 +241,9 @@ class Client(StopOnExit, Messaging):
         self.lifecycle = LifecycleService(self.cluster)
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}")
         self.ordering = OrderingActor.start(self.uuid, settings, self._loop)
+        self.gate = FlowGate(
+            settings.max_messages_in_flight, settings.block_on_backpressure, settings.ask_timeout
+        )
         self.router = RouterActor.start(
             node_id=self.uuid,
             ordering=self.ordering,
@@ -247,6 +251,7 @@ class Client(StopOnExit, Messaging):
             registry=self.listeners,
             scheduler=self._loop,
             settings=settings,
+            gate=self.gate,
         )
         self.transport = TransportActor.start(
             loop=self._loop,

@@ -26,7 +26,6 @@ import contextlib
 import errno
 import functools
 import ipaddress
-import itertools
 import logging
 import os
 import selectors
@@ -34,7 +33,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pykka
 
@@ -50,6 +49,9 @@ logger = logging.getLogger(__name__)
 HelloCheck = Callable[[Hello], str | None]
 """Returns the reason to refuse a handshake, or None to accept it."""
 
+OnSent = Callable[[], None] | None
+"""Called (in the I/O thread) once an application frame has been written, or dropped."""
+
 _READ_BYTES = 256 * 1024  # one recv per readiness event: a busy link cannot starve the others
 _WRITE_BATCH_BYTES = 256 * 1024  # frames joined into one send
 _ACCEPTS_PER_EVENT = 64
@@ -59,6 +61,14 @@ _CONNECTION_ABORTED = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EINTR})
 _KEEPALIVE = (10, 5, 3)  # idle s, interval s, probes: a vanished peer is noticed within ~25 s
 
 
+class _Queued(NamedTuple):
+    """A frame on its way out: what to call once it is sent, and which lane it came from."""
+
+    frame: bytes | memoryview
+    on_sent: OnSent
+    data: bool
+
+
 class _Link:
     """One connection's state; touched only by the loop thread."""
 
@@ -66,6 +76,9 @@ class _Link:
         "check_hello",
         "closing",
         "connecting",
+        "control",
+        "current",
+        "data",
         "decoder",
         "deliver_to",
         "handler",
@@ -75,10 +88,8 @@ class _Link:
         "last_active",
         "manager",
         "name",
-        "outbound",
         "outbound_bytes",
         "peer",
-        "sent_offset",
         "sock",
         "source",
         "timer",
@@ -110,9 +121,12 @@ class _Link:
         self.idle_close = idle_close
         self.connecting = False
         self.closing: str | None = None  # the reason, while the last frames go out
-        self.outbound: collections.deque[bytes] = collections.deque()
+        # Two lanes: membership frames never wait behind application frames (only behind the
+        # frame already on its way, ``current``: its unsent rest, and what to call once sent).
+        self.control: collections.deque[bytes] = collections.deque()
+        self.data: collections.deque[tuple[bytes, OnSent]] = collections.deque()
+        self.current: _Queued | None = None
         self.outbound_bytes = 0
-        self.sent_offset = 0  # bytes of outbound[0] already sent
         self.interest = 0
         self.last_active = time.monotonic()
         self.timer: Timer | None = None  # the connect or handshake deadline
@@ -211,9 +225,13 @@ class IoLoop:
         )
         return link_id
 
-    def write(self, link_id: int, frame: bytes) -> None:
-        """Queue ``frame`` on the link (dropped if it has closed meanwhile)."""
-        self._submit(lambda: self._write(link_id, frame))
+    def write(
+        self, link_id: int, frame: bytes, *, data: bool = False, on_sent: OnSent = None
+    ) -> None:
+        """Queue ``frame`` on the link (dropped if it has closed meanwhile). A ``data`` frame (an
+        application message) goes after every membership frame queued, and ``on_sent`` is called
+        once it has been written, or dropped."""
+        self._submit(lambda: self._write(link_id, frame, data, on_sent))
 
     def close(self, link_id: int, reason: str) -> None:
         """Close the link once the frames queued on it have gone out (or ``connect_timeout`` has
@@ -481,7 +499,7 @@ class IoLoop:
             idle_close=idle_close,
         )
         link.connecting = status != 0
-        link.outbound.append(first_frames)
+        link.control.append(first_frames)
         link.outbound_bytes = len(first_frames)
         self._add(link, selectors.EVENT_READ | selectors.EVENT_WRITE)
         if link.connecting:
@@ -594,14 +612,15 @@ class IoLoop:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _write(self, link_id: int, frame: bytes) -> None:
+    def _write(self, link_id: int, frame: bytes, data: bool, on_sent: OnSent) -> None:
         link = self._links.get(link_id)
         if link is None or link.closing:
+            _call(on_sent)
             return
         self._touch(link)
-        self._queue(link, frame)
+        self._queue(link, frame, data, on_sent)
 
-    def _queue(self, link: _Link, frame: bytes) -> None:
+    def _queue(self, link: _Link, frame: bytes, data: bool = False, on_sent: OnSent = None) -> None:
         limit = self._settings.max_outbound_bytes
         if link.outbound_bytes and link.outbound_bytes + len(frame) > limit:
             reason = (
@@ -609,9 +628,13 @@ class IoLoop:
                 "the peer does not keep up"
             )
             logger.warning("Closing link to %s: %s", link.name, reason)
+            _call(on_sent)
             self._finish(link, reason)
             return
-        link.outbound.append(frame)
+        if data:
+            link.data.append((frame, on_sent))
+        else:
+            link.control.append(frame)
         link.outbound_bytes += len(frame)
         self._unflushed[link.id] = link  # sent at the end of this round, with the rest
 
@@ -623,42 +646,70 @@ class IoLoop:
                 self._guarded(self._flush, link)
 
     def _flush(self, link: _Link) -> None:
-        """Send what the socket takes now; watch for writability while anything is left."""
-        outbound = link.outbound
-        while outbound:
-            batch = [outbound[0][link.sent_offset :] if link.sent_offset else outbound[0]]
-            size = len(batch[0])
-            for frame in itertools.islice(outbound, 1, None):
-                if size >= _WRITE_BATCH_BYTES:
-                    break
-                batch.append(frame)
-                size += len(frame)
+        """Send what the socket takes now, membership frames first; watch for writability while
+        anything is left."""
+        while link.outbound_bytes:
+            batch = self._next_batch(link)
+            size = sum(len(queued.frame) for queued in batch)
             try:
-                sent = link.sock.send(batch[0] if len(batch) == 1 else b"".join(batch))
+                sent = link.sock.send(b"".join(queued.frame for queued in batch))
             except (BlockingIOError, InterruptedError):
-                break
+                sent = 0
             except OSError as error:
+                self._requeue(link, batch)
                 self._finish(link, f"write failed: {error}")
                 return
-            self._consume(link, sent)
+            self._consume(link, batch, sent)
             if sent < size:
                 break
-        if not outbound and link.closing is not None:
+        if not link.outbound_bytes and link.closing is not None:
             self._finish(link, link.closing)
             return
-        self._watch(link, selectors.EVENT_WRITE if outbound else 0)
+        self._watch(link, selectors.EVENT_WRITE if link.outbound_bytes else 0)
 
-    def _consume(self, link: _Link, sent: int) -> None:
+    @staticmethod
+    def _next_batch(link: _Link) -> list[_Queued]:
+        """Up to ``_WRITE_BATCH_BYTES`` from the head: the frame on its way, then membership
+        frames, then application frames (each lane in its order)."""
+        batch: list[_Queued] = []
+        size = 0
+        if link.current is not None:
+            batch.append(link.current)
+            size = len(link.current.frame)
+            link.current = None
+        while link.control and size < _WRITE_BATCH_BYTES:
+            frame = link.control.popleft()
+            batch.append(_Queued(frame, None, data=False))
+            size += len(frame)
+        while link.data and size < _WRITE_BATCH_BYTES:
+            frame, on_sent = link.data.popleft()
+            batch.append(_Queued(frame, on_sent, data=True))
+            size += len(frame)
+        return batch
+
+    @staticmethod
+    def _consume(link: _Link, batch: list[_Queued], sent: int) -> None:
+        """Account for ``sent`` bytes of ``batch``: frames sent in full are done; a partly sent
+        one becomes the frame on its way, and the rest go back to the head of their lanes."""
         link.outbound_bytes -= sent
-        outbound = link.outbound
-        while sent:
-            head = len(outbound[0]) - link.sent_offset
-            if sent < head:
-                link.sent_offset += sent
-                return
-            sent -= head
-            outbound.popleft()
-            link.sent_offset = 0
+        for index, queued in enumerate(batch):
+            if sent >= len(queued.frame):
+                sent -= len(queued.frame)
+                _call(queued.on_sent)
+                continue
+            link.current = queued._replace(frame=memoryview(queued.frame)[sent:])
+            IoLoop._requeue(link, batch[index + 1 :])
+            return
+
+    @staticmethod
+    def _requeue(link: _Link, frames: list[_Queued]) -> None:
+        """Put unsent frames back at the head of their lanes, in their order."""
+        for queued in reversed(frames):
+            frame = bytes(queued.frame)
+            if queued.data:
+                link.data.appendleft((frame, queued.on_sent))
+            else:
+                link.control.appendleft(frame)
 
     def _watch(self, link: _Link, write: int) -> None:
         interest = write | (0 if link.closing else selectors.EVENT_READ)
@@ -679,7 +730,7 @@ class IoLoop:
         """Close once the queued frames have gone out, or after ``connect_timeout``."""
         if link.closing is not None:
             return
-        if not link.outbound:
+        if not link.outbound_bytes:
             self._finish(link, reason)
             return
         link.closing = reason
@@ -694,6 +745,7 @@ class IoLoop:
         if link.timer is not None:
             link.timer.cancel()
         self._release_handshake(link)
+        self._drop_outbound(link)
         with contextlib.suppress(KeyError, ValueError, OSError):
             self._selector.unregister(link.sock)
         with contextlib.suppress(OSError):
@@ -703,11 +755,31 @@ class IoLoop:
         with contextlib.suppress(pykka.ActorDeadError):
             link.manager.tell(LinkClosed(link=link.id, peer=link.peer, reason=reason))
 
+    @staticmethod
+    def _drop_outbound(link: _Link) -> None:
+        """The link is gone: its unsent application frames are done with (dropped)."""
+        if link.current is not None:
+            _call(link.current.on_sent)
+        for _, on_sent in link.data:
+            _call(on_sent)
+        link.current = None
+        link.data.clear()
+        link.control.clear()
+        link.outbound_bytes = 0
+
     def _close_idle(self) -> None:
         deadline = time.monotonic() - self._settings.idle_timeout
         for link in [link for link in self._links.values() if link.idle_close]:
             if link.last_active < deadline:
                 self._start_closing(link, f"idle for {self._settings.idle_timeout:g} s")
+
+
+def _call(on_sent: OnSent) -> None:
+    if on_sent is not None:
+        try:
+            on_sent()
+        except Exception:
+            logger.exception("A frame's on_sent callback failed")
 
 
 def _resolve(address: Address) -> tuple[int, tuple[Any, ...]]:

@@ -12,6 +12,7 @@ import pykka
 
 from actors.callbacks import CallbackRunner, in_callback
 from actors.cluster_service import ClusterService
+from actors.flow import FlowGate
 from actors.futures import settle
 from actors.io_loop import IoLoop
 from actors.load_balancer import LoadBalancerActor
@@ -133,6 +134,9 @@ class Node(StopOnExit, Messaging):
         self.membership = MembershipActor.start(
             member, self.listeners, settings, self._loop, self._terminated, self.ordering
         )
+        self.gate = FlowGate(
+            settings.max_messages_in_flight, settings.block_on_backpressure, settings.ask_timeout
+        )
         self.router = RouterActor.start(
             node_id=member.uuid,
             ordering=self.ordering,
@@ -140,6 +144,7 @@ class Node(StopOnExit, Messaging):
             registry=self.listeners,
             scheduler=self._loop,
             settings=settings,
+            gate=self.gate,
         )
         self.transport = TransportActor.start(
             loop=self._loop,

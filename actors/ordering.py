@@ -11,7 +11,9 @@ entry folded into a causal clock would make publishes wait for deliveries that n
 
 from __future__ import annotations
 
+import collections
 import logging
+import queue
 import time
 from typing import Any
 
@@ -44,6 +46,29 @@ _encoder = msgspec.msgpack.Encoder()
 _Arrival = tuple[Envelope, int | None, str]  # an envelope, the link it came on, its peer
 
 
+class _ControlFirst(queue.Queue[Any]):
+    """The ordering actor's inbox: membership traffic and commands before application envelopes,
+    each kind in its own order (``queue.Queue``'s documented hooks), so that a burst of messages
+    never delays a heartbeat or a gossip behind it."""
+
+    def _init(self, maxsize: int) -> None:
+        self._control: collections.deque[Any] = collections.deque()
+        self._data: collections.deque[Any] = collections.deque()
+
+    def _qsize(self) -> int:
+        return len(self._control) + len(self._data)
+
+    def _put(self, item: Any) -> None:
+        message = getattr(item, "message", None)
+        if isinstance(message, Inbound) and isinstance(message.message, Envelope):
+            self._data.append(item)
+        else:
+            self._control.append(item)
+
+    def _get(self) -> Any:
+        return self._control.popleft() if self._control else self._data.popleft()
+
+
 class OrderingActor(pykka.ThreadingActor):
     """Inbound: membership messages (gossip, heartbeats, joins, client updates) go straight on to
     the membership (or client) actor: gossip is a state-based merge and needs no hold-back.
@@ -53,6 +78,10 @@ class OrderingActor(pykka.ThreadingActor):
     stamped with the next sequence for their receiver and this node's membership version and go to
     the transport.
     """
+
+    @staticmethod
+    def _create_actor_inbox() -> Any:
+        return _ControlFirst()
 
     def __init__(self, node_id: str, settings: Settings, scheduler: IoLoop) -> None:
         super().__init__()
@@ -84,8 +113,8 @@ class OrderingActor(pykka.ThreadingActor):
                 self._membership_messages += 1
                 if self._membership is not None:
                     self._membership.tell(message)
-            case SendEnvelope(to=to, body=body, address=address, link=link):
-                self._send(to, body, address, link)
+            case SendEnvelope(to=to, body=body, address=address, link=link, on_sent=on_sent):
+                self._send(to, body, address, link, on_sent)
             case PublishEnvelope():
                 self._publish(message)
             case MembershipReached(version=version, removed=removed):
@@ -191,14 +220,16 @@ class OrderingActor(pykka.ThreadingActor):
         self._sequences[to] = sequence
         return Envelope(self._node_id, sequence, msgspec.Raw(self._version), body)
 
-    def _send(self, to: str, body: Any, address: Any, link: int | None) -> None:
-        if self._transport is None:
-            return
+    def _send(
+        self, to: str, body: Any, address: Any, link: int | None, on_sent: Any = None
+    ) -> None:
         envelope = self._stamp(to, body)
-        if address is not None:
-            self._transport.tell(SendTo(address, envelope))
+        if self._transport is None:
+            _call(on_sent)
+        elif address is not None:
+            self._transport.tell(SendTo(address, envelope, on_sent))
         elif link is not None:
-            self._transport.tell(Reply(link, envelope))
+            self._transport.tell(Reply(link, envelope, on_sent))
 
     def _publish(self, publish: PublishEnvelope) -> None:
         """One publish: the next entry of this node's publish clock, to every member; this node's
@@ -208,3 +239,8 @@ class OrderingActor(pykka.ThreadingActor):
         self._hand_on(Deliver(self._stamp(self._node_id, body), None, "this member"))
         for member, address in publish.destinations:
             self._send(member, body, address, None)
+
+
+def _call(on_sent: Any) -> None:
+    if on_sent is not None:
+        on_sent()

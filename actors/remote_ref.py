@@ -11,12 +11,14 @@ from typing import Any, overload
 
 import pykka
 
+from actors.flow import FlowGate
 from actors.futures import ask as ask_actor
 from actors.settings import Settings
 from messages.address import Address
 from messages.member import Member
 from messages.remote import RemoteTimeout, encode_payload
 from messages.routing import (
+    Admitted,
     PublishMessage,
     Register,
     RemoteAsk,
@@ -36,9 +38,15 @@ class RemoteRef:
     for each message), with pykka's ``tell`` and ``ask``."""
 
     def __init__(
-        self, router: pykka.ActorRef[Any], name: str, member: MemberChoice, settings: Settings
+        self,
+        router: pykka.ActorRef[Any],
+        gate: FlowGate,
+        name: str,
+        member: MemberChoice,
+        settings: Settings,
     ) -> None:
         self._router = router
+        self._gate = gate
         self.name = name
         self.member = member
         self._settings = settings
@@ -50,7 +58,9 @@ class RemoteRef:
     def tell(self, message: Any) -> None:
         """Send ``message`` (a registered Struct or a plain value); it arrives in order after the
         ones this node sent before to that member. Raises ``TypeError`` for a type that cannot
-        travel, ``RuntimeError`` when the node has stopped."""
+        travel, ``Backpressure`` when ``max_messages_in_flight`` messages of this node are still
+        waiting to be sent (at once, or after waiting ``ask_timeout`` with
+        ``block_on_backpressure``), ``RuntimeError`` when the node has stopped."""
         encode_payload(message)
         self._tell(RemoteTell(self.name, message, self.member))
 
@@ -75,10 +85,12 @@ class RemoteRef:
         except pykka.Timeout:  # the router's own timer should have ended it first
             raise RemoteTimeout(f"no answer within {seconds:g} s") from None
 
-    def _tell(self, message: Any) -> None:
+    def _tell(self, message: RemoteTell | RemoteAsk) -> None:
+        self._gate.acquire()
         try:
-            self._router.tell(message)
+            self._router.tell(Admitted(message))
         except pykka.ActorDeadError:
+            self._gate.release()
             raise RuntimeError("this node has stopped: nothing more can be sent") from None
 
 
@@ -87,13 +99,14 @@ class Messaging:
     by them)."""
 
     router: pykka.ActorRef[Any]
+    gate: FlowGate
     settings: Settings
 
     def remote(self, name: str, member: MemberChoice = None) -> RemoteRef:
         """The actor registered as ``name`` on ``member`` (default: the load balancer's pick)."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty str, not {name!r}")
-        return RemoteRef(self.router, name, member, self.settings)
+        return RemoteRef(self.router, self.gate, name, member, self.settings)
 
     def register(self, name: str, actor: pykka.ActorRef[Any]) -> None:
         """Make ``actor`` reachable as ``name`` from every member and client."""

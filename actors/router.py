@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import msgspec
 import pykka
 
+from actors.flow import FlowGate
 from actors.futures import fail, settle
 from actors.io_loop import IoLoop
 from actors.settings import Settings
@@ -40,6 +41,7 @@ from messages.remote import (
     error_from_wire,
 )
 from messages.routing import (
+    Admitted,
     Deliver,
     PublishEnvelope,
     PublishMessage,
@@ -119,8 +121,10 @@ class RouterActor(pykka.ThreadingActor):
         registry: pykka.ActorRef[Any],
         scheduler: IoLoop,
         settings: Settings,
+        gate: FlowGate,
     ) -> None:
         super().__init__()
+        self._gate = gate
         self._node_id = node_id
         self._ordering = ordering
         self._load_balancer = load_balancer
@@ -149,10 +153,12 @@ class RouterActor(pykka.ThreadingActor):
         match message:
             case Deliver():
                 self._on_deliver(message)
-            case RemoteTell(name=name, message=payload, member=member):
-                self._tell(name, payload, member)
-            case RemoteAsk():
-                self._ask(message)
+            case Admitted(message=RemoteTell() as tell):
+                self._tell(tell)
+            case Admitted(message=RemoteAsk() as ask):
+                self._ask(ask)
+            case RemoteTell() | RemoteAsk():
+                self._admit(message)
             case _LocalAnswer():
                 self._answer_local(message)
             case _AskExpired(ask_id=ask_id):
@@ -202,15 +208,30 @@ class RouterActor(pykka.ThreadingActor):
             raise NoMemberAvailable(f"no up member {member}")
         return found
 
-    def _tell(self, name: str, message: Any, member: Any) -> None:
+    def _admit(self, message: RemoteTell | RemoteAsk) -> None:
+        """An application actor's tell or ask: take its place in the flow gate without waiting."""
         try:
-            kind, payload = encode_payload(message)
-            target = self._resolve(member)
-        except (TypeError, RemoteError) as error:
-            logger.warning("Cannot tell %r to %r: %s", message, name, error)
+            self._gate.acquire(block=False)
+        except RemoteError as error:
+            if isinstance(message, RemoteAsk):
+                self._reply(message, error=error)
+            else:
+                logger.warning("Dropped a tell to %r: %s", message.name, error)
             return
-        body = Tell(name, kind, msgspec.Raw(payload))
-        self._send(target, body)
+        if isinstance(message, RemoteAsk):
+            self._ask(message)
+        else:
+            self._tell(message)
+
+    def _tell(self, tell: RemoteTell) -> None:
+        try:
+            kind, payload = encode_payload(tell.message)
+            target = self._resolve(tell.member)
+        except (TypeError, RemoteError) as error:
+            self._gate.release()
+            logger.warning("Cannot tell %r to %r: %s", tell.message, tell.name, error)
+            return
+        self._send(target, Tell(tell.name, kind, msgspec.Raw(payload)))
 
     def _ask(self, ask: RemoteAsk) -> None:
         ask_id = next(self._ask_ids)
@@ -218,6 +239,7 @@ class RouterActor(pykka.ThreadingActor):
             kind, payload = encode_payload(ask.message)
             target = self._resolve(ask.member)
         except (TypeError, RemoteError) as error:
+            self._gate.release()
             self._reply(ask, error=error if isinstance(error, RemoteError) else _type_error(error))
             return
         timeout = ask.timeout or self._settings.ask_timeout
@@ -226,10 +248,15 @@ class RouterActor(pykka.ThreadingActor):
         self._send(target, Ask(ask.name, kind, msgspec.Raw(payload), ask_id))
 
     def _send(self, target: Member, body: Any) -> None:
+        """Send a tell or an ask that has its place in the gate, given back once it is written."""
         if target.uuid == self._node_id:  # to an actor of this very node: no wire
+            self._gate.release()
             self.actor_ref.tell(Deliver(_local_envelope(self._node_id, body), None, "this member"))
         else:
-            self._ordering.tell(SendEnvelope(target.uuid, body, address=target.address))
+            release = self._gate.release
+            self._ordering.tell(
+                SendEnvelope(target.uuid, body, address=target.address, on_sent=release)
+            )
 
     def _publish(self, topic: str, message: Any) -> None:
         try:

@@ -32,6 +32,8 @@ class Settings:
     max_frame_bytes: int = 16 * 1024 * 1024
     ask_timeout: float = 10.0
     causal_wait: float = 5.0
+    max_messages_in_flight: int = 10_000
+    block_on_backpressure: bool = False
 
     def __post_init__(self) -> None:
         if not self.cluster_name or not isinstance(self.cluster_name, str):

@@ -30,7 +30,7 @@ from messages.links import (
     SendTo,
     Watching,
 )
-from messages.protocol import Hello, HelloAccepted, Role
+from messages.protocol import Envelope, Hello, HelloAccepted, Role
 
 logger = logging.getLogger(__name__)
 
@@ -96,16 +96,20 @@ class TransportActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case SendTo(address=address) if address in self._blocked or address in self._stalled:
+            case SendTo(address=address, on_sent=on_sent) if (
+                address in self._blocked or address in self._stalled
+            ):
                 if address in self._routes:
                     self._stalled.add(address)  # the frame is lost: this link is stuck now
+                _call(on_sent)
             case SendTo(address=address) if address in self._delayed:
                 self._loop.call_later(self._delay, self.actor_ref, Delayed(message))
-            case SendTo(address=address, message=payload) | Delayed(SendTo(address, payload)):
-                self._send_to(address, payload)
-            case Reply(link=link, message=payload):
-                if (frame := self._frame(payload)) is not None:
-                    self._loop.write(link, frame)
+            case SendTo(address=address, message=payload, on_sent=on_sent) | Delayed(
+                SendTo(address, payload, on_sent)
+            ):
+                self._send_to(address, payload, on_sent)
+            case Reply(link=link, message=payload, on_sent=on_sent):
+                self._write(link, payload, on_sent)
             case Broadcast(message=payload):
                 if self._clients and (frame := self._frame(payload)) is not None:
                     for link in self._clients:
@@ -133,10 +137,15 @@ class TransportActor(pykka.ThreadingActor):
             logger.error("Cannot send %r: %s", message, error)
             return None
 
-    def _send_to(self, address: Address, message: Any) -> None:
+    def _write(self, link: int, message: Any, on_sent: Any) -> None:
         frame = self._frame(message)
         if frame is None:
-            return
+            _call(on_sent)
+        else:
+            data = isinstance(message, Envelope)
+            self._loop.write(link, frame, data=data, on_sent=on_sent)
+
+    def _send_to(self, address: Address, message: Any, on_sent: Any = None) -> None:
         link = self._routes.get(address)
         if link is None:
             link = self._loop.dial(
@@ -149,7 +158,7 @@ class TransportActor(pykka.ThreadingActor):
             self._routes[address] = link
             self._peers[link] = address
             self._dialled.add(link)
-        self._loop.write(link, frame)
+        self._write(link, message, on_sent)
 
     def _link_up(self, link: int, hello: Hello) -> None:
         address = hello.address
@@ -184,6 +193,11 @@ class TransportActor(pykka.ThreadingActor):
         self._stalled.discard(address)
         if link is not None:
             self._loop.close(link, reason)
+
+
+def _call(on_sent: Any) -> None:
+    if on_sent is not None:
+        on_sent()
 
 
 def bind_listener(address: Address) -> socket.socket:

@@ -23,17 +23,21 @@ class Inbound(msgspec.Struct, frozen=True):
 
 class SendTo(msgspec.Struct, frozen=True):
     """Transport: write ``message`` to the member at ``address``, over the link to it (dialled if
-    there is none)."""
+    there is none). ``on_sent`` (for an application message) is called once it has been written
+    to the socket, or dropped."""
 
     address: Address
     message: Any
+    on_sent: Any = None
 
 
 class Reply(msgspec.Struct, frozen=True):
-    """Transport: write ``message`` on ``link``, the one a request came in on."""
+    """Transport: write ``message`` on ``link``, the one a request came in on (``on_sent``: as
+    for ``SendTo``)."""
 
     link: int
     message: Any
+    on_sent: Any = None
 
 
 class Broadcast(msgspec.Struct, frozen=True):

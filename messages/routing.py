@@ -153,12 +153,21 @@ class Deliver(msgspec.Struct, frozen=True):
 
 class SendEnvelope(msgspec.Struct, frozen=True):
     """Router -> ordering actor: stamp ``body`` for member (or client) ``to`` and send it to
-    ``address``, or on ``link`` when the receiver has no address (a client)."""
+    ``address``, or on ``link`` when the receiver has no address (a client); ``on_sent`` is
+    called once it is written or dropped."""
 
     to: str
     body: Any
     address: Address | None = None
     link: int | None = None
+    on_sent: Any = None
+
+
+class Admitted(msgspec.Struct, frozen=True):
+    """Facade -> router: a ``RemoteTell`` or ``RemoteAsk`` that already has its place in the
+    node's flow gate (taken in the caller's thread)."""
+
+    message: Any
 
 
 class PublishEnvelope(msgspec.Struct, frozen=True):

@@ -115,9 +115,12 @@ def test_shuffled_envelopes_reach_the_router_in_each_senders_order(rig: Rig, see
 def test_an_envelope_waits_for_the_membership_its_sender_had_seen(rig: Rig) -> None:
     needs = msgspec.msgpack.encode(VectorClock({"m": 2}))
     rig.actor.tell(rig.envelope("a", 1, tell(1), needs))
+    rig.actor.tell(rig.envelope("b", 1, tell(2)))  # envelopes keep their order among themselves
+    (from_b,) = rig.router.wait_for(lambda got: len(got) == 1)
+    assert from_b.envelope.sender == "b"
     assert rig.stats().held == 1
     rig.actor.tell(MembershipReached(VectorClock({"m": 2}), frozenset()))
-    rig.router.wait_for(lambda got: len(got) == 1)
+    rig.router.wait_for(lambda got: len(got) == 2)
     assert rig.stats().held == 0
 
 
@@ -184,3 +187,19 @@ def test_an_own_publish_reaches_this_nodes_subscribers_and_every_member(rig: Rig
     sent = rig.transport.wait_for(lambda got: len(got) == 2)
     assert local.envelope.body.clock == VectorClock({"me": 1})
     assert {m.address.port for m in sent} == {9, 10}
+
+
+def test_membership_messages_overtake_a_backlog_of_envelopes() -> None:
+    """A burst of application messages waiting in the inbox never holds up a heartbeat."""
+    inbox = OrderingActor._create_actor_inbox()
+    envelopes = [Inbound(Envelope("a", n, msgspec.Raw(EMPTY), tell(n)), 1, "a") for n in range(3)]
+    heartbeat = Inbound(Heartbeat("a", "me", 1), 1, "a")
+
+    class Item:  # what pykka puts in an inbox: the message and where a reply goes
+        def __init__(self, message: Any) -> None:
+            self.message = message
+
+    for message in (*envelopes[:2], heartbeat, envelopes[2]):
+        inbox.put(Item(message))
+    assert inbox.qsize() == 4
+    assert [inbox.get().message for _ in range(4)] == [heartbeat, *envelopes]
