@@ -241,9 +241,7 @@ class Client(StopOnExit, Messaging):
         self.lifecycle = LifecycleService(self.cluster)
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}")
         self.ordering = OrderingActor.start(self.uuid, settings, self._loop)
-        self.gate = FlowGate(
-            settings.max_messages_in_flight, settings.block_on_backpressure, settings.ask_timeout
-        )
+        self.gate = FlowGate.of(settings)
         self.router = RouterActor.start(
             node_id=self.uuid,
             ordering=self.ordering,

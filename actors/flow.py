@@ -1,50 +1,87 @@
 """FlowGate: the bound on application messages a node has sent but not yet written to a socket.
 
 A slow or stopped receiver must not make the sender's memory grow: each tell or ask from this node
-takes a place here before it leaves the caller (``acquire``: ``Backpressure`` at once, or after
-waiting up to a timeout, as the node is configured), and gives it back when the I/O thread has
-written its frame to the kernel, or dropped it with a closed link (``release``). Thread-safe: the
-callers' threads take places, the I/O thread gives them back.
+takes a place here before it leaves the caller, sized by its payload (``acquire``: wait up to a
+timeout for room, or raise ``Backpressure`` at once, as the node is configured), and gives it back
+when the I/O thread has written its frame to the kernel, or dropped it with a closed link
+(``release``). Two bounds: messages (each costs an envelope and a frame) and payload bytes.
+Thread-safe: the callers' threads take places, the I/O thread gives them back.
 """
 
 from __future__ import annotations
 
 import threading
 
-from messages.remote import Backpressure
+from actors.settings import Settings
+from messages.remote import Backpressure, MessageTooLarge
 
 
 class FlowGate:
-    """At most ``limit`` messages in flight; ``block`` decides whether a full gate waits."""
+    """At most ``max_messages`` messages and ``max_bytes`` payload bytes in flight; ``block``
+    decides whether a full gate waits (up to ``timeout``) or refuses at once. No payload may be
+    larger than ``max_message_bytes`` (default ``max_bytes``)."""
 
-    def __init__(self, limit: int, block: bool, timeout: float) -> None:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
-        self.limit = limit
+    def __init__(
+        self,
+        max_messages: int,
+        max_bytes: int,
+        block: bool,
+        timeout: float,
+        max_message_bytes: int | None = None,
+    ) -> None:
+        if max_messages < 1 or max_bytes < 1:
+            raise ValueError(f"the gate's bounds must be positive: {max_messages}, {max_bytes}")
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self.max_message_bytes = min(max_bytes, max_message_bytes or max_bytes)
         self._block = block
         self._timeout = timeout
-        self._in_flight = 0
+        self._messages = 0
+        self._bytes = 0
         self._room = threading.Condition()
 
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
+    @classmethod
+    def of(cls, settings: Settings) -> FlowGate:
+        """The gate of a node: a payload must also leave room in a frame for its envelope."""
+        return cls(
+            settings.max_messages_in_flight,
+            settings.max_bytes_in_flight,
+            settings.block_on_backpressure,
+            settings.ask_timeout,
+            max_message_bytes=settings.max_frame_bytes // 2,
+        )
 
-    def acquire(self, block: bool | None = None) -> None:
-        """Take a place, or raise ``Backpressure`` (at once, or after waiting ``timeout``)."""
+    @property
+    def in_flight(self) -> tuple[int, int]:
+        """Messages and payload bytes waiting to be written."""
+        return self._messages, self._bytes
+
+    def acquire(self, size: int, block: bool | None = None) -> None:
+        """Take a place for a payload of ``size`` bytes, or raise ``Backpressure`` (at once, or
+        after waiting ``timeout``); ``MessageTooLarge`` for a payload that could never fit."""
+        if size > self.max_message_bytes:
+            raise MessageTooLarge(
+                f"a message of {size} bytes is larger than the {self.max_message_bytes} bytes "
+                "this node can send (max_bytes_in_flight, half of max_frame_bytes)"
+            )
         wait = self._block if block is None else block
         with self._room:
-            if self._in_flight >= self.limit and not (
-                wait and self._room.wait_for(lambda: self._in_flight < self.limit, self._timeout)
+            if not self._fits(size) and not (
+                wait and self._room.wait_for(lambda: self._fits(size), self._timeout)
             ):
                 waited = f" (waited {self._timeout:g} s)" if wait else ""
                 raise Backpressure(
-                    f"{self._in_flight} messages are still waiting to be sent{waited}: the "
-                    "receivers do not keep up"
+                    f"{self._messages} messages ({self._bytes} bytes) are still waiting to be "
+                    f"sent{waited}: the receivers do not keep up"
                 )
-            self._in_flight += 1
+            self._messages += 1
+            self._bytes += size
 
-    def release(self) -> None:
+    def release(self, size: int) -> None:
         with self._room:
-            self._in_flight -= 1
-            self._room.notify()
+            self._messages -= 1
+            self._bytes -= size
+            self._room.notify_all()
+
+    def _fits(self, size: int) -> bool:
+        return self._messages < self.max_messages and self._bytes + size <= self.max_bytes

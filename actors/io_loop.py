@@ -62,11 +62,13 @@ _KEEPALIVE = (10, 5, 3)  # idle s, interval s, probes: a vanished peer is notice
 
 
 class _Queued(NamedTuple):
-    """A frame on its way out: what to call once it is sent, and which lane it came from."""
+    """A frame on its way out (or its unsent rest): what to call once it is sent, which lane it
+    came from, and its whole size."""
 
     frame: bytes | memoryview
     on_sent: OnSent
     data: bool
+    size: int
 
 
 class _Link:
@@ -79,6 +81,7 @@ class _Link:
         "control",
         "current",
         "data",
+        "data_bytes",
         "decoder",
         "deliver_to",
         "handler",
@@ -127,6 +130,7 @@ class _Link:
         self.data: collections.deque[tuple[bytes, OnSent]] = collections.deque()
         self.current: _Queued | None = None
         self.outbound_bytes = 0
+        self.data_bytes = 0  # of application frames, bounded by the node's flow gate instead
         self.interest = 0
         self.last_active = time.monotonic()
         self.timer: Timer | None = None  # the connect or handshake deadline
@@ -615,14 +619,20 @@ class IoLoop:
     def _write(self, link_id: int, frame: bytes, data: bool, on_sent: OnSent) -> None:
         link = self._links.get(link_id)
         if link is None or link.closing:
+            if data:
+                logger.warning("Dropped an application message: link %s has closed", link_id)
             _call(on_sent)
             return
         self._touch(link)
         self._queue(link, frame, data, on_sent)
 
     def _queue(self, link: _Link, frame: bytes, data: bool = False, on_sent: OnSent = None) -> None:
+        """Queue a frame. Membership frames piling up past ``max_outbound_bytes`` mean the peer
+        does not read: the link closes. Application frames do not count: the flow gate bounds
+        them, and makes their senders wait."""
         limit = self._settings.max_outbound_bytes
-        if link.outbound_bytes and link.outbound_bytes + len(frame) > limit:
+        membership_bytes = link.outbound_bytes - link.data_bytes
+        if not data and membership_bytes and membership_bytes + len(frame) > limit:
             reason = (
                 f"its outbound buffer is full ({link.outbound_bytes} bytes, the limit is {limit}): "
                 "the peer does not keep up"
@@ -633,6 +643,7 @@ class IoLoop:
             return
         if data:
             link.data.append((frame, on_sent))
+            link.data_bytes += len(frame)
         else:
             link.control.append(frame)
         link.outbound_bytes += len(frame)
@@ -679,11 +690,11 @@ class IoLoop:
             link.current = None
         while link.control and size < _WRITE_BATCH_BYTES:
             frame = link.control.popleft()
-            batch.append(_Queued(frame, None, data=False))
+            batch.append(_Queued(frame, None, False, len(frame)))
             size += len(frame)
         while link.data and size < _WRITE_BATCH_BYTES:
             frame, on_sent = link.data.popleft()
-            batch.append(_Queued(frame, on_sent, data=True))
+            batch.append(_Queued(frame, on_sent, True, len(frame)))
             size += len(frame)
         return batch
 
@@ -695,6 +706,8 @@ class IoLoop:
         for index, queued in enumerate(batch):
             if sent >= len(queued.frame):
                 sent -= len(queued.frame)
+                if queued.data:
+                    link.data_bytes -= queued.size
                 _call(queued.on_sent)
                 continue
             link.current = queued._replace(frame=memoryview(queued.frame)[sent:])
@@ -745,7 +758,7 @@ class IoLoop:
         if link.timer is not None:
             link.timer.cancel()
         self._release_handshake(link)
-        self._drop_outbound(link)
+        self._drop_outbound(link, reason)
         with contextlib.suppress(KeyError, ValueError, OSError):
             self._selector.unregister(link.sock)
         with contextlib.suppress(OSError):
@@ -756,16 +769,24 @@ class IoLoop:
             link.manager.tell(LinkClosed(link=link.id, peer=link.peer, reason=reason))
 
     @staticmethod
-    def _drop_outbound(link: _Link) -> None:
-        """The link is gone: its unsent application frames are done with (dropped)."""
-        if link.current is not None:
-            _call(link.current.on_sent)
-        for _, on_sent in link.data:
+    def _drop_outbound(link: _Link, reason: str) -> None:
+        """The link is gone: its unsent frames are dropped (application ones said so: their
+        asks fail by the member's removal or their timeout, tells are lost)."""
+        dropped = [queued.on_sent for queued in (link.current,) if queued and queued.data]
+        dropped += [on_sent for _, on_sent in link.data]
+        if dropped:
+            logger.warning(
+                "Dropped %d unsent application message(s) to %s: %s",
+                len(dropped),
+                link.name,
+                reason,
+            )
+        for on_sent in dropped:
             _call(on_sent)
         link.current = None
         link.data.clear()
         link.control.clear()
-        link.outbound_bytes = 0
+        link.outbound_bytes = link.data_bytes = 0
 
     def _close_idle(self) -> None:
         deadline = time.monotonic() - self._settings.idle_timeout

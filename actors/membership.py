@@ -540,16 +540,18 @@ class MembershipActor(pykka.ThreadingActor):
             self._tell_transport(Broadcast(ClientUpdate(state=new_state)))
             if self._tickers and not self._finished:
                 self._gossip_once()  # push a change at once; the ticks only mop up
+        member = new_state.member(self._uuid)
         for event in events:
             if isinstance(event, MemberRemoved) and event.member.uuid != self._uuid:
                 self._detectors.remove(event.member.uuid)
-                if event.previous_status == MemberStatus.EXITING:
+                # A goodbye to a member that left, unless this member has left too: gossip from a
+                # member it does not hold is refused (that one finishes its exit alone).
+                if event.previous_status == MemberStatus.EXITING and member is not None:
                     self._send(
                         event.member.address,
                         Gossip(from_uuid=self._uuid, to_uuid=event.member.uuid, state=new_state),
                     )
                 self._forget(event.member.address)
-        member = new_state.member(self._uuid)
         if member is not None and member.status == MemberStatus.DOWN:
             self._finish_removed("the cluster downed this member")
 

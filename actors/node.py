@@ -134,9 +134,7 @@ class Node(StopOnExit, Messaging):
         self.membership = MembershipActor.start(
             member, self.listeners, settings, self._loop, self._terminated, self.ordering
         )
-        self.gate = FlowGate(
-            settings.max_messages_in_flight, settings.block_on_backpressure, settings.ask_timeout
-        )
+        self.gate = FlowGate.of(settings)
         self.router = RouterActor.start(
             node_id=member.uuid,
             ordering=self.ordering,

@@ -58,11 +58,10 @@ class RemoteRef:
     def tell(self, message: Any) -> None:
         """Send ``message`` (a registered Struct or a plain value); it arrives in order after the
         ones this node sent before to that member. Raises ``TypeError`` for a type that cannot
-        travel, ``Backpressure`` when ``max_messages_in_flight`` messages of this node are still
-        waiting to be sent (at once, or after waiting ``ask_timeout`` with
-        ``block_on_backpressure``), ``RuntimeError`` when the node has stopped."""
-        encode_payload(message)
-        self._tell(RemoteTell(self.name, message, self.member))
+        travel; ``Backpressure`` when the node's flow gate stays full (``max_messages_in_flight``
+        or ``max_bytes_in_flight`` still waiting to be sent) for ``ask_timeout``, or at once
+        without ``block_on_backpressure``; ``RuntimeError`` when the node has stopped."""
+        self._send(RemoteTell(self.name, message, self.member))
 
     @overload
     def ask(self, message: Any, *, timeout: float | None = None) -> Any: ...
@@ -74,9 +73,8 @@ class RemoteRef:
         """The remote actor's answer (its ``on_receive`` return value). With ``block=False``, a
         pykka future of it. Fails with ``RemoteTimeout`` after ``timeout`` (default: the node's
         ``ask_timeout``) or another ``RemoteError`` as soon as the outcome is known."""
-        encode_payload(message)
         future: pykka.Future[Any] = pykka.ThreadingFuture()
-        self._tell(RemoteAsk(self.name, message, future, self.member, timeout=timeout))
+        self._send(RemoteAsk(self.name, message, future, self.member, timeout=timeout))
         if not block:
             return future
         seconds = timeout or self._settings.ask_timeout
@@ -85,12 +83,13 @@ class RemoteRef:
         except pykka.Timeout:  # the router's own timer should have ended it first
             raise RemoteTimeout(f"no answer within {seconds:g} s") from None
 
-    def _tell(self, message: RemoteTell | RemoteAsk) -> None:
-        self._gate.acquire()
+    def _send(self, message: RemoteTell | RemoteAsk) -> None:
+        kind, payload = encode_payload(message.message)
+        self._gate.acquire(len(payload))
         try:
-            self._router.tell(Admitted(message))
+            self._router.tell(Admitted(message, kind, payload))
         except pykka.ActorDeadError:
-            self._gate.release()
+            self._gate.release(len(payload))
             raise RuntimeError("this node has stopped: nothing more can be sent") from None
 
 

@@ -10,6 +10,7 @@ actor. Every ask ends, exactly once: with the answer, a ``RemoteError``, or ``Re
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import sys
@@ -153,10 +154,10 @@ class RouterActor(pykka.ThreadingActor):
         match message:
             case Deliver():
                 self._on_deliver(message)
-            case Admitted(message=RemoteTell() as tell):
-                self._tell(tell)
-            case Admitted(message=RemoteAsk() as ask):
-                self._ask(ask)
+            case Admitted(message=RemoteTell() as tell, kind=kind, payload=payload):
+                self._tell(tell, kind, payload)
+            case Admitted(message=RemoteAsk() as ask, kind=kind, payload=payload):
+                self._ask(ask, kind, payload)
             case RemoteTell() | RemoteAsk():
                 self._admit(message)
             case _LocalAnswer():
@@ -209,51 +210,51 @@ class RouterActor(pykka.ThreadingActor):
         return found
 
     def _admit(self, message: RemoteTell | RemoteAsk) -> None:
-        """An application actor's tell or ask: take its place in the flow gate without waiting."""
+        """An application actor's tell or ask: encode it and take its place in the flow gate
+        without waiting (an actor's thread must not block on the network)."""
         try:
-            self._gate.acquire(block=False)
-        except RemoteError as error:
+            kind, payload = encode_payload(message.message)
+            self._gate.acquire(len(payload), block=False)
+        except (TypeError, RemoteError) as error:
             if isinstance(message, RemoteAsk):
-                self._reply(message, error=error)
+                self._reply(message, error=_remote_error(error))
             else:
-                logger.warning("Dropped a tell to %r: %s", message.name, error)
+                logger.warning("Cannot tell %r to %r: %s", message.message, message.name, error)
             return
         if isinstance(message, RemoteAsk):
-            self._ask(message)
+            self._ask(message, kind, payload)
         else:
-            self._tell(message)
+            self._tell(message, kind, payload)
 
-    def _tell(self, tell: RemoteTell) -> None:
+    def _tell(self, tell: RemoteTell, kind: str, payload: bytes) -> None:
         try:
-            kind, payload = encode_payload(tell.message)
             target = self._resolve(tell.member)
-        except (TypeError, RemoteError) as error:
-            self._gate.release()
+        except RemoteError as error:
+            self._gate.release(len(payload))
             logger.warning("Cannot tell %r to %r: %s", tell.message, tell.name, error)
             return
-        self._send(target, Tell(tell.name, kind, msgspec.Raw(payload)))
+        self._send(target, Tell(tell.name, kind, msgspec.Raw(payload)), len(payload))
 
-    def _ask(self, ask: RemoteAsk) -> None:
+    def _ask(self, ask: RemoteAsk, kind: str, payload: bytes) -> None:
         ask_id = next(self._ask_ids)
         try:
-            kind, payload = encode_payload(ask.message)
             target = self._resolve(ask.member)
-        except (TypeError, RemoteError) as error:
-            self._gate.release()
-            self._reply(ask, error=error if isinstance(error, RemoteError) else _type_error(error))
+        except RemoteError as error:
+            self._gate.release(len(payload))
+            self._reply(ask, error=error)
             return
         timeout = ask.timeout or self._settings.ask_timeout
         timer = self._scheduler.call_later(timeout, self.actor_ref, _AskExpired(ask_id))
         self._pending[ask_id] = _Pending(ask, target.uuid, timer)
-        self._send(target, Ask(ask.name, kind, msgspec.Raw(payload), ask_id))
+        self._send(target, Ask(ask.name, kind, msgspec.Raw(payload), ask_id), len(payload))
 
-    def _send(self, target: Member, body: Any) -> None:
+    def _send(self, target: Member, body: Any, size: int) -> None:
         """Send a tell or an ask that has its place in the gate, given back once it is written."""
         if target.uuid == self._node_id:  # to an actor of this very node: no wire
-            self._gate.release()
+            self._gate.release(size)
             self.actor_ref.tell(Deliver(_local_envelope(self._node_id, body), None, "this member"))
         else:
-            release = self._gate.release
+            release = functools.partial(self._gate.release, size)
             self._ordering.tell(
                 SendEnvelope(target.uuid, body, address=target.address, on_sent=release)
             )
@@ -425,7 +426,10 @@ class _FailureOf(RemoteError):
         self.original = original
 
 
-def _type_error(error: TypeError) -> RemoteError:
+def _remote_error(error: TypeError | RemoteError) -> RemoteError:
+    """A ``TypeError`` (the message cannot travel) as the ``RemoteError`` an asking actor gets."""
+    if isinstance(error, RemoteError):
+        return error
     failure = UnknownMessageType(str(error))
     failure.__cause__ = error
     return failure

@@ -32,8 +32,11 @@ class Settings:
     max_frame_bytes: int = 16 * 1024 * 1024
     ask_timeout: float = 10.0
     causal_wait: float = 5.0
+    # Flow control of the tells and asks this node has sent but not yet written to a socket: a full gate makes ``tell``/``ask`` wait up to ``ask_timeout`` for room
+    # (``block_on_backpressure``), or raise ``Backpressure`` at once.
     max_messages_in_flight: int = 10_000
-    block_on_backpressure: bool = False
+    max_bytes_in_flight: int = 8 * 1024 * 1024
+    block_on_backpressure: bool = True
 
     def __post_init__(self) -> None:
         if not self.cluster_name or not isinstance(self.cluster_name, str):

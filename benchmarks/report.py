@@ -10,10 +10,12 @@ from importlib.metadata import version
 
 
 class Report:
-    """Prints ``name: value`` lines and keeps the numbers, to check them against ``targets``."""
+    """Prints ``name: value`` lines and keeps the numbers, to check them against ``targets`` (the
+    most a figure may be) and ``minimums`` (the least)."""
 
-    def __init__(self, targets: Mapping[str, float]) -> None:
+    def __init__(self, targets: Mapping[str, float], minimums: Mapping[str, float] = {}) -> None:
         self.targets = targets
+        self.minimums = minimums
         self.figures: dict[str, float] = {}
 
     def __call__(self, name: str, value: object) -> None:
@@ -32,10 +34,12 @@ class Report:
 
     def check_targets(self) -> None:
         """One line per target: ok or MISSED, with the figure and its limit."""
-        for name, limit in self.targets.items():
+        checks = [(name, limit, "<=") for name, limit in self.targets.items()]
+        checks += [(name, limit, ">=") for name, limit in self.minimums.items()]
+        for name, limit, sign in checks:
             value = self.figures.get(name)
             if value is None:
                 self(f"target_{name}", "not measured")
                 continue
-            verdict = "ok" if value <= limit else "MISSED"
-            self(f"target_{name}", f"{verdict} ({value:.3g} <= {limit:g})")
+            met = value <= limit if sign == "<=" else value >= limit
+            self(f"target_{name}", f"{'ok' if met else 'MISSED'} ({value:.3g} {sign} {limit:g})")

@@ -115,6 +115,10 @@ class Backpressure(RemoteError):
     """Too many messages to that member are still waiting to be sent (flow control)."""
 
 
+class MessageTooLarge(RemoteError, ValueError):
+    """The payload is larger than the node's flow gate or a frame takes: it can never be sent."""
+
+
 class RemoteTimeout(RemoteError, TimeoutError):
     """No answer within the ask's timeout."""
 

@@ -164,10 +164,12 @@ class SendEnvelope(msgspec.Struct, frozen=True):
 
 
 class Admitted(msgspec.Struct, frozen=True):
-    """Facade -> router: a ``RemoteTell`` or ``RemoteAsk`` that already has its place in the
-    node's flow gate (taken in the caller's thread)."""
+    """Facade -> router: a ``RemoteTell`` or ``RemoteAsk`` whose message the caller's thread has
+    encoded (``kind``, ``payload``) and found a place for in the node's flow gate."""
 
     message: Any
+    kind: str
+    payload: bytes
 
 
 class PublishEnvelope(msgspec.Struct, frozen=True):

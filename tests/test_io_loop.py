@@ -225,6 +225,56 @@ def test_a_peer_that_stops_reading_is_disconnected_and_others_are_served(
         io.stop()
 
 
+def test_membership_frames_overtake_queued_application_frames(
+    loop: IoLoop, sink: Served, listener: socket.socket
+) -> None:
+    link = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+    sent = threading.Semaphore(0)
+    padding = b"x" * 4000
+    for number in range(2000):  # ~8 MB: more than the kernel's buffers take before we read
+        loop.write(link, encode_frame(b"%d " % number + padding), data=True, on_sent=sent.release)
+    loop.write(link, encode_frame(b"membership"))
+    peer, _ = listener.accept()
+    decoder = FrameDecoder()
+    payloads: list[bytes] = []
+    with peer:
+        peer.settimeout(STEP_TIMEOUT)
+        while len(payloads) < 2002:
+            data = peer.recv(1 << 16)
+            assert data, f"EOF after {len(payloads)} frames"
+            payloads.extend(decoder.feed(data))
+    order = [p if p == b"membership" else int(p.split()[0]) for p in payloads[1:]]
+    assert order.index(b"membership") < 1500, "the membership frame skipped the backlog"
+    assert [n for n in order if isinstance(n, int)] == list(range(2000)), "each lane in order"
+    for _ in range(2000):
+        assert sent.acquire(timeout=STEP_TIMEOUT), "on_sent is called for every data frame"
+
+
+def test_application_frames_never_close_a_link_and_dropped_ones_are_reported(
+    sink: Served, listener: socket.socket, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(cluster_name="c", max_outbound_bytes=64 * 1024)
+    io = IoLoop(WIRE_CODEC, settings, name="test-io-data")
+    done = threading.Semaphore(0)
+    try:
+        link = io.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+        peer, _ = listener.accept()  # reads nothing until the end
+        with peer:
+            payload = encode_frame(b"x" * 4000)
+            for _ in range(5000):  # ~20 MB queued: bounded by the flow gate, not by the link
+                io.write(link, payload, data=True, on_sent=done.release)
+            io.write(link, frame(beat(1)))
+            with caplog.at_level("WARNING", logger="actors.io_loop"):
+                io.close(link, "closed by the test")
+                got = sink.wait_for(lambda got: any(isinstance(m, LinkClosed) for m in got))
+            assert [m.reason for m in got if isinstance(m, LinkClosed)] == ["closed by the test"]
+            for _ in range(5000):  # every frame written or dropped, never forgotten
+                assert done.acquire(timeout=STEP_TIMEOUT)
+        assert "unsent application message(s)" in caplog.text
+    finally:
+        io.stop()
+
+
 def test_timers_fire_in_deadline_order_and_cancelled_ones_never() -> None:
     queue = TimerQueue()
     fired: list[str] = []
