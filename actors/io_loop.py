@@ -229,6 +229,25 @@ class IoLoop:
         )
         return link_id
 
+    def encode(self, message: Any) -> bytes | None:
+        """``message`` as a frame, in the caller's thread; None (logged) if it cannot be."""
+        try:
+            return encode_frame(self._codec.encode(message))
+        except TypeError as error:
+            logger.error("Cannot send %r: %s", message, error)
+            return None
+
+    def send(
+        self, link_id: int, message: Any, *, data: bool = False, on_sent: OnSent = None
+    ) -> None:
+        """``write`` the frame of ``message`` (dropped, and ``on_sent`` called, if it cannot be
+        encoded)."""
+        frame = self.encode(message)
+        if frame is None:
+            notify_sent(on_sent)
+        else:
+            self.write(link_id, frame, data=data, on_sent=on_sent)
+
     def write(
         self, link_id: int, frame: bytes, *, data: bool = False, on_sent: OnSent = None
     ) -> None:
@@ -621,7 +640,7 @@ class IoLoop:
         if link is None or link.closing:
             if data:
                 logger.warning("Dropped an application message: link %s has closed", link_id)
-            _call(on_sent)
+            notify_sent(on_sent)
             return
         self._touch(link)
         self._queue(link, frame, data, on_sent)
@@ -638,7 +657,7 @@ class IoLoop:
                 "the peer does not keep up"
             )
             logger.warning("Closing link to %s: %s", link.name, reason)
-            _call(on_sent)
+            notify_sent(on_sent)
             self._finish(link, reason)
             return
         if data:
@@ -708,7 +727,7 @@ class IoLoop:
                 sent -= len(queued.frame)
                 if queued.data:
                     link.data_bytes -= queued.size
-                _call(queued.on_sent)
+                notify_sent(queued.on_sent)
                 continue
             link.current = queued._replace(frame=memoryview(queued.frame)[sent:])
             IoLoop._requeue(link, batch[index + 1 :])
@@ -782,7 +801,7 @@ class IoLoop:
                 reason,
             )
         for on_sent in dropped:
-            _call(on_sent)
+            notify_sent(on_sent)
         link.current = None
         link.data.clear()
         link.control.clear()
@@ -795,7 +814,8 @@ class IoLoop:
                 self._start_closing(link, f"idle for {self._settings.idle_timeout:g} s")
 
 
-def _call(on_sent: OnSent) -> None:
+def notify_sent(on_sent: OnSent) -> None:
+    """Call a frame's ``on_sent``, if any; a failing one is logged, never raised."""
     if on_sent is not None:
         try:
             on_sent()

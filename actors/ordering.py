@@ -20,12 +20,13 @@ from typing import Any
 import msgspec
 import pykka
 
-from actors.io_loop import IoLoop
+from actors.io_loop import IoLoop, notify_sent
 from actors.settings import Settings
 from actors.timers import Timer
+from messages.address import Address
 from messages.causal import CausalBuffer, HoldBackOverflow, Stamped
 from messages.delivery import DeliveryQueue, Release
-from messages.links import Inbound, Reply, SendTo
+from messages.links import Inbound, Routes, SendTo
 from messages.protocol import Envelope, Publish
 from messages.routing import (
     Attach,
@@ -97,6 +98,7 @@ class OrderingActor(pykka.ThreadingActor):
         self._version = _encoder.encode(VectorClock())
         self._readable_versions: set[bytes] = set()
         self._expiry: Timer | None = None
+        self._routes: dict[Address, int] = {}
         self._membership_messages = 0
         self._delivered = 0
         self._late = 0
@@ -129,6 +131,8 @@ class OrderingActor(pykka.ThreadingActor):
                 return OrderingStats(
                     self._membership_messages, self._delivered, self._late, self._queue.held
                 )
+            case Routes(links=links):
+                self._routes = dict(links)
             case Attach(membership=membership, router=router, transport=transport):
                 self._membership, self._router, self._transport = membership, router, transport
             case _:
@@ -223,13 +227,16 @@ class OrderingActor(pykka.ThreadingActor):
     def _send(
         self, to: str, body: Any, address: Any, link: int | None, on_sent: Any = None
     ) -> None:
+        """Stamp and send: straight to the I/O thread when the link is known (``Routes``), by
+        the transport otherwise (it dials)."""
         envelope = self._stamp(to, body)
-        if self._transport is None:
-            _call(on_sent)
-        elif address is not None:
+        route = link if address is None else self._routes.get(address)
+        if route is not None:
+            self._scheduler.send(route, envelope, data=True, on_sent=on_sent)
+        elif self._transport is not None and address is not None:
             self._transport.tell(SendTo(address, envelope, on_sent))
-        elif link is not None:
-            self._transport.tell(Reply(link, envelope, on_sent))
+        else:
+            notify_sent(on_sent)
 
     def _publish(self, publish: PublishEnvelope) -> None:
         """One publish: the next entry of this node's publish clock, to every member; this node's
@@ -239,8 +246,3 @@ class OrderingActor(pykka.ThreadingActor):
         self._hand_on(Deliver(self._stamp(self._node_id, body), None, "this member"))
         for member, address in publish.destinations:
             self._send(member, body, address, None)
-
-
-def _call(on_sent: Any) -> None:
-    if on_sent is not None:
-        on_sent()

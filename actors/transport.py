@@ -14,7 +14,7 @@ from typing import Any
 import pykka
 
 from actors.futures import settle
-from actors.io_loop import HelloCheck, IoLoop
+from actors.io_loop import HelloCheck, IoLoop, notify_sent
 from messages.address import Address
 from messages.commands import Termination, TerminationKind
 from messages.framing import Codec, encode_frame
@@ -27,6 +27,7 @@ from messages.links import (
     LinkClosed,
     LinkUp,
     Reply,
+    Routes,
     SendTo,
     Watching,
 )
@@ -77,6 +78,7 @@ class TransportActor(pykka.ThreadingActor):
         self._delayed: frozenset[Address] = frozenset()
         self._delay = 0.0
         self._stalled: set[Address] = set()
+        self._shared_routes: tuple[tuple[Address, int], ...] = ()
 
     def on_start(self) -> None:
         if self._listener is None:
@@ -101,7 +103,8 @@ class TransportActor(pykka.ThreadingActor):
             ):
                 if address in self._routes:
                     self._stalled.add(address)  # the frame is lost: this link is stuck now
-                _call(on_sent)
+                    self._share_routes()
+                notify_sent(on_sent)
             case SendTo(address=address) if address in self._delayed:
                 self._loop.call_later(self._delay, self.actor_ref, Delayed(message))
             case SendTo(address=address, message=payload, on_sent=on_sent) | Delayed(
@@ -111,39 +114,41 @@ class TransportActor(pykka.ThreadingActor):
             case Reply(link=link, message=payload, on_sent=on_sent):
                 self._write(link, payload, on_sent)
             case Broadcast(message=payload):
-                if self._clients and (frame := self._frame(payload)) is not None:
+                if self._clients and (frame := self._loop.encode(payload)) is not None:
                     for link in self._clients:
                         self._loop.write(link, frame)
             case LinkUp(link=link, hello=hello):
                 self._link_up(link, hello)
+                self._share_routes()
             case Watching(link=link):
                 self._clients.add(link)
             case LinkClosed(link=link, reason=reason):
                 self._link_closed(link, reason)
+                self._share_routes()
             case CloseLink(address=address, reason=reason):
                 self._close(address, reason)
+                self._share_routes()
             case BlockPeers(addresses=addresses):
                 self._blocked = addresses
+                self._share_routes()
             case DelayPeers(addresses=addresses, seconds=seconds):
                 self._delayed, self._delay = addresses, seconds
+                self._share_routes()
             case _:
                 logger.warning("TransportActor ignores unexpected message %r", message)
         return None
 
-    def _frame(self, message: Any) -> bytes | None:
-        try:
-            return encode_frame(self._codec.encode(message))
-        except TypeError as error:
-            logger.error("Cannot send %r: %s", message, error)
-            return None
-
     def _write(self, link: int, message: Any, on_sent: Any) -> None:
-        frame = self._frame(message)
-        if frame is None:
-            _call(on_sent)
-        else:
-            data = isinstance(message, Envelope)
-            self._loop.write(link, frame, data=data, on_sent=on_sent)
+        self._loop.send(link, message, data=isinstance(message, Envelope), on_sent=on_sent)
+
+    def _share_routes(self) -> None:
+        """Tell the ordering actor the links it may write envelopes to itself (not those to a
+        member behind an injected fault: this actor applies those)."""
+        faulty = self._blocked | self._delayed | self._stalled
+        routes = tuple((a, link) for a, link in self._routes.items() if a not in faulty)
+        if routes != self._shared_routes:
+            self._shared_routes = routes
+            self._deliver_to.tell(Routes(routes))
 
     def _send_to(self, address: Address, message: Any, on_sent: Any = None) -> None:
         link = self._routes.get(address)
@@ -158,6 +163,7 @@ class TransportActor(pykka.ThreadingActor):
             self._routes[address] = link
             self._peers[link] = address
             self._dialled.add(link)
+            self._share_routes()
         self._write(link, message, on_sent)
 
     def _link_up(self, link: int, hello: Hello) -> None:
@@ -193,11 +199,6 @@ class TransportActor(pykka.ThreadingActor):
         self._stalled.discard(address)
         if link is not None:
             self._loop.close(link, reason)
-
-
-def _call(on_sent: Any) -> None:
-    if on_sent is not None:
-        on_sent()
 
 
 def bind_listener(address: Address) -> socket.socket:

@@ -68,6 +68,14 @@ class Watching(msgspec.Struct, frozen=True):
     link: int
 
 
+class Routes(msgspec.Struct, frozen=True):
+    """Transport -> ordering actor: the link that carries messages to each member now (none for a
+    member behind an injected fault), so envelopes go straight to the I/O thread; to a member not
+    listed, they go by ``SendTo`` (which dials)."""
+
+    links: tuple[tuple[Address, int], ...]
+
+
 class CloseLink(msgspec.Struct, frozen=True):
     """Transport: close the link to ``address`` (the next send dials a fresh one)."""
 

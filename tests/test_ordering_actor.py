@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,7 +18,8 @@ from actors.node import WIRE_CODEC
 from actors.ordering import OrderingActor
 from actors.settings import Settings
 from messages.address import Address
-from messages.links import Inbound, Reply, SendTo
+from messages.framing import FrameDecoder
+from messages.links import Inbound, Routes, SendTo
 from messages.protocol import Envelope, Heartbeat, Publish, Tell
 from messages.routing import (
     Attach,
@@ -156,17 +158,36 @@ def test_sends_are_stamped_with_a_sequence_per_receiver_and_this_nodes_membershi
     there = Address("127.0.0.1", 9)
     for to in ("b", "c", "b"):
         rig.actor.tell(SendEnvelope(to, tell(0), address=there))
-    rig.actor.tell(SendEnvelope("client", tell(0), link=4))
-    sent = rig.transport.wait_for(lambda got: len(got) == 4)
-    assert [(type(m), m.message.sequence) for m in sent] == [
-        (SendTo, 1),
-        (SendTo, 1),
-        (SendTo, 2),
-        (Reply, 1),
-    ]
+    sent = rig.transport.wait_for(lambda got: len(got) == 3)
+    assert [(type(m), m.message.sequence) for m in sent] == [(SendTo, 1), (SendTo, 1), (SendTo, 2)]
     assert msgspec.msgpack.decode(sent[0].message.version, type=VectorClock) == VectorClock(
         {"m": 5}
     )
+
+
+def test_envelopes_go_straight_to_the_io_thread_on_a_link_the_transport_shared(
+    rig: Rig,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(TIMEOUT)
+        there = Address("127.0.0.1", server.getsockname()[1])
+        sink = Sink.start(Received())
+        link = rig.loop.dial(there, b"", deliver_to=sink, manager=sink)
+        rig.actor.tell(Routes(((there, link),)))
+        rig.actor.tell(SendEnvelope("b", tell(1), address=there))
+        rig.actor.tell(SendEnvelope("c", tell(2), link=link))  # an answer, on the asker's link
+        peer, _ = server.accept()
+        with peer:
+            peer.settimeout(TIMEOUT)
+            decoder = FrameDecoder()
+            frames: list[Any] = []
+            while len(frames) < 2:
+                frames += [WIRE_CODEC.decode(p) for p in decoder.feed(peer.recv(1 << 16))]
+    assert [(f.sequence, msgspec.msgpack.decode(f.body.payload)) for f in frames] == [
+        (1, 1),
+        (1, 2),
+    ]
+    assert rig.transport.messages == [], "the transport was not needed"
 
 
 def test_publishes_are_delivered_in_causal_order_across_senders(rig: Rig) -> None:
