@@ -24,7 +24,7 @@ from actors.router import RouterActor
 from actors.settings import PROTOCOL_VERSION, Settings
 from actors.transport import TransportActor, bind_listener
 from messages.address import Address
-from messages.balancing import RoundRobinStrategy
+from messages.balancing import RandomStrategy, RoundRobinStrategy
 from messages.commands import (
     AttachTransport,
     GetClusterState,
@@ -69,7 +69,8 @@ class LocalActors:
     def __init__(self, settings: Settings) -> None:
         self.callbacks = CallbackRunner.start()
         self.listeners = ListenerRegistryActor.start(self.callbacks)
-        self.load_balancer = LoadBalancerActor.start(self.listeners, RoundRobinStrategy())
+        strategy = RandomStrategy() if settings.load_balancing == "random" else RoundRobinStrategy()
+        self.load_balancer = LoadBalancerActor.start(self.listeners, strategy)
         self.cluster = ClusterService(self.listeners, ask_timeout=settings.ask_timeout)
         self.cluster.start()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 PROTOCOL_VERSION = 1
+LOAD_BALANCING = ("round_robin", "random")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,10 +38,18 @@ class Settings:
     max_messages_in_flight: int = 10_000
     max_bytes_in_flight: int = 8 * 1024 * 1024
     block_on_backpressure: bool = True
+    # The load balancer's strategy (``node.remote(name)`` without a member, ``NextMember``):
+    # "round_robin" (Hazelcast's RoundRobinLB) or "random" (RandomLB).
+    load_balancing: str = "round_robin"
 
     def __post_init__(self) -> None:
         if not self.cluster_name or not isinstance(self.cluster_name, str):
             raise ValueError("cluster_name must be a non-empty string")
+        if self.load_balancing not in LOAD_BALANCING:
+            raise ValueError(
+                f"load_balancing must be one of {', '.join(LOAD_BALANCING)}, "
+                f"got {self.load_balancing!r}"
+            )
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:

@@ -131,6 +131,20 @@ def test_the_load_balancer_spreads_asks_round_robin(
     assert [answered_by[i % 3] for i in range(30)] == answered_by  # strictly in turn
 
 
+def test_a_random_load_balancer_spreads_asks_roughly_evenly(
+    cluster: tuple[ClusterHarness, list[WatchedNode]],
+) -> None:
+    harness, nodes = cluster
+    client = harness.start_client([nodes[0].address], load_balancing="random")
+    client.wait(all_up({node.uuid for node in nodes}), STEP_TIMEOUT, "three members up")
+    anyone = client.owner.remote("echo")
+    answered_by = [anyone.ask(Ping(n)).by for n in range(300)]
+    counts = {by: answered_by.count(by) for by in answered_by}
+    assert set(counts) == {str(node.address) for node in nodes}
+    assert all(60 <= count <= 140 for count in counts.values()), counts  # 100 ± 5 sd
+    assert [answered_by[i % 3] for i in range(300)] != answered_by  # not in turn
+
+
 def test_every_failure_comes_back_as_a_clear_error(
     cluster: tuple[ClusterHarness, list[WatchedNode]],
 ) -> None:
