@@ -11,7 +11,6 @@ from typing import Any
 
 import pykka
 
-from actors.flow import FlowGate
 from actors.futures import ask, fail
 from actors.io_loop import IoLoop
 from actors.lifecycle import LifecycleService
@@ -20,7 +19,6 @@ from actors.node import WIRE_CODEC, LocalActors, StopOnExit, hello_check
 from actors.ordering import OrderingActor
 from actors.publisher import StatePublisher
 from actors.remote_ref import Messaging
-from actors.router import RouterActor
 from actors.settings import PROTOCOL_VERSION, Settings
 from actors.timers import Timer
 from actors.transport import TransportActor
@@ -241,15 +239,8 @@ class Client(StopOnExit, Messaging):
         self.lifecycle = LifecycleService(self.cluster)
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}")
         self.ordering = OrderingActor.start(self.uuid, settings, self._loop)
-        self.gate = FlowGate.of(settings)
-        self.router = RouterActor.start(
-            node_id=self.uuid,
-            ordering=self.ordering,
-            load_balancer=self.load_balancer,
-            registry=self.listeners,
-            scheduler=self._loop,
-            settings=settings,
-            gate=self.gate,
+        self._start_messaging(
+            self.uuid, self.ordering, self.load_balancer, self.listeners, self._loop, settings
         )
         self.transport = TransportActor.start(
             loop=self._loop,

@@ -12,7 +12,6 @@ import pykka
 
 from actors.callbacks import CallbackRunner, in_callback
 from actors.cluster_service import ClusterService
-from actors.flow import FlowGate
 from actors.futures import settle
 from actors.io_loop import IoLoop
 from actors.load_balancer import LoadBalancerActor
@@ -20,7 +19,6 @@ from actors.membership import MembershipActor
 from actors.ordering import OrderingActor
 from actors.registry import ListenerRegistryActor
 from actors.remote_ref import Messaging
-from actors.router import RouterActor
 from actors.settings import PROTOCOL_VERSION, Settings
 from actors.transport import TransportActor, bind_listener
 from messages.address import Address
@@ -135,15 +133,8 @@ class Node(StopOnExit, Messaging):
         self.membership = MembershipActor.start(
             member, self.listeners, settings, self._loop, self._terminated, self.ordering
         )
-        self.gate = FlowGate.of(settings)
-        self.router = RouterActor.start(
-            node_id=member.uuid,
-            ordering=self.ordering,
-            load_balancer=self.load_balancer,
-            registry=self.listeners,
-            scheduler=self._loop,
-            settings=settings,
-            gate=self.gate,
+        self._start_messaging(
+            member.uuid, self.ordering, self.load_balancer, self.listeners, self._loop, settings
         )
         self.transport = TransportActor.start(
             loop=self._loop,

@@ -13,6 +13,8 @@ import pykka
 
 from actors.flow import FlowGate
 from actors.futures import ask as ask_actor
+from actors.io_loop import IoLoop
+from actors.router import RouterActor
 from actors.settings import Settings
 from messages.address import Address
 from messages.member import Member
@@ -100,6 +102,27 @@ class Messaging:
     router: pykka.ActorRef[Any]
     gate: FlowGate
     settings: Settings
+
+    def _start_messaging(
+        self,
+        node_id: str,
+        ordering: pykka.ActorRef[Any],
+        load_balancer: pykka.ActorRef[Any],
+        registry: pykka.ActorRef[Any],
+        loop: IoLoop,
+        settings: Settings,
+    ) -> None:
+        """Start this node's router, with its flow gate."""
+        self.gate = FlowGate.of(settings)
+        self.router = RouterActor.start(
+            node_id=node_id,
+            ordering=ordering,
+            load_balancer=load_balancer,
+            registry=registry,
+            scheduler=loop,
+            settings=settings,
+            gate=self.gate,
+        )
 
     def remote(self, name: str, member: MemberChoice = None) -> RemoteRef:
         """The actor registered as ``name`` on ``member`` (default: the load balancer's pick)."""
