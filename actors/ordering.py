@@ -42,7 +42,6 @@ from messages.vector_clock import VectorClock
 
 logger = logging.getLogger(__name__)
 
-_version_decoder = msgspec.msgpack.Decoder(VectorClock)
 _encoder = msgspec.msgpack.Encoder()
 _Arrival = tuple[Envelope, int | None, str]  # an envelope, the link it came on, its peer
 
@@ -96,7 +95,6 @@ class OrderingActor(pykka.ThreadingActor):
         self._publishes = CausalBuffer(join_late=True)
         self._sequences: dict[str, int] = {}
         self._version = _encoder.encode(VectorClock())
-        self._readable_versions: set[bytes] = set()
         self._expiry: Timer | None = None
         self._routes: dict[Address, int] = {}
         self._membership_messages = 0
@@ -142,26 +140,18 @@ class OrderingActor(pykka.ThreadingActor):
     # -- inbound -------------------------------------------------------------------------------
 
     def _on_envelope(self, envelope: Envelope, link: int | None, peer: str) -> None:
-        version = bytes(envelope.version)
-        if version not in self._readable_versions:
-            try:
-                _version_decoder.decode(version)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                logger.warning(
-                    "Dropped an envelope from %s (%s): bad version: %s",
-                    peer,
-                    envelope.sender,
-                    error,
-                )
-                return
-            if len(self._readable_versions) < 256:
-                self._readable_versions.add(version)
-        now = time.monotonic()
-        self._deliver(
-            self._queue.offer(
-                envelope.sender, envelope.sequence, version, (envelope, link, peer), now
+        try:
+            released = self._queue.offer(
+                envelope.sender,
+                envelope.sequence,
+                bytes(envelope.version),
+                (envelope, link, peer),
+                time.monotonic(),
             )
-        )
+        except ValueError as error:
+            logger.warning("Dropped an envelope from %s (%s): %s", peer, envelope.sender, error)
+            return
+        self._deliver(released)
 
     def _deliver(self, released: list[Release[_Arrival]]) -> None:
         for (envelope, link, peer), late in released:

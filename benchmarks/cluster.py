@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import pykka
 from report import Report
@@ -34,6 +34,8 @@ from actors.demo import free_port
 from actors.settings import Settings
 from messages.events import ClusterEvent, MemberRemoved, MemberUp
 from messages.failure_detector import PhiAccrualFailureDetector
+
+T = TypeVar("T")
 
 CLUSTER = "bench"
 DEFAULT_TIMINGS: tuple[str, ...] = ()  # the CLI defaults: those of Settings
@@ -379,8 +381,8 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def idle_python_rss_mb() -> float:
-    """Baseline: RSS of a Python process that has imported ``actors`` and does nothing."""
+def idle_python(measure: Callable[[int], T]) -> T:
+    """Baseline: ``measure(pid)`` of a Python process that has imported ``actors`` and idles."""
     code = "import actors, sys; print(flush=True); sys.stdin.read()"
     process = subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
@@ -388,7 +390,7 @@ def idle_python_rss_mb() -> float:
     try:
         assert process.stdout is not None
         process.stdout.readline()
-        return rss_mb(process.pid)
+        return measure(process.pid)
     finally:
         process.kill()
         process.wait()
@@ -415,7 +417,7 @@ def bench_idle(sizes: Sizes, report: Report) -> None:
     report("idle_member_rss_mb", sizes_mb[0])
     report("idle_member_rss_mb_median", statistics.median(sizes_mb))
     report("idle_member_rss_mb_max", max(sizes_mb))
-    report("baseline_idle_python_importing_actors_rss_mb", idle_python_rss_mb())
+    report("baseline_idle_python_importing_actors_rss_mb", idle_python(rss_mb))
 
 
 # -- baselines -----------------------------------------------------------------------------------

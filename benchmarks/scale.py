@@ -23,12 +23,11 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 
-from cluster import CLUSTER, MemberProcess, cpu_seconds, idle_python_rss_mb, rss_mb
+from cluster import CLUSTER, MemberProcess, cpu_seconds, idle_python, rss_mb
 from report import Report
 
 import actors
@@ -148,20 +147,6 @@ def listening_ports(count: int) -> list[int]:
                 pass
         candidate -= 1
     return ports
-
-
-def python_threads_baseline() -> int:
-    code = "import actors, sys; print(flush=True); sys.stdin.read()"
-    process = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    try:
-        assert process.stdout is not None
-        process.stdout.readline()
-        return threads(process.pid)
-    finally:
-        process.kill()
-        process.wait()
 
 
 def summary(report: Report, name: str, values: Sequence[float]) -> None:
@@ -305,8 +290,8 @@ def main(argv: list[str] | None = None) -> None:
     report = Report({})
     report.environment()
     report("members", args.members)
-    report("baseline_idle_python_threads", python_threads_baseline())
-    report("baseline_idle_python_rss_mb", idle_python_rss_mb())
+    report("baseline_idle_python_threads", idle_python(threads))
+    report("baseline_idle_python_rss_mb", idle_python(rss_mb))
     started = time.perf_counter()
     ports = listening_ports(args.members)
     members: list[MemberProcess] = []

@@ -60,6 +60,7 @@ class DeliveryQueue(Generic[T]):
         self._version = VectorClock()
         self._removed: Set[str] = frozenset()
         self._reached_raw: set[bytes] = set()  # encoded versions known to be reached
+        self._decoded: dict[bytes, VectorClock] = {}  # the few versions senders have now
         self.duplicates = 0
 
     @property
@@ -80,7 +81,9 @@ class DeliveryQueue(Generic[T]):
     def offer(
         self, sender: str, sequence: int, version: bytes, item: T, now: float
     ) -> list[Release[T]]:
-        """Take one envelope's ``item``; return every item that became deliverable, in order."""
+        """Take one envelope's ``item``; return every item that became deliverable, in order.
+        Raises ``ValueError`` (holding nothing) for a ``version`` that is not an encoded clock."""
+        self._clock_of(version)
         state = self._senders.setdefault(sender, _Sender())
         if sequence < state.expected or sequence in state.held:
             self.duplicates += 1
@@ -148,13 +151,23 @@ class DeliveryQueue(Generic[T]):
             state.expected += 1
             released.append(Release(head.item, late))
 
+    def _clock_of(self, raw: bytes) -> VectorClock:
+        """The clock encoded in ``raw``, decoded once while it is current."""
+        clock = self._decoded.get(raw)
+        if clock is None:
+            try:
+                clock = _version_decoder.decode(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                raise ValueError(f"bad version: {error}") from None
+            if len(self._decoded) >= 64:
+                self._decoded.clear()
+            self._decoded[bytes(raw)] = clock
+        return clock
+
     def _has_reached(self, raw: bytes) -> bool:
         if raw in self._reached_raw:
             return True
-        try:
-            required = _version_decoder.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return True  # unreadable: nothing to wait for (the sender is broken, not late)
+        required = self._clock_of(raw)
         mine, removed = self._version.timestamps, self._removed
         if all(
             mine.get(member, 0) >= n or member in removed

@@ -524,6 +524,42 @@ class ClusterHarness:
         self.close()
 
 
+# -- stand-ins for actors -----------------------------------------------------------------
+
+
+class Received:
+    """What a ``Sink`` was told, in order; the test thread waits on it."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.condition = threading.Condition()
+
+    def add(self, message: Any) -> None:
+        with self.condition:
+            self.messages.append(message)
+            self.condition.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[Any]], bool]) -> list[Any]:
+        """The messages once ``predicate`` holds of them; AssertionError after ``STEP_TIMEOUT``."""
+        with self.condition:
+            assert self.condition.wait_for(lambda: predicate(self.messages), STEP_TIMEOUT), (
+                self.messages
+            )
+            return list(self.messages)
+
+
+class Sink(pykka.ThreadingActor):
+    """Stands in for an actor: keeps what it is told in ``received``."""
+
+    def __init__(self, received: Received) -> None:
+        super().__init__()
+        self.received = received
+
+    def on_receive(self, message: Any) -> Any:
+        self.received.add(message)
+        return None
+
+
 # -- network faults -----------------------------------------------------------------------
 
 

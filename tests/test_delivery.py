@@ -109,6 +109,14 @@ def test_a_full_hold_back_releases_the_longest_waiting_sender_late() -> None:
     assert queue.held == 2
 
 
+def test_a_version_that_is_not_a_clock_is_refused_and_holds_nothing() -> None:
+    queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
+    with pytest.raises(ValueError, match="bad version"):
+        queue.offer("a", 1, b"\xc1", "a1", 0.0)
+    assert queue.held == 0
+    assert queue.offer("a", 1, NONE, "a1", 0.0) == [Release("a1", None)]
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="causal_wait"):
         DeliveryQueue(0.0)

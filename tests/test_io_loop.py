@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pykka
 import pytest
-from cluster_helpers import STEP_TIMEOUT, ClusterHarness, RawLink
+from cluster_helpers import STEP_TIMEOUT, ClusterHarness, RawLink, Received, Sink
 
 from actors.io_loop import IoLoop
 from actors.node import WIRE_CODEC
@@ -32,38 +32,6 @@ def frame(message: Any) -> bytes:
 
 def beat(sequence: int) -> Heartbeat:
     return Heartbeat(from_uuid="me", to_uuid="you", sequence=sequence)
-
-
-class Received:
-    """What a ``Sink`` was told, in order; the test thread waits on it."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.condition = threading.Condition()
-
-    def add(self, message: Any) -> None:
-        with self.condition:
-            self.messages.append(message)
-            self.condition.notify_all()
-
-    def wait_for(self, predicate: Callable[[list[Any]], bool]) -> list[Any]:
-        with self.condition:
-            assert self.condition.wait_for(lambda: predicate(self.messages), STEP_TIMEOUT), (
-                self.messages
-            )
-            return list(self.messages)
-
-
-class Sink(pykka.ThreadingActor):
-    """Stands in for the actors a link serves: keeps what it is told in ``received``."""
-
-    def __init__(self, received: Received) -> None:
-        super().__init__()
-        self.received = received
-
-    def on_receive(self, message: Any) -> Any:
-        self.received.add(message)
-        return None
 
 
 class Served:

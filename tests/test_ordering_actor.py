@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 import random
 import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-import pykka
 import pytest
+from cluster_helpers import Received, Sink
 
 from actors.io_loop import IoLoop
 from actors.node import WIRE_CODEC
@@ -33,29 +32,6 @@ from messages.vector_clock import VectorClock
 
 TIMEOUT = 10.0
 EMPTY = msgspec.msgpack.encode(VectorClock())
-
-
-class Received:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.condition = threading.Condition()
-
-    def wait_for(self, predicate: Callable[[list[Any]], bool]) -> list[Any]:
-        with self.condition:
-            assert self.condition.wait_for(lambda: predicate(self.messages), TIMEOUT), self.messages
-            return list(self.messages)
-
-
-class Sink(pykka.ThreadingActor):
-    def __init__(self, received: Received) -> None:
-        super().__init__()
-        self.received = received
-
-    def on_receive(self, message: Any) -> Any:
-        with self.received.condition:
-            self.received.messages.append(message)
-            self.received.condition.notify_all()
-        return None
 
 
 class Rig:
