@@ -12,7 +12,7 @@ from actors.node import Node, start_member
 from actors.ordering import OrderingActor
 from actors.recorder import EventRecorder, record_events, wait_until
 from actors.registry import ListenerRegistryActor
-from actors.settings import Settings
+from messages.settings import Settings
 
 __all__ = [
     "Client",

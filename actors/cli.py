@@ -14,23 +14,17 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from actors.client import start_client
 from actors.node import start_member
 from actors.recorder import record_events
+from actors.render import describe, event_text, member_rows, table_text
 from messages.address import Address
 from messages.commands import InitialState, TerminationKind
 from messages.events import (
-    ClientConnected,
-    ClientDisconnected,
     ClusterEvent,
-    CurrentClusterState,
-    LeaderChanged,
-    LifecycleEvent,
-    MemberEvent,
 )
 
 logger = logging.getLogger("membership")
@@ -45,74 +39,6 @@ EXIT_CODES: dict[TerminationKind, int] = {
     TerminationKind.REMOVED: EXIT_REMOVED,
     TerminationKind.FAILED: EXIT_FAILED,
 }
-
-
-def describe(event: ClusterEvent) -> dict[str, Any]:
-    """One event as a flat dict (the JSON line of ``watch --json``)."""
-    line: dict[str, Any] = {"event": type(event).__name__, "time": round(time.time(), 3)}
-    if isinstance(event, MemberEvent):
-        member = event.member
-        line.update(
-            uuid=member.uuid,
-            address=str(member.address),
-            status=member.status.name,
-            up_number=member.up_number,
-        )
-    elif isinstance(event, LeaderChanged):
-        line.update(leader=None if event.leader is None else str(event.leader))
-    elif isinstance(event, LifecycleEvent):
-        line.update(state=event.state.value)
-        if isinstance(event, ClientConnected | ClientDisconnected):
-            line.update(address=str(event.member))
-        if isinstance(event, ClientDisconnected):
-            line.update(reason=event.reason)
-    return line
-
-
-def event_text(event: ClusterEvent) -> str:
-    """One event as a human-readable line."""
-    fields = describe(event)
-    if isinstance(event, MemberEvent):
-        return (
-            f"{fields['event']:<17} {fields['address']:<21} {fields['status']:<8} {fields['uuid']}"
-        )
-    if isinstance(event, LifecycleEvent):
-        return (
-            f"{fields['event']:<17} {fields.get('address', '')} {fields.get('reason', '')}".rstrip()
-        )
-    return f"{fields['event']:<17} {fields.get('leader')}"
-
-
-def member_rows(state: CurrentClusterState) -> list[dict[str, Any]]:
-    """The member table: one dict per member, oldest first."""
-    return [
-        {
-            "uuid": member.uuid,
-            "address": str(member.address),
-            "status": member.status.name,
-            "reachable": member.uuid not in state.unreachable,
-            "up_number": member.up_number,
-            "leader": member.address == state.leader,
-            "lite": member.lite_member,
-            "attributes": member.attributes,
-        }
-        for member in state.members
-    ]
-
-
-def table_text(state: CurrentClusterState) -> str:
-    lines = [
-        f"{'':1} {'address':<21} {'status':<8} {'reach':<5} {'up#':>3}  {'uuid':<36}  attributes"
-    ]
-    for row in member_rows(state):
-        attributes = ",".join(f"{k}={v}" for k, v in sorted(row["attributes"].items()))
-        if row["lite"]:
-            attributes = ",".join(filter(None, ["lite", attributes]))
-        lines.append(
-            f"{'*' if row['leader'] else ' '} {row['address']:<21} {row['status']:<8} "
-            f"{'yes' if row['reachable'] else 'NO':<5} {row['up_number']:>3}  {row['uuid']:<36}  {attributes}"
-        )
-    return "\n".join(lines)
 
 
 def _attribute(text: str) -> tuple[str, str]:

@@ -19,11 +19,11 @@ from actors.node import WIRE_CODEC, LocalActors, StopOnExit, hello_check
 from actors.ordering import OrderingActor
 from actors.publisher import StatePublisher
 from actors.remote_ref import Messaging
-from actors.settings import PROTOCOL_VERSION, Settings
 from actors.timers import Timer
 from actors.transport import TransportActor
 from messages.address import Address
 from messages.commands import GetClusterState, GetConnection, GetMembers, MemberCallback
+from messages.core.state import MembershipState, follow
 from messages.events import (
     ClientConnected,
     ClientDisconnected,
@@ -33,14 +33,14 @@ from messages.events import (
     CurrentClusterState,
     LifecycleState,
 )
-from messages.framing import encode_frame
 from messages.links import Inbound, LinkClosed, Reconnect
 from messages.member import select_members
-from messages.protocol import ClientUpdate, Hello, HelloRefused, Role, Watch
 from messages.routing import Attach, MembershipReached
-from messages.state import MembershipState, follow
-from messages.validation import InvalidMessage, validate_state
+from messages.settings import PROTOCOL_VERSION, Settings
 from messages.vector_clock import VectorClock
+from messages.wire.framing import encode_frame
+from messages.wire.protocol import ClientUpdate, Hello, HelloRefused, Role, Watch
+from messages.wire.validation import InvalidMessage, validate_state
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 class ClientActor(pykka.ThreadingActor):
     """Holds one link to a member, follows the view that member pushes, and fails over to another.
 
-    How a pushed state changes the view is ``messages.state.follow``: after a (re)connection the
+    How a pushed state changes the view is ``messages.core.state.follow``: after a (re)connection the
     member's view is reconciled with the client's (replacing it when the member belongs to another
     cluster incarnation), then followed as the member pushes it. While it has no member the client
     keeps its last view. Each connection and loss is announced as ``ClientConnected`` and

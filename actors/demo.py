@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 
 import pykka
 
-from actors.cli import event_text, table_text
 from actors.client import Client, start_client
 from actors.recorder import record_events, wait_until
+from actors.render import event_text, table_text
 from messages.commands import GetEvents
 from messages.events import ClusterEvent, MemberEvent, MemberRemoved, MemberUnreachable, MemberUp
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 
-from actors.settings import Settings
-from messages.remote import Backpressure, MessageTooLarge
+from messages.settings import Settings
+from messages.wire.remote import Backpressure, MessageTooLarge
 
 
 class FlowGate:

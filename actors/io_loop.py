@@ -37,12 +37,12 @@ from typing import Any, NamedTuple
 
 import pykka
 
-from actors.settings import Settings
 from actors.timers import Timer, TimerQueue
 from messages.address import Address
-from messages.framing import Codec, FrameDecoder, FrameError, encode_frame
 from messages.links import Inbound, LinkClosed, LinkUp
-from messages.protocol import HANDSHAKE_FRAME_BYTES, Hello, HelloRefused
+from messages.settings import Settings
+from messages.wire.framing import Codec, FrameDecoder, FrameError, encode_frame
+from messages.wire.protocol import HANDSHAKE_FRAME_BYTES, Hello, HelloRefused
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ import pykka
 
 from actors.futures import ask
 from messages.address import Address
-from messages.balancing import LoadBalancingStrategy, RandomStrategy, RoundRobinStrategy
 from messages.commands import (
     GetClusterState,
     GetMembers,
@@ -19,6 +18,7 @@ from messages.commands import (
     Subscribe,
     Unsubscribe,
 )
+from messages.core.balancing import LoadBalancingStrategy, RandomStrategy, RoundRobinStrategy
 from messages.events import CurrentClusterState, MemberRemoved, MemberUp
 from messages.member import Member, select_members
 

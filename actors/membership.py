@@ -16,7 +16,6 @@ import pykka
 from actors.futures import fail, settle
 from actors.io_loop import IoLoop
 from actors.publisher import StatePublisher
-from actors.settings import Settings
 from actors.timers import Timer
 from messages.address import Address
 from messages.commands import (
@@ -31,13 +30,18 @@ from messages.commands import (
     Termination,
     TerminationKind,
 )
-from messages.downing import Verdict, down_members, keep_majority, pending_unreachable
+from messages.core.downing import Verdict, down_members, keep_majority, pending_unreachable
+from messages.core.failure_detector import FailureDetectorRegistry, PhiAccrualFailureDetector
+from messages.core.gossip import choose_gossip_peer, needs_fast_gossip
+from messages.core.ring import heartbeat_targets
+from messages.core.state import MembershipState, leader_actions, prune_tombstones
 from messages.events import CurrentClusterState, MemberRemoved
-from messages.failure_detector import FailureDetectorRegistry, PhiAccrualFailureDetector
-from messages.gossip import choose_gossip_peer, needs_fast_gossip
 from messages.links import Broadcast, CloseLink, Inbound, Reply, SendTo, Watching
 from messages.member import Member, MemberStatus, select_members
-from messages.protocol import (
+from messages.routing import MembershipReached
+from messages.settings import Settings
+from messages.vector_clock import Causality
+from messages.wire.protocol import (
     ClientUpdate,
     Gossip,
     GossipStatus,
@@ -51,11 +55,7 @@ from messages.protocol import (
     Watch,
     Welcome,
 )
-from messages.ring import heartbeat_targets
-from messages.routing import MembershipReached
-from messages.state import MembershipState, leader_actions, prune_tombstones
-from messages.validation import InvalidMessage, validate
-from messages.vector_clock import Causality
+from messages.wire.validation import InvalidMessage, validate
 
 logger = logging.getLogger(__name__)
 

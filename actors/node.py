@@ -19,10 +19,8 @@ from actors.membership import MembershipActor
 from actors.ordering import OrderingActor
 from actors.registry import ListenerRegistryActor
 from actors.remote_ref import Messaging
-from actors.settings import PROTOCOL_VERSION, Settings
 from actors.transport import TransportActor, bind_listener
 from messages.address import Address
-from messages.balancing import RandomStrategy, RoundRobinStrategy
 from messages.commands import (
     AttachTransport,
     GetClusterState,
@@ -32,10 +30,12 @@ from messages.commands import (
     Termination,
     TerminationKind,
 )
-from messages.framing import Codec
+from messages.core.balancing import RandomStrategy, RoundRobinStrategy
 from messages.member import Member
-from messages.protocol import WIRE_TYPES, Hello, Role
 from messages.routing import Attach
+from messages.settings import PROTOCOL_VERSION, Settings
+from messages.wire.framing import Codec
+from messages.wire.protocol import WIRE_TYPES, Hello, Role
 
 logger = logging.getLogger(__name__)
 

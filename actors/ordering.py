@@ -21,13 +21,11 @@ import msgspec
 import pykka
 
 from actors.io_loop import IoLoop, notify_sent
-from actors.settings import Settings
 from actors.timers import Timer
 from messages.address import Address
-from messages.causal import CausalBuffer, HoldBackOverflow, Stamped
-from messages.delivery import DeliveryQueue, Release
+from messages.core.causal import CausalBuffer, HoldBackOverflow, Stamped
+from messages.core.delivery import DeliveryQueue, Release
 from messages.links import Inbound, Routes, SendTo
-from messages.protocol import Envelope, Publish
 from messages.routing import (
     Attach,
     Deliver,
@@ -38,7 +36,9 @@ from messages.routing import (
     PublishEnvelope,
     SendEnvelope,
 )
+from messages.settings import Settings
 from messages.vector_clock import VectorClock
+from messages.wire.protocol import Envelope, Publish
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any
 import pykka
 
 from messages.commands import MembershipChanged
+from messages.core.state import MembershipState, cluster_state, diff
 from messages.events import ClusterEvent
-from messages.state import MembershipState, cluster_state, diff
 
 
 class StatePublisher:

@@ -24,6 +24,7 @@ from messages.commands import (
     Subscribe,
     Unsubscribe,
 )
+from messages.core.replay import replay_events
 from messages.events import (
     ClusterEvent,
     CurrentClusterState,
@@ -33,7 +34,6 @@ from messages.events import (
     MemberUp,
 )
 from messages.member import select_members
-from messages.replay import replay_events
 
 logger = logging.getLogger(__name__)
 

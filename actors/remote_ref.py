@@ -15,10 +15,8 @@ from actors.flow import FlowGate
 from actors.futures import ask as ask_actor
 from actors.io_loop import IoLoop
 from actors.router import RouterActor
-from actors.settings import Settings
 from messages.address import Address
 from messages.member import Member
-from messages.remote import RemoteTimeout, encode_payload
 from messages.routing import (
     Admitted,
     PublishMessage,
@@ -29,6 +27,8 @@ from messages.routing import (
     Unregister,
     UnsubscribeTopic,
 )
+from messages.settings import Settings
+from messages.wire.remote import RemoteTimeout, encode_payload
 
 MemberChoice = Member | str | Address | None
 """Which member: a ``Member``, its uuid, its ``Address`` or ``"host:port"``; None lets the load

@@ -23,24 +23,11 @@ import pykka
 from actors.flow import FlowGate
 from actors.futures import fail, settle
 from actors.io_loop import IoLoop
-from actors.settings import Settings
 from actors.timers import Timer
 from messages.address import Address
 from messages.commands import InitialState, NextMember, Subscribe
 from messages.events import MemberDowned, MemberEvent, MemberRemoved, MemberUp
 from messages.member import Member
-from messages.protocol import Answer, Ask, Envelope, Failure, Publish, Tell
-from messages.remote import (
-    MemberGone,
-    NoMemberAvailable,
-    NoSuchActor,
-    RemoteError,
-    RemoteTimeout,
-    UnknownMessageType,
-    decode_payload,
-    encode_payload,
-    error_from_wire,
-)
 from messages.routing import (
     Admitted,
     Deliver,
@@ -56,7 +43,20 @@ from messages.routing import (
     Unregister,
     UnsubscribeTopic,
 )
+from messages.settings import Settings
 from messages.vector_clock import VectorClock
+from messages.wire.protocol import Answer, Ask, Envelope, Failure, Publish, Tell
+from messages.wire.remote import (
+    MemberGone,
+    NoMemberAvailable,
+    NoSuchActor,
+    RemoteError,
+    RemoteTimeout,
+    UnknownMessageType,
+    decode_payload,
+    encode_payload,
+    error_from_wire,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from actors.futures import settle
 from actors.io_loop import HelloCheck, IoLoop, notify_sent
 from messages.address import Address
 from messages.commands import Termination, TerminationKind
-from messages.framing import Codec, encode_frame
 from messages.links import (
     BlockPeers,
     Broadcast,
@@ -31,7 +30,8 @@ from messages.links import (
     SendTo,
     Watching,
 )
-from messages.protocol import Envelope, Hello, HelloAccepted, Role
+from messages.wire.framing import Codec, encode_frame
+from messages.wire.protocol import Envelope, Hello, HelloAccepted, Role
 
 logger = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ from report import Report
 
 import actors
 from actors.demo import free_port
-from actors.settings import Settings
+from messages.core.failure_detector import PhiAccrualFailureDetector
 from messages.events import ClusterEvent, MemberRemoved, MemberUp
-from messages.failure_detector import PhiAccrualFailureDetector
+from messages.settings import Settings
 
 T = TypeVar("T")
 

@@ -23,12 +23,12 @@ from report import Report
 
 from actors.io_loop import IoLoop
 from actors.node import WIRE_CODEC
-from actors.settings import Settings
 from actors.transport import TransportActor, bind_listener
 from messages.address import Address
-from messages.framing import FrameDecoder, encode_frame
 from messages.links import SendTo
-from messages.protocol import Heartbeat, Hello, Role
+from messages.settings import Settings
+from messages.wire.framing import FrameDecoder, encode_frame
+from messages.wire.protocol import Heartbeat, Hello, Role
 
 HELLO = Hello(cluster_name="bench", protocol_version=1, uuid="sender", role=Role.MEMBER)
 LOOPS: list[IoLoop] = []  # stopped after each repetition

@@ -26,7 +26,6 @@ from actors.callbacks import CallbackRunner
 from actors.load_balancer import LoadBalancerActor
 from actors.registry import ListenerRegistryActor
 from messages.address import Address
-from messages.balancing import RoundRobinStrategy
 from messages.commands import (
     GetClusterState,
     GetMembers,
@@ -35,9 +34,10 @@ from messages.commands import (
     NextMember,
     Subscribe,
 )
+from messages.core.balancing import RoundRobinStrategy
+from messages.core.simulation import simulate_convergence
 from messages.events import CurrentClusterState, MemberUp
 from messages.member import Member, MemberStatus
-from messages.simulation import simulate_convergence
 from messages.vector_clock import VectorClock
 
 ASK_TIMEOUT = 10.0

@@ -40,7 +40,7 @@ from actors.demo import free_port
 from actors.recorder import record_events, wait_until
 from messages import Address
 from messages.events import ClusterEvent, MemberUnreachable, MemberUp
-from messages.remote import register
+from messages.wire.remote import register
 
 CLUSTER = "bench-remote"
 PAYLOAD = b"p" * 64

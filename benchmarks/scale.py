@@ -31,8 +31,8 @@ from cluster import CLUSTER, MemberProcess, cpu_seconds, idle_python, rss_mb
 from report import Report
 
 import actors
-from actors.settings import Settings
 from messages.events import ClusterEvent, MemberEvent, MemberRemoved, MemberUnreachable, MemberUp
+from messages.settings import Settings
 
 DEFAULTS = Settings()
 SEEDS = 3

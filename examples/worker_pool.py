@@ -31,7 +31,7 @@ import pykka
 import actors
 from actors.demo import free_port
 from messages import Address, Member
-from messages.remote import RemoteError, register
+from messages.wire.remote import RemoteError, register
 
 CLUSTER = "worker-pool"
 REQUESTS = 60

@@ -15,9 +15,9 @@ import pykka
 
 from messages.address import Address
 from messages.member import Member
-from messages.protocol import Envelope
-from messages.remote import RemoteError
 from messages.vector_clock import VectorClock
+from messages.wire.protocol import Envelope
+from messages.wire.remote import RemoteError
 
 
 def _check_name(name: Any, what: str = "name") -> None:

@@ -26,9 +26,9 @@ import pykka
 from actors.client import Client, start_client
 from actors.node import WIRE_CODEC, Node, start_member
 from actors.recorder import record_events, wait_until
-from actors.settings import PROTOCOL_VERSION
 from messages.address import Address
 from messages.commands import GetClusterState, GetEvents
+from messages.core.state import MembershipState
 from messages.events import (
     ClusterEvent,
     CurrentClusterState,
@@ -43,11 +43,11 @@ from messages.events import (
     MemberUnreachable,
     MemberUp,
 )
-from messages.framing import FrameDecoder, encode_frame
 from messages.links import BlockPeers
 from messages.member import MemberStatus
-from messages.protocol import ClientUpdate, Hello, HelloAccepted, Role, Watch
-from messages.state import MembershipState
+from messages.settings import PROTOCOL_VERSION
+from messages.wire.framing import FrameDecoder, encode_frame
+from messages.wire.protocol import ClientUpdate, Hello, HelloAccepted, Role, Watch
 
 EventPredicate = Callable[[tuple[ClusterEvent, ...]], bool]
 
@@ -227,7 +227,7 @@ class RawLink:
         self.sock.sendall(data)
 
     def send(self, message: Any) -> None:
-        """Send one wire message (a type of ``messages.protocol.WIRE_TYPES``) as one frame."""
+        """Send one wire message (a type of ``messages.wire.protocol.WIRE_TYPES``) as one frame."""
         self.send_bytes(encode_frame(WIRE_CODEC.encode(message)))
 
     def hello(self, cluster_name: str, role: Role = Role.CLIENT) -> None:

@@ -17,7 +17,7 @@ import msgspec
 import pykka
 
 from actors.node import start_member
-from messages.remote import register
+from messages.wire.remote import register
 
 CLUSTER = "remote-member-test"
 SLOW_SECONDS = 0.02

@@ -16,8 +16,8 @@ import msgspec
 from hypothesis import strategies as st
 
 from messages.address import Address
+from messages.core.state import MembershipState, ReachabilityRow, leader_actions
 from messages.member import Member, MemberStatus
-from messages.state import MembershipState, ReachabilityRow, leader_actions
 from messages.vector_clock import VectorClock
 
 UUID_POOL = tuple(f"00000000-0000-4000-8000-{i:012d}" for i in range(6))

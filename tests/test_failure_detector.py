@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages.failure_detector import FailureDetectorRegistry, PhiAccrualFailureDetector
+from messages.core.failure_detector import FailureDetectorRegistry, PhiAccrualFailureDetector
 
 
 def detector_after_regular_heartbeats(

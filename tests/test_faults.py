@@ -53,7 +53,6 @@ from actors.io_loop import IoLoop
 from actors.membership import MembershipActor
 from actors.node import WIRE_CODEC
 from actors.registry import ListenerRegistryActor
-from actors.settings import Settings
 from messages.address import Address
 from messages.commands import (
     AttachTransport,
@@ -74,7 +73,8 @@ from messages.events import (
 )
 from messages.links import Inbound
 from messages.member import Member
-from messages.protocol import (
+from messages.settings import Settings
+from messages.wire.protocol import (
     Gossip,
     GossipStatus,
     Heartbeat,

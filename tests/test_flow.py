@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from actors.flow import FlowGate
-from messages.remote import Backpressure, MessageTooLarge
+from messages.wire.remote import Backpressure, MessageTooLarge
 
 
 def test_a_full_gate_refuses_at_once_without_blocking() -> None:

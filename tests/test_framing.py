@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from messages import Address, Member, MemberRemoved, MemberStatus, MemberUp, VectorClock
+from messages.core.simulation import converged_cluster
 from messages.events import EVENT_TYPES
-from messages.framing import (
+from messages.wire.framing import (
     DEFAULT_MAX_FRAME_BYTES,
     Codec,
     DecodeError,
@@ -23,7 +24,7 @@ from messages.framing import (
     TruncatedFrame,
     encode_frame,
 )
-from messages.protocol import (
+from messages.wire.protocol import (
     HANDSHAKE_FRAME_BYTES,
     WIRE_TYPES,
     Heartbeat,
@@ -32,8 +33,7 @@ from messages.protocol import (
     RemovalNotice,
     Role,
 )
-from messages.protocol import Gossip as WireGossip
-from messages.simulation import converged_cluster
+from messages.wire.protocol import Gossip as WireGossip
 
 
 class Gossip(msgspec.Struct, frozen=True, tag=True):

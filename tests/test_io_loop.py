@@ -15,13 +15,13 @@ from cluster_helpers import STEP_TIMEOUT, ClusterHarness, RawLink, Received, Sin
 
 from actors.io_loop import IoLoop
 from actors.node import WIRE_CODEC
-from actors.settings import Settings
 from actors.timers import Timer, TimerQueue
 from actors.transport import TransportActor, bind_listener
 from messages import Address
-from messages.framing import FrameDecoder, encode_frame
 from messages.links import Inbound, LinkClosed, SendTo
-from messages.protocol import ClientUpdate, Heartbeat, Hello, Role, Watch
+from messages.settings import Settings
+from messages.wire.framing import FrameDecoder, encode_frame
+from messages.wire.protocol import ClientUpdate, Heartbeat, Hello, Role, Watch
 
 HELLO = Hello(cluster_name="c", protocol_version=1, uuid="me", role=Role.MEMBER)
 

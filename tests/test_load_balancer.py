@@ -14,8 +14,8 @@ from conftest import MakeMember, MembershipFeed
 
 from actors.cluster_service import ClusterService
 from actors.load_balancer import LoadBalancerActor, RandomLoadBalancer, RoundRobinLoadBalancer
-from messages.balancing import RoundRobinStrategy
 from messages.commands import GetMembers, NextMember
+from messages.core.balancing import RoundRobinStrategy
 from messages.member import DataMemberSelector, LiteMemberSelector, Member
 
 TIMEOUT = 10

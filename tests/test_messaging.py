@@ -14,7 +14,8 @@ from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode, all_up, s
 
 from messages.events import MemberRemoved
 from messages.links import DelayPeers
-from messages.remote import (
+from messages.routing import GetOrderingStats, RemoteAsk, RemoteFailure, RemoteReply
+from messages.wire.remote import (
     MemberGone,
     NoMemberAvailable,
     NoSuchActor,
@@ -22,7 +23,6 @@ from messages.remote import (
     RemoteTimeout,
     register,
 )
-from messages.routing import GetOrderingStats, RemoteAsk, RemoteFailure, RemoteReply
 
 
 @register

@@ -27,7 +27,7 @@ from remote_member import CLUSTER, Blob, Ping, Pong, register_types
 
 from messages.address import Address
 from messages.events import MemberRemoved, MemberUnreachable
-from messages.remote import (
+from messages.wire.remote import (
     Backpressure,
     MemberGone,
     NoSuchActor,

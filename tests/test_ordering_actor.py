@@ -15,11 +15,8 @@ from cluster_helpers import Received, Sink
 from actors.io_loop import IoLoop
 from actors.node import WIRE_CODEC
 from actors.ordering import OrderingActor
-from actors.settings import Settings
 from messages.address import Address
-from messages.framing import FrameDecoder
 from messages.links import Inbound, Routes, SendTo
-from messages.protocol import Envelope, Heartbeat, Publish, Tell
 from messages.routing import (
     Attach,
     Deliver,
@@ -28,7 +25,10 @@ from messages.routing import (
     PublishEnvelope,
     SendEnvelope,
 )
+from messages.settings import Settings
 from messages.vector_clock import VectorClock
+from messages.wire.framing import FrameDecoder
+from messages.wire.protocol import Envelope, Heartbeat, Publish, Tell
 
 TIMEOUT = 10.0
 EMPTY = msgspec.msgpack.encode(VectorClock())

@@ -21,6 +21,7 @@ from messages.commands import (
     Subscribe,
     Unsubscribe,
 )
+from messages.core.replay import replay_events
 from messages.events import (
     ClusterEvent,
     CurrentClusterState,
@@ -30,7 +31,6 @@ from messages.events import (
     MemberUp,
 )
 from messages.member import DataMemberSelector, LiteMemberSelector, MemberStatus
-from messages.replay import replay_events
 
 TIMEOUT = 10
 

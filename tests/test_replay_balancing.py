@@ -9,7 +9,8 @@ from conftest import build_member
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages.balancing import RandomStrategy, RoundRobinStrategy
+from messages.core.balancing import RandomStrategy, RoundRobinStrategy
+from messages.core.replay import replay_events
 from messages.events import (
     CurrentClusterState,
     LeaderChanged,
@@ -21,7 +22,6 @@ from messages.events import (
     MemberUp,
 )
 from messages.member import Member, MemberStatus
-from messages.replay import replay_events
 
 LIVE_STATUSES = [s for s in MemberStatus if s is not MemberStatus.REMOVED]
 

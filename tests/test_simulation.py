@@ -1,4 +1,4 @@
-"""Tests of the deterministic push-pull gossip simulation (messages/simulation.py)."""
+"""Tests of the deterministic push-pull gossip simulation (messages/core/simulation.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 
 from messages import Address, MemberStatus
-from messages.simulation import SimulationResult, converged_cluster, simulate_convergence
+from messages.core.simulation import SimulationResult, converged_cluster, simulate_convergence
 
 
 def test_converged_cluster_is_all_up_in_address_order_and_seen_by_all() -> None:

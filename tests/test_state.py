@@ -1,4 +1,4 @@
-"""Example-based tests of the membership protocol core (messages/state.py)."""
+"""Example-based tests of the membership protocol core (messages/core/state.py)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from messages import (
     MemberUp,
     VectorClock,
 )
-from messages.simulation import converged_cluster
-from messages.state import (
+from messages.core.simulation import converged_cluster
+from messages.core.state import (
     MembershipState,
     ReachabilityRow,
     cluster_state,

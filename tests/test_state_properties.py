@@ -32,8 +32,8 @@ from messages import (
     MemberUnreachable,
     MemberUp,
 )
-from messages.simulation import converged_cluster
-from messages.state import MembershipState, cluster_state, diff, leader_actions, merge
+from messages.core.simulation import converged_cluster
+from messages.core.state import MembershipState, cluster_state, diff, leader_actions, merge
 
 STATUS_OF_EVENT: dict[type[MemberEvent], MemberStatus] = {
     MemberJoined: MemberStatus.JOINING,

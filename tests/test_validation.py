@@ -17,12 +17,12 @@ from state_strategies import (
 from test_state_properties import Cluster, histories
 
 from messages import Address, Member, MemberStatus, VectorClock
-from messages.downing import down_members, pending_unreachable
-from messages.gossip import choose_gossip_peer
-from messages.protocol import ClientUpdate, Gossip, GossipStatus, Join, Welcome
-from messages.simulation import converged_cluster
-from messages.state import MembershipState, diff, leader_actions, merge
-from messages.validation import InvalidMessage, validate, validate_state
+from messages.core.downing import down_members, pending_unreachable
+from messages.core.gossip import choose_gossip_peer
+from messages.core.simulation import converged_cluster
+from messages.core.state import MembershipState, diff, leader_actions, merge
+from messages.wire.protocol import ClientUpdate, Gossip, GossipStatus, Join, Welcome
+from messages.wire.validation import InvalidMessage, validate, validate_state
 
 A, B, C = (f"member-{i:05d}" for i in range(3))
 STRANGER = "member-99999"

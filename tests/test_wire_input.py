@@ -12,9 +12,9 @@ from cluster_helpers import ClusterHarness, RawLink
 
 from messages.address import Address
 from messages.events import MemberUnreachable
-from messages.framing import encode_frame
 from messages.member import Member
-from messages.protocol import HANDSHAKE_FRAME_BYTES, ClientUpdate, HelloRefused, Join, Watch
+from messages.wire.framing import encode_frame
+from messages.wire.protocol import HANDSHAKE_FRAME_BYTES, ClientUpdate, HelloRefused, Join, Watch
 
 MAX_FRAME_BYTES = 1024
 

@@ -3,7 +3,7 @@
 The first frame on every connection is a ``Hello``; the accepting side answers ``HelloAccepted`` or
 ``HelloRefused`` (and closes). Nothing else is read before a valid ``Hello``. Field bounds
 (``messages.limits``) are checked while decoding; the protocol rules across fields are checked by
-``messages.validation`` before any actor acts on a message.
+``messages.wire.validation`` before any actor acts on a message.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Annotated
 import msgspec
 
 from messages.address import Address
+from messages.core.state import MembershipState
 from messages.limits import MAX_MEMBERS, MAX_NAME_LENGTH, Counter, MemberId, Reason
 from messages.member import Member
-from messages.state import MembershipState
 from messages.vector_clock import VectorClock
 
 HANDSHAKE_FRAME_BYTES = 4096
@@ -145,7 +145,7 @@ class Answer(msgspec.Struct, frozen=True, tag=True):
 
 
 class Failure(msgspec.Struct, frozen=True, tag=True):
-    """Ask ``ask_id`` failed: ``error`` names why (see ``messages.remote``), ``message`` says it."""
+    """Ask ``ask_id`` failed: ``error`` names why (see ``messages.wire.remote``), ``message`` says it."""
 
     ask_id: Counter
     error: Name
@@ -154,7 +154,7 @@ class Failure(msgspec.Struct, frozen=True, tag=True):
 
 class Publish(msgspec.Struct, frozen=True, tag=True):
     """A message for every subscriber of ``topic`` on every member; ``clock`` orders publishes
-    across members (``messages.causal``)."""
+    across members (``messages.core.causal``)."""
 
     topic: Name
     kind: Name
@@ -163,7 +163,7 @@ class Publish(msgspec.Struct, frozen=True, tag=True):
 
 
 class Envelope(msgspec.Struct, frozen=True, tag=True):
-    """An application message from ``sender``, delivered in order (``messages.delivery``).
+    """An application message from ``sender``, delivered in order (``messages.core.delivery``).
 
     ``sequence`` numbers the sender's envelopes to this receiver (1, 2, ...); ``version`` is the
     membership version (an encoded ``VectorClock``) the sender had seen when it sent it.

@@ -14,8 +14,8 @@ from typing import Literal
 import msgspec
 
 from messages.address import Address
+from messages.core.state import MembershipState, leader_actions
 from messages.member import Member, MemberStatus
-from messages.state import MembershipState, leader_actions
 
 Change = Literal["leave", "unreachable"]
 

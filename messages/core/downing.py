@@ -22,8 +22,8 @@ from collections.abc import Iterable
 
 import msgspec
 
+from messages.core.state import MembershipState
 from messages.member import Member, MemberStatus
-from messages.state import MembershipState
 
 _COUNTED = frozenset({MemberStatus.UP, MemberStatus.LEAVING})
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
+from messages.core.state import MembershipState
 from messages.member import Member, MemberStatus
-from messages.state import MembershipState
 
 GOSSIP_TARGET_STATUSES = frozenset(
     {MemberStatus.JOINING, MemberStatus.UP, MemberStatus.LEAVING, MemberStatus.EXITING}

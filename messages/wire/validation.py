@@ -13,9 +13,9 @@ import itertools
 import math
 from typing import Any
 
+from messages.core.state import MembershipState
 from messages.member import MemberStatus
-from messages.protocol import ClientUpdate, Gossip, Join, Welcome
-from messages.state import MembershipState
+from messages.wire.protocol import ClientUpdate, Gossip, Join, Welcome
 
 
 class InvalidMessage(ValueError):

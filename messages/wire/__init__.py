@@ -1,0 +1,4 @@
+"""What crosses the network: wire message types, framing, validation and the application codec.
+
+Everything decoded here is hostile until ``validation`` has checked it; nothing is unpickled.
+"""
