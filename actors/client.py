@@ -14,22 +14,23 @@ import pykka
 from actors.futures import ask, fail
 from actors.io_loop import IoLoop
 from actors.lifecycle import LifecycleService
-from actors.membership import JoinRefusedError
 from actors.node import WIRE_CODEC, LocalActors, StopOnExit, hello_check
 from actors.ordering import OrderingActor
-from actors.publisher import StatePublisher
 from actors.remote_ref import Messaging
+from actors.supervisor import JoinRefusedError
 from actors.timers import Timer
 from actors.transport import TransportActor
 from messages.address import Address
 from messages.commands import GetClusterState, GetConnection, GetMembers, MemberCallback
-from messages.core.state import MembershipState, follow
+from messages.core.publication import Publication, follow
+from messages.core.state import MembershipState
 from messages.events import (
     ClientConnected,
     ClientDisconnected,
     ClientShutdown,
     ClientShuttingDown,
     ClientStarting,
+    ClusterEvent,
     CurrentClusterState,
     LifecycleState,
 )
@@ -37,7 +38,6 @@ from messages.links import Inbound, LinkClosed, Reconnect
 from messages.member import select_members
 from messages.routing import Attach, MembershipReached
 from messages.settings import PROTOCOL_VERSION, Settings
-from messages.vector_clock import VectorClock
 from messages.wire.framing import encode_frame
 from messages.wire.protocol import ClientUpdate, Hello, HelloRefused, Role, Watch
 from messages.wire.validation import InvalidMessage, validate_state
@@ -71,14 +71,14 @@ class ClientActor(pykka.ThreadingActor):
         self._uuid = client_uuid
         self._seeds = members
         self._settings = settings
-        self._publisher = StatePublisher(listeners)
+        self._listeners = listeners
+        self._published = Publication()
         self._started = started
         self._start_settled = False
         self._rng = random.Random()
         self._candidates: list[Address] = []
         self._loop = loop
         self._ordering = ordering
-        self._reported = VectorClock()
         self._link: int | None = None
         self._peer: Address | None = None
         self._connected_to: Address | None = None
@@ -89,16 +89,16 @@ class ClientActor(pykka.ThreadingActor):
         self._timeout: Timer | None = None
 
     def on_start(self) -> None:
-        self._publisher.announce(ClientStarting(self._publisher.sequence))
+        self._announce(ClientStarting(self._published.sequence))
         self._connect()
 
     def on_stop(self) -> None:
-        self._publisher.announce(ClientShuttingDown(self._publisher.sequence))
+        self._announce(ClientShuttingDown(self._published.sequence))
         if self._timeout is not None:
             self._timeout.cancel()
         if self._link is not None:
             self._loop.close(self._link, "the client stops")
-        self._publisher.announce(ClientShutdown(self._publisher.sequence))
+        self._announce(ClientShutdown(self._published.sequence))
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -117,18 +117,21 @@ class ClientActor(pykka.ThreadingActor):
             case Reconnect():
                 self._connect()
             case GetMembers(selector=selector):
-                return select_members(self._publisher.snapshot.up_members, selector)
+                return select_members(self._published.snapshot.up_members, selector)
             case GetClusterState():
-                return self._publisher.snapshot
+                return self._published.snapshot
             case GetConnection():
                 return self._connected_to
             case _:
                 logger.warning("ClientActor ignores unexpected message %r", message)
         return None
 
+    def _announce(self, event: ClusterEvent) -> None:
+        self._listeners.tell(self._published.announce(event))
+
     def _next_candidate(self) -> Address:
         if not self._candidates:
-            known = list({*self._seeds, *(m.address for m in self._publisher.state.members)})
+            known = list({*self._seeds, *(m.address for m in self._published.state.members)})
             self._rng.shuffle(known)
             known.sort(key=lambda address: address == self._peer)  # the member just lost goes last
             self._candidates = known
@@ -159,7 +162,7 @@ class ClientActor(pykka.ThreadingActor):
                 "Lost member %s: %s; keeping the last view while reconnecting", lost, reason
             )
             self._connected_to = None
-            self._publisher.announce(ClientDisconnected(self._publisher.sequence, lost, reason))
+            self._announce(ClientDisconnected(self._published.sequence, lost, reason))
         else:
             logger.debug("No answer from %s: %s", self._peer, reason)
         self._schedule_reconnect()
@@ -186,14 +189,17 @@ class ClientActor(pykka.ThreadingActor):
             logger.warning("Dropped ClientUpdate from %s: it %s", peer, error)
             return
         self._failures = 0
-        view, self._in_step = follow(self._publisher.state, state, self._in_step)
-        if self._publisher.publish(view) or view.version != self._reported:
-            self._reported = view.version
+        previous = self._published.state
+        view, self._in_step = follow(previous, state, self._in_step)
+        self._published, changed = self._published.publish(view)
+        if changed is not None:
+            self._listeners.tell(changed)
+        if view is not previous:
             self._ordering.tell(MembershipReached(view.version, view.tombstoned))
         if self._connected_to is None and self._peer is not None:
             self._connected_to = self._peer
             logger.info("Client connected to %s", self._peer)
-            self._publisher.announce(ClientConnected(self._publisher.sequence, self._peer))
+            self._announce(ClientConnected(self._published.sequence, self._peer))
         if not self._start_settled:
             self._start_settled = True
             self._started.set(None)

@@ -8,9 +8,14 @@ from typing import Any
 import pykka
 
 
-def fail(future: pykka.Future[Any], error: BaseException) -> None:
-    """Settle ``future`` with ``error``: its ``get()`` raises it in the waiting thread."""
-    future.set_exception(exc_info=(type(error), error, error.__traceback__))
+def fail(future: pykka.Future[Any], error: BaseException) -> bool:
+    """Settle ``future`` with ``error`` unless it is already set (its ``get()`` then raises it in
+    the waiting thread); True if this call set it."""
+    try:
+        future.set_exception(exc_info=(type(error), error, error.__traceback__))
+    except queue.Full:
+        return False
+    return True
 
 
 def settle(future: pykka.Future[Any], value: Any) -> bool:

@@ -12,13 +12,13 @@ import pykka
 
 from actors.callbacks import CallbackRunner, in_callback
 from actors.cluster_service import ClusterService
-from actors.futures import settle
 from actors.io_loop import IoLoop
 from actors.load_balancer import LoadBalancerActor
 from actors.membership import MembershipActor
 from actors.ordering import OrderingActor
 from actors.registry import ListenerRegistryActor
 from actors.remote_ref import Messaging
+from actors.supervisor import NodeSupervisor
 from actors.transport import TransportActor, bind_listener
 from messages.address import Address
 from messages.commands import (
@@ -127,11 +127,14 @@ class Node(StopOnExit, Messaging):
         self.cluster = self._local.cluster
         self.listeners = self._local.listeners
         self.load_balancer = self._local.load_balancer
-        self._terminated: pykka.Future[Termination] = pykka.ThreadingFuture()
+        self._termination: Termination | None = None
+        self._stop_lock = threading.Lock()
+        joined: pykka.Future[None] = pykka.ThreadingFuture()
+        self._supervisor = NodeSupervisor.start(joined, self._stop)
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}")
         self.ordering = OrderingActor.start(member.uuid, settings, self._loop)
         self.membership = MembershipActor.start(
-            member, self.listeners, settings, self._loop, self._terminated, self.ordering
+            member, self.listeners, settings, self._loop, self._supervisor, self.ordering
         )
         self._start_messaging(
             member.uuid, self.ordering, self.load_balancer, self.listeners, self._loop, settings
@@ -149,13 +152,11 @@ class Node(StopOnExit, Messaging):
             check_hello=hello_check(settings),
             codec=WIRE_CODEC,
             deliver_to=self.ordering,
-            terminated=self._terminated,
+            supervisor=self._supervisor,
         )
         self.ordering.tell(Attach(self.membership, self.router, self.transport))
         self.membership.tell(AttachTransport(self.transport))
-        threading.Thread(target=self._watch, name=f"node-{member.address}", daemon=True).start()
-        joined: pykka.Future[None] = pykka.ThreadingFuture()
-        self.membership.tell(JoinCluster(seeds=seeds, done=joined))
+        self.membership.tell(JoinCluster(seeds=seeds))
         try:
             joined.get(timeout=settings.join_timeout + settings.ask_timeout)
         except BaseException:
@@ -179,8 +180,7 @@ class Node(StopOnExit, Messaging):
         """Why this node stopped, once it has; None while it runs."""
         if not self._stopped.is_set():
             return None
-        termination: Termination = self._terminated.get(timeout=0)
-        return termination
+        return self._termination
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Block until this node has stopped (left, downed, or ``stop()``); True if it has."""
@@ -204,21 +204,22 @@ class Node(StopOnExit, Messaging):
 
     def stop(self) -> None:
         """Stop this node's actors at once (no leave). Idempotent."""
-        if self._stopped.is_set():
-            return
-        settle(self._terminated, Termination(TerminationKind.STOPPED, "stop() was called"))
+        self._stop(Termination(TerminationKind.STOPPED, "stop() was called"))
+
+    def _stop(self, termination: Termination) -> None:
+        """Stop the node; ``termination`` says why, unless an earlier reason is known. Called by
+        ``stop()``, or by the supervisor (in its own turn) when the member is out."""
+        with self._stop_lock:
+            if self._termination is not None:
+                return
+            self._termination = termination
+        self._supervisor.tell(termination)  # a later report of an actor is no news then
         for ref in (self.transport, self.router, self.ordering, self.membership):
             ref.stop()
         self._loop.stop()
         self._local.stop()
+        self._supervisor.stop(block=False)  # this may be the supervisor's own turn
         self._stopped.set()
-
-    def _watch(self) -> None:
-        """Stop the node when the membership actor says this member is out of the cluster."""
-        termination = self._terminated.get()
-        if termination.kind is not TerminationKind.STOPPED:
-            logger.info("Node %s stops: %s", self.address, termination.reason)
-            self.stop()
 
 
 def start_member(

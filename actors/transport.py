@@ -13,7 +13,6 @@ from typing import Any
 
 import pykka
 
-from actors.futures import settle
 from actors.io_loop import HelloCheck, IoLoop, notify_sent
 from messages.address import Address
 from messages.commands import Termination, TerminationKind
@@ -56,7 +55,7 @@ class TransportActor(pykka.ThreadingActor):
         check_hello: HelloCheck,
         codec: Codec,
         deliver_to: pykka.ActorRef[Any],
-        terminated: pykka.Future[Termination] | None = None,
+        supervisor: pykka.ActorRef[Any] | None = None,
     ) -> None:
         super().__init__()
         if (hello.address is None) != (listener is None):
@@ -68,7 +67,7 @@ class TransportActor(pykka.ThreadingActor):
         self._check_hello = check_hello
         self._codec = codec
         self._deliver_to = deliver_to
-        self._terminated = terminated
+        self._supervisor = supervisor
         self._hello_frame = encode_frame(codec.encode(hello))
         self._routes: dict[Address, int] = {}  # the link that carries our messages to a member
         self._peers: dict[int, Address] = {}  # the member at the other end of a member link
@@ -92,9 +91,9 @@ class TransportActor(pykka.ThreadingActor):
         )
 
     def on_failure(self, *exc_info: Any) -> None:
-        if self._terminated is not None:
+        if self._supervisor is not None:
             reason = f"transport crashed: {exc_info[1]!r}"
-            settle(self._terminated, Termination(TerminationKind.FAILED, reason))
+            self._supervisor.tell(Termination(TerminationKind.FAILED, reason))
 
     def on_receive(self, message: Any) -> Any:
         match message:

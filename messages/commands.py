@@ -164,11 +164,10 @@ class AttachTransport(msgspec.Struct, frozen=True):
 
 
 class JoinCluster(msgspec.Struct, frozen=True):
-    """Node -> membership: join through ``seeds`` (or form a cluster); ``done`` is a pykka Future
-    set to None once joined, or to the exception that explains why not."""
+    """Node -> membership: join through ``seeds`` (or form a cluster, when there are none but
+    itself). The membership actor reports ``Joined`` or ``JoinFailed`` to its supervisor."""
 
     seeds: tuple[Address, ...]
-    done: Any
 
 
 class JoinAttempt(msgspec.Struct, frozen=True):

@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 PROTOCOL_VERSION = 1
 LOAD_BALANCING = ("round_robin", "random")
+
+__all__ = ["FAST_TEST_TIMINGS", "LOAD_BALANCING", "PROTOCOL_VERSION", "Settings"]
+
+
+FAST_TEST_TIMINGS: dict[str, Any] = {
+    "gossip_interval": 0.2,
+    "heartbeat_interval": 0.2,
+    "acceptable_heartbeat_pause": 1.0,
+    "down_after": 1.5,
+    "join_timeout": 15.0,
+    "leave_timeout": 10.0,
+    "connect_timeout": 2.0,
+    "ask_timeout": 10.0,
+}
+"""The overrides of ``Settings.fast_test()``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,12 +31,23 @@ class Settings:
     cluster_name: str = "dev"
     gossip_interval: float = 1.0
     heartbeat_interval: float = 1.0
+    # Gossip runs ``fast_gossip_factor`` times per interval while a member has not seen the
+    # current version; a peer is picked among those that have not seen it with this probability.
+    fast_gossip_factor: int = 3
+    gossip_unseen_bias: float = 0.8
     phi_threshold: float = 8.0
     acceptable_heartbeat_pause: float = 3.0
     min_std_deviation: float = 0.1
     monitored_by: int = 5
     down_after: float = 10.0
     join_timeout: float = 20.0
+    # Join retries: ``join_backoff`` doubling once per round of seeds, at most ``join_backoff_max``;
+    # a client's reconnections: ``reconnect_backoff`` doubling per failure, at most the same cap.
+    # Each wait is spread by +-``backoff_jitter`` (a fraction) so restarted nodes do not march in step.
+    join_backoff: float = 0.25
+    reconnect_backoff: float = 0.1
+    join_backoff_max: float = 2.0
+    backoff_jitter: float = 0.25
     leave_timeout: float = 15.0
     tombstone_ttl: float = 86_400.0
     connect_timeout: float = 2.0
@@ -50,10 +77,34 @@ class Settings:
                 f"load_balancing must be one of {', '.join(LOAD_BALANCING)}, "
                 f"got {self.load_balancing!r}"
             )
+        if not 0.0 <= self.gossip_unseen_bias <= 1.0:
+            raise ValueError(
+                f"gossip_unseen_bias must be within 0..1, got {self.gossip_unseen_bias}"
+            )
+        if not 0.0 < self.backoff_jitter < 1.0:
+            raise ValueError(f"backoff_jitter must be within 0..1, got {self.backoff_jitter}")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
                 raise ValueError(f"{field.name} must be positive, got {value!r}")
+
+    @classmethod
+    def lan(cls, **overrides: Any) -> Settings:
+        """The defaults: Akka's timings for a LAN (1 s gossip and heartbeats, phi 8, 3 s pause)."""
+        return cls(**overrides)
+
+    @classmethod
+    def fast_test(cls, **overrides: Any) -> Settings:
+        """Timings for tests that run many nodes in one process on a small machine: a crashed
+        member is unreachable after ~1.5 s and downed ~1.5 s later; the pause is generous because
+        the nodes share one GIL."""
+        return cls(**{**FAST_TEST_TIMINGS, **overrides})
+
+    def backoff(self, base: float, failures: int, jitter: float) -> float:
+        """Seconds to wait after ``failures`` failed tries: ``base`` doubled per failure, capped at
+        ``join_backoff_max``, scaled by ``jitter`` (a number in 0..1, e.g. from the caller's rng)."""
+        spread = 1.0 + self.backoff_jitter * (2.0 * jitter - 1.0)
+        return float(min(base * 2.0 ** min(failures, 16), self.join_backoff_max) * spread)
 
     @property
     def unacked_timeout(self) -> float:

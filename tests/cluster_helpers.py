@@ -45,24 +45,14 @@ from messages.events import (
 )
 from messages.links import BlockPeers
 from messages.member import MemberStatus
-from messages.settings import PROTOCOL_VERSION
+from messages.settings import FAST_TEST_TIMINGS, PROTOCOL_VERSION
 from messages.wire.framing import FrameDecoder, encode_frame
 from messages.wire.protocol import ClientUpdate, Hello, HelloAccepted, Role, Watch
 
 EventPredicate = Callable[[tuple[ClusterEvent, ...]], bool]
 
-FAST_TIMINGS: dict[str, float] = {
-    "gossip_interval": 0.2,
-    "heartbeat_interval": 0.2,
-    "acceptable_heartbeat_pause": 1.0,
-    "down_after": 1.5,
-    "join_timeout": 15.0,
-    "leave_timeout": 10.0,
-    "connect_timeout": 2.0,
-    "ask_timeout": 10.0,
-}
-"""Timings for in-process tests: a crashed member is unreachable after ~1.5 s and downed ~1.5 s
-later. The heartbeat pause is generous because many nodes share one GIL on a small machine."""
+FAST_TIMINGS = FAST_TEST_TIMINGS
+"""The timings of ``Settings.fast_test()``, as keyword arguments for ``start_member``."""
 
 STEP_TIMEOUT = 20.0
 """Upper bound of one wait in a test (a healthy run needs a small fraction of it)."""

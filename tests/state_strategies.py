@@ -16,7 +16,8 @@ import msgspec
 from hypothesis import strategies as st
 
 from messages.address import Address
-from messages.core.state import MembershipState, ReachabilityRow, leader_actions
+from messages.core.leader import leader_actions
+from messages.core.state import MembershipState, ReachabilityRow
 from messages.member import Member, MemberStatus
 from messages.vector_clock import VectorClock
 

@@ -1,4 +1,4 @@
-"""Phi accrual failure detector and its per-member registry."""
+"""Phi accrual failure detector."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages.core.failure_detector import FailureDetectorRegistry, PhiAccrualFailureDetector
+from messages.core.failure_detector import PhiAccrualFailureDetector
 
 
 def detector_after_regular_heartbeats(
@@ -18,7 +18,7 @@ def detector_after_regular_heartbeats(
     """A detector fed ``count`` heartbeats ``interval`` apart, and the time of the last one."""
     detector = PhiAccrualFailureDetector(**options)  # type: ignore[arg-type]
     for beat in range(count):
-        detector.heartbeat(beat * interval)
+        detector = detector.heartbeat(beat * interval)
     return detector, (count - 1) * interval
 
 
@@ -41,7 +41,7 @@ def test_unmonitored_detector_is_available_with_zero_phi() -> None:
 
 def test_first_heartbeat_starts_monitoring() -> None:
     detector = PhiAccrualFailureDetector()
-    detector.heartbeat(10.0)
+    detector = detector.heartbeat(10.0)
 
     assert detector.is_monitoring
     assert detector.is_available(11.0)
@@ -57,7 +57,7 @@ def test_phi_crosses_default_threshold_about_four_and_a_half_seconds_after_last_
 def test_regular_heartbeats_keep_member_available() -> None:
     detector = PhiAccrualFailureDetector()
     for beat in range(200):
-        detector.heartbeat(float(beat))
+        detector = detector.heartbeat(float(beat))
         assert detector.is_available(beat + 0.99)
         assert detector.phi(beat + 0.99) < 1e-6
 
@@ -91,7 +91,7 @@ def test_jittery_intervals_widen_the_distribution_and_delay_detection() -> None:
     jittery_last = 0.0
     for beat in range(100):
         jittery_last += 0.4 if beat % 2 else 1.6  # mean 1 s, std 0.6 s
-        jittery.heartbeat(jittery_last)
+        jittery = jittery.heartbeat(jittery_last)
 
     steady_delay = time_when_unavailable(steady, steady_last)
     jittery_delay = time_when_unavailable(jittery, jittery_last)
@@ -102,7 +102,9 @@ def test_jittery_intervals_widen_the_distribution_and_delay_detection() -> None:
 
 def test_heartbeat_ending_a_failure_is_left_out_of_the_history() -> None:
     detector, last = detector_after_regular_heartbeats()
-    detector.heartbeat(last + 60.0)  # back after a failure: the 60 s interval is not recorded
+    detector = detector.heartbeat(
+        last + 60.0
+    )  # back after a failure: the 60 s interval is not recorded
 
     assert 4.0 < time_when_unavailable(detector, last + 60.0) < 5.5
 
@@ -114,10 +116,10 @@ def test_window_forgets_old_intervals() -> None:
     now = 0.0
     for _ in range(50):  # slow heartbeats, then fast ones that fill the whole window
         now += 3.0
-        detector.heartbeat(now)
+        detector = detector.heartbeat(now)
     for _ in range(10):
         now += 0.5
-        detector.heartbeat(now)
+        detector = detector.heartbeat(now)
 
     assert 0.5 < time_when_unavailable(detector, now) < 1.5
 
@@ -140,14 +142,14 @@ def test_phi_before_last_heartbeat_is_zero_not_an_error() -> None:
 
 def test_heartbeat_rejects_time_going_backwards_and_non_finite_times() -> None:
     detector = PhiAccrualFailureDetector()
-    detector.heartbeat(5.0)
+    detector = detector.heartbeat(5.0)
 
     with pytest.raises(ValueError, match="before the previous heartbeat"):
-        detector.heartbeat(4.0)
+        detector = detector.heartbeat(4.0)
     with pytest.raises(ValueError, match="must be finite"):
-        detector.heartbeat(math.nan)
+        detector = detector.heartbeat(math.nan)
     with pytest.raises(ValueError, match="must be finite"):
-        detector.heartbeat(math.inf)
+        detector = detector.heartbeat(math.inf)
 
 
 @pytest.mark.parametrize(
@@ -184,56 +186,12 @@ def test_phi_is_monotone_non_decreasing_in_elapsed_time(
 ) -> None:
     detector = PhiAccrualFailureDetector(max_sample_size=16)
     now = 0.0
-    detector.heartbeat(now)
+    detector = detector.heartbeat(now)
     for interval in intervals:
         now += interval
-        detector.heartbeat(now)
+        detector = detector.heartbeat(now)
 
     phis = [detector.phi(now + dt) for dt in sorted(elapsed)]
 
     assert all(math.isfinite(phi) and phi >= 0.0 for phi in phis)
     assert all(earlier <= later for earlier, later in itertools.pairwise(phis))
-
-
-def test_registry_treats_unknown_members_as_available() -> None:
-    registry = FailureDetectorRegistry()
-
-    assert registry.is_available("never-heard", 1_000.0)
-    assert not registry.is_monitoring("never-heard")
-    assert registry.phi("never-heard", 1_000.0) == 0.0
-    assert registry.monitored() == frozenset()
-
-
-def test_registry_tracks_each_member_separately() -> None:
-    registry = FailureDetectorRegistry()
-    for beat in range(30):
-        registry.heartbeat("alive", float(beat))
-        if beat < 10:
-            registry.heartbeat("crashed", float(beat))
-
-    assert registry.monitored() == {"alive", "crashed"}
-    assert registry.is_available("alive", 29.5)
-    assert not registry.is_available("crashed", 29.5)
-    assert registry.phi("crashed", 29.5) > registry.phi("alive", 29.5)
-    assert registry.unavailable(29.5) == {"crashed"}
-
-
-def test_registry_remove_stops_monitoring() -> None:
-    registry = FailureDetectorRegistry()
-    registry.heartbeat("gone", 0.0)
-
-    assert registry.remove("gone")
-    assert not registry.remove("gone")
-    assert registry.monitored() == frozenset()
-    assert registry.is_available("gone", 1_000.0)
-
-
-def test_registry_builds_detectors_with_the_factory() -> None:
-    registry = FailureDetectorRegistry(lambda: PhiAccrualFailureDetector(threshold=1.0))
-    default_registry = FailureDetectorRegistry()
-    for beat in range(30):
-        registry.heartbeat("member", float(beat))
-        default_registry.heartbeat("member", float(beat))
-
-    assert not registry.is_available("member", 29.0 + 4.3)
-    assert default_registry.is_available("member", 29.0 + 4.3)

@@ -24,6 +24,7 @@ from cluster_helpers import (
     ClusterHarness,
     EventPredicate,
     RawLink,
+    Received,
     WatchedNode,
     assert_minority_stops,
     fetch_state,
@@ -32,6 +33,7 @@ from cluster_helpers import (
     partition,
     saw,
 )
+from cluster_helpers import Sink as RecordingSink
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from state_strategies import (
@@ -64,6 +66,7 @@ from messages.commands import (
     Termination,
     TerminationKind,
 )
+from messages.core.effects import Joined
 from messages.events import (
     ClusterEvent,
     MemberDowned,
@@ -340,25 +343,27 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
         @settings(max_examples=150, deadline=None)
         @given(st.lists(wire_inputs, min_size=1, max_size=6), st.randoms(use_true_random=False))
         def feed(messages: list[Any], rng: random.Random) -> None:
-            terminated: pykka.Future[Termination] = pykka.ThreadingFuture()
+            reports = Received()
+            supervisor = RecordingSink.start(reports)
             member = Member.create(ADDRESS_POOL[0], member_uuid=SELF)
             settings_ = Settings(cluster_name="fuzz", gossip_interval=30, heartbeat_interval=30)
-            actor = MembershipActor.start(member, registry, settings_, scheduler, terminated)
+            actor = MembershipActor.start(member, registry, settings_, scheduler, supervisor)
             try:
                 actor.tell(AttachTransport(sink))
-                joined: pykka.Future[None] = pykka.ThreadingFuture()
-                actor.tell(JoinCluster(seeds=(), done=joined))
-                joined.get(timeout=STEP_TIMEOUT)
+                actor.tell(JoinCluster(seeds=()))
+                reports.wait_for(lambda news: Joined() in news)
                 for message in messages:
-                    actor.tell(Inbound(message=message, link=sink, peer="fuzzer"))
+                    actor.tell(Inbound(message=message, link=1, peer="fuzzer"))
                     actor.tell(rng.choice([GossipTick(), HeartbeatTick()]))
                 actor.ask(GetClusterState(), timeout=STEP_TIMEOUT)
                 assert actor.is_alive()
                 assert not failures.records, failures.records[0].getMessage()
-                if _is_set(terminated):  # a valid state may down or remove it: not a crash
-                    assert terminated.get(timeout=0).kind is not TerminationKind.FAILED
+                # A valid state may down or remove it: not a crash.
+                failed = [n for n in reports.messages if isinstance(n, Termination)]
+                assert all(n.kind is not TerminationKind.FAILED for n in failed), failed
             finally:
                 actor.stop()
+                supervisor.stop()
 
         feed()
     finally:
@@ -366,14 +371,6 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
         scheduler.stop()
         sink.stop()
         registry.stop()
-
-
-def _is_set(future: pykka.Future[Any]) -> bool:
-    try:
-        future.get(timeout=0)
-    except pykka.Timeout:
-        return False
-    return True
 
 
 # -- connections that never say Hello, and running out of file descriptors ----------------------

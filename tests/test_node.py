@@ -20,7 +20,7 @@ from messages import (
     MemberStatus,
     MemberUp,
 )
-from messages.commands import GetEvents
+from messages.commands import GetEvents, TerminationKind
 
 TIMEOUT = 10.0
 
@@ -96,10 +96,12 @@ def test_a_crashed_membership_actor_stops_the_node_and_says_why(
 ) -> None:
     node = actors.start_member(cluster_name="solo", port=0)
     try:
-        with caplog.at_level(logging.INFO, logger="actors.node"):
+        with caplog.at_level(logging.INFO, logger="actors.supervisor"):
             node.membership.tell(GetMembers(selector=lambda member: 1 / 0))  # raises in the actor
             assert node.wait_stopped(TIMEOUT)
         assert "membership actor crashed: ZeroDivisionError" in caplog.text
+        assert node.termination is not None
+        assert node.termination.kind is TerminationKind.FAILED
         assert not node.listeners.is_alive()
         assert node.leave(timeout=TIMEOUT) is False
     finally:

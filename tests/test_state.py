@@ -21,18 +21,11 @@ from messages import (
     MemberUp,
     VectorClock,
 )
+from messages.core.changes import cluster_state, diff
+from messages.core.leader import leader_actions, prune_tombstones
+from messages.core.publication import follow, shares_history
 from messages.core.simulation import converged_cluster
-from messages.core.state import (
-    MembershipState,
-    ReachabilityRow,
-    cluster_state,
-    diff,
-    follow,
-    leader_actions,
-    merge,
-    prune_tombstones,
-    shares_history,
-)
+from messages.core.state import MembershipState, ReachabilityRow, merge
 
 JOINING = MemberStatus.JOINING
 UP = MemberStatus.UP

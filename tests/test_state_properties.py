@@ -32,8 +32,10 @@ from messages import (
     MemberUnreachable,
     MemberUp,
 )
+from messages.core.changes import cluster_state, diff
+from messages.core.leader import leader_actions
 from messages.core.simulation import converged_cluster
-from messages.core.state import MembershipState, cluster_state, diff, leader_actions, merge
+from messages.core.state import MembershipState, merge
 
 STATUS_OF_EVENT: dict[type[MemberEvent], MemberStatus] = {
     MemberJoined: MemberStatus.JOINING,

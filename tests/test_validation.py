@@ -17,10 +17,12 @@ from state_strategies import (
 from test_state_properties import Cluster, histories
 
 from messages import Address, Member, MemberStatus, VectorClock
+from messages.core.changes import diff
 from messages.core.downing import down_members, pending_unreachable
 from messages.core.gossip import choose_gossip_peer
+from messages.core.leader import leader_actions
 from messages.core.simulation import converged_cluster
-from messages.core.state import MembershipState, diff, leader_actions, merge
+from messages.core.state import MembershipState, merge
 from messages.wire.protocol import ClientUpdate, Gossip, GossipStatus, Join, Welcome
 from messages.wire.validation import InvalidMessage, validate, validate_state
 

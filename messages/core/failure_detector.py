@@ -1,6 +1,6 @@
 """Phi accrual failure detection, in the manner of Akka's ``PhiAccrualFailureDetector``.
 
-Pure: every method takes the current time (seconds, from a monotonic clock) as an argument.
+Pure and immutable: every method takes the current time (seconds, from a monotonic clock) as an argument.
 ``phi`` grows with the time since the last heartbeat, scaled by the history of heartbeat
 intervals; a member is available while ``phi < threshold``. With 1 s heartbeats and the
 defaults, phi reaches 8 about 4.5 s after the last heartbeat.
@@ -8,12 +8,13 @@ defaults, phi reaches 8 about 4.5 s after the last heartbeat.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
-from collections import deque
-from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["PhiAccrualFailureDetector"]
 
 # Coefficients of the logistic approximation of the standard normal CDF used by Akka:
 # 1 - F(y) ~= 1 / (1 + exp(y * (1.5976 + 0.070566 * y**2))).
@@ -27,11 +28,24 @@ _LN_10 = math.log(10.0)
 class PhiAccrualFailureDetector:
     """Suspicion level of one monitored member, from the arrival times of its heartbeats.
 
-    Intervals are kept in a window of ``max_sample_size`` with a running sum and sum of
-    squares, so ``heartbeat`` and ``phi`` are O(1). The first heartbeat seeds the window with
-    ``first_heartbeat_estimate`` +- a quarter of it, as Akka does. ``acceptable_heartbeat_pause``
-    is added to the mean, so pauses shorter than it are not taken as failures.
+    An immutable value: ``heartbeat`` returns the detector that has also seen that heartbeat, so
+    the protocol core holds detectors as plain values. Intervals are kept in a window of
+    ``max_sample_size`` with a running sum and sum of squares, so ``phi`` is O(1). The first
+    heartbeat seeds the window with ``first_heartbeat_estimate`` +- a quarter of it, as Akka does.
+    ``acceptable_heartbeat_pause`` is added to the mean, so shorter pauses are not failures.
     """
+
+    __slots__ = (
+        "_interval_sum",
+        "_intervals",
+        "_last_heartbeat",
+        "_squared_interval_sum",
+        "acceptable_heartbeat_pause",
+        "first_heartbeat_estimate",
+        "max_sample_size",
+        "min_std_deviation",
+        "threshold",
+    )
 
     def __init__(
         self,
@@ -53,10 +67,11 @@ class PhiAccrualFailureDetector:
             )
         _require_positive("first_heartbeat_estimate", first_heartbeat_estimate)
         self.threshold = threshold
+        self.max_sample_size = max_sample_size
         self.min_std_deviation = min_std_deviation
         self.acceptable_heartbeat_pause = acceptable_heartbeat_pause
         self.first_heartbeat_estimate = first_heartbeat_estimate
-        self._intervals: deque[float] = deque(maxlen=max_sample_size)
+        self._intervals: tuple[float, ...] = ()
         self._interval_sum = 0.0
         self._squared_interval_sum = 0.0
         self._last_heartbeat: float | None = None
@@ -66,8 +81,8 @@ class PhiAccrualFailureDetector:
         """True once the first heartbeat has arrived."""
         return self._last_heartbeat is not None
 
-    def heartbeat(self, now: float) -> None:
-        """Record a heartbeat arriving at ``now``.
+    def heartbeat(self, now: float) -> PhiAccrualFailureDetector:
+        """This detector after a heartbeat arriving at ``now``.
 
         The interval that ends a failure (phi above the threshold) is not recorded: a long
         pause would skew the statistics.
@@ -75,19 +90,27 @@ class PhiAccrualFailureDetector:
         if not math.isfinite(now):
             raise ValueError(f"heartbeat time must be finite, got {now}")
         last = self._last_heartbeat
+        recorded: tuple[float, ...]
         if last is None:
             std_deviation = self.first_heartbeat_estimate / 4
-            self._record(self.first_heartbeat_estimate - std_deviation)
-            self._record(self.first_heartbeat_estimate + std_deviation)
+            recorded = (
+                self.first_heartbeat_estimate - std_deviation,
+                self.first_heartbeat_estimate + std_deviation,
+            )
         elif now < last:
             raise ValueError(f"heartbeat time {now} is before the previous heartbeat at {last}")
         elif self.is_available(now):
-            self._record(now - last)
+            recorded = (now - last,)
         else:
             logger.debug(
                 "Heartbeat after a failure (%.3f s pause) left out of the history", now - last
             )
-        self._last_heartbeat = now
+            recorded = ()
+        after = copy.copy(self)
+        after._last_heartbeat = now
+        for interval in recorded:
+            after._record(interval)
+        return after
 
     def phi(self, now: float) -> float:
         """Suspicion level at ``now``: -log10(1 - F(time since last heartbeat)); 0 before any.
@@ -110,12 +133,14 @@ class PhiAccrualFailureDetector:
         return self.phi(now) < self.threshold
 
     def _record(self, interval: float) -> None:
+        """Add ``interval`` to this (fresh, not yet shared) copy's window."""
         intervals = self._intervals
-        if len(intervals) == intervals.maxlen:
+        if len(intervals) == self.max_sample_size:
             evicted = intervals[0]
             self._interval_sum -= evicted
             self._squared_interval_sum -= evicted * evicted
-        intervals.append(interval)
+            intervals = intervals[1:]
+        self._intervals = (*intervals, interval)
         self._interval_sum += interval
         self._squared_interval_sum += interval * interval
 
@@ -123,54 +148,3 @@ class PhiAccrualFailureDetector:
 def _require_positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
-
-
-class FailureDetectorRegistry:
-    """One failure detector per monitored member id, created on its first heartbeat.
-
-    A member never heard from (or removed) is not monitored and counts as available, as in
-    Akka's ``DefaultFailureDetectorRegistry``.
-    """
-
-    def __init__(
-        self,
-        detector_factory: Callable[[], PhiAccrualFailureDetector] = PhiAccrualFailureDetector,
-    ) -> None:
-        self._detector_factory = detector_factory
-        self._detectors: dict[str, PhiAccrualFailureDetector] = {}
-
-    def heartbeat(self, member_id: str, now: float) -> None:
-        """Record a heartbeat from ``member_id`` at ``now``; starts monitoring it if new."""
-        detector = self._detectors.get(member_id)
-        if detector is None:
-            detector = self._detectors[member_id] = self._detector_factory()
-        detector.heartbeat(now)
-
-    def is_available(self, member_id: str, now: float) -> bool:
-        """False only for a monitored member whose phi has reached the threshold."""
-        detector = self._detectors.get(member_id)
-        return detector is None or detector.is_available(now)
-
-    def is_monitoring(self, member_id: str) -> bool:
-        return member_id in self._detectors
-
-    def phi(self, member_id: str, now: float) -> float:
-        """The member's phi at ``now`` (0 when not monitored), for logs and diagnostics."""
-        detector = self._detectors.get(member_id)
-        return 0.0 if detector is None else detector.phi(now)
-
-    def unavailable(self, now: float) -> frozenset[str]:
-        """The monitored members whose phi has reached the threshold at ``now``."""
-        return frozenset(
-            member_id
-            for member_id, detector in self._detectors.items()
-            if not detector.is_available(now)
-        )
-
-    def remove(self, member_id: str) -> bool:
-        """Stop monitoring ``member_id``; True if it was monitored."""
-        return self._detectors.pop(member_id, None) is not None
-
-    def monitored(self) -> frozenset[str]:
-        """The ids of the monitored members."""
-        return frozenset(self._detectors)

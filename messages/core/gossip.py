@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import random
-
+from messages.core.entropy import Random
 from messages.core.state import MembershipState
 from messages.member import Member, MemberStatus
+
+__all__ = ["GOSSIP_TARGET_STATUSES", "choose_gossip_peer", "gossip_peers", "needs_fast_gossip"]
 
 GOSSIP_TARGET_STATUSES = frozenset(
     {MemberStatus.JOINING, MemberStatus.UP, MemberStatus.LEAVING, MemberStatus.EXITING}
@@ -28,7 +29,7 @@ def gossip_peers(state: MembershipState, self_uuid: str) -> tuple[Member, ...]:
 
 
 def choose_gossip_peer(
-    state: MembershipState, self_uuid: str, rng: random.Random, unseen_bias: float = 0.8
+    state: MembershipState, self_uuid: str, rng: Random, unseen_bias: float = 0.8
 ) -> Member | None:
     """One peer, preferring (with probability ``unseen_bias``) those that have not seen this version."""
     peers = gossip_peers(state, self_uuid)
@@ -42,7 +43,8 @@ def choose_gossip_peer(
 
 
 def needs_fast_gossip(state: MembershipState) -> bool:
-    """True while some UP/LEAVING member has not seen the current version: gossip 3x as often.
+    """True while some UP/LEAVING member has not seen the current version: gossip faster
+    (``Settings.fast_gossip_factor`` times as often).
 
     The brief says "while fewer than half have seen it"; keeping the fast rate until everyone has
     seen the version lets the leader learn of convergence (and act on it) a second sooner.

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
+from messages.core.changes import STATUS_EVENTS
 from messages.events import (
     ClusterEvent,
     CurrentClusterState,
     LeaderChanged,
-    MemberDowned,
-    MemberEvent,
-    MemberExited,
     MemberJoined,
-    MemberLeft,
     MemberUnreachable,
     MemberUp,
 )
 from messages.member import MemberStatus
-
-_STATUS_EVENTS: dict[MemberStatus, type[MemberEvent]] = {
-    MemberStatus.LEAVING: MemberLeft,
-    MemberStatus.EXITING: MemberExited,
-    MemberStatus.DOWN: MemberDowned,
-}
 
 
 def replay_events(state: CurrentClusterState) -> tuple[ClusterEvent, ...]:
@@ -37,7 +28,7 @@ def replay_events(state: CurrentClusterState) -> tuple[ClusterEvent, ...]:
             events.append(MemberJoined(version=version, member=member))
         if member.up_number > 0:
             events.append(MemberUp(version=version, member=member))
-        status_event = _STATUS_EVENTS.get(member.status)
+        status_event = STATUS_EVENTS.get(member.status)
         if status_event is not None:
             events.append(status_event(version=version, member=member))
     events.extend(

@@ -14,7 +14,8 @@ from typing import Literal
 import msgspec
 
 from messages.address import Address
-from messages.core.state import MembershipState, leader_actions
+from messages.core.leader import leader_actions
+from messages.core.state import MembershipState
 from messages.member import Member, MemberStatus
 
 Change = Literal["leave", "unreachable"]

@@ -8,26 +8,21 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Set
+from collections.abc import Set
 from typing import Annotated, Any
 
 import msgspec
 
 from messages.address import Address
-from messages.events import (
-    ClusterEvent,
-    CurrentClusterState,
-    LeaderChanged,
-    MemberDowned,
-    MemberExited,
-    MemberJoined,
-    MemberLeft,
-    MemberReachable,
-    MemberRemoved,
-    MemberUnreachable,
-    MemberUp,
+from messages.core.merging import (
+    ReachabilityRow,
+    address_order,
+    merge_members,
+    merge_reachability,
+    merge_tombstones,
+    sorted_rows,
 )
-from messages.limits import MAX_MEMBERS, MAX_TOMBSTONES, Counter, MemberId
+from messages.limits import MAX_MEMBERS, MAX_TOMBSTONES, MemberId
 from messages.member import Member, MemberStatus
 from messages.vector_clock import Causality, VectorClock
 
@@ -53,25 +48,12 @@ _FORWARD_MOVES: dict[MemberStatus, frozenset[MemberStatus]] = {
 _CONVERGING = frozenset({UP, LEAVING})
 # Members that may be unreachable at convergence, and that the leader removes.
 _REMOVABLE = frozenset({EXITING, DOWN})
-_STATUS_EVENTS: dict[MemberStatus, type[MemberLeft | MemberExited | MemberDowned]] = {
-    LEAVING: MemberLeft,
-    EXITING: MemberExited,
-    DOWN: MemberDowned,
-}
 # Cached derived values of a state, and the fields each one is derived from.
 _CACHE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "_members_by_uuid": frozenset({"members"}),
     "_tombstoned": frozenset({"tombstones"}),
     "_unreachable": frozenset({"members", "reachability"}),
 }
-
-
-class ReachabilityRow(msgspec.Struct, frozen=True):
-    """One observer's failure detector verdicts; only the observer writes (and versions) its row."""
-
-    observer: MemberId
-    version: Counter
-    unreachable: Annotated[frozenset[MemberId], msgspec.Meta(max_length=MAX_MEMBERS)]
 
 
 class MembershipState(msgspec.Struct, frozen=True, dict=True):
@@ -185,8 +167,8 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
             for old in self.members
         ]
         members.append(member)
-        members.sort(key=_address_order)
-        return self._local_change(by, members=tuple(members))
+        members.sort(key=address_order)
+        return self.local_change(by, members=tuple(members))
 
     def set_status(self, uuid: str, status: MemberStatus, by: str) -> MembershipState:
         """Move a member forward in its lifecycle (moving to UP gives it the next up_number)."""
@@ -203,10 +185,10 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
                 f"Cannot move member {uuid} from {member.status.name} to {status.name}: only forward"
                 " moves JOINING->UP->LEAVING->EXITING, or any live status to DOWN, are allowed"
             )
-        up_number = self._next_up_number() if status is UP and not member.up_number else None
+        up_number = self.next_up_number() if status is UP and not member.up_number else None
         moved = member.with_status(status, up_number)
         members = tuple(moved if m.uuid == uuid else m for m in self.members)
-        return self._local_change(by, members=members)
+        return self.local_change(by, members=members)
 
     def set_reachability(self, observer: str, unreachable: Set[str]) -> MembershipState:
         """Replace ``observer``'s row with the subjects it now finds unreachable (row version + 1)."""
@@ -225,7 +207,7 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         rows[observer] = ReachabilityRow(
             observer, (current.version if current else 0) + 1, subjects
         )
-        return self._local_change(observer, reachability=_sorted_rows(rows.values()))
+        return self.local_change(observer, reachability=sorted_rows(rows.values()))
 
     # Gossip
 
@@ -233,14 +215,14 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         """This version, also seen by member ``uuid`` (a no-op for a non-member)."""
         if uuid in self.seen or uuid not in self._members_by_uuid:
             return self
-        return self._replace(seen=self.seen | {uuid})
+        return self.replaced(seen=self.seen | {uuid})
 
     def with_seen(self, seen: Set[str]) -> MembershipState:
         """This version, also seen by the members in ``seen`` (the digest of a same-version peer)."""
         added = frozenset(seen).intersection(self._members_by_uuid).difference(self.seen)
         if not added:
             return self
-        return self._replace(seen=self.seen | added)
+        return self.replaced(seen=self.seen | added)
 
     def receive(self, remote: MembershipState, self_uuid: str) -> tuple[MembershipState, Causality]:
         """Take in a gossiped state; returns the new local state and ``remote`` relative to ours.
@@ -279,7 +261,7 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
                     return merged
                 if merged.tombstones == side.tombstones:
                     return side
-                return side._replace(tombstones=merged.tombstones)
+                return side.replaced(tombstones=merged.tombstones)
         pruned = any(
             uuid in self.version.timestamps or uuid in remote.version.timestamps
             for uuid in merged._tombstoned
@@ -287,7 +269,7 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         if not pruned or self_uuid not in merged._members_by_uuid:
             return merged
         logger.debug("Merged %s and %s into new content; bumping", self.version, remote.version)
-        return merged._local_change(self_uuid)
+        return merged.local_change(self_uuid)
 
     # Helpers
 
@@ -297,14 +279,16 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
             raise ValueError(f"{uuid!r} is not a member of this membership state")
         return member
 
-    def _next_up_number(self) -> int:
+    def next_up_number(self) -> int:
+        """The up_number the next member to move to UP gets."""
         return 1 + max((m.up_number for m in self.members), default=0)
 
-    def _local_change(self, by: str, **changes: Any) -> MembershipState:
+    def local_change(self, by: str, **changes: Any) -> MembershipState:
+        """A copy with ``changes`` as a new version by ``by``, seen by ``by`` alone."""
         version = changes.pop("version", self.version)
-        return self._replace(version=version.increment(by), seen=frozenset({by}), **changes)
+        return self.replaced(version=version.increment(by), seen=frozenset({by}), **changes)
 
-    def _replace(self, **changes: Any) -> MembershipState:
+    def replaced(self, **changes: Any) -> MembershipState:
         """A copy with ``changes``, keeping the cached values that do not depend on them."""
         replaced = msgspec.structs.replace(self, **changes)
         cache = self.__dict__
@@ -340,145 +324,17 @@ def merge(a: MembershipState, b: MembershipState) -> MembershipState:
     breaks associativity and forgets a downed member without a tombstone. Each observer's row
     with the higher version wins. Nobody has seen the result yet.
     """
-    tombstones = _merge_tombstones(a.tombstones, b.tombstones)
+    tombstones = merge_tombstones(a.tombstones, b.tombstones)
     removed = frozenset(uuid for uuid, _ in tombstones)
     version = a.version.merge(b.version)
     if not removed.isdisjoint(version.timestamps):
         version = version.without(removed)
     return MembershipState(
-        members=_merge_members(a.members, b.members, removed),
-        reachability=_merge_reachability(a.reachability, b.reachability, removed),
+        members=merge_members(a.members, b.members, removed),
+        reachability=merge_reachability(a.reachability, b.reachability, removed),
         version=version,
         tombstones=tombstones,
     )
-
-
-def shares_history(a: MembershipState, b: MembershipState) -> bool:
-    """True when ``a`` and ``b`` know a common incarnation (as a member or a tombstone).
-
-    States of one cluster always do, once either knows anyone; a cluster that was stopped and
-    started again is made of new incarnations and knows none of the old ones.
-    """
-    known = a._members_by_uuid.keys() | a._tombstoned
-    return not known.isdisjoint(b._members_by_uuid) or not known.isdisjoint(b._tombstoned)
-
-
-def follow(
-    view: MembershipState, pushed: MembershipState, in_step: bool
-) -> tuple[MembershipState, bool]:
-    """A client's view after its member pushed ``pushed``, and whether the client is now in step
-    with that member (``in_step`` says whether it was before this push).
-
-    A member pushes its states in the order it adopts them, so once the client is in step every
-    push is the member's newer view, taken as it is (a lone member's last state, which removes it,
-    has an empty clock: comparing clocks would drop it). Until then, after a (re)connection: a
-    state of another cluster incarnation replaces the view (the diff reports the old members
-    removed and the new ones added), and a state of the same one is received as gossip is (AFTER or
-    SAME puts the client in step; CONCURRENT merges; BEFORE, a member that lags, is left until it
-    catches up), so a fail-over never moves a member backwards nor fires a change twice.
-    """
-    if in_step or not shares_history(view, pushed):
-        return pushed, True
-    received, causality = view.receive(pushed, "")
-    return received, causality in (Causality.AFTER, Causality.SAME)
-
-
-def leader_actions(state: MembershipState, self_uuid: str, now: float) -> MembershipState:
-    """The leader's moves at convergence, as one local change by the leader.
-
-    JOINING -> UP (next up_numbers, in address order), LEAVING -> EXITING, and EXITING/DOWN members
-    removed: tombstoned at ``now`` and pruned from seen, the version and the reachability table.
-    Returns ``state`` itself unless ``self_uuid`` leads a converged state and something moves.
-    """
-    leader = state.leader()
-    if leader is None or leader.uuid != self_uuid or not state.is_converged():
-        return state
-    removed = frozenset(m.uuid for m in state.members if m.status in _REMOVABLE)
-    next_up_number = state._next_up_number()
-    members: list[Member] = []
-    for member in state.members:
-        if member.uuid in removed:
-            continue
-        if member.status is JOINING:
-            members.append(member.with_status(UP, next_up_number))
-            next_up_number += 1
-        elif member.status is LEAVING:
-            members.append(member.with_status(EXITING))
-        else:
-            members.append(member)
-    if not removed and members == list(state.members):
-        return state
-    if not removed:
-        return state._local_change(self_uuid, members=tuple(members))
-    return state._local_change(
-        self_uuid,
-        members=tuple(members),
-        tombstones=_merge_tombstones(state.tombstones, tuple((u, now) for u in sorted(removed))),
-        reachability=tuple(
-            _without_subjects(row, removed)
-            for row in state.reachability
-            if row.observer not in removed
-        ),
-        version=state.version.without(removed),
-    )
-
-
-def diff(old: MembershipState, new: MembershipState, version: int) -> tuple[ClusterEvent, ...]:
-    """The events that lead from ``old`` to ``new``, all tagged ``version``; removals first."""
-    if old is new:
-        return ()
-    old_members = old._members_by_uuid
-    new_members = new._members_by_uuid
-    events: list[ClusterEvent] = [
-        MemberRemoved(version, member.with_status(REMOVED), previous_status=member.status)
-        for member in old.members
-        if member.uuid not in new_members
-    ]
-    by_age = _age_order(new.members)
-    for member in by_age:
-        before = old_members.get(member.uuid)
-        if before == member:
-            continue
-        if before is None and member.status is JOINING:
-            events.append(MemberJoined(version, member))
-        if member.up_number and not (before and before.up_number):
-            events.append(MemberUp(version, member))
-        status_event = _STATUS_EVENTS.get(member.status)
-        if status_event and (before is None or before.status is not member.status):
-            events.append(status_event(version, member))
-    old_unreachable = old.unreachable()
-    new_unreachable = new.unreachable()
-    if old_unreachable != new_unreachable:
-        for member in by_age:
-            if member.uuid in new_unreachable and member.uuid not in old_unreachable:
-                events.append(MemberUnreachable(version, member))
-            elif member.uuid in old_unreachable and member.uuid not in new_unreachable:
-                events.append(MemberReachable(version, member))
-    old_leader = _leader_address(old)
-    new_leader = _leader_address(new)
-    if old_leader != new_leader:
-        events.append(LeaderChanged(version, new_leader))
-    return tuple(events)
-
-
-def cluster_state(state: MembershipState, version: int) -> CurrentClusterState:
-    """A snapshot of ``state``: members in age order, the unreachable ones and the leader."""
-    return CurrentClusterState(
-        version=version,
-        members=_age_order(state.members),
-        unreachable=state.unreachable(),
-        leader=_leader_address(state),
-    )
-
-
-def prune_tombstones(state: MembershipState, now: float, ttl: float) -> MembershipState:
-    """Forget tombstones older than ``ttl`` seconds (after that a stale state could resurrect)."""
-    if ttl < 0:
-        raise ValueError(f"Tombstone ttl must not be negative, got {ttl}")
-    kept = tuple(t for t in state.tombstones if t[1] + ttl > now)
-    if len(kept) == len(state.tombstones):
-        return state
-    return state._replace(tombstones=kept)
 
 
 def _check_joining(member: Member) -> None:
@@ -489,97 +345,3 @@ def _check_joining(member: Member) -> None:
             f"A new member must be JOINING with up_number 0, got {member.status.name}"
             f" with up_number {member.up_number}"
         )
-
-
-def _address_order(member: Member) -> tuple[Address, str]:
-    return member.address, member.uuid
-
-
-def _age_order(members: Iterable[Member]) -> tuple[Member, ...]:
-    """Up members by (up_number, address), then members not yet up by address."""
-    return tuple(sorted(members, key=lambda m: (m.up_number == 0, m.up_number, m.address, m.uuid)))
-
-
-def _leader_address(state: MembershipState) -> Address | None:
-    leader = state.leader()
-    return leader.address if leader else None
-
-
-def _older_up_number(a: int, b: int) -> int:
-    """The smaller nonzero up_number (0 means "not up yet")."""
-    if not a or not b:
-        return a or b
-    return min(a, b)
-
-
-def _most_advanced(a: Member, b: Member) -> Member:
-    """One incarnation seen two ways: the higher status and the older up_number."""
-    if a == b:
-        return a
-    winner = a if a.status >= b.status else b
-    up_number = _older_up_number(a.up_number, b.up_number)
-    return winner if winner.up_number == up_number else winner.with_status(winner.status, up_number)
-
-
-def _merge_members(
-    a: tuple[Member, ...], b: tuple[Member, ...], removed: frozenset[str]
-) -> tuple[Member, ...]:
-    if a == b and not removed:
-        return a
-    merged: list[Member] = []
-    # Both sides are sorted by (address, uuid): one incarnation's two copies end up adjacent.
-    for member in sorted(a + b, key=_address_order):
-        if member.uuid in removed:
-            continue
-        if merged and merged[-1].uuid == member.uuid:
-            merged[-1] = _most_advanced(merged[-1], member)
-        else:
-            merged.append(member)
-    return tuple(merged)
-
-
-def _merge_reachability(
-    a: tuple[ReachabilityRow, ...], b: tuple[ReachabilityRow, ...], removed: frozenset[str]
-) -> tuple[ReachabilityRow, ...]:
-    if a == b and not removed:
-        return a
-    rows: dict[str, ReachabilityRow] = {}
-    for row in a + b:
-        if row.observer in removed:
-            continue
-        stripped = _without_subjects(row, removed)
-        current = rows.get(row.observer)
-        if current is None or stripped.version > current.version:
-            rows[row.observer] = stripped
-        elif stripped.version == current.version and stripped.unreachable != current.unreachable:
-            # Cannot happen between honest peers; the union keeps the merge a join.
-            rows[row.observer] = ReachabilityRow(
-                row.observer, row.version, stripped.unreachable | current.unreachable
-            )
-    return _sorted_rows(rows.values())
-
-
-def _without_subjects(row: ReachabilityRow, removed: frozenset[str]) -> ReachabilityRow:
-    """The row without removed subjects (the leader strips them without bumping the version)."""
-    if removed.isdisjoint(row.unreachable):
-        return row
-    return ReachabilityRow(row.observer, row.version, row.unreachable - removed)
-
-
-def _sorted_rows(rows: Iterable[ReachabilityRow]) -> tuple[ReachabilityRow, ...]:
-    return tuple(sorted(rows, key=lambda row: row.observer))
-
-
-def _merge_tombstones(
-    a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]
-) -> tuple[tuple[str, float], ...]:
-    """The union, one entry per uuid with its latest removal time, sorted."""
-    if a == b or not b:
-        return a
-    if not a:
-        return b
-    latest = dict(a)
-    for uuid, removed_at in b:
-        if uuid not in latest or removed_at > latest[uuid]:
-            latest[uuid] = removed_at
-    return tuple(sorted(latest.items()))

@@ -201,3 +201,16 @@ WIRE_TYPES: tuple[type[msgspec.Struct], ...] = (
     ClientUpdate,
     Envelope,
 )
+
+MembershipMessage = (
+    Join
+    | Welcome
+    | JoinRefused
+    | Gossip
+    | GossipStatus
+    | Heartbeat
+    | HeartbeatAck
+    | RemovalNotice
+    | ClientUpdate
+)
+"""What a member's protocol sends: joins, gossip, heartbeats and their answers."""

@@ -1,0 +1,58 @@
+"""NodeSupervisor: where a node's actors report, by message, that it joined, failed, or is out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from actors.futures import fail, settle
+from messages.commands import Termination, TerminationKind
+from messages.core.effects import Joined, JoinFailed
+
+__all__ = ["JoinRefusedError", "JoinTimeoutError", "NodeSupervisor"]
+
+logger = logging.getLogger(__name__)
+
+
+class JoinRefusedError(RuntimeError):
+    """The cluster refused this member (cluster name or protocol mismatch, removed incarnation)."""
+
+
+class JoinTimeoutError(TimeoutError):
+    """No seed answered within ``join_timeout``."""
+
+
+class NodeSupervisor(pykka.ThreadingActor):
+    """Receives ``Joined``/``JoinFailed`` (settling ``joined``, which the starting node waits on)
+    and ``Termination`` from the node's actors: the first one that is not ``STOPPED`` (the
+    member is out of the cluster, or an actor crashed) stops the node with ``stop_node``."""
+
+    def __init__(
+        self, joined: pykka.Future[None], stop_node: Callable[[Termination], None]
+    ) -> None:
+        super().__init__()
+        self._joined = joined
+        self._stop_node = stop_node
+        self._terminated = False
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case Joined():
+                settle(self._joined, None)
+            case JoinFailed(reason=reason, refused=refused):
+                error_type = JoinRefusedError if refused else JoinTimeoutError
+                fail(self._joined, error_type(reason))
+            case Termination(kind=kind, reason=reason) if not self._terminated:
+                self._terminated = True
+                fail(self._joined, RuntimeError(f"the node stopped while joining: {reason}"))
+                if kind is not TerminationKind.STOPPED:
+                    logger.info("Node stops: %s", reason)
+                    self._stop_node(message)
+            case Termination():
+                pass  # the node is stopping already
+            case _:
+                logger.warning("NodeSupervisor ignores unexpected message %r", message)
+        return None

@@ -1,0 +1,46 @@
+"""A member's protocol as one pure function: ``step(node, input, now) -> (node, effects)``.
+
+The inputs and effects are in ``messages.core.effects``; the rules in ``node`` (joining,
+gossip, adopting, leaving), ``inbound`` (answers to wire messages) and ``detection``
+(heartbeats, downing). Same node, input and ``now``: same result, always.
+"""
+
+from __future__ import annotations
+
+from messages.commands import GossipTick, HeartbeatTick, JoinAttempt, JoinCluster, Leave
+from messages.core.detection import heartbeat_tick, leader_tick
+from messages.core.effects import Effect, Input, SetTimer
+from messages.core.inbound import receive
+from messages.core.node import NodeState, Step
+from messages.links import Inbound
+
+__all__ = ["step"]
+
+
+def step(node: NodeState, message: Input, now: float) -> tuple[NodeState, tuple[Effect, ...]]:
+    """Take one input at ``now`` (seconds, monotonic): the member's next state and what it must
+    do, in order. A member that is out of the cluster (``termination`` set) only answers queries
+    of the wire that need no state change; its timers stop."""
+    run = Step(node, now)
+    active = node.running and node.termination is None
+    match message:
+        case Inbound():
+            receive(run, message)
+        case GossipTick() if active:
+            leader_tick(run)
+            run.gossip_tick()
+        case HeartbeatTick() if active:
+            heartbeat_tick(run)
+            run.effects.append(SetTimer(node.settings.heartbeat_interval, HeartbeatTick()))
+        case JoinAttempt():
+            run.try_join()
+            leader_tick(run)
+        case JoinCluster(seeds=seeds):
+            run.start_join(seeds)
+            leader_tick(run)
+        case Leave():
+            run.leave()
+            leader_tick(run)
+        case _:
+            pass  # a timer of a member that has stopped
+    return run.result()
