@@ -5,7 +5,9 @@ it picks the member (through the load balancer when none is named), encodes the 
 the message to the ordering actor; inbound, it gets each envelope from the ordering actor in order
 and hands it to the actor registered under its name. A remote ask is run against the local actor
 without blocking anyone: the actor's reply future sends the answer on to the ordering actor
-itself, in the actor's thread (one hop less on the hot path). Every ask ends, exactly once: with the answer, a ``RemoteError``, or ``RemoteTimeout``.
+itself, in the actor's thread (one hop less on the hot path). Every ask ends, exactly once: with
+the answer, a ``RemoteError``, or ``RemoteTimeout``; how an outcome is made and handed over, at
+either end, is ``actors.outcomes``.
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import sys
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import msgspec
 import pykka
 
 from actors.flow import FlowGate
-from actors.futures import fail, settle
 from actors.io_loop import IoLoop
+from actors.outcomes import (
+    answer_body,
+    ask_without_waiting,
+    local_envelope,
+    remote_error,
+    reply,
+)
 from actors.timers import Timer
 from messages.address import Address
 from messages.commands import InitialState, NextMember, Subscribe
@@ -35,8 +41,6 @@ from messages.routing import (
     PublishMessage,
     Register,
     RemoteAsk,
-    RemoteFailure,
-    RemoteReply,
     RemoteTell,
     SendEnvelope,
     SubscribeTopic,
@@ -44,8 +48,7 @@ from messages.routing import (
     UnsubscribeTopic,
 )
 from messages.settings import Settings
-from messages.vector_clock import VectorClock
-from messages.wire.protocol import Answer, Ask, Envelope, Failure, Publish, Tell
+from messages.wire.protocol import Answer, Ask, Failure, Publish, Tell
 from messages.wire.remote import (
     MemberGone,
     NoMemberAvailable,
@@ -57,6 +60,8 @@ from messages.wire.remote import (
     encode_payload,
     error_from_wire,
 )
+
+__all__ = ["RouterActor"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,33 +76,6 @@ class _Pending(NamedTuple):
 
 class _AskExpired(NamedTuple):
     ask_id: int
-
-
-class _Completion:
-    """Stands in for the future of a pykka ask: the actor's loop sets it once it has handled the
-    message (``set`` or ``set_exception``), and this tells the router the outcome."""
-
-    __slots__ = ("_answer",)
-
-    def __init__(self, answer: Callable[[Any, BaseException | None], None]) -> None:
-        self._answer = answer
-
-    def set(self, value: Any = None) -> None:
-        self._answer(value, None)
-
-    def set_exception(self, exc_info: Any = None) -> None:
-        error = (exc_info or sys.exc_info())[1]
-        self._answer(None, error if error is not None else RuntimeError("unknown failure"))
-
-
-class _AskEnvelope:
-    """What a pykka actor's loop takes from its inbox: the message and where its reply goes."""
-
-    __slots__ = ("message", "reply_to")
-
-    def __init__(self, message: Any, reply_to: _Completion) -> None:
-        self.message = message
-        self.reply_to = reply_to
 
 
 class RouterActor(pykka.ThreadingActor):
@@ -205,7 +183,7 @@ class RouterActor(pykka.ThreadingActor):
             self._gate.acquire(len(payload), block=False)
         except (TypeError, RemoteError) as error:
             if isinstance(message, RemoteAsk):
-                self._reply(message, error=_remote_error(error))
+                reply(message, error=remote_error(error))
             else:
                 logger.warning("Cannot tell %r to %r: %s", message.message, message.name, error)
             return
@@ -229,7 +207,7 @@ class RouterActor(pykka.ThreadingActor):
             target = self._resolve(ask.member)
         except RemoteError as error:
             self._gate.release(len(payload))
-            self._reply(ask, error=error)
+            reply(ask, error=error)
             return
         timeout = ask.timeout or self._settings.ask_timeout
         timer = self._scheduler.call_later(timeout, self.actor_ref, _AskExpired(ask_id))
@@ -240,7 +218,7 @@ class RouterActor(pykka.ThreadingActor):
         """Send a tell or an ask that has its place in the gate, given back once it is written."""
         if target.uuid == self._node_id:  # to an actor of this very node: no wire
             self._gate.release(size)
-            self.actor_ref.tell(Deliver(_local_envelope(self._node_id, body), None, "this member"))
+            self.actor_ref.tell(Deliver(local_envelope(self._node_id, body), None, "this member"))
         else:
             release = functools.partial(self._gate.release, size)
             self._ordering.tell(
@@ -303,28 +281,27 @@ class RouterActor(pykka.ThreadingActor):
             value = decode_payload(ask.kind, ask.payload)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             self._answer(
-                sender, link, _answer_body(ask.ask_id, error=UnknownMessageType(str(error)))
+                sender, link, answer_body(ask.ask_id, error=UnknownMessageType(str(error)))
             )
             return
         except RemoteError as error:
-            self._answer(sender, link, _answer_body(ask.ask_id, error=error))
+            self._answer(sender, link, answer_body(ask.ask_id, error=error))
             return
         send = self._answer
 
         def answer(result: Any, error: BaseException | None) -> None:
             """In the actor's thread: the outcome goes straight back, not through this router."""
             try:
-                send(sender, link, _answer_body(ask.ask_id, result, error))
+                send(sender, link, answer_body(ask.ask_id, result, error))
             except pykka.ActorDeadError:
                 logger.debug("The node stopped before an answer to %s went out", sender)
 
-        # What ActorRef.ask does, with a reply future that sends the answer instead of blocking.
-        actor.actor_inbox.put(_AskEnvelope(value, _Completion(answer)))  # type: ignore[arg-type]
+        ask_without_waiting(actor, value, answer)
 
     def _answer(self, sender: str, link: int | None, body: Answer | Failure) -> None:
         """Send an ask's outcome to its sender (thread-safe: it only tells actors)."""
         if sender == self._node_id:
-            self.actor_ref.tell(Deliver(_local_envelope(sender, body), None, "this member"))
+            self.actor_ref.tell(Deliver(local_envelope(sender, body), None, "this member"))
         else:
             self._ordering.tell(SendEnvelope(sender, body, link=link))
 
@@ -360,57 +337,4 @@ class RouterActor(pykka.ThreadingActor):
             return
         if pending.timer is not None:
             pending.timer.cancel()
-        self._reply(pending.ask, value=value, error=error)
-
-    @staticmethod
-    def _reply(ask: RemoteAsk, *, value: Any = None, error: RemoteError | None = None) -> None:
-        reply_to = ask.reply_to
-        if isinstance(reply_to, pykka.Future):
-            if error is None:
-                settle(reply_to, value)
-            else:
-                fail(reply_to, error)
-            return
-        message = (
-            RemoteReply(ask.correlation, value)
-            if error is None
-            else RemoteFailure(ask.correlation, error)
-        )
-        try:
-            reply_to.tell(message)
-        except pykka.ActorDeadError:
-            logger.debug("The actor that asked %r has stopped", ask.name)
-
-
-def _answer_body(
-    ask_id: int, value: Any = None, error: BaseException | None = None
-) -> Answer | Failure:
-    """What carries the outcome of ask ``ask_id`` back: the value, or the error by type name and
-    text (a ``RemoteError`` of the router's own is known by its name at the other end; a remote
-    actor's exception arrives as ``RemoteActorFailed``)."""
-    if error is None:
-        try:
-            kind, payload = encode_payload(value)
-        except TypeError as encode_error:
-            return Failure(ask_id, "TypeError", f"the answer cannot travel: {encode_error}")
-        return Answer(ask_id, kind, msgspec.Raw(payload))
-    if isinstance(error, pykka.ActorDeadError):
-        error = NoSuchActor(f"the actor stopped before it answered: {error}")
-    return Failure(ask_id, type(error).__name__, str(error)[:2048])
-
-
-def _remote_error(error: TypeError | RemoteError) -> RemoteError:
-    """A ``TypeError`` (the message cannot travel) as the ``RemoteError`` an asking actor gets."""
-    if isinstance(error, RemoteError):
-        return error
-    failure = UnknownMessageType(str(error))
-    failure.__cause__ = error
-    return failure
-
-
-_NO_VERSION = msgspec.msgpack.encode(VectorClock())
-
-
-def _local_envelope(sender: str, body: Any) -> Envelope:
-    """An envelope that never leaves this node (to one of its own actors)."""
-    return Envelope(sender, 1, msgspec.Raw(_NO_VERSION), body)
+        reply(pending.ask, value=value, error=error)
