@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import math
 
-from messages.commands import TerminationKind
+from messages.commands import HeartbeatTick, TerminationKind
 from messages.core.downing import Verdict, down_members, keep_majority, pending_unreachable
+from messages.core.effects import SetTimer
 from messages.core.failure_detector import PhiAccrualFailureDetector
 from messages.core.node import Step
 from messages.core.ring import heartbeat_targets
@@ -21,7 +22,13 @@ from messages.links import CloseLink
 from messages.member import MemberStatus
 from messages.wire.protocol import Heartbeat
 
-__all__ = ["MONITORED_STATUSES", "heartbeat_answered", "heartbeat_tick", "leader_tick"]
+__all__ = [
+    "MONITORED_STATUSES",
+    "discount_own_pause",
+    "heartbeat_answered",
+    "heartbeat_tick",
+    "leader_tick",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +37,14 @@ MONITORED_STATUSES = frozenset({MemberStatus.JOINING, MemberStatus.UP, MemberSta
 
 
 def heartbeat_tick(run: Step) -> None:
-    """Heartbeat the targets, update this member's reachability row, redial silent targets."""
+    """Heartbeat the targets, update this member's reachability row, redial silent targets;
+    then set the next tick."""
+    settings = run.node.settings
+    run.effects.append(SetTimer(settings.heartbeat_interval, HeartbeatTick()))
     state = run.state
     me = state.member(run.uuid)
     if me is None or me.status not in MONITORED_STATUSES:
         return
-    settings = run.node.settings
     monitored = [m.uuid for m in state.members if m.status in MONITORED_STATUSES]
     targets = heartbeat_targets(run.uuid, monitored, settings.monitored_by)
     _watch(run, targets)
@@ -57,6 +66,28 @@ def heartbeat_tick(run: Step) -> None:
         for uuid in unreachable - row:
             logger.warning("%s is unreachable", state.member(uuid))
         run.adopt(state.set_reachability(run.uuid, unreachable))
+
+
+def discount_own_pause(run: Step) -> None:
+    """Run at every step of a running member: a gap since its last step longer than the pause
+    others' detectors tolerate means this member itself was paused (a stalled process, a
+    suspended machine). Its targets' silence over that gap is its own, so their detectors do not
+    count it (as Lifeguard's local health does; else a member waking from a pause reports every
+    other member unreachable). Its view may be stale (it may have been removed meanwhile, and
+    gossip queued during the pause looks as fresh as any), so for one detection period it
+    neither welcomes joiners nor acts as leader (``Step.quiet``): time for its peers to answer
+    its first gossip and heartbeats, with a ``RemovalNotice`` if it is out."""
+    node = run.node
+    settings = node.settings
+    if node.last_step is None or run.now - node.last_step <= settings.acceptable_heartbeat_pause:
+        return
+    gap = run.now - node.last_step
+    logger.warning("This member was paused for %.1f s; it discounts that silence", gap)
+    run.update(
+        detectors={u: d.paused(gap, run.now) for u, d in node.detectors.items()},
+        first_answer_due={u: t + gap for u, t in node.first_answer_due.items()},
+        quiet_until=run.now + settings.heartbeat_interval + settings.acceptable_heartbeat_pause,
+    )
 
 
 def heartbeat_answered(run: Step, sender: str) -> None:
@@ -139,13 +170,19 @@ def leader_tick(run: Step) -> None:
 def _apply_downing(run: Step) -> None:
     state = run.state
     pending = pending_unreachable(state)
-    if pending != run.node.pending_unreachable:
-        run.update(pending_unreachable=pending, unreachable_since=run.now)
+    before = run.node.pending_unreachable
+    if pending != before:
+        # Only a new suspicion, or one withdrawn, makes the picture unstable again; a member
+        # that leaves the set because it was downed (maybe by itself) is progress.
+        withdrawn = any(_is_live(state, uuid) for uuid in before - pending)
+        if pending - before or withdrawn:
+            run.update(unreachable_since=run.now)
+        run.update(pending_unreachable=pending)
     stable_for = run.now - run.node.unreachable_since
     decision = keep_majority(state, stable_for, run.node.settings.down_after)
     if decision.verdict is Verdict.DOWN_UNREACHABLE:
         leader = state.leader()
-        if leader is not None and leader.uuid == run.uuid:
+        if leader is not None and leader.uuid == run.uuid and not run.quiet:
             for uuid in sorted(pending):
                 logger.warning("Downing unreachable %s", state.member(uuid))
             run.adopt(down_members(state, pending, by=run.uuid))
@@ -162,6 +199,11 @@ def _apply_downing(run: Step) -> None:
             "downed itself: this member was on the minority side of a partition",
         )
         run.adopt(down_members(run.state, frozenset({run.uuid}), by=run.uuid))
+
+
+def _is_live(state: MembershipState, uuid: str) -> bool:
+    member = state.member(uuid)
+    return member is not None and member.status < MemberStatus.EXITING
 
 
 def _finish_lone_exit(run: Step) -> None:

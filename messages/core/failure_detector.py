@@ -112,6 +112,15 @@ class PhiAccrualFailureDetector:
             after._record(interval)
         return after
 
+    def paused(self, seconds: float, now: float) -> PhiAccrualFailureDetector:
+        """This detector at ``now`` with up to ``seconds`` of silence not counted: the monitoring
+        member itself was paused (a stalled process), which says nothing about the monitored one."""
+        if self._last_heartbeat is None or seconds <= 0:
+            return self
+        after = copy.copy(self)
+        after._last_heartbeat = min(self._last_heartbeat + seconds, now)
+        return after
+
     def phi(self, now: float) -> float:
         """Suspicion level at ``now``: -log10(1 - F(time since last heartbeat)); 0 before any.
 

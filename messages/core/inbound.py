@@ -98,8 +98,8 @@ def _act(run: Step, wire: object, link: int) -> None:
 
 
 def _on_join(run: Step, member: Member, link: int) -> None:
-    if not run.node.joined:
-        logger.debug("Ignoring a join from %s: not a member yet", member.address)
+    if not run.node.joined or run.quiet:
+        logger.debug("Ignoring a join from %s: not a member (in step) yet", member.address)
         return  # the joiner retries, or tries another seed
     if run.state.is_tombstoned(member.uuid):
         run.reply(link, JoinRefused(reason=f"incarnation {member.uuid} was removed"))

@@ -66,6 +66,8 @@ class NodeState:
     first_answer_due: Mapping[str, float] = dataclasses.field(default_factory=dict)
     redialled_at: Mapping[str, float] = dataclasses.field(default_factory=dict)
     heartbeat_sequence: int = 0
+    last_step: float | None = None
+    quiet_until: float = 0.0
     gossip_ticks: int = 0
     join: JoinProgress | None = None
     running: bool = False
@@ -107,9 +109,17 @@ class Step:
 
     def result(self) -> tuple[NodeState, tuple[Effect, ...]]:
         """The node after this step, and the effects in the order they were made."""
-        if self.rng.state != self.node.random:
+        if self.node.running:
+            self.update(random=self.rng.state, last_step=self.now)
+        elif self.rng.state != self.node.random:
             self.update(random=self.rng.state)
         return self.node, tuple(self.effects)
+
+    @property
+    def quiet(self) -> bool:
+        """True for a while after this member was paused: its view may be stale, so it welcomes
+        no joiner and takes no leader action (``detection.discount_own_pause``)."""
+        return self.now < self.node.quiet_until
 
     def update(self, **changes: object) -> None:
         self.node = dataclasses.replace(self.node, **changes)  # type: ignore[arg-type]
@@ -231,7 +241,7 @@ class Step:
     def act_as_leader(self) -> None:
         """Leader actions: a no-op unless this member leads a converged state. Run on every tick
         and after every gossip, so a convergence is acted on the moment it happens."""
-        if self.node.joined and self.node.termination is None:
+        if self.node.joined and self.node.termination is None and not self.quiet:
             self.adopt(leader_actions(self.state, self.uuid, self.wall_time))
             self.adopt(
                 prune_tombstones(self.state, self.wall_time, self.node.settings.tombstone_ttl)

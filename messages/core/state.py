@@ -115,7 +115,9 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         return None
 
     def unreachable(self) -> frozenset[str]:
-        """Members that some observer (itself a member) marks unreachable."""
+        """Members that some observer marks unreachable. Only members that are not DOWN observe:
+        a downed member's last verdicts (often all others, from its side of a partition) would
+        otherwise block convergence for good (Akka excludes downed observers the same way)."""
         return self._unreachable
 
     def reachability_row(self, observer: str) -> frozenset[str]:
@@ -310,7 +312,8 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         members = self._members_by_uuid
         subjects: set[str] = set()
         for row in self.reachability:
-            if row.observer in members:
+            observer = members.get(row.observer)
+            if observer is not None and observer.status is not DOWN:
                 subjects.update(row.unreachable)
         return frozenset(subjects.intersection(members))
 

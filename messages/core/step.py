@@ -8,8 +8,8 @@ gossip, adopting, leaving), ``inbound`` (answers to wire messages) and ``detecti
 from __future__ import annotations
 
 from messages.commands import GossipTick, HeartbeatTick, JoinAttempt, JoinCluster, Leave
-from messages.core.detection import heartbeat_tick, leader_tick
-from messages.core.effects import Effect, Input, SetTimer
+from messages.core.detection import discount_own_pause, heartbeat_tick, leader_tick
+from messages.core.effects import Effect, Input
 from messages.core.inbound import receive
 from messages.core.node import NodeState, Step
 from messages.links import Inbound
@@ -19,10 +19,14 @@ __all__ = ["step"]
 
 def step(node: NodeState, message: Input, now: float) -> tuple[NodeState, tuple[Effect, ...]]:
     """Take one input at ``now`` (seconds, monotonic): the member's next state and what it must
-    do, in order. A member that is out of the cluster (``termination`` set) only answers queries
-    of the wire that need no state change; its timers stop."""
+    do, in order. A member that is out of the cluster (``termination`` set) does nothing more:
+    it must not answer a join or a heartbeat in the moment before its node stops."""
+    if node.termination is not None:
+        return node, ()
     run = Step(node, now)
-    active = node.running and node.termination is None
+    active = node.running
+    if active:
+        discount_own_pause(run)
     match message:
         case Inbound():
             receive(run, message)
@@ -31,7 +35,6 @@ def step(node: NodeState, message: Input, now: float) -> tuple[NodeState, tuple[
             run.gossip_tick()
         case HeartbeatTick() if active:
             heartbeat_tick(run)
-            run.effects.append(SetTimer(node.settings.heartbeat_interval, HeartbeatTick()))
         case JoinAttempt():
             run.try_join()
             leader_tick(run)
