@@ -17,7 +17,7 @@ from messages.core.downing import (
     pending_unreachable,
 )
 from messages.core.gossip import choose_gossip_peer, gossip_peers, needs_fast_gossip
-from messages.core.simulation import converged_cluster
+from messages.core.simulator import converged_cluster
 from messages.core.state import MembershipState
 
 UUIDS = [f"member-{i:05d}" for i in range(7)]  # converged_cluster's, at 10.0.0.1:5701...

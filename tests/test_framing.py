@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from messages import Address, Member, MemberRemoved, MemberStatus, MemberUp, VectorClock
-from messages.core.simulation import converged_cluster
+from messages.core.simulator import converged_cluster
 from messages.events import EVENT_TYPES
 from messages.wire.framing import (
     DEFAULT_MAX_FRAME_BYTES,

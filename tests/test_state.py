@@ -24,7 +24,7 @@ from messages import (
 from messages.core.changes import cluster_state, diff
 from messages.core.leader import leader_actions, prune_tombstones
 from messages.core.publication import follow, shares_history
-from messages.core.simulation import converged_cluster
+from messages.core.simulator import converged_cluster
 from messages.core.state import MembershipState, ReachabilityRow, merge
 
 JOINING = MemberStatus.JOINING

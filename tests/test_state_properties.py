@@ -34,7 +34,7 @@ from messages import (
 )
 from messages.core.changes import cluster_state, diff
 from messages.core.leader import leader_actions
-from messages.core.simulation import converged_cluster
+from messages.core.simulator import converged_cluster
 from messages.core.state import MembershipState, merge
 
 STATUS_OF_EVENT: dict[type[MemberEvent], MemberStatus] = {

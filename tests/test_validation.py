@@ -21,7 +21,7 @@ from messages.core.changes import diff
 from messages.core.downing import down_members, pending_unreachable
 from messages.core.gossip import choose_gossip_peer
 from messages.core.leader import leader_actions
-from messages.core.simulation import converged_cluster
+from messages.core.simulator import converged_cluster
 from messages.core.state import MembershipState, merge
 from messages.wire.protocol import ClientUpdate, Gossip, GossipStatus, Join, Welcome
 from messages.wire.validation import InvalidMessage, validate, validate_state

@@ -40,8 +40,8 @@ def diff(old: MembershipState, new: MembershipState, version: int) -> tuple[Clus
     """The events that lead from ``old`` to ``new``, all tagged ``version``; removals first."""
     if old is new:
         return ()
-    old_members = {m.uuid: m for m in old.members}
-    new_members = {m.uuid: m for m in new.members}
+    old_members = old.by_uuid
+    new_members = new.by_uuid
     events: list[ClusterEvent] = [
         MemberRemoved(
             version, member.with_status(MemberStatus.REMOVED), previous_status=member.status
@@ -49,11 +49,12 @@ def diff(old: MembershipState, new: MembershipState, version: int) -> tuple[Clus
         for member in old.members
         if member.uuid not in new_members
     ]
-    by_age = age_order(new.members)
-    for member in by_age:
+    if old.members is new.members:
+        changed: tuple[Member, ...] = ()
+    else:  # only changed members are sorted: this runs on every change, at any cluster size
+        changed = age_order(m for m in new.members if old_members.get(m.uuid) != m)
+    for member in changed:
         before = old_members.get(member.uuid)
-        if before == member:
-            continue
         if before is None and member.status is MemberStatus.JOINING:
             events.append(MemberJoined(version, member))
         if member.up_number and not (before and before.up_number):
@@ -64,10 +65,11 @@ def diff(old: MembershipState, new: MembershipState, version: int) -> tuple[Clus
     old_unreachable = old.unreachable()
     new_unreachable = new.unreachable()
     if old_unreachable != new_unreachable:
-        for member in by_age:
-            if member.uuid in new_unreachable and member.uuid not in old_unreachable:
+        flipped = old_unreachable.symmetric_difference(new_unreachable)
+        for member in age_order(new_members[u] for u in flipped if u in new_members):
+            if member.uuid in new_unreachable:
                 events.append(MemberUnreachable(version, member))
-            elif member.uuid in old_unreachable and member.uuid not in new_unreachable:
+            else:
                 events.append(MemberReachable(version, member))
     old_leader = leader_address(old)
     new_leader = leader_address(new)

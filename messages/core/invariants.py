@@ -75,22 +75,28 @@ class WorldHistory:
             history = self.nodes[uuid] = NodeHistory(uuid)
         return history
 
-    def adopted(self, uuid: str, state: MembershipState, now: float) -> None:
-        """Node ``uuid`` adopted ``state``: statuses move forward, nothing removed comes back."""
+    def adopted(
+        self, uuid: str, state: MembershipState, now: float, before: MembershipState | None = None
+    ) -> None:
+        """Node ``uuid`` adopted ``state`` (after ``before``): statuses move forward, nothing
+        removed comes back. Members unchanged since ``before`` were checked then."""
         history = self.node(uuid)
+        previous = before.by_uuid if before is not None else {}
         for member in state.members:
+            if previous.get(member.uuid) is member:
+                continue
             if member.uuid in history.removed:
                 self._violate("resurrection", now, f"{uuid} holds {member.uuid} again")
             elif member.uuid not in history.known:
                 history.known.add(member.uuid)
                 if member.uuid in self.removed_anywhere:
                     self._violate("resurrection", now, f"{uuid} learnt of removed {member.uuid}")
-            before = history.statuses.get(member.uuid)
-            if before is not None and member.status < before:
+            highest = history.statuses.get(member.uuid)
+            if highest is not None and member.status < highest:
                 self._violate(
                     "status-backwards",
                     now,
-                    f"{uuid} moved {member.uuid} from {before.name} to {member.status.name}",
+                    f"{uuid} moved {member.uuid} from {highest.name} to {member.status.name}",
                 )
             else:
                 history.statuses[member.uuid] = member.status

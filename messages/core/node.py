@@ -98,6 +98,9 @@ class NodeState:
         return self.state.member(self.me.uuid) is not None
 
 
+_FIELDS = tuple(field.name for field in dataclasses.fields(NodeState))
+
+
 class Step:
     """One step under way: the node as it changes, and the effects so far (never shared)."""
 
@@ -122,7 +125,12 @@ class Step:
         return self.now < self.node.quiet_until
 
     def update(self, **changes: object) -> None:
-        self.node = dataclasses.replace(self.node, **changes)  # type: ignore[arg-type]
+        """Replace fields of the node (a new value; the old one is untouched)."""
+        old = self.node
+        node = object.__new__(NodeState)
+        for name in _FIELDS:
+            object.__setattr__(node, name, changes[name] if name in changes else getattr(old, name))
+        self.node = node
 
     @property
     def state(self) -> MembershipState:

@@ -16,14 +16,25 @@ import itertools
 import math
 import random
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from messages.address import Address
-from messages.commands import JoinCluster, Leave, MembershipChanged, Termination, TerminationKind
+from messages.commands import (
+    GossipTick,
+    HeartbeatTick,
+    JoinCluster,
+    Leave,
+    MembershipChanged,
+    Termination,
+    TerminationKind,
+)
 from messages.core.effects import Effect, Input, JoinFailed, SetTimer, TimerMessage
 from messages.core.faults import Fault, FaultKind, Network, schedule_faults
 from messages.core.invariants import Violation, WorldHistory
+from messages.core.leader import leader_actions
 from messages.core.node import NodeState
+from messages.core.publication import Publication
 from messages.core.state import MembershipState
 from messages.core.step import step
 from messages.events import ClusterEvent
@@ -31,7 +42,7 @@ from messages.links import Inbound, Reply, SendTo
 from messages.member import Member, MemberStatus
 from messages.settings import Settings
 
-__all__ = ["Outcome", "Simulation", "simulate"]
+__all__ = ["Outcome", "Simulation", "converged_cluster", "simulate"]
 
 HOST = "10.0.0.1"
 BASE_PORT = 5701
@@ -93,9 +104,10 @@ class Simulation:
         seed: int,
         members: int = 5,
         settings: Settings | None = None,
-        faults: int | None = None,
+        faults: int | Sequence[Fault] | None = None,
         trace_length: int = 40,
         settle_rounds: float | None = None,
+        start_converged: bool = False,
     ) -> None:
         if members < 1:
             raise ValueError(f"a simulation needs at least one member, got {members}")
@@ -120,14 +132,21 @@ class Simulation:
         self.settle_rounds = settle_rounds or (
             settle / interval + 4 * math.ceil(math.log2(members + 1)) + 10
         )
-        count = faults if faults is not None else self.rng.randint(2, 6)
-        self.faults = schedule_faults(self.rng, members, count, start=5.0)
+        self.start_converged = start_converged
+        if faults is None or isinstance(faults, int):
+            count = faults if faults is not None else self.rng.randint(2, 6)
+            self.faults = schedule_faults(self.rng, members, count, start=5.0)
+        else:
+            self.faults = sorted(faults, key=lambda fault: (fault.at, fault.kind.value))
 
     # -- the run ---------------------------------------------------------------------------
 
     def run(self) -> Outcome:
-        for index in range(self.size):
-            self._start(index, at=0.05 * index)
+        if self.start_converged:
+            self._start_converged()
+        else:
+            for index in range(self.size):
+                self._start(index, at=0.05 * index)
         for fault in self.faults:
             self._push(fault.at, fault)
         quiet_from = max((f.until for f in self.faults), default=5.0)
@@ -183,13 +202,10 @@ class Simulation:
 
     def _start(self, index: int, at: float) -> None:
         """A new incarnation at address ``index``; it joins through the first two addresses."""
-        incarnation = sum(1 for h in self.history.nodes if h.startswith(f"m{index}."))
-        me = Member.create(_address(index), member_uuid=f"m{index}.{incarnation}")
+        incarnation = sum(1 for m in self._members if m.index == index)
+        me = Member.create(_address(index), member_uuid=_uuid(index, incarnation))
         node = NodeState.create(me, self.settings, seed=self.rng.getrandbits(64))
-        member = _Member(index, node, link=next(self._links))
-        self._by_link[member.link] = member
-        self._at[index] = member
-        self._members.append(member)
+        member = self._register(index, node)
         self.history.node(me.uuid)
         # The first member forms the cluster; later ones join through the first two addresses,
         # never listing themselves first (a first seed that hears nobody forms a new cluster).
@@ -199,13 +215,39 @@ class Simulation:
             seeds = (_address(1), _address(0)) if index == 0 else (_address(0), _address(1))
         self._push(at, (member, JoinCluster(seeds=seeds)))
 
+    def _start_converged(self) -> None:
+        """All members UP and running from the start, their timers at random phases (for
+        measuring one fault on a large cluster without simulating its formation)."""
+        state = converged_cluster(self.size)
+        published, _ = Publication().publish(state)
+        settings = self.settings
+        for index in range(self.size):
+            me = Member.create(_address(index), member_uuid=_uuid(index, 0))
+            node = NodeState.create(me, settings, seed=self.rng.getrandbits(64))
+            node = dataclasses.replace(node, published=published, running=True, last_step=0.0)
+            member = self._register(index, node)
+            self.history.adopted(me.uuid, state, 0.0)
+            tick = settings.gossip_interval / settings.fast_gossip_factor
+            for delay, timer in (
+                (tick, GossipTick()),
+                (settings.heartbeat_interval, HeartbeatTick()),
+            ):
+                self._carry_out(member, SetTimer(self.rng.uniform(0.0, delay), timer))
+
+    def _register(self, index: int, node: NodeState) -> _Member:
+        member = _Member(index, node, link=next(self._links))
+        self._by_link[member.link] = member
+        self._at[index] = member
+        self._members.append(member)
+        return member
+
     def _step(self, member: _Member, message: Input | _Timer) -> None:
         before = member.node
         if isinstance(message, _Timer):
             if member.timers.get(type(message.message)) != message.token:
                 return  # replaced by a later timer of its kind
             message = message.message
-        self._trace.append(f"{self.now:9.3f} {before.uuid:<6} <- {_describe(message)}")
+        self._trace.append(f"{self.now:9.3f} {before.uuid:<14} <- {_describe(message)}")
         try:
             member.node, effects = step(before, message, self.now)
         except Exception as error:  # a bug in the core: the run fails with its trace
@@ -214,7 +256,7 @@ class Simulation:
         self.steps += 1
         uuid = before.uuid
         if member.node.state is not before.state:
-            self.history.adopted(uuid, member.node.state, self.now)
+            self.history.adopted(uuid, member.node.state, self.now, before.state)
         fired: tuple[ClusterEvent, ...] = ()
         for effect in effects:
             self._carry_out(member, effect)
@@ -257,7 +299,7 @@ class Simulation:
     # -- faults -------------------------------------------------------------------------------
 
     def _apply(self, fault: Fault) -> None:
-        self._trace.append(f"{self.now:9.3f} fault  {fault}")
+        self._trace.append(f"{self.now:9.3f} {'fault':<14}    {fault}")
         member = self._at.get(fault.target) if fault.target is not None else None
         match fault.kind:
             case FaultKind.CRASH if member is not None:
@@ -327,6 +369,30 @@ def _settled(state: MembershipState, uuids: set[str]) -> bool:
         and not state.unreachable()
         and state.is_converged()
     )
+
+
+def converged_cluster(n: int, host: str = HOST, base_port: int = BASE_PORT) -> MembershipState:
+    """The state of an n-member cluster, all UP, seen by all, built by the core's own rules.
+
+    The first member forms the cluster, admits the others, and as leader moves them all to UP.
+    Members have the uuids ``member-00000``, ``member-00001``, ... at consecutive ports.
+    """
+    if n < 1:
+        raise ValueError(f"A cluster needs at least one member, got n={n}")
+    members = [
+        Member.create(Address(host, base_port + i), member_uuid=_uuid(i, 0)) for i in range(n)
+    ]
+    seed = members[0].uuid
+    state = leader_actions(MembershipState.initial(members[0]), seed, now=0.0)
+    for member in members[1:]:
+        state = state.add_joining(member, by=seed)
+    state = leader_actions(state, seed, now=0.0)
+    return state.replaced(seen=frozenset(m.uuid for m in members))
+
+
+def _uuid(index: int, incarnation: int) -> str:
+    """``member-00003`` for the first incarnation at address 3, ``member-00003.1`` after it."""
+    return f"member-{index:05d}" + (f".{incarnation}" if incarnation else "")
 
 
 def _address(index: int) -> Address:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from typing import Annotated, Any
 
 import msgspec
@@ -86,6 +86,11 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
 
     def member(self, uuid: str) -> Member | None:
         return self._members_by_uuid.get(uuid)
+
+    @property
+    def by_uuid(self) -> Mapping[str, Member]:
+        """The members by uuid (cached with the state; do not modify)."""
+        return self._members_by_uuid
 
     def member_at(self, address: Address) -> Member | None:
         """The member at ``address``; the live incarnation when a restarted one is still DOWN."""

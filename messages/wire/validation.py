@@ -27,6 +27,10 @@ class InvalidMessage(ValueError):
         self.detail = detail
 
 
+_VALID_MARK = "_valid"
+"""The cache entry that marks a state already validated."""
+
+
 def validate(message: Any, receiver: str) -> None:
     """Check a wire message addressed to member ``receiver``; raise ``InvalidMessage`` if bad.
 
@@ -59,7 +63,13 @@ def validate(message: Any, receiver: str) -> None:
 
 
 def validate_state(state: MembershipState) -> None:
-    """Check the rules every honest ``MembershipState`` keeps; raise ``InvalidMessage`` if not."""
+    """Check the rules every honest ``MembershipState`` keeps; raise ``InvalidMessage`` if not.
+
+    A state is immutable, so one found valid is marked and not checked again (a decoded state is
+    a new object; states shared in one process, as in the simulator, are checked once).
+    """
+    if state.__dict__.get(_VALID_MARK):
+        return
     members = state.members
     uuids = {member.uuid for member in members}
     _require(len(uuids) == len(members), "unique-members", "a uuid appears twice among members")
@@ -107,6 +117,7 @@ def validate_state(state: MembershipState) -> None:
     )
     buried = uuids.intersection(tombstoned)
     _require(not buried, "tombstoned-not-member", f"tombstoned {sorted(buried)} still members")
+    state.__dict__[_VALID_MARK] = True
 
 
 def _check_status(uuid: str, status: MemberStatus, up_number: int) -> None:
