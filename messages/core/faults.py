@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 __all__ = ["Fault", "FaultKind", "Network", "schedule_faults"]
 
@@ -123,16 +123,18 @@ def schedule_faults(rng: random.Random, members: int, count: int, start: float) 
 class Network:
     """Which messages get through, and when: the active network faults and per-link FIFO."""
 
-    def __init__(self) -> None:
+    def __init__(self, faults: Sequence[Fault] = ()) -> None:
         self._active: dict[int, Fault] = {}
         self._blocked: set[tuple[int, int]] = set()
         self._last: dict[tuple[int, int], float] = {}
-        self.spared: set[int] = set()  # members no network fault touches (a leaver)
+        # A leaver suffers no network fault, from the start: loss before its leave could make
+        # it look unreachable then, which would say nothing about how leaving works.
+        self.spared = {
+            f.target for f in faults if f.kind is FaultKind.LEAVE and f.target is not None
+        }
 
     def apply(self, fault: Fault) -> None:
-        if fault.kind is FaultKind.LEAVE and fault.target is not None:
-            self.spared.add(fault.target)
-        elif fault.kind is FaultKind.HEAL:
+        if fault.kind is FaultKind.HEAL:
             self._active.pop(fault.heals or 0, None)
         else:
             self._active[fault.ident] = fault

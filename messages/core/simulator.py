@@ -115,7 +115,6 @@ class Simulation:
         self.size = members
         self.settings = settings or Settings.lan()
         self.rng = random.Random(seed)
-        self.network = Network()
         self.history = WorldHistory()
         self.now = 0.0
         self.steps = 0
@@ -138,6 +137,7 @@ class Simulation:
             self.faults = schedule_faults(self.rng, members, count, start=5.0)
         else:
             self.faults = sorted(faults, key=lambda fault: (fault.at, fault.kind.value))
+        self.network = Network(self.faults)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -313,7 +313,6 @@ class Simulation:
                 self._start(index, at=self.now)
             case FaultKind.LEAVE if member is not None and member.live:
                 self.history.leavers.add(member.node.uuid)
-                self.network.apply(fault)
                 self._push(self.now, (member, Leave()))
             case FaultKind.PARTITION | FaultKind.ONE_WAY | FaultKind.DEGRADE | FaultKind.HEAL:
                 self.network.apply(fault)
@@ -324,10 +323,10 @@ class Simulation:
 
     def _converged(self) -> bool:
         """Every live member holds the same converged view: exactly the live members, all UP,
-        none unreachable."""
+        none unreachable, none still joining or leaving."""
         live = [m for m in self._at.values() if m.live]
-        if any(not m.node.running for m in live):
-            return False  # still joining
+        if any(not m.node.running or m.node.leaving for m in live):
+            return False  # still joining, or leaving
         uuids = {m.node.uuid for m in live}
         states = [m.node.state for m in live]
         return all(_settled(state, uuids) for state in states) and all(

@@ -1,0 +1,127 @@
+"""The real step function under seeded faults, in the deterministic simulator.
+
+Every run checks the rules of ``messages.core.invariants`` after every step, and convergence of
+the live members within a bounded number of gossip rounds after the last fault. A failing seed
+prints its fault schedule and last steps; ``Simulation(seed=..., members=...).run()`` replays it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from messages.commands import TerminationKind
+from messages.core import detection
+from messages.core.downing import Decision, Verdict, pending_unreachable
+from messages.core.faults import Fault, FaultKind
+from messages.core.simulator import Outcome, Simulation
+from messages.core.state import MembershipState
+
+SCHEDULES = 300
+CHUNK = 30
+
+
+@pytest.fixture(autouse=True)
+def quiet_core() -> Iterator[None]:
+    """The core logs every suspicion and downing; thousands of them here would only slow it."""
+    logging.disable(logging.CRITICAL)
+    yield
+    logging.disable(logging.NOTSET)
+
+
+def partition(at: float, until: float, *groups: tuple[int, ...]) -> list[Fault]:
+    return [
+        Fault(FaultKind.PARTITION, at, until, groups=groups, ident=1),
+        Fault(FaultKind.HEAL, until, until, heals=1),
+    ]
+
+
+def run(seed: int, members: int, faults: list[Fault]) -> Outcome:
+    outcome = Simulation(seed, members, faults=faults, start_converged=True).run()
+    assert outcome.ok, outcome.report()
+    return outcome
+
+
+@pytest.mark.parametrize("first", range(0, SCHEDULES, CHUNK))
+def test_seeded_fault_schedules_break_no_rule_and_converge(first: int) -> None:
+    """5 to 7 members formed by joins, then 2-6 random faults (partitions, one-way partitions,
+    loss/duplication/reordering, crashes and restarts, pauses, joins, a leave), all healing."""
+    for seed in range(first, first + CHUNK):
+        outcome = Simulation(seed, members=5 + seed % 3).run()
+        assert outcome.ok, outcome.report()
+        assert outcome.rounds_to_converge is not None
+
+
+def test_a_seed_replays_exactly() -> None:
+    first = Simulation(11, members=6).run()
+    again = Simulation(11, members=6).run()
+    assert (first.steps, first.trace, first.rounds_to_converge) == (
+        again.steps,
+        again.trace,
+        again.rounds_to_converge,
+    )
+    assert "replay: Simulation(seed=11, members=6).run()" in first.report()
+
+
+def test_a_partition_that_heals_before_downing_costs_nobody() -> None:
+    outcome = run(1, 7, partition(1.0, 7.0, (0, 1, 2), (3, 4, 5, 6)))
+    assert outcome.survivors == 7
+    assert outcome.rounds_to_converge is not None
+    assert outcome.rounds_to_converge < 10
+
+
+def test_a_partition_that_heals_after_downing_leaves_the_majority() -> None:
+    outcome = run(2, 5, partition(1.0, 30.0, (0, 1), (2, 3, 4)))
+    assert outcome.survivors == 3
+
+
+def test_a_member_paused_past_its_removal_stops_when_it_wakes() -> None:
+    outcome = run(3, 5, [Fault(FaultKind.PAUSE, 1.0, 40.0, target=4)])
+    assert outcome.survivors == 4
+
+
+def test_a_leave_during_a_partition_elsewhere_completes() -> None:
+    faults = [
+        *partition(1.0, 6.0, (0, 1), (3, 4)),
+        Fault(FaultKind.LEAVE, 2.0, 2.0, target=2),
+    ]
+    outcome = run(4, 5, faults)
+    assert outcome.survivors == 4
+
+
+def test_a_crashed_member_restarted_at_its_address_rejoins() -> None:
+    faults = [
+        Fault(FaultKind.CRASH, 1.0, 20.0, target=3),
+        Fault(FaultKind.RESTART, 20.0, 20.0, target=3),
+    ]
+    outcome = run(5, 5, faults)
+    assert outcome.survivors == 5
+
+
+def test_the_checks_catch_a_downing_rule_that_allows_split_brain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a downing rule where every side keeps the cluster, a long partition ends in two
+    clusters, and the simulator says so: its checks are not vacuous."""
+
+    def everyone_keeps(state: MembershipState, stable_for: float, down_after: float) -> Decision:
+        pending = pending_unreachable(state)
+        verdict = Verdict.DOWN_UNREACHABLE if pending and stable_for >= down_after else Verdict.WAIT
+        return Decision(verdict, pending, 0, 0)
+
+    monkeypatch.setattr(detection, "keep_majority", everyone_keeps)
+    faults = partition(1.0, 30.0, (0, 1), (2, 3, 4))
+    outcome = Simulation(2, 5, faults=faults, start_converged=True).run()
+    assert [v.rule for v in outcome.violations][:1] == ["split-brain"]
+
+
+def test_a_member_that_leaves_is_reported_left_not_unreachable() -> None:
+    simulation = Simulation(6, 5, faults=[Fault(FaultKind.LEAVE, 1.0, 1.0, target=2)])
+    simulation.start_converged = True
+    outcome = simulation.run()
+    assert outcome.ok, outcome.report()
+    leaver = next(m for m in simulation._members if m.index == 2)
+    assert leaver.node.termination is not None
+    assert leaver.node.termination.kind is TerminationKind.LEFT
