@@ -33,7 +33,7 @@ from messages.events import (
     MemberRemoved,
     MemberUp,
 )
-from messages.member import select_members
+from messages.member import filter_members
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,9 @@ class ListenerRegistryActor(pykka.ThreadingActor):
     and the fan-out all happen in this actor's message handling, a new registration sees every
     change exactly once: either in its initial state or as a live event. A client's connection
     changes (``LifecycleEvent``) travel the same way; the latest one is part of the initial state.
-    This actor never asks another actor, so anyone may ask it, callbacks included.
+    This actor never asks another actor, so anyone may ask it, callbacks included. Nor does it run
+    anyone's function: listener functions run on the callback runner, and the selector of a
+    ``GetMembers`` is a ``MemberFilter`` value, so nothing told to it can make it raise or hang.
     """
 
     def __init__(self, callback_runner: pykka.ActorRef[Any]) -> None:
@@ -86,7 +88,7 @@ class ListenerRegistryActor(pykka.ThreadingActor):
             case RemoveListener(registration_id=registration_id):
                 return self._remove_listener(registration_id)
             case GetMembers(selector=selector):
-                return select_members(self._state.up_members, selector)
+                return filter_members(self._state.up_members, selector)
             case GetClusterState():
                 return self._state
             case _:

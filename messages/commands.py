@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import reprlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -11,7 +12,7 @@ import pykka
 
 from messages.address import Address
 from messages.events import ClusterEvent, CurrentClusterState, LifecycleState
-from messages.member import Member, SelectorLike
+from messages.member import Member, MemberFilter, check_member_filter
 
 MemberCallback = Callable[[Member], Any]
 
@@ -102,9 +103,16 @@ class RemoveListener(msgspec.Struct, frozen=True):
 
 
 class GetMembers(msgspec.Struct, frozen=True):
-    """Ask for the up members (age order), filtered by ``selector``. Replies ``tuple[Member, ...]``."""
+    """Ask for the up members (age order), filtered by ``selector``. Replies ``tuple[Member, ...]``.
 
-    selector: SelectorLike = None
+    ``selector`` is a ``MemberFilter`` (a value) or None, never a function: select with your own
+    function in your own thread, ``select_members(reply, selector)``.
+    """
+
+    selector: MemberFilter | None = None
+
+    def __post_init__(self) -> None:
+        check_member_filter(self.selector)
 
 
 class GetClusterState(msgspec.Struct, frozen=True):
@@ -117,9 +125,24 @@ class GetConnection(msgspec.Struct, frozen=True):
 
 
 class NextMember(msgspec.Struct, frozen=True):
-    """Ask the load balancer for the next member (or None) accepted by ``selector``."""
+    """Ask the load balancer for the next member (or None) accepted by ``selector``, a
+    ``MemberFilter`` or None.
 
-    selector: SelectorLike = None
+    With ``among``, it chooses among those members only (the ones of them still up): a selection
+    the caller made in its own thread, e.g. ``select_members(balancer.ask(GetMembers()), f)``,
+    since no function of the caller's runs in the load balancer.
+    """
+
+    selector: MemberFilter | None = None
+    among: tuple[Member, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_member_filter(self.selector)
+        among = self.among
+        if among is not None and not (
+            isinstance(among, tuple) and all(isinstance(member, Member) for member in among)
+        ):
+            raise TypeError(f"among must be a tuple of Member or None, not {reprlib.repr(among)}")
 
 
 class MembershipChanged(msgspec.Struct, frozen=True):

@@ -32,6 +32,7 @@ from cluster_helpers import (
     partition,
     saw,
 )
+from conftest import UncheckedGetMembers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from state_strategies import (
@@ -57,7 +58,6 @@ from messages.address import Address
 from messages.commands import (
     AttachTransport,
     GetClusterState,
-    GetMembers,
     GossipTick,
     HeartbeatTick,
     JoinCluster,
@@ -124,7 +124,8 @@ def freeze(node: WatchedNode) -> threading.Event:
     """Block the node's membership actor until the returned event is set (a paused process: no
     heartbeat answers, no gossip, while its transport keeps its sockets open)."""
     thaw = threading.Event()
-    node.node.membership.ask(GetMembers(selector=lambda _: thaw.wait(STEP_TIMEOUT)), block=False)
+    pause = UncheckedGetMembers(selector=lambda _: thaw.wait(STEP_TIMEOUT))  # type: ignore[arg-type]
+    node.node.membership.ask(pause, block=False)
     return thaw
 
 
