@@ -139,18 +139,24 @@ class ListenerRegistryActor(pykka.ThreadingActor):
                     yield CallbackCall(registration_id, on_change, event.state)
 
     def _subscribe(self, subscribe: Subscribe) -> str:
+        """Send the initial state and register; a subscriber already dead is not registered
+        (its id is still returned, as for one that dies later and is dropped)."""
         subscriber = subscribe.subscriber
-        match subscribe.initial_state:
-            case InitialState.EVENTS:
-                lifecycle = () if self._lifecycle is None else (self._lifecycle,)
-                for event in (*replay_events(self._state), *lifecycle):
-                    if isinstance(event, subscribe.events):
-                        subscriber.tell(event)
-            case InitialState.SNAPSHOT:
-                subscriber.tell(self._state)
-            case InitialState.NONE:
-                pass
         registration_id = str(uuid.uuid4())
+        try:
+            match subscribe.initial_state:
+                case InitialState.EVENTS:
+                    lifecycle = () if self._lifecycle is None else (self._lifecycle,)
+                    for event in (*replay_events(self._state), *lifecycle):
+                        if isinstance(event, subscribe.events):
+                            subscriber.tell(event)
+                case InitialState.SNAPSHOT:
+                    subscriber.tell(self._state)
+                case InitialState.NONE:
+                    pass
+        except pykka.ActorDeadError:
+            logger.info("Dropped listener %s: subscriber %s is dead", registration_id, subscriber)
+            return registration_id
         self._subscriptions[registration_id] = _Subscription(subscriber, subscribe.events)
         return registration_id
 

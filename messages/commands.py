@@ -60,6 +60,13 @@ class Unsubscribe(msgspec.Struct, frozen=True):
         _check_subscriber(self.subscriber)
 
 
+def _check_future(name: str, future: object, optional: bool = False) -> None:
+    if future is None and optional:
+        return
+    if not isinstance(future, pykka.Future):
+        raise TypeError(f"{name} must be a pykka Future, not {type(future).__name__}")
+
+
 def _check_callback(name: str, callback: Any) -> None:
     if callback is not None and not callable(callback):
         raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
@@ -76,13 +83,14 @@ class AddCallbackListener(msgspec.Struct, frozen=True):
     member_added: MemberCallback | None = None
     member_removed: MemberCallback | None = None
     fire_for_existing: bool = False
-    existing_done: Any = None
+    existing_done: pykka.Future[None] | None = None
 
     def __post_init__(self) -> None:
         _check_callback("member_added", self.member_added)
         _check_callback("member_removed", self.member_removed)
         if not isinstance(self.fire_for_existing, bool):
             raise TypeError(f"fire_for_existing must be a bool, not {self.fire_for_existing!r}")
+        _check_future("existing_done", self.existing_done, optional=True)
 
 
 class AddLifecycleListener(msgspec.Struct, frozen=True):
@@ -100,6 +108,12 @@ class RemoveListener(msgspec.Struct, frozen=True):
     """Remove a registration by id. Replies True the first time, then False."""
 
     registration_id: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.registration_id, str):
+            raise TypeError(
+                f"registration_id must be a str, not {type(self.registration_id).__name__}"
+            )
 
 
 class GetMembers(msgspec.Struct, frozen=True):

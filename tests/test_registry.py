@@ -256,6 +256,27 @@ def test_dead_subscriber_is_dropped_and_the_others_still_get_events(
     assert registry.ask(RemoveListener(doomed_id), timeout=TIMEOUT) is False
 
 
+@pytest.mark.parametrize("initial_state", list(InitialState))
+def test_a_dead_subscriber_told_to_subscribe_does_not_stop_the_registry(
+    registry: pykka.ActorRef[Any],
+    feed: MembershipFeed,
+    make_member: MakeMember,
+    initial_state: InitialState,
+) -> None:
+    feed.up(make_member(1))
+    dead = Recorder.start()
+    dead.stop()
+
+    registry.tell(Subscribe(dead, initial_state=initial_state))
+    survivor = Recorder.start()
+    subscribe(registry, survivor)
+    later = feed.up(make_member(2))
+    feed.sync()
+
+    assert registry.is_alive()
+    assert received(survivor) == (MemberUp(2, later),)
+
+
 @pytest.mark.parametrize(
     ("build", "error", "text"),
     [
@@ -273,6 +294,12 @@ def test_dead_subscriber_is_dropped_and_the_others_still_get_events(
             "member_removed must be callable",
         ),
         (lambda: AddCallbackListener(fire_for_existing="yes"), TypeError, "fire_for_existing"),
+        (
+            lambda: AddCallbackListener(print, fire_for_existing=True, existing_done="done"),
+            TypeError,
+            "existing_done must be a pykka Future",
+        ),
+        (lambda: RemoveListener(["an", "id"]), TypeError, "registration_id must be a str"),
     ],
 )
 def test_bad_registrations_fail_when_built_and_never_reach_the_registry(
