@@ -11,6 +11,11 @@ import pykka
 from actors.futures import settle
 from messages.commands import CallbackCall, RunCallbacks
 
+__all__ = [
+    "CallbackRunner",
+    "in_callback",
+]
+
 logger = logging.getLogger(__name__)
 
 _running = threading.local()

@@ -20,6 +20,10 @@ from messages.commands import (
 )
 from messages.member import Member, SelectorLike, as_predicate
 
+__all__ = [
+    "ClusterService",
+]
+
 
 class _Phase(enum.Enum):
     CREATED = "created"

@@ -7,6 +7,12 @@ from typing import Any
 
 import pykka
 
+__all__ = [
+    "ask",
+    "fail",
+    "settle",
+]
+
 
 def fail(future: pykka.Future[Any], error: BaseException) -> None:
     """Settle ``future`` with ``error``: its ``get()`` raises it in the waiting thread."""

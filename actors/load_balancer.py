@@ -25,6 +25,13 @@ from messages.member import Member, filter_members
 if TYPE_CHECKING:
     from actors.cluster_service import ClusterService
 
+__all__ = [
+    "REGISTRY_TIMEOUT",
+    "LoadBalancerActor",
+    "RandomLoadBalancer",
+    "RoundRobinLoadBalancer",
+]
+
 logger = logging.getLogger(__name__)
 
 REGISTRY_TIMEOUT = 10.0

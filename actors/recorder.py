@@ -12,6 +12,13 @@ from actors.futures import fail, settle
 from messages.commands import GetEvents, InitialState, Subscribe, WaitUntil
 from messages.events import ClusterEvent
 
+__all__ = [
+    "EventPredicate",
+    "EventRecorder",
+    "record_events",
+    "wait_until",
+]
+
 logger = logging.getLogger(__name__)
 
 EventPredicate = Callable[[tuple[ClusterEvent, ...]], bool]

@@ -35,6 +35,10 @@ from messages.events import (
 )
 from messages.member import filter_members
 
+__all__ = [
+    "ListenerRegistryActor",
+]
+
 logger = logging.getLogger(__name__)
 
 

@@ -30,6 +30,12 @@ from messages.routing import (
 from messages.settings import Settings
 from messages.wire.remote import RemoteTimeout, encode_payload
 
+__all__ = [
+    "MemberChoice",
+    "Messaging",
+    "RemoteRef",
+]
+
 MemberChoice = Member | str | Address | None
 """Which member: a ``Member``, its uuid, its ``Address`` or ``"host:port"``; None lets the load
 balancer choose, for each message."""

@@ -14,6 +14,33 @@ from messages.address import Address
 from messages.events import ClusterEvent, CurrentClusterState, LifecycleState
 from messages.member import Member, MemberFilter, check_member_filter
 
+__all__ = [
+    "AddCallbackListener",
+    "AddLifecycleListener",
+    "AttachTransport",
+    "CallbackCall",
+    "GetClusterState",
+    "GetConnection",
+    "GetEvents",
+    "GetMembers",
+    "GossipTick",
+    "HeartbeatTick",
+    "InitialState",
+    "JoinAttempt",
+    "JoinCluster",
+    "Leave",
+    "MemberCallback",
+    "MembershipChanged",
+    "NextMember",
+    "RemoveListener",
+    "RunCallbacks",
+    "Subscribe",
+    "Termination",
+    "TerminationKind",
+    "Unsubscribe",
+    "WaitUntil",
+]
+
 MemberCallback = Callable[[Member], Any]
 
 

@@ -11,6 +11,22 @@ import msgspec
 
 from messages.address import Address
 
+__all__ = [
+    "BlockPeers",
+    "Broadcast",
+    "CloseLink",
+    "DelayPeers",
+    "Delayed",
+    "Inbound",
+    "LinkClosed",
+    "LinkUp",
+    "Reconnect",
+    "Reply",
+    "Routes",
+    "SendTo",
+    "Watching",
+]
+
 
 class Inbound(msgspec.Struct, frozen=True):
     """A decoded wire message that came in on ``link`` (answer it there with ``Reply``);

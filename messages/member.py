@@ -18,6 +18,21 @@ from messages.limits import (
     MemberId,
 )
 
+__all__ = [
+    "AttributeItems",
+    "DataMemberSelector",
+    "LiteMemberSelector",
+    "Member",
+    "MemberFilter",
+    "MemberSelector",
+    "MemberStatus",
+    "SelectorLike",
+    "as_predicate",
+    "check_member_filter",
+    "filter_members",
+    "select_members",
+]
+
 AttributeItems = Annotated[
     tuple[
         tuple[

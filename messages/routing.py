@@ -19,6 +19,27 @@ from messages.vector_clock import VectorClock
 from messages.wire.protocol import Envelope
 from messages.wire.remote import RemoteError
 
+__all__ = [
+    "Admitted",
+    "Attach",
+    "Deliver",
+    "ExpireHeld",
+    "GetOrderingStats",
+    "MembershipReached",
+    "OrderingStats",
+    "PublishEnvelope",
+    "PublishMessage",
+    "Register",
+    "RemoteAsk",
+    "RemoteFailure",
+    "RemoteReply",
+    "RemoteTell",
+    "SendEnvelope",
+    "SubscribeTopic",
+    "Unregister",
+    "UnsubscribeTopic",
+]
+
 
 def _check_name(name: Any, what: str = "name") -> None:
     if not isinstance(name, str) or not name:

@@ -19,6 +19,32 @@ from messages.limits import MAX_MEMBERS, MAX_NAME_LENGTH, Counter, MemberId, Rea
 from messages.member import Member
 from messages.vector_clock import VectorClock
 
+__all__ = [
+    "HANDSHAKE_FRAME_BYTES",
+    "WIRE_TYPES",
+    "Answer",
+    "Ask",
+    "ClientUpdate",
+    "Envelope",
+    "Failure",
+    "Gossip",
+    "GossipStatus",
+    "Heartbeat",
+    "HeartbeatAck",
+    "Hello",
+    "HelloAccepted",
+    "HelloRefused",
+    "Join",
+    "JoinRefused",
+    "Name",
+    "Publish",
+    "RemovalNotice",
+    "Role",
+    "Tell",
+    "Watch",
+    "Welcome",
+]
+
 HANDSHAKE_FRAME_BYTES = 4096
 """Largest first frame an accepting side reads: a ``Hello`` is about 200 bytes, and its longest
 fields (cluster name and host, 255 characters each; id, 64) fit in 4 KiB many times over."""

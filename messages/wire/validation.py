@@ -17,6 +17,12 @@ from messages.core.state import MembershipState
 from messages.member import MemberStatus
 from messages.wire.protocol import ClientUpdate, Gossip, Join, Welcome
 
+__all__ = [
+    "InvalidMessage",
+    "validate",
+    "validate_state",
+]
+
 
 class InvalidMessage(ValueError):
     """A decodable message that breaks protocol rule ``rule`` (``detail`` says how)."""
