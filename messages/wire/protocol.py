@@ -9,6 +9,7 @@ The first frame on every connection is a ``Hello``; the accepting side answers `
 from __future__ import annotations
 
 import enum
+import typing
 from typing import Annotated
 
 import msgspec
@@ -188,6 +189,10 @@ class Publish(msgspec.Struct, frozen=True, tag=True):
     clock: VectorClock
 
 
+EnvelopeBody = Tell | Ask | Answer | Failure | Publish
+"""What an ``Envelope`` carries: an application message, an ask's outcome, or a publish."""
+
+
 class Envelope(msgspec.Struct, frozen=True, tag=True):
     """An application message from ``sender``, delivered in order (``messages.core.delivery``).
 
@@ -198,7 +203,7 @@ class Envelope(msgspec.Struct, frozen=True, tag=True):
     sender: MemberId
     sequence: Annotated[int, msgspec.Meta(ge=1)]
     version: msgspec.Raw
-    body: Tell | Ask | Answer | Failure | Publish
+    body: EnvelopeBody
 
 
 class Watch(msgspec.Struct, frozen=True, tag=True):
@@ -211,19 +216,22 @@ class ClientUpdate(msgspec.Struct, frozen=True, tag=True):
     state: MembershipState
 
 
-WIRE_TYPES: tuple[type[msgspec.Struct], ...] = (
-    Hello,
-    HelloAccepted,
-    HelloRefused,
-    Join,
-    Welcome,
-    JoinRefused,
-    Gossip,
-    GossipStatus,
-    Heartbeat,
-    HeartbeatAck,
-    RemovalNotice,
-    Watch,
-    ClientUpdate,
-    Envelope,
+WireMessage = (
+    Hello
+    | HelloAccepted
+    | HelloRefused
+    | Join
+    | Welcome
+    | JoinRefused
+    | Gossip
+    | GossipStatus
+    | Heartbeat
+    | HeartbeatAck
+    | RemovalNotice
+    | Watch
+    | ClientUpdate
+    | Envelope
 )
+"""A message between nodes: what a frame carries (the tagged union of ``WIRE_TYPES``)."""
+
+WIRE_TYPES: tuple[type[msgspec.Struct], ...] = typing.get_args(WireMessage)
