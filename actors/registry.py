@@ -72,7 +72,7 @@ class ListenerRegistryActor(pykka.ThreadingActor):
         self._lifecycle: LifecycleEvent | None = None
         self._subscriptions: dict[str, _Subscription] = {}
         self._callback_listeners: dict[str, _CallbackListener] = {}
-        self._lifecycle_listeners: dict[str, Callable[[LifecycleState], Any]] = {}
+        self._lifecycle_listeners: dict[str, Callable[[LifecycleState], object]] = {}
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -120,7 +120,9 @@ class ListenerRegistryActor(pykka.ThreadingActor):
             if calls:
                 self._run_callbacks(calls)
 
-    def _run_callbacks(self, calls: tuple[CallbackCall, ...], done: Any = None) -> None:
+    def _run_callbacks(
+        self, calls: tuple[CallbackCall, ...], done: pykka.Future[None] | None = None
+    ) -> None:
         try:
             self._callback_runner.tell(RunCallbacks(calls, done))
         except pykka.ActorDeadError:
@@ -164,7 +166,7 @@ class ListenerRegistryActor(pykka.ThreadingActor):
         self._subscriptions[registration_id] = _Subscription(subscriber, subscribe.events)
         return registration_id
 
-    def _unsubscribe(self, subscriber: Any) -> bool:
+    def _unsubscribe(self, subscriber: pykka.ActorRef[Any]) -> bool:
         registration_ids = [
             registration_id
             for registration_id, subscription in self._subscriptions.items()

@@ -41,10 +41,11 @@ __all__ = [
     "WaitUntil",
 ]
 
-MemberCallback = Callable[[Member], Any]
+MemberCallback = Callable[[Member], object]
+"""A Hazelcast-style membership listener function; what it returns is ignored."""
 
 
-def _check_subscriber(subscriber: Any) -> None:
+def _check_subscriber(subscriber: object) -> None:
     if not isinstance(subscriber, pykka.ActorRef):
         raise TypeError(f"subscriber must be a pykka ActorRef, not {type(subscriber).__name__}")
 
@@ -60,7 +61,7 @@ class InitialState(enum.Enum):
 class Subscribe(msgspec.Struct, frozen=True):
     """Register ``subscriber`` (a pykka ActorRef) for events of the given types. Replies the id."""
 
-    subscriber: Any
+    subscriber: pykka.ActorRef[Any]
     events: tuple[type[ClusterEvent], ...] = (ClusterEvent,)
     initial_state: InitialState = InitialState.EVENTS
 
@@ -81,7 +82,7 @@ class Subscribe(msgspec.Struct, frozen=True):
 class Unsubscribe(msgspec.Struct, frozen=True):
     """Drop every registration of ``subscriber``. Replies True if there was one."""
 
-    subscriber: Any
+    subscriber: pykka.ActorRef[Any]
 
     def __post_init__(self) -> None:
         _check_subscriber(self.subscriber)
@@ -94,7 +95,7 @@ def _check_future(name: str, future: object, optional: bool = False) -> None:
         raise TypeError(f"{name} must be a pykka Future, not {type(future).__name__}")
 
 
-def _check_callback(name: str, callback: Any) -> None:
+def _check_callback(name: str, callback: object) -> None:
     if callback is not None and not callable(callback):
         raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
 
@@ -124,7 +125,7 @@ class AddLifecycleListener(msgspec.Struct, frozen=True):
     """Hazelcast-style lifecycle listener: ``on_change(state)`` with each ``LifecycleState`` a
     client goes through. Replies the id (``RemoveListener`` removes it)."""
 
-    on_change: Callable[[LifecycleState], Any]
+    on_change: Callable[[LifecycleState], object]
 
     def __post_init__(self) -> None:
         if not callable(self.on_change):
@@ -224,7 +225,13 @@ class HeartbeatTick(msgspec.Struct, frozen=True):
 class AttachTransport(msgspec.Struct, frozen=True):
     """Node -> membership: the transport actor that carries this node's wire messages."""
 
-    transport: Any
+    transport: pykka.ActorRef[Any]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.transport, pykka.ActorRef):
+            raise TypeError(
+                f"transport must be a pykka ActorRef, not {type(self.transport).__name__}"
+            )
 
 
 class JoinCluster(msgspec.Struct, frozen=True):
@@ -232,7 +239,10 @@ class JoinCluster(msgspec.Struct, frozen=True):
     set to None once joined, or to the exception that explains why not."""
 
     seeds: tuple[Address, ...]
-    done: Any
+    done: pykka.Future[None]
+
+    def __post_init__(self) -> None:
+        _check_future("done", self.done)
 
 
 class JoinAttempt(msgspec.Struct, frozen=True):
@@ -246,17 +256,23 @@ class GetEvents(msgspec.Struct, frozen=True):
 
 
 class WaitUntil(msgspec.Struct, frozen=True):
-    """Tell an event recorder to set ``done`` (a pykka Future) once ``predicate(events)`` holds."""
+    """Tell an event recorder to set ``done`` to its events once ``predicate(events)`` holds (or to
+    the error, if the predicate raises)."""
 
     predicate: Callable[[tuple[ClusterEvent, ...]], bool]
-    done: Any
+    done: pykka.Future[tuple[ClusterEvent, ...]]
+
+    def __post_init__(self) -> None:
+        if not callable(self.predicate):
+            raise TypeError(f"predicate must be callable, not {type(self.predicate).__name__}")
+        _check_future("done", self.done)
 
 
 class CallbackCall(NamedTuple):
     """One call to make: ``callback(argument)`` on behalf of listener ``registration_id``."""
 
     registration_id: str
-    callback: Callable[[Any], Any]
+    callback: Callable[[Any], object]  # takes ``argument``: a MemberCallback or an on_change
     argument: Member | LifecycleState
 
 
@@ -265,4 +281,7 @@ class RunCallbacks(msgspec.Struct, frozen=True):
     Future, optional) is set once they have all run."""
 
     calls: tuple[CallbackCall, ...]
-    done: Any = None
+    done: pykka.Future[None] | None = None
+
+    def __post_init__(self) -> None:
+        _check_future("done", self.done, optional=True)
