@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from collections.abc import Iterable
 
 from messages.core.state import MembershipState
 from messages.member import MemberStatus
@@ -33,7 +33,7 @@ class InvalidMessage(ValueError):
         self.detail = detail
 
 
-def validate(message: Any, receiver: str) -> None:
+def validate(message: object, receiver: str) -> None:
     """Check a wire message addressed to member ``receiver``; raise ``InvalidMessage`` if bad.
 
     Messages without cross-field rules (heartbeats, status digests, handshakes) pass as decoded.
@@ -127,7 +127,7 @@ def _check_status(uuid: str, status: MemberStatus, up_number: int) -> None:
         _require(up_number > 0, "up-has-up-number", f"UP {uuid} has up_number 0")
 
 
-def _subset(uuids: Any, members: set[str], rule: str, what: str) -> None:
+def _subset(uuids: Iterable[str], members: set[str], rule: str, what: str) -> None:
     strangers = set(uuids).difference(members)
     _require(not strangers, rule, f"{sorted(strangers)[:3]} {what} but not a member")
 
