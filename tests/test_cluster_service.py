@@ -286,10 +286,14 @@ def test_a_callback_that_exits_stops_neither_the_runner_nor_the_registry(
 
 
 def test_a_hanging_callback_holds_up_only_the_callbacks(
-    registry: pykka.ActorRef[Any], feed: MembershipFeed, make_member: MakeMember, drain: Any
+    service: ClusterService,
+    registry: pykka.ActorRef[Any],
+    feed: MembershipFeed,
+    make_member: MakeMember,
+    drain: Any,
 ) -> None:
-    service = ClusterService(registry, ask_timeout=0.5)
-    service.start()
+    impatient = ClusterService(registry, ask_timeout=2.0)  # to see fire_for_existing give up
+    impatient.start()
     release, entered = threading.Event(), threading.Event()
 
     def hang(member: Member) -> None:
@@ -306,7 +310,7 @@ def test_a_hanging_callback_holds_up_only_the_callbacks(
         later_id = service.add_listener(member_added=later)
         assert service.remove_listener(later_id) is True
         with pytest.raises(TimeoutError, match="member_added did not finish"):
-            service.add_listener(member_added=later, fire_for_existing=True)
+            impatient.add_listener(member_added=later, fire_for_existing=True)
     finally:
         release.set()
     drain()
