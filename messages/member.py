@@ -157,13 +157,13 @@ and one that hangs would hang it. Any other selector runs in the caller's thread
 _MEMBER_FILTERS = (DataMemberSelector, LiteMemberSelector)
 
 
-def check_member_filter(selector: object, what: str = "selector") -> None:
+def check_member_filter(selector: object) -> None:
     """Raise TypeError unless ``selector`` is None or exactly a ``MemberFilter`` type (a subclass
     could override ``select`` with code of its own)."""
     if selector is None or type(selector) in _MEMBER_FILTERS:
         return
     raise TypeError(
-        f"{what} in a message must be None, DataMemberSelector() or LiteMemberSelector(), "
+        f"selector in a message must be None, DataMemberSelector() or LiteMemberSelector(), "
         f"not {type(selector).__name__}: an actor never runs a caller's function (one that raised "
         f"or hung would stop or hang the actor). Select in your own thread instead: "
         f"select_members(members, selector) on the reply of GetMembers(), or "
