@@ -11,6 +11,11 @@ import pykka
 from actors.futures import settle
 from messages.commands import CallbackCall, RunCallbacks
 
+__all__ = [
+    "CallbackRunner",
+    "in_callback",
+]
+
 logger = logging.getLogger(__name__)
 
 _running = threading.local()
@@ -27,7 +32,8 @@ class CallbackRunner(pykka.ThreadingActor):
 
     It runs on its own thread so that a slow callback never holds up the listener registry, and it
     never asks the registry, so a callback may add or remove listeners (which ask the registry).
-    A batch's ``done`` future, if any, is set once all its calls have run.
+    A batch's ``done`` future, if any, is set once all its calls have run. A callback that hangs
+    holds up only the callbacks after it, never the registry (which only tells this actor).
     """
 
     def on_start(self) -> None:
@@ -48,5 +54,5 @@ class CallbackRunner(pykka.ThreadingActor):
     def _run(call: CallbackCall) -> None:
         try:
             call.callback(call.argument)
-        except Exception:
+        except BaseException:  # a listener's sys.exit() too: pykka would stop every actor for it
             logger.exception("Listener %s raised on %s", call.registration_id, call.argument)

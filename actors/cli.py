@@ -27,6 +27,15 @@ from messages.events import (
     ClusterEvent,
 )
 
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_ERROR",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_REMOVED",
+    "main",
+]
+
 logger = logging.getLogger("membership")
 
 EXIT_OK = 0

@@ -20,6 +20,10 @@ from messages.commands import (
 )
 from messages.member import Member, SelectorLike, as_predicate
 
+__all__ = [
+    "ClusterService",
+]
+
 
 class _Phase(enum.Enum):
     CREATED = "created"
@@ -31,7 +35,8 @@ class ClusterService:
     """Members and membership listeners, callable from any thread (Hazelcast Python client 3.x names).
 
     Every call asks the listener registry actor ``listeners`` and waits at most ``ask_timeout``
-    seconds. Member selectors run in the caller's thread, never in an actor.
+    seconds. Member selectors run in the caller's thread, never in an actor: one that raises
+    raises in the caller, one that hangs hangs only the caller.
     """
 
     def __init__(self, listeners: pykka.ActorRef[Any], ask_timeout: float = 10.0) -> None:

@@ -23,6 +23,16 @@ from actors.render import event_text, table_text
 from messages.commands import GetEvents
 from messages.events import ClusterEvent, MemberEvent, MemberRemoved, MemberUnreachable, MemberUp
 
+__all__ = [
+    "CLUSTER",
+    "STEP_TIMEOUT",
+    "TIMINGS",
+    "free_port",
+    "run_demo",
+    "spawn_member",
+    "up_count",
+]
+
 CLUSTER = "demo"
 TIMINGS = ["--gossip-interval", "0.5", "--heartbeat-interval", "0.5", "--down-after", "3"]
 STEP_TIMEOUT = 30.0

@@ -15,6 +15,10 @@ import threading
 from messages.settings import Settings
 from messages.wire.remote import Backpressure, MessageTooLarge
 
+__all__ = [
+    "FlowGate",
+]
+
 
 class FlowGate:
     """At most ``max_messages`` messages and ``max_bytes`` payload bytes in flight; ``block``

@@ -7,6 +7,12 @@ from typing import Any
 
 import pykka
 
+__all__ = [
+    "ask",
+    "fail",
+    "settle",
+]
+
 
 def fail(future: pykka.Future[Any], error: BaseException) -> bool:
     """Settle ``future`` with ``error`` unless it is already set (its ``get()`` then raises it in

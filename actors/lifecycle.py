@@ -9,6 +9,10 @@ from actors.cluster_service import ClusterService
 from messages.commands import AddLifecycleListener
 from messages.events import LifecycleState
 
+__all__ = [
+    "LifecycleService",
+]
+
 
 class LifecycleService:
     """``client.lifecycle``: functions called with each ``LifecycleState`` the client goes

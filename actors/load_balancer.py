@@ -20,10 +20,17 @@ from messages.commands import (
 )
 from messages.core.balancing import LoadBalancingStrategy, RandomStrategy, RoundRobinStrategy
 from messages.events import CurrentClusterState, MemberRemoved, MemberUp
-from messages.member import Member, select_members
+from messages.member import Member, filter_members
 
 if TYPE_CHECKING:
     from actors.cluster_service import ClusterService
+
+__all__ = [
+    "REGISTRY_TIMEOUT",
+    "LoadBalancerActor",
+    "RandomLoadBalancer",
+    "RoundRobinLoadBalancer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +47,8 @@ class LoadBalancerActor(pykka.ThreadingActor):
     On start it registers with ``registry`` and then takes the registry's snapshot, both by ``ask``,
     so its members are current before it handles its first message, however early that was sent.
     Live events already covered by the snapshot (version not above it) are skipped. Callers are
-    serialised by the actor, so a round robin rotates exactly even with concurrent callers.
+    serialised by the actor, so a round robin rotates exactly even with concurrent callers. It runs
+    no caller's function: a caller that selects with its own passes the result as ``among``.
     """
 
     def __init__(self, registry: pykka.ActorRef[Any], strategy: LoadBalancingStrategy) -> None:
@@ -69,10 +77,10 @@ class LoadBalancerActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case NextMember(selector=selector):
-                return self._strategy.next(select_members(self._members, selector))
+            case NextMember(selector=selector, among=among):
+                return self._strategy.next(filter_members(self._still_up(among), selector))
             case GetMembers(selector=selector):
-                return select_members(self._members, selector)
+                return filter_members(self._members, selector)
             case MemberUp(version=version, member=member) if version > self._snapshot_version:
                 members = [m for m in self._members if m.uuid != member.uuid]
                 bisect.insort(members, member, key=_age)
@@ -84,6 +92,13 @@ class LoadBalancerActor(pykka.ThreadingActor):
             case _:
                 return super().on_receive(message)
         return None
+
+    def _still_up(self, among: tuple[Member, ...] | None) -> tuple[Member, ...]:
+        """The up members, or those of ``among`` that are still up (in ``among``'s order)."""
+        if among is None:
+            return self._members
+        up = {member.uuid for member in self._members}
+        return tuple(member for member in among if member.uuid in up)
 
 
 class _LoadBalancer:

@@ -40,6 +40,10 @@ from messages.settings import Settings
 from messages.vector_clock import VectorClock
 from messages.wire.protocol import Envelope, Publish
 
+__all__ = [
+    "OrderingActor",
+]
+
 logger = logging.getLogger(__name__)
 
 _encoder = msgspec.msgpack.Encoder()

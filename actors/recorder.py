@@ -8,8 +8,16 @@ from typing import Any
 
 import pykka
 
+from actors.futures import fail, settle
 from messages.commands import GetEvents, InitialState, Subscribe, WaitUntil
 from messages.events import ClusterEvent
+
+__all__ = [
+    "EventPredicate",
+    "EventRecorder",
+    "record_events",
+    "wait_until",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +44,7 @@ class EventRecorder(pykka.ThreadingActor):
         match message:
             case ClusterEvent():
                 self._events.append(message)
-                if self._on_event is not None:
-                    self._on_event(message)
+                self._call_on_event(message)
                 self._check_waiters()
             case GetEvents():
                 return tuple(self._events)
@@ -48,14 +55,31 @@ class EventRecorder(pykka.ThreadingActor):
                 logger.warning("EventRecorder ignores unexpected message %r", message)
         return None
 
+    def _call_on_event(self, event: ClusterEvent) -> None:
+        """Call ``on_event``, if any; one that raises is logged, and the recorder keeps recording."""
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event)
+        except Exception:
+            logger.exception("EventRecorder's on_event raised on %s", event)
+
     def _check_waiters(self) -> None:
+        """Settle each waiter whose predicate holds; one whose predicate raises gets that error
+        (the recorder must not stop for a caller's function)."""
         if not self._waiters:
             return
         events = tuple(self._events)
         still_waiting = []
         for waiter in self._waiters:
-            if waiter.predicate(events):
-                waiter.done.set(events)
+            try:
+                holds = waiter.predicate(events)
+            except Exception as error:
+                logger.warning("WaitUntil predicate %r raised %r", waiter.predicate, error)
+                fail(waiter.done, error)
+                continue
+            if holds:
+                settle(waiter.done, events)
             else:
                 still_waiting.append(waiter)
         self._waiters = still_waiting

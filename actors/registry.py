@@ -33,7 +33,11 @@ from messages.events import (
     MemberRemoved,
     MemberUp,
 )
-from messages.member import select_members
+from messages.member import filter_members
+
+__all__ = [
+    "ListenerRegistryActor",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +60,9 @@ class ListenerRegistryActor(pykka.ThreadingActor):
     and the fan-out all happen in this actor's message handling, a new registration sees every
     change exactly once: either in its initial state or as a live event. A client's connection
     changes (``LifecycleEvent``) travel the same way; the latest one is part of the initial state.
-    This actor never asks another actor, so anyone may ask it, callbacks included.
+    This actor never asks another actor, so anyone may ask it, callbacks included. Nor does it run
+    anyone's function: listener functions run on the callback runner, and the selector of a
+    ``GetMembers`` is a ``MemberFilter`` value, so nothing told to it can make it raise or hang.
     """
 
     def __init__(self, callback_runner: pykka.ActorRef[Any]) -> None:
@@ -66,7 +72,7 @@ class ListenerRegistryActor(pykka.ThreadingActor):
         self._lifecycle: LifecycleEvent | None = None
         self._subscriptions: dict[str, _Subscription] = {}
         self._callback_listeners: dict[str, _CallbackListener] = {}
-        self._lifecycle_listeners: dict[str, Callable[[LifecycleState], Any]] = {}
+        self._lifecycle_listeners: dict[str, Callable[[LifecycleState], object]] = {}
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -86,7 +92,7 @@ class ListenerRegistryActor(pykka.ThreadingActor):
             case RemoveListener(registration_id=registration_id):
                 return self._remove_listener(registration_id)
             case GetMembers(selector=selector):
-                return select_members(self._state.up_members, selector)
+                return filter_members(self._state.up_members, selector)
             case GetClusterState():
                 return self._state
             case _:
@@ -114,7 +120,9 @@ class ListenerRegistryActor(pykka.ThreadingActor):
             if calls:
                 self._run_callbacks(calls)
 
-    def _run_callbacks(self, calls: tuple[CallbackCall, ...], done: Any = None) -> None:
+    def _run_callbacks(
+        self, calls: tuple[CallbackCall, ...], done: pykka.Future[None] | None = None
+    ) -> None:
         try:
             self._callback_runner.tell(RunCallbacks(calls, done))
         except pykka.ActorDeadError:
@@ -137,22 +145,28 @@ class ListenerRegistryActor(pykka.ThreadingActor):
                     yield CallbackCall(registration_id, on_change, event.state)
 
     def _subscribe(self, subscribe: Subscribe) -> str:
+        """Send the initial state and register; a subscriber already dead is not registered
+        (its id is still returned, as for one that dies later and is dropped)."""
         subscriber = subscribe.subscriber
-        match subscribe.initial_state:
-            case InitialState.EVENTS:
-                lifecycle = () if self._lifecycle is None else (self._lifecycle,)
-                for event in (*replay_events(self._state), *lifecycle):
-                    if isinstance(event, subscribe.events):
-                        subscriber.tell(event)
-            case InitialState.SNAPSHOT:
-                subscriber.tell(self._state)
-            case InitialState.NONE:
-                pass
         registration_id = str(uuid.uuid4())
+        try:
+            match subscribe.initial_state:
+                case InitialState.EVENTS:
+                    lifecycle = () if self._lifecycle is None else (self._lifecycle,)
+                    for event in (*replay_events(self._state), *lifecycle):
+                        if isinstance(event, subscribe.events):
+                            subscriber.tell(event)
+                case InitialState.SNAPSHOT:
+                    subscriber.tell(self._state)
+                case InitialState.NONE:
+                    pass
+        except pykka.ActorDeadError:
+            logger.info("Dropped listener %s: subscriber %s is dead", registration_id, subscriber)
+            return registration_id
         self._subscriptions[registration_id] = _Subscription(subscriber, subscribe.events)
         return registration_id
 
-    def _unsubscribe(self, subscriber: Any) -> bool:
+    def _unsubscribe(self, subscriber: pykka.ActorRef[Any]) -> bool:
         registration_ids = [
             registration_id
             for registration_id, subscription in self._subscriptions.items()

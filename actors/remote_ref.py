@@ -15,10 +15,9 @@ from actors.flow import FlowGate
 from actors.futures import ask as ask_actor
 from actors.io_loop import IoLoop
 from actors.router import RouterActor
-from messages.address import Address
-from messages.member import Member
 from messages.routing import (
     Admitted,
+    MemberChoice,
     PublishMessage,
     Register,
     RemoteAsk,
@@ -30,9 +29,11 @@ from messages.routing import (
 from messages.settings import Settings
 from messages.wire.remote import RemoteTimeout, encode_payload
 
-MemberChoice = Member | str | Address | None
-"""Which member: a ``Member``, its uuid, its ``Address`` or ``"host:port"``; None lets the load
-balancer choose, for each message."""
+__all__ = [
+    "MemberChoice",
+    "Messaging",
+    "RemoteRef",
+]
 
 
 class RemoteRef:

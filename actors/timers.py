@@ -11,6 +11,11 @@ import heapq
 import itertools
 from collections.abc import Callable
 
+__all__ = [
+    "Timer",
+    "TimerQueue",
+]
+
 
 class Timer:
     """A pending call; once cancelled (from any thread) it never fires again."""

@@ -32,6 +32,11 @@ from messages.links import (
 from messages.wire.framing import Codec, encode_frame
 from messages.wire.protocol import Envelope, Hello, HelloAccepted, Role
 
+__all__ = [
+    "TransportActor",
+    "bind_listener",
+]
+
 logger = logging.getLogger(__name__)
 
 

@@ -31,8 +31,10 @@ from messages.member import (
     DataMemberSelector,
     LiteMemberSelector,
     Member,
+    MemberFilter,
     MemberSelector,
     MemberStatus,
+    select_members,
 )
 from messages.vector_clock import Causality, VectorClock
 
@@ -53,6 +55,7 @@ __all__ = [
     "MemberDowned",
     "MemberEvent",
     "MemberExited",
+    "MemberFilter",
     "MemberJoined",
     "MemberLeft",
     "MemberReachable",
@@ -67,4 +70,5 @@ __all__ = [
     "Subscribe",
     "Unsubscribe",
     "VectorClock",
+    "select_members",
 ]

@@ -8,6 +8,11 @@ import msgspec
 
 from messages.limits import MAX_HOST_LENGTH
 
+__all__ = [
+    "DEFAULT_PORT",
+    "Address",
+]
+
 DEFAULT_PORT = 5701
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import reprlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -11,12 +12,40 @@ import pykka
 
 from messages.address import Address
 from messages.events import ClusterEvent, CurrentClusterState, LifecycleState
-from messages.member import Member, SelectorLike
+from messages.member import Member, MemberFilter, check_member_filter
 
-MemberCallback = Callable[[Member], Any]
+__all__ = [
+    "AddCallbackListener",
+    "AddLifecycleListener",
+    "AttachTransport",
+    "CallbackCall",
+    "GetClusterState",
+    "GetConnection",
+    "GetEvents",
+    "GetMembers",
+    "GossipTick",
+    "HeartbeatTick",
+    "InitialState",
+    "JoinAttempt",
+    "JoinCluster",
+    "Leave",
+    "MemberCallback",
+    "MembershipChanged",
+    "NextMember",
+    "RemoveListener",
+    "RunCallbacks",
+    "Subscribe",
+    "Termination",
+    "TerminationKind",
+    "Unsubscribe",
+    "WaitUntil",
+]
+
+MemberCallback = Callable[[Member], object]
+"""A Hazelcast-style membership listener function; what it returns is ignored."""
 
 
-def _check_subscriber(subscriber: Any) -> None:
+def _check_subscriber(subscriber: object) -> None:
     if not isinstance(subscriber, pykka.ActorRef):
         raise TypeError(f"subscriber must be a pykka ActorRef, not {type(subscriber).__name__}")
 
@@ -32,7 +61,7 @@ class InitialState(enum.Enum):
 class Subscribe(msgspec.Struct, frozen=True):
     """Register ``subscriber`` (a pykka ActorRef) for events of the given types. Replies the id."""
 
-    subscriber: Any
+    subscriber: pykka.ActorRef[Any]
     events: tuple[type[ClusterEvent], ...] = (ClusterEvent,)
     initial_state: InitialState = InitialState.EVENTS
 
@@ -53,13 +82,20 @@ class Subscribe(msgspec.Struct, frozen=True):
 class Unsubscribe(msgspec.Struct, frozen=True):
     """Drop every registration of ``subscriber``. Replies True if there was one."""
 
-    subscriber: Any
+    subscriber: pykka.ActorRef[Any]
 
     def __post_init__(self) -> None:
         _check_subscriber(self.subscriber)
 
 
-def _check_callback(name: str, callback: Any) -> None:
+def _check_future(name: str, future: object, optional: bool = False) -> None:
+    if future is None and optional:
+        return
+    if not isinstance(future, pykka.Future):
+        raise TypeError(f"{name} must be a pykka Future, not {type(future).__name__}")
+
+
+def _check_callback(name: str, callback: object) -> None:
     if callback is not None and not callable(callback):
         raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
 
@@ -75,20 +111,21 @@ class AddCallbackListener(msgspec.Struct, frozen=True):
     member_added: MemberCallback | None = None
     member_removed: MemberCallback | None = None
     fire_for_existing: bool = False
-    existing_done: Any = None
+    existing_done: pykka.Future[None] | None = None
 
     def __post_init__(self) -> None:
         _check_callback("member_added", self.member_added)
         _check_callback("member_removed", self.member_removed)
         if not isinstance(self.fire_for_existing, bool):
             raise TypeError(f"fire_for_existing must be a bool, not {self.fire_for_existing!r}")
+        _check_future("existing_done", self.existing_done, optional=True)
 
 
 class AddLifecycleListener(msgspec.Struct, frozen=True):
     """Hazelcast-style lifecycle listener: ``on_change(state)`` with each ``LifecycleState`` a
     client goes through. Replies the id (``RemoveListener`` removes it)."""
 
-    on_change: Callable[[LifecycleState], Any]
+    on_change: Callable[[LifecycleState], object]
 
     def __post_init__(self) -> None:
         if not callable(self.on_change):
@@ -100,11 +137,24 @@ class RemoveListener(msgspec.Struct, frozen=True):
 
     registration_id: str
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.registration_id, str):
+            raise TypeError(
+                f"registration_id must be a str, not {type(self.registration_id).__name__}"
+            )
+
 
 class GetMembers(msgspec.Struct, frozen=True):
-    """Ask for the up members (age order), filtered by ``selector``. Replies ``tuple[Member, ...]``."""
+    """Ask for the up members (age order), filtered by ``selector``. Replies ``tuple[Member, ...]``.
 
-    selector: SelectorLike = None
+    ``selector`` is a ``MemberFilter`` (a value) or None, never a function: select with your own
+    function in your own thread, ``select_members(reply, selector)``.
+    """
+
+    selector: MemberFilter | None = None
+
+    def __post_init__(self) -> None:
+        check_member_filter(self.selector)
 
 
 class GetClusterState(msgspec.Struct, frozen=True):
@@ -117,9 +167,24 @@ class GetConnection(msgspec.Struct, frozen=True):
 
 
 class NextMember(msgspec.Struct, frozen=True):
-    """Ask the load balancer for the next member (or None) accepted by ``selector``."""
+    """Ask the load balancer for the next member (or None) accepted by ``selector``, a
+    ``MemberFilter`` or None.
 
-    selector: SelectorLike = None
+    With ``among``, it chooses among those members only (the ones of them still up): a selection
+    the caller made in its own thread, e.g. ``select_members(balancer.ask(GetMembers()), f)``,
+    since no function of the caller's runs in the load balancer.
+    """
+
+    selector: MemberFilter | None = None
+    among: tuple[Member, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_member_filter(self.selector)
+        among = self.among
+        if among is not None and not (
+            isinstance(among, tuple) and all(isinstance(member, Member) for member in among)
+        ):
+            raise TypeError(f"among must be a tuple of Member or None, not {reprlib.repr(among)}")
 
 
 class MembershipChanged(msgspec.Struct, frozen=True):
@@ -160,7 +225,13 @@ class HeartbeatTick(msgspec.Struct, frozen=True):
 class AttachTransport(msgspec.Struct, frozen=True):
     """Node -> membership: the transport actor that carries this node's wire messages."""
 
-    transport: Any
+    transport: pykka.ActorRef[Any]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.transport, pykka.ActorRef):
+            raise TypeError(
+                f"transport must be a pykka ActorRef, not {type(self.transport).__name__}"
+            )
 
 
 class JoinCluster(msgspec.Struct, frozen=True):
@@ -181,17 +252,23 @@ class GetEvents(msgspec.Struct, frozen=True):
 
 
 class WaitUntil(msgspec.Struct, frozen=True):
-    """Tell an event recorder to set ``done`` (a pykka Future) once ``predicate(events)`` holds."""
+    """Tell an event recorder to set ``done`` to its events once ``predicate(events)`` holds (or to
+    the error, if the predicate raises)."""
 
     predicate: Callable[[tuple[ClusterEvent, ...]], bool]
-    done: Any
+    done: pykka.Future[tuple[ClusterEvent, ...]]
+
+    def __post_init__(self) -> None:
+        if not callable(self.predicate):
+            raise TypeError(f"predicate must be callable, not {type(self.predicate).__name__}")
+        _check_future("done", self.done)
 
 
 class CallbackCall(NamedTuple):
     """One call to make: ``callback(argument)`` on behalf of listener ``registration_id``."""
 
     registration_id: str
-    callback: Callable[[Any], Any]
+    callback: Callable[[Any], object]  # takes ``argument``: a MemberCallback or an on_change
     argument: Member | LifecycleState
 
 
@@ -200,4 +277,7 @@ class RunCallbacks(msgspec.Struct, frozen=True):
     Future, optional) is set once they have all run."""
 
     calls: tuple[CallbackCall, ...]
-    done: Any = None
+    done: pykka.Future[None] | None = None
+
+    def __post_init__(self) -> None:
+        _check_future("done", self.done, optional=True)

@@ -14,6 +14,29 @@ import msgspec
 from messages.address import Address
 from messages.member import Member, MemberStatus
 
+__all__ = [
+    "EVENT_TYPES",
+    "ClientConnected",
+    "ClientDisconnected",
+    "ClientShutdown",
+    "ClientShuttingDown",
+    "ClientStarting",
+    "ClusterEvent",
+    "CurrentClusterState",
+    "LeaderChanged",
+    "LifecycleEvent",
+    "LifecycleState",
+    "MemberDowned",
+    "MemberEvent",
+    "MemberExited",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberReachable",
+    "MemberRemoved",
+    "MemberUnreachable",
+    "MemberUp",
+]
+
 
 class ClusterEvent(msgspec.Struct, frozen=True, tag=True):
     """Base of all membership events; subscribe to it to receive every event type."""

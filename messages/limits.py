@@ -11,6 +11,21 @@ from typing import Annotated
 
 import msgspec
 
+__all__ = [
+    "MAX_ATTRIBUTES",
+    "MAX_ATTRIBUTE_KEY_LENGTH",
+    "MAX_ATTRIBUTE_VALUE_LENGTH",
+    "MAX_HOST_LENGTH",
+    "MAX_ID_LENGTH",
+    "MAX_MEMBERS",
+    "MAX_NAME_LENGTH",
+    "MAX_REASON_LENGTH",
+    "MAX_TOMBSTONES",
+    "Counter",
+    "MemberId",
+    "Reason",
+]
+
 MAX_ID_LENGTH = 64
 """A member or client id: a uuid4 string has 36 characters."""
 

@@ -5,18 +5,39 @@ A link is a number the ``IoLoop`` gives each connection; actors name links only 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import msgspec
 
 from messages.address import Address
+from messages.wire.protocol import Hello, WireMessage
+
+__all__ = [
+    "BlockPeers",
+    "Broadcast",
+    "CloseLink",
+    "DelayPeers",
+    "Delayed",
+    "Inbound",
+    "LinkClosed",
+    "LinkUp",
+    "OnSent",
+    "Reconnect",
+    "Reply",
+    "Routes",
+    "SendTo",
+    "Watching",
+]
+
+OnSent = Callable[[], None] | None
+"""Called (in the I/O thread) once an application frame has been written, or dropped."""
 
 
 class Inbound(msgspec.Struct, frozen=True):
     """A decoded wire message that came in on ``link`` (answer it there with ``Reply``);
     ``peer`` names the remote end for log lines."""
 
-    message: Any
+    message: msgspec.Struct  # what the link's codec decodes: a WireMessage on a node's links
     link: int
     peer: str = "?"
 
@@ -27,8 +48,8 @@ class SendTo(msgspec.Struct, frozen=True):
     to the socket, or dropped."""
 
     address: Address
-    message: Any
-    on_sent: Any = None
+    message: WireMessage
+    on_sent: OnSent = None
 
 
 class Reply(msgspec.Struct, frozen=True):
@@ -36,21 +57,21 @@ class Reply(msgspec.Struct, frozen=True):
     for ``SendTo``)."""
 
     link: int
-    message: Any
-    on_sent: Any = None
+    message: WireMessage
+    on_sent: OnSent = None
 
 
 class Broadcast(msgspec.Struct, frozen=True):
     """Transport: write ``message`` on every link of a connected client."""
 
-    message: Any
+    message: WireMessage
 
 
 class LinkUp(msgspec.Struct, frozen=True):
     """I/O thread -> transport: an accepted link said a valid ``hello``."""
 
     link: int
-    hello: Any
+    hello: Hello
 
 
 class LinkClosed(msgspec.Struct, frozen=True):

@@ -18,6 +18,21 @@ from messages.limits import (
     MemberId,
 )
 
+__all__ = [
+    "AttributeItems",
+    "DataMemberSelector",
+    "LiteMemberSelector",
+    "Member",
+    "MemberFilter",
+    "MemberSelector",
+    "MemberStatus",
+    "SelectorLike",
+    "as_predicate",
+    "check_member_filter",
+    "filter_members",
+    "select_members",
+]
+
 AttributeItems = Annotated[
     tuple[
         tuple[
@@ -115,21 +130,45 @@ class MemberSelector(Protocol):
     def select(self, member: Member) -> bool: ...
 
 
-class DataMemberSelector:
-    """Selects data (non-lite) members."""
+class DataMemberSelector(msgspec.Struct, frozen=True):
+    """Selects data (non-lite) members. A value: a message may carry it (see ``MemberFilter``)."""
 
     def select(self, member: Member) -> bool:
         return not member.lite_member
 
 
-class LiteMemberSelector:
-    """Selects lite members."""
+class LiteMemberSelector(msgspec.Struct, frozen=True):
+    """Selects lite members. A value: a message may carry it (see ``MemberFilter``)."""
 
     def select(self, member: Member) -> bool:
         return member.lite_member
 
 
 SelectorLike = MemberSelector | Callable[[Member], bool] | None
+
+MemberFilter = DataMemberSelector | LiteMemberSelector
+"""The selectors a message may carry: values whose ``select`` is this module's own code.
+
+An actor never runs a caller's function: one that raises would stop an actor told the message,
+and one that hangs would hang it. Any other selector runs in the caller's thread: the facades
+(``ClusterService.get_members(selector)``) do that, or ``select_members`` on an actor's reply.
+"""
+
+_MEMBER_FILTERS = (DataMemberSelector, LiteMemberSelector)
+
+
+def check_member_filter(selector: object) -> None:
+    """Raise TypeError unless ``selector`` is None or exactly a ``MemberFilter`` type (a subclass
+    could override ``select`` with code of its own)."""
+    if selector is None or type(selector) in _MEMBER_FILTERS:
+        return
+    raise TypeError(
+        f"selector in a message must be None, DataMemberSelector() or LiteMemberSelector(), "
+        f"not {type(selector).__name__}: an actor never runs a caller's function (one that raised "
+        f"or hung would stop or hang the actor). Select in your own thread instead: "
+        f"select_members(members, selector) on the reply of GetMembers(), or "
+        f"ClusterService.get_members(selector)"
+    )
 
 
 def as_predicate(selector: SelectorLike) -> Callable[[Member], bool] | None:
@@ -146,8 +185,22 @@ def as_predicate(selector: SelectorLike) -> Callable[[Member], bool] | None:
 
 
 def select_members(members: tuple[Member, ...], selector: SelectorLike) -> tuple[Member, ...]:
-    """Members that the selector accepts, order kept."""
+    """Members that the selector accepts, order kept.
+
+    It calls ``selector``, so it belongs in the caller's thread when the selector may be anyone's
+    code; an actor applies the selector of a message, a ``MemberFilter``, with ``filter_members``.
+    An exception from the selector propagates unchanged.
+    """
     predicate = as_predicate(selector)
     if predicate is None:
         return members
     return tuple(m for m in members if predicate(m))
+
+
+def filter_members(
+    members: tuple[Member, ...], member_filter: MemberFilter | None
+) -> tuple[Member, ...]:
+    """The members ``member_filter`` accepts, order kept: ``select_members`` for actors, which
+    refuses (TypeError) anything but a ``MemberFilter`` instead of calling it."""
+    check_member_filter(member_filter)
+    return select_members(members, member_filter)

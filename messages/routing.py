@@ -14,23 +14,51 @@ import msgspec
 import pykka
 
 from messages.address import Address
+from messages.links import OnSent
 from messages.member import Member
 from messages.vector_clock import VectorClock
-from messages.wire.protocol import Envelope
+from messages.wire.protocol import Envelope, EnvelopeBody
 from messages.wire.remote import RemoteError
 
+__all__ = [
+    "Admitted",
+    "Attach",
+    "Deliver",
+    "ExpireHeld",
+    "GetOrderingStats",
+    "MemberChoice",
+    "MembershipReached",
+    "OrderingStats",
+    "PublishEnvelope",
+    "PublishMessage",
+    "Register",
+    "RemoteAsk",
+    "RemoteFailure",
+    "RemoteReply",
+    "RemoteTell",
+    "SendEnvelope",
+    "SubscribeTopic",
+    "Unregister",
+    "UnsubscribeTopic",
+]
 
-def _check_name(name: Any, what: str = "name") -> None:
+
+MemberChoice = Member | str | Address | None
+"""Which member: a ``Member``, its uuid, its ``Address`` or ``"host:port"``; None lets the load
+balancer choose, for each message."""
+
+
+def _check_name(name: object, what: str = "name") -> None:
     if not isinstance(name, str) or not name:
         raise TypeError(f"{what} must be a non-empty str, not {name!r}")
 
 
-def _check_actor(actor: Any) -> None:
+def _check_actor(actor: object) -> None:
     if not isinstance(actor, pykka.ActorRef):
         raise TypeError(f"actor must be a pykka ActorRef, not {type(actor).__name__}")
 
 
-def _check_member(member: Any) -> None:
+def _check_member(member: object) -> None:
     if member is not None and not isinstance(member, Member | Address | str):
         raise TypeError(
             f"member must be a Member, a uuid, an Address, a 'host:port' or None, not {member!r}"
@@ -41,7 +69,7 @@ class Register(msgspec.Struct, frozen=True):
     """Make ``actor`` reachable from other members as ``name`` (replacing any actor there)."""
 
     name: str
-    actor: Any
+    actor: pykka.ActorRef[Any]
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -60,7 +88,7 @@ class RemoteTell(msgspec.Struct, frozen=True):
 
     name: str
     message: Any
-    member: Any = None
+    member: MemberChoice = None
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -75,8 +103,8 @@ class RemoteAsk(msgspec.Struct, frozen=True):
 
     name: str
     message: Any
-    reply_to: Any
-    member: Any = None
+    reply_to: pykka.ActorRef[Any] | pykka.Future[Any]
+    member: MemberChoice = None
     correlation: Any = None
     timeout: float | None = None
 
@@ -119,7 +147,7 @@ class SubscribeTopic(msgspec.Struct, frozen=True):
     """Tell ``actor`` every message published on ``topic`` from now on."""
 
     topic: str
-    actor: Any
+    actor: pykka.ActorRef[Any]
 
     def __post_init__(self) -> None:
         _check_name(self.topic, "topic")
@@ -130,7 +158,10 @@ class UnsubscribeTopic(msgspec.Struct, frozen=True):
     """Stop telling ``actor`` the messages of ``topic``. Replies True if it was subscribed."""
 
     topic: str
-    actor: Any
+    actor: pykka.ActorRef[Any]
+
+    def __post_init__(self) -> None:
+        _check_actor(self.actor)
 
 
 class MembershipReached(msgspec.Struct, frozen=True):
@@ -157,17 +188,17 @@ class SendEnvelope(msgspec.Struct, frozen=True):
     called once it is written or dropped."""
 
     to: str
-    body: Any
+    body: EnvelopeBody
     address: Address | None = None
     link: int | None = None
-    on_sent: Any = None
+    on_sent: OnSent = None
 
 
 class Admitted(msgspec.Struct, frozen=True):
     """Facade -> router: a ``RemoteTell`` or ``RemoteAsk`` whose message the caller's thread has
     encoded (``kind``, ``payload``) and found a place for in the node's flow gate."""
 
-    message: Any
+    message: RemoteTell | RemoteAsk
     kind: str
     payload: bytes
 
@@ -185,9 +216,9 @@ class PublishEnvelope(msgspec.Struct, frozen=True):
 class Attach(msgspec.Struct, frozen=True):
     """Node -> ordering actor: the actors it hands inbound messages to and sends through."""
 
-    membership: Any
-    router: Any
-    transport: Any
+    membership: pykka.ActorRef[Any]
+    router: pykka.ActorRef[Any]
+    transport: pykka.ActorRef[Any]
 
 
 class ExpireHeld(msgspec.Struct, frozen=True):

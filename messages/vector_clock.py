@@ -9,6 +9,11 @@ import msgspec
 
 from messages.limits import MAX_MEMBERS, Counter, MemberId
 
+__all__ = [
+    "Causality",
+    "VectorClock",
+]
+
 
 class Causality(enum.Enum):
     """How two vector clocks relate."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -237,6 +238,84 @@ def test_a_raising_callback_is_logged_and_the_others_still_run(
     failures = [r for r in caplog.records if r.name == "actors.callbacks"]
     assert len(failures) == 2
     assert all(exploding_id in r.getMessage() and r.exc_info for r in failures)
+
+
+def test_a_raising_selector_raises_in_the_caller_and_the_registry_serves_on(
+    service: ClusterService,
+    registry: pykka.ActorRef[Any],
+    feed: MembershipFeed,
+    make_member: MakeMember,
+) -> None:
+    member = feed.up(make_member(1))
+
+    def explode(member: Member) -> bool:
+        raise ZeroDivisionError(f"selector failed on {member.address}")
+
+    with pytest.raises(ZeroDivisionError, match=r"selector failed on 127\.0\.0\.1:1"):
+        service.get_members(explode)
+
+    assert registry.is_alive()
+    assert service.get_members() == [member]
+
+
+def test_a_callback_that_exits_stops_neither_the_runner_nor_the_registry(
+    service: ClusterService,
+    registry: pykka.ActorRef[Any],
+    callback_runner: pykka.ActorRef[Any],
+    feed: MembershipFeed,
+    make_member: MakeMember,
+    drain: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def leave(member: Member) -> None:
+        sys.exit(f"listener quits on {member.address}")
+
+    after = Calls()
+    service.add_listener(member_added=leave)
+    service.add_listener(member_added=after)
+
+    with caplog.at_level(logging.ERROR, logger="actors.callbacks"):
+        first = feed.up(make_member(1))
+        second = feed.up(make_member(2))
+        drain()
+
+    assert registry.is_alive()
+    assert callback_runner.is_alive()
+    assert after.members == [first, second]
+    assert caplog.text.count("SystemExit: listener quits on 127.0.0.1") == 2
+
+
+def test_a_hanging_callback_holds_up_only_the_callbacks(
+    service: ClusterService,
+    registry: pykka.ActorRef[Any],
+    feed: MembershipFeed,
+    make_member: MakeMember,
+    drain: Any,
+) -> None:
+    impatient = ClusterService(registry, ask_timeout=2.0)  # to see fire_for_existing give up
+    impatient.start()
+    release, entered = threading.Event(), threading.Event()
+
+    def hang(member: Member) -> None:
+        entered.set()
+        release.wait(TIMEOUT)
+
+    later = Calls()
+    service.add_listener(member_added=hang)
+    first = feed.up(make_member(1))
+    assert entered.wait(TIMEOUT)
+    try:
+        second = feed.up(make_member(2))
+        assert service.get_members() == [first, second]
+        later_id = service.add_listener(member_added=later)
+        assert service.remove_listener(later_id) is True
+        with pytest.raises(TimeoutError, match="member_added did not finish"):
+            impatient.add_listener(member_added=later, fire_for_existing=True)
+    finally:
+        release.set()
+    drain()
+
+    assert later.members == [first, second]
 
 
 def test_a_callback_may_add_and_remove_listeners(

@@ -34,6 +34,7 @@ from cluster_helpers import (
     saw,
 )
 from cluster_helpers import Sink as RecordingSink
+from conftest import UncheckedGetMembers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from state_strategies import (
@@ -59,7 +60,6 @@ from messages.address import Address
 from messages.commands import (
     AttachTransport,
     GetClusterState,
-    GetMembers,
     GossipTick,
     HeartbeatTick,
     JoinCluster,
@@ -127,7 +127,8 @@ def freeze(node: WatchedNode) -> threading.Event:
     """Block the node's membership actor until the returned event is set (a paused process: no
     heartbeat answers, no gossip, while its transport keeps its sockets open)."""
     thaw = threading.Event()
-    node.node.membership.ask(GetMembers(selector=lambda _: thaw.wait(STEP_TIMEOUT)), block=False)
+    pause = UncheckedGetMembers(selector=lambda _: thaw.wait(STEP_TIMEOUT))  # type: ignore[arg-type]
+    node.node.membership.ask(pause, block=False)
     return thaw
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pykka
@@ -16,7 +16,7 @@ from actors.cluster_service import ClusterService
 from actors.load_balancer import LoadBalancerActor, RandomLoadBalancer, RoundRobinLoadBalancer
 from messages.commands import GetMembers, NextMember
 from messages.core.balancing import RoundRobinStrategy
-from messages.member import DataMemberSelector, LiteMemberSelector, Member
+from messages.member import DataMemberSelector, LiteMemberSelector, Member, select_members
 
 TIMEOUT = 10
 BALANCERS = [RandomLoadBalancer, RoundRobinLoadBalancer]
@@ -133,10 +133,62 @@ def test_actor_answers_with_selectors(
     assert ask(GetMembers(LiteMemberSelector())) == (lite,)
     assert [ask(NextMember(LiteMemberSelector())) for _ in range(3)] == [lite] * 3
     assert [ask(NextMember(DataMemberSelector())) for _ in range(2)] == [data_two, data_one]
-    assert ask(NextMember(lambda member: member.address.port == 3)) == data_two
-    assert ask(NextMember(lambda member: False)) is None
     with pytest.raises(TypeError, match="selector"):
         ask(NextMember(42))  # type: ignore[arg-type]
+
+
+def test_actor_chooses_among_the_callers_selection(
+    registry: pykka.ActorRef[Any], feed: MembershipFeed, make_member: MakeMember
+) -> None:
+    one, two, three = (feed.up(make_member(port)) for port in (1, 2, 3))
+    feed.sync()
+    balancer = LoadBalancerActor.start(registry, RoundRobinStrategy(0))
+
+    def ask(message: Any) -> Any:
+        return balancer.ask(message, timeout=TIMEOUT)
+
+    chosen = select_members(ask(GetMembers()), lambda member: member.address.port != 2)
+    assert [ask(NextMember(among=chosen)) for _ in range(4)] == [one, three, one, three]
+    assert ask(NextMember(among=())) is None
+    feed.remove(three)
+    feed.sync()
+    assert [ask(NextMember(among=chosen)) for _ in range(2)] == [one, one]  # three is gone
+    assert ask(NextMember(DataMemberSelector(), among=(two,))) == two
+    assert ask(NextMember(LiteMemberSelector(), among=(two,))) is None
+    with pytest.raises(TypeError, match="among must be a tuple of Member"):
+        NextMember(among=[one])  # type: ignore[arg-type]
+
+
+def raising_selector(member: Member) -> bool:
+    raise ZeroDivisionError(f"selector failed on {member.address}")
+
+
+@pytest.mark.parametrize("send", ["tell", "ask"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        lambda: NextMember(raising_selector),  # type: ignore[arg-type]
+        lambda: GetMembers(raising_selector),  # type: ignore[arg-type]
+        lambda: NextMember(lambda member: threading.Event().wait()),  # type: ignore[arg-type]
+    ],
+    ids=["next-raising", "members-raising", "next-hanging"],
+)
+def test_a_selector_function_never_runs_in_the_balancer(
+    registry: pykka.ActorRef[Any],
+    feed: MembershipFeed,
+    make_member: MakeMember,
+    send: str,
+    message: Callable[[], Any],
+) -> None:
+    (only,) = up_members(feed, 1, make_member)
+    balancer = LoadBalancerActor.start(registry, RoundRobinStrategy(0))
+
+    with pytest.raises(TypeError, match="an actor never runs a caller's function"):
+        getattr(balancer, send)(message())
+
+    assert balancer.is_alive()
+    assert balancer.ask(NextMember(), timeout=TIMEOUT) == only
+    assert balancer.ask(GetMembers(), timeout=TIMEOUT) == (only,)
 
 
 def test_actor_keeps_members_in_age_order(

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pykka
 import pytest
-from conftest import MakeMember, MembershipFeed, build_member
+from conftest import MakeMember, MembershipFeed, UncheckedGetMembers, build_member
 
 from messages.commands import (
     AddCallbackListener,
@@ -30,7 +30,12 @@ from messages.events import (
     MemberRemoved,
     MemberUp,
 )
-from messages.member import DataMemberSelector, LiteMemberSelector, MemberStatus
+from messages.member import (
+    DataMemberSelector,
+    LiteMemberSelector,
+    Member,
+    MemberStatus,
+)
 
 TIMEOUT = 10
 
@@ -251,6 +256,27 @@ def test_dead_subscriber_is_dropped_and_the_others_still_get_events(
     assert registry.ask(RemoveListener(doomed_id), timeout=TIMEOUT) is False
 
 
+@pytest.mark.parametrize("initial_state", list(InitialState))
+def test_a_dead_subscriber_told_to_subscribe_does_not_stop_the_registry(
+    registry: pykka.ActorRef[Any],
+    feed: MembershipFeed,
+    make_member: MakeMember,
+    initial_state: InitialState,
+) -> None:
+    feed.up(make_member(1))
+    dead = Recorder.start()
+    dead.stop()
+
+    registry.tell(Subscribe(dead, initial_state=initial_state))
+    survivor = Recorder.start()
+    subscribe(registry, survivor)
+    later = feed.up(make_member(2))
+    feed.sync()
+
+    assert registry.is_alive()
+    assert received(survivor) == (MemberUp(2, later),)
+
+
 @pytest.mark.parametrize(
     ("build", "error", "text"),
     [
@@ -268,6 +294,12 @@ def test_dead_subscriber_is_dropped_and_the_others_still_get_events(
             "member_removed must be callable",
         ),
         (lambda: AddCallbackListener(fire_for_existing="yes"), TypeError, "fire_for_existing"),
+        (
+            lambda: AddCallbackListener(print, fire_for_existing=True, existing_done="done"),
+            TypeError,
+            "existing_done must be a pykka Future",
+        ),
+        (lambda: RemoveListener(["an", "id"]), TypeError, "registration_id must be a str"),
     ],
 )
 def test_bad_registrations_fail_when_built_and_never_reach_the_registry(
@@ -315,9 +347,58 @@ def test_get_members_are_the_up_members_in_age_order_filtered(
     assert ask(None) == (data, lite)
     assert ask(DataMemberSelector()) == (data,)
     assert ask(LiteMemberSelector()) == (lite,)
-    assert ask(lambda m: m.address.port == 1) == (lite,)
     with pytest.raises(TypeError, match="selector"):
         ask(42)
+
+
+def raising_selector(member: Member) -> bool:
+    raise ZeroDivisionError(f"selector failed on {member.address}")
+
+
+class DataButRaising(DataMemberSelector, frozen=True):
+    """A subclass of a value selector whose ``select`` is code of its own."""
+
+    def select(self, member: Member) -> bool:
+        return raising_selector(member)
+
+
+@pytest.mark.parametrize("send", ["tell", "ask"])
+@pytest.mark.parametrize(
+    "selector",
+    [raising_selector, DataButRaising(), lambda member: threading.Event().wait()],
+    ids=["raising", "raising-subclass", "hanging"],
+)
+def test_a_selector_function_never_runs_in_the_registry(
+    registry: pykka.ActorRef[Any],
+    feed: MembershipFeed,
+    make_member: MakeMember,
+    send: str,
+    selector: Any,
+) -> None:
+    member = feed.up(make_member(1))
+
+    with pytest.raises(TypeError, match="an actor never runs a caller's function"):
+        getattr(registry, send)(GetMembers(selector))
+
+    assert registry.is_alive()
+    assert registry.ask(GetMembers(), timeout=TIMEOUT) == (member,)
+
+
+def test_a_selector_function_that_bypassed_the_check_is_refused_not_run(
+    registry: pykka.ActorRef[Any], feed: MembershipFeed, make_member: MakeMember
+) -> None:
+    member = feed.up(make_member(1))
+    called = threading.Event()
+
+    def selector(member: Member) -> bool:
+        called.set()
+        return True
+
+    with pytest.raises(TypeError, match="an actor never runs a caller's function"):
+        registry.ask(UncheckedGetMembers(selector), timeout=TIMEOUT)  # type: ignore[arg-type]
+
+    assert not called.is_set()
+    assert registry.ask(GetMembers(), timeout=TIMEOUT) == (member,)
 
 
 def test_cluster_state_follows_the_changes(

@@ -313,7 +313,7 @@ class Simulation:
                 self._start(index, at=self.now)
             case FaultKind.LEAVE if member is not None and member.live:
                 self.history.leavers.add(member.node.uuid)
-                self._push(self.now, (member, Leave()))
+                self._step(member, Leave())  # now: a leave under way is no convergence
             case FaultKind.PARTITION | FaultKind.ONE_WAY | FaultKind.DEGRADE | FaultKind.HEAL:
                 self.network.apply(fault)
             case _:

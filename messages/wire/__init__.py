@@ -2,3 +2,5 @@
 
 Everything decoded here is hostile until ``validation`` has checked it; nothing is unpickled.
 """
+
+__all__: list[str] = []  # nothing here: use the submodules

@@ -11,6 +11,19 @@ from typing import Any, Union
 
 import msgspec
 
+__all__ = [
+    "DEFAULT_MAX_FRAME_BYTES",
+    "HEADER_BYTES",
+    "MAX_FRAME_LENGTH",
+    "Codec",
+    "DecodeError",
+    "FrameDecoder",
+    "FrameError",
+    "FrameTooLarge",
+    "TruncatedFrame",
+    "encode_frame",
+]
+
 HEADER_BYTES = 4
 MAX_FRAME_LENGTH = 2 ** (8 * HEADER_BYTES) - 1
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024

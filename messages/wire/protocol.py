@@ -9,6 +9,7 @@ The first frame on every connection is a ``Hello``; the accepting side answers `
 from __future__ import annotations
 
 import enum
+import typing
 from typing import Annotated
 
 import msgspec
@@ -18,6 +19,32 @@ from messages.core.state import MembershipState
 from messages.limits import MAX_MEMBERS, MAX_NAME_LENGTH, Counter, MemberId, Reason
 from messages.member import Member
 from messages.vector_clock import VectorClock
+
+__all__ = [
+    "HANDSHAKE_FRAME_BYTES",
+    "WIRE_TYPES",
+    "Answer",
+    "Ask",
+    "ClientUpdate",
+    "Envelope",
+    "Failure",
+    "Gossip",
+    "GossipStatus",
+    "Heartbeat",
+    "HeartbeatAck",
+    "Hello",
+    "HelloAccepted",
+    "HelloRefused",
+    "Join",
+    "JoinRefused",
+    "Name",
+    "Publish",
+    "RemovalNotice",
+    "Role",
+    "Tell",
+    "Watch",
+    "Welcome",
+]
 
 HANDSHAKE_FRAME_BYTES = 4096
 """Largest first frame an accepting side reads: a ``Hello`` is about 200 bytes, and its longest
@@ -162,6 +189,10 @@ class Publish(msgspec.Struct, frozen=True, tag=True):
     clock: VectorClock
 
 
+EnvelopeBody = Tell | Ask | Answer | Failure | Publish
+"""What an ``Envelope`` carries: an application message, an ask's outcome, or a publish."""
+
+
 class Envelope(msgspec.Struct, frozen=True, tag=True):
     """An application message from ``sender``, delivered in order (``messages.core.delivery``).
 
@@ -172,7 +203,7 @@ class Envelope(msgspec.Struct, frozen=True, tag=True):
     sender: MemberId
     sequence: Annotated[int, msgspec.Meta(ge=1)]
     version: msgspec.Raw
-    body: Tell | Ask | Answer | Failure | Publish
+    body: EnvelopeBody
 
 
 class Watch(msgspec.Struct, frozen=True, tag=True):
@@ -185,22 +216,25 @@ class ClientUpdate(msgspec.Struct, frozen=True, tag=True):
     state: MembershipState
 
 
-WIRE_TYPES: tuple[type[msgspec.Struct], ...] = (
-    Hello,
-    HelloAccepted,
-    HelloRefused,
-    Join,
-    Welcome,
-    JoinRefused,
-    Gossip,
-    GossipStatus,
-    Heartbeat,
-    HeartbeatAck,
-    RemovalNotice,
-    Watch,
-    ClientUpdate,
-    Envelope,
+WireMessage = (
+    Hello
+    | HelloAccepted
+    | HelloRefused
+    | Join
+    | Welcome
+    | JoinRefused
+    | Gossip
+    | GossipStatus
+    | Heartbeat
+    | HeartbeatAck
+    | RemovalNotice
+    | Watch
+    | ClientUpdate
+    | Envelope
 )
+"""A message between nodes: what a frame carries (the tagged union of ``WIRE_TYPES``)."""
+
+WIRE_TYPES: tuple[type[msgspec.Struct], ...] = typing.get_args(WireMessage)
 
 MembershipMessage = (
     Join

@@ -14,6 +14,25 @@ from typing import Any, TypeVar
 
 import msgspec
 
+__all__ = [
+    "ERRORS",
+    "PLAIN",
+    "Backpressure",
+    "MemberGone",
+    "MessageTooLarge",
+    "NoMemberAvailable",
+    "NoSuchActor",
+    "RemoteActorFailed",
+    "RemoteError",
+    "RemoteTimeout",
+    "UnknownMessageType",
+    "decode_payload",
+    "encode_payload",
+    "error_from_wire",
+    "register",
+    "registered_name",
+]
+
 T = TypeVar("T", bound=type[msgspec.Struct])
 
 _lock = threading.Lock()

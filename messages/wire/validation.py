@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from collections.abc import Iterable
 
 from messages.core.state import MembershipState
 from messages.member import MemberStatus
 from messages.wire.protocol import ClientUpdate, Gossip, Join, Welcome
+
+__all__ = [
+    "InvalidMessage",
+    "validate",
+    "validate_state",
+]
 
 
 class InvalidMessage(ValueError):
@@ -31,7 +37,7 @@ _VALID_MARK = "_valid"
 """The cache entry that marks a state already validated."""
 
 
-def validate(message: Any, receiver: str) -> None:
+def validate(message: object, receiver: str) -> None:
     """Check a wire message addressed to member ``receiver``; raise ``InvalidMessage`` if bad.
 
     Messages without cross-field rules (heartbeats, status digests, handshakes) pass as decoded.
@@ -132,7 +138,7 @@ def _check_status(uuid: str, status: MemberStatus, up_number: int) -> None:
         _require(up_number > 0, "up-has-up-number", f"UP {uuid} has up_number 0")
 
 
-def _subset(uuids: Any, members: set[str], rule: str, what: str) -> None:
+def _subset(uuids: Iterable[str], members: set[str], rule: str, what: str) -> None:
     strangers = set(uuids).difference(members)
     _require(not strangers, rule, f"{sorted(strangers)[:3]} {what} but not a member")
 

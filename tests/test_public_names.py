@@ -1,0 +1,40 @@
+"""``__all__``: each module of ``actors`` and ``messages`` that has one lists exactly what it defines
+in public (classes and functions), and nothing that is not there."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import types
+
+import pytest
+
+import actors
+import messages
+
+
+def modules() -> list[str]:
+    names = ["actors", "messages"]
+    for package in (actors, messages):
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            if not info.name.rsplit(".", 1)[-1].startswith("_"):
+                names.append(info.name)
+    return sorted(names)
+
+
+@pytest.mark.parametrize("name", modules())
+def test_all_lists_the_public_classes_and_functions(name: str) -> None:
+    module = importlib.import_module(name)
+    listed = getattr(module, "__all__", None)
+    if listed is None:
+        pytest.skip(f"{name} has no __all__ yet")
+    assert len(set(listed)) == len(listed), f"{name}.__all__ has a name twice"
+    assert [n for n in listed if not hasattr(module, n)] == [], f"{name}.__all__ names nothing"
+    defined = {
+        n
+        for n, value in vars(module).items()
+        if not n.startswith("_")
+        and isinstance(value, type | types.FunctionType)
+        and value.__module__ == name
+    }
+    assert defined - set(listed) == set(), f"{name} defines public names its __all__ leaves out"
