@@ -42,6 +42,8 @@ from messages.wire.framing import encode_frame
 from messages.wire.protocol import ClientUpdate, Hello, HelloRefused, Role, Watch
 from messages.wire.validation import InvalidMessage, validate_state
 
+__all__ = ["DEFAULT_PORTS", "Client", "ClientActor", "member_addresses", "start_client"]
+
 logger = logging.getLogger(__name__)
 
 

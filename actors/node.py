@@ -37,6 +37,8 @@ from messages.settings import PROTOCOL_VERSION, Settings
 from messages.wire.framing import Codec
 from messages.wire.protocol import WIRE_TYPES, Hello, Role
 
+__all__ = ["WIRE_CODEC", "LocalActors", "Node", "StopOnExit", "hello_check", "start_member"]
+
 logger = logging.getLogger(__name__)
 
 WIRE_CODEC = Codec(WIRE_TYPES)

@@ -7,6 +7,8 @@ from typing import Protocol
 
 from messages.member import Member
 
+__all__ = ["LoadBalancingStrategy", "RandomStrategy", "RoundRobinStrategy"]
+
 
 class LoadBalancingStrategy(Protocol):
     """Chooses one member of ``members`` per call, or None when there is none."""

@@ -14,6 +14,8 @@ import msgspec
 
 from messages.vector_clock import VectorClock
 
+__all__ = ["CausalBuffer", "HoldBackOverflow", "Stamped", "stamp"]
+
 
 class Stamped(msgspec.Struct, frozen=True):
     """One item from ``sender``, carrying the sender's clock right after this send.

@@ -22,6 +22,8 @@ import msgspec
 
 from messages.vector_clock import VectorClock
 
+__all__ = ["DeliveryQueue", "Release"]
+
 T = TypeVar("T")
 
 _version_decoder = msgspec.msgpack.Decoder(VectorClock)

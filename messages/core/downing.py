@@ -25,6 +25,8 @@ import msgspec
 from messages.core.state import MembershipState
 from messages.member import Member, MemberStatus
 
+__all__ = ["Decision", "Verdict", "down_members", "keep_majority", "pending_unreachable"]
+
 _COUNTED = frozenset({MemberStatus.UP, MemberStatus.LEAVING})
 
 

@@ -13,6 +13,8 @@ from messages.events import (
 )
 from messages.member import MemberStatus
 
+__all__ = ["replay_events"]
+
 
 def replay_events(state: CurrentClusterState) -> tuple[ClusterEvent, ...]:
     """The events a subscriber would have seen to reach ``state``, all carrying its version.

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+__all__ = ["DEFAULT_MONITORS", "heartbeat_targets", "monitored_by"]
+
 DEFAULT_MONITORS = 5
 
 

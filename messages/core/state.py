@@ -26,6 +26,18 @@ from messages.limits import MAX_MEMBERS, MAX_TOMBSTONES, MemberId
 from messages.member import Member, MemberStatus
 from messages.vector_clock import Causality, VectorClock
 
+__all__ = [
+    "DOWN",
+    "EXITING",
+    "JOINING",
+    "LEAVING",
+    "REMOVED",
+    "UP",
+    "MembershipState",
+    "ReachabilityRow",
+    "merge",
+]
+
 logger = logging.getLogger(__name__)
 
 JOINING = MemberStatus.JOINING
