@@ -179,7 +179,8 @@ class ClientActor(pykka.ThreadingActor):
                 )
             )
             return
-        backoff = min(0.1 * 2 ** min(self._failures, 5), 2.0) * self._rng.uniform(0.75, 1.25)
+        settings = self._settings
+        backoff = settings.backoff(settings.reconnect_backoff, self._failures, self._rng.random())
         if not self._start_settled:
             backoff = min(backoff, max(self._deadline - time.monotonic(), 0.0))
         self._timeout = self._loop.call_later(backoff, self.actor_ref, Reconnect())
