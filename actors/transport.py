@@ -45,8 +45,9 @@ class TransportActor(pykka.ThreadingActor):
 
     A link to a member is dialled on first use, or is the one that member dialled (its ``Hello``
     names its address): it then carries both ends' messages. When two members dial each other at
-    once, both keep the link dialled by the member with the lower address and close the other, so a
-    member holds one link per peer it talks to. A dialled link closes after ``idle_timeout`` without
+    once, both keep the link dialled by the member with the lower address, and the other member
+    closes the link it dialled (after flushing it; this end reads it to its end, so nothing sent on
+    either is lost), so a member holds one link per peer it talks to. A dialled link closes after ``idle_timeout`` without
     traffic, on ``CloseLink``, or when it fails; the next send dials again. Accepted links from
     clients get every ``Broadcast``.
     """
@@ -179,7 +180,10 @@ class TransportActor(pykka.ThreadingActor):
         if current is None:
             self._routes[address] = link
         elif current in self._dialled and self._address is not None and self._address < address:
-            self._drop_duplicate(link, "both dialled at once: the lower address's link stays")
+            # Both dialled at once; the lower address's link stays. The other is the peer's to
+            # close: it does once it sees ours, after writing what it had queued there, and this
+            # end reads that link to its end. Closing it here lost what the peer had sent on it.
+            logger.debug("Link %d from %s is a duplicate; its dialler closes it", link, address)
         else:  # theirs stays; or a link from the member (or its next incarnation) replaces one
             self._routes[address] = link
             self._stalled.discard(address)

@@ -332,6 +332,13 @@ def test_two_members_that_dial_each_other_at_once_keep_one_link() -> None:
                     lambda got: any(isinstance(m, Inbound) and m.message == beat(100) for m in got)
                 )
             assert established(a.port, b.port) == 1
+            for own_first, sink in ((1, sinks[1]), (2, sinks[0])):  # nothing sent was lost
+                got = {
+                    m.message.sequence
+                    for m in sink.messages
+                    if isinstance(m, Inbound) and isinstance(m.message, Heartbeat)
+                }
+                assert got == {own_first, *range(3, 40), 100}
         finally:
             pykka.ActorRegistry.stop_all()
             for io in loops:
