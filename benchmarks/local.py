@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import logging
 import os
 import statistics
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 
 import pykka
 from report import Report
+from simulate import heal_runs, random_schedules
 
 from actors.callbacks import CallbackRunner
 from actors.load_balancer import LoadBalancerActor
@@ -35,7 +37,6 @@ from messages.commands import (
     Subscribe,
 )
 from messages.core.balancing import RoundRobinStrategy
-from messages.core.simulation import simulate_convergence
 from messages.events import CurrentClusterState, MemberUp
 from messages.member import Member, MemberStatus
 from messages.vector_clock import VectorClock
@@ -52,7 +53,8 @@ TARGETS: dict[str, float] = {
     "fanout_vs_bare_ratio": 2.0,
     "vector_clock_compare_10_us": 5.0,
     "vector_clock_merge_10_us": 5.0,
-    "simulation_rounds_1000_max": 20,
+    "simulation_violations": 0,
+    "simulation_heal_rounds_100_max": 10,  # about 1.5 log2(N) gossip rounds after the heal
 }
 
 
@@ -66,12 +68,13 @@ class Sizes:
     fanout_repeats: int  # per measurement, after one warm-up each
     clock_calls: int  # per timeit repeat
     clock_repeats: int
-    simulation_seeds_100: int
-    simulation_seeds_1000: int
+    simulation_schedules: int  # random fault schedules, 5 to 7 members
+    simulation_heal_seeds_10: int  # healed-partition runs of a 10-member cluster
+    simulation_heal_seeds_100: int  # and of a 100-member one
 
 
-FULL = Sizes(20_000, 500, 2_000, 31, 20_000, 9, 20, 10)
-QUICK = Sizes(3_000, 250, 500, 5, 5_000, 5, 5, 2)
+FULL = Sizes(20_000, 500, 2_000, 31, 20_000, 9, 50, 5, 3)
+QUICK = Sizes(3_000, 250, 500, 5, 5_000, 5, 10, 2, 1)
 
 
 def up_member(index: int) -> Member:
@@ -314,17 +317,39 @@ def bench_vector_clock(sizes: Sizes, report: Report) -> None:
 
 
 def bench_simulation(sizes: Sizes, report: Report) -> None:
-    """Gossip rounds until one change reaches every member of a 100- and a 1000-member cluster."""
-    for n, seeds in ((100, sizes.simulation_seeds_100), (1000, sizes.simulation_seeds_1000)):
-        start = time.perf_counter()
-        results = [simulate_convergence(n, seed) for seed in range(seeds)]
-        elapsed = time.perf_counter() - start
-        rounds = [result.rounds for result in results]
-        report(f"simulation_rounds_{n}_max", max(rounds))
-        report(f"simulation_rounds_{n}_median", float(statistics.median(rounds)))
-        report(f"simulation_seen_rounds_{n}_max", max(result.seen_rounds for result in results))
-        report(f"simulation_{n}_seeds", seeds)
-        report(f"simulation_{n}_seconds", elapsed)
+    """The real step function in the simulator (benchmarks/simulate.py): random fault schedules,
+    then gossip rounds from the heal of a 6 s half/half partition of a converged cluster until
+    every member holds the same converged view, at 10 and 100 members."""
+    logging.disable(logging.CRITICAL)  # the core warns on every suspicion
+    try:
+        schedules = random_schedules(sizes.simulation_schedules, members=None)
+        outcomes = list(schedules.outcomes)
+        steps = sum(outcome.steps for outcome in outcomes)
+        report("simulation_schedules", len(outcomes))
+        report("simulation_schedules_seconds", schedules.seconds)
+        report("simulation_schedule_node_steps_per_s", steps / schedules.seconds)
+        report(
+            "simulation_schedules_without_survivors",
+            sum(1 for outcome in outcomes if outcome.survivors == 0),
+        )
+        for n, seeds in (
+            (10, sizes.simulation_heal_seeds_10),
+            (100, sizes.simulation_heal_seeds_100),
+        ):
+            start = time.perf_counter()
+            runs = heal_runs(n, seeds)
+            elapsed = time.perf_counter() - start
+            heals = [run.outcome for run in runs if run.outcome is not None]
+            outcomes += heals
+            rounds = [o.rounds_to_converge for o in heals if o.rounds_to_converge is not None]
+            if rounds:
+                report(f"simulation_heal_rounds_{n}_max", max(rounds))
+                report(f"simulation_heal_rounds_{n}_median", float(statistics.median(rounds)))
+            report(f"simulation_heal_{n}_seeds", seeds)
+            report(f"simulation_heal_{n}_seconds", elapsed)
+        report("simulation_violations", sum(len(outcome.violations) for outcome in outcomes))
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def main(argv: list[str] | None = None) -> None:
