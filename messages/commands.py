@@ -88,9 +88,7 @@ class Unsubscribe(msgspec.Struct, frozen=True):
         _check_subscriber(self.subscriber)
 
 
-def _check_future(name: str, future: object, optional: bool = False) -> None:
-    if future is None and optional:
-        return
+def _check_future(name: str, future: object) -> None:
     if not isinstance(future, pykka.Future):
         raise TypeError(f"{name} must be a pykka Future, not {type(future).__name__}")
 
@@ -104,21 +102,20 @@ class AddCallbackListener(msgspec.Struct, frozen=True):
     """Hazelcast-style listener: functions called on MemberUp/MemberRemoved. Replies the id.
 
     With ``fire_for_existing``, ``member_added`` is first called for each current member, in age
-    order, before any later event; ``existing_done`` (a pykka Future, optional) is set once those
-    calls have run.
+    order, before any later event: the registry hands those calls to the callback runner before it
+    replies, so a ``RunCallbacks(())`` asked of the runner after the reply is answered once they
+    have run.
     """
 
     member_added: MemberCallback | None = None
     member_removed: MemberCallback | None = None
     fire_for_existing: bool = False
-    existing_done: pykka.Future[None] | None = None
 
     def __post_init__(self) -> None:
         _check_callback("member_added", self.member_added)
         _check_callback("member_removed", self.member_removed)
         if not isinstance(self.fire_for_existing, bool):
             raise TypeError(f"fire_for_existing must be a bool, not {self.fire_for_existing!r}")
-        _check_future("existing_done", self.existing_done, optional=True)
 
 
 class AddLifecycleListener(msgspec.Struct, frozen=True):
@@ -273,11 +270,10 @@ class CallbackCall(NamedTuple):
 
 
 class RunCallbacks(msgspec.Struct, frozen=True):
-    """Listener registry -> callback runner: the calls of one change, in order; ``done`` (a pykka
-    Future, optional) is set once they have all run."""
+    """Listener registry -> callback runner: the calls of one change, to run in order.
+
+    Asked, it is answered once they have run, and so have all the calls told to the runner
+    before it: ``RunCallbacks(())`` asked is a barrier (the runner runs one message at a time).
+    """
 
     calls: tuple[CallbackCall, ...]
-    done: pykka.Future[None] | None = None
-
-    def __post_init__(self) -> None:
-        _check_future("done", self.done, optional=True)

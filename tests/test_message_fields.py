@@ -9,7 +9,7 @@ from typing import Any
 import pykka
 import pytest
 
-from messages.commands import AttachTransport, RunCallbacks, WaitUntil
+from messages.commands import AttachTransport, WaitUntil
 from messages.routing import UnsubscribeTopic
 
 
@@ -19,7 +19,6 @@ from messages.routing import UnsubscribeTopic
         (lambda: AttachTransport("transport"), "transport must be a pykka ActorRef"),
         (lambda: WaitUntil(None, pykka.ThreadingFuture()), "predicate must be callable"),
         (lambda: WaitUntil(bool, "done"), "done must be a pykka Future"),
-        (lambda: RunCallbacks((), done=lambda: None), "done must be a pykka Future"),
         (lambda: UnsubscribeTopic("news", "actor"), "actor must be a pykka ActorRef"),
     ],
 )
@@ -28,7 +27,3 @@ def test_a_field_of_the_wrong_kind_is_refused_when_built(
 ) -> None:
     with pytest.raises(TypeError, match=text):
         build()
-
-
-def test_the_optional_futures_may_be_left_out() -> None:
-    assert RunCallbacks(()).done is None
