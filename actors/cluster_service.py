@@ -36,9 +36,9 @@ class ClusterService:
     """Members and membership listeners, callable from any thread (Hazelcast Python client 3.x names).
 
     Every call asks the listener registry actor ``listeners`` and waits at most ``ask_timeout``
-    seconds; ``callbacks`` is the callback runner that registry hands listener calls to, asked
-    only to wait for them (``fire_for_existing``). Member selectors run in the caller's thread, never in an actor: one that raises
-    raises in the caller, one that hangs hangs only the caller.
+    seconds; ``callbacks``, the callback runner that registry hands listener calls to, is asked
+    only to wait for them (``fire_for_existing``). Member selectors run in the caller's thread,
+    never in an actor: one that raises raises in the caller, one that hangs hangs only the caller.
     """
 
     def __init__(
@@ -125,7 +125,7 @@ class ClusterService:
         try:
             self._callbacks.ask(RunCallbacks(()), timeout=self._ask_timeout)
         except pykka.ActorDeadError:
-            pass  # no listener call will run; the registry has logged the ones it could not hand over
+            pass  # no listener call will run (the registry logs those it cannot hand over)
         except pykka.Timeout:
             raise TimeoutError(
                 f"member_added did not finish for the existing members within "
