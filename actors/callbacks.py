@@ -8,7 +8,6 @@ from typing import Any
 
 import pykka
 
-from actors.futures import settle
 from messages.commands import CallbackCall, RunCallbacks
 
 __all__ = [
@@ -32,8 +31,9 @@ class CallbackRunner(pykka.ThreadingActor):
 
     It runs on its own thread so that a slow callback never holds up the listener registry, and it
     never asks the registry, so a callback may add or remove listeners (which ask the registry).
-    A batch's ``done`` future, if any, is set once all its calls have run. A callback that hangs
-    holds up only the callbacks after it, never the registry (which only tells this actor).
+    An asked batch is answered once its calls have run; an empty one asked is a barrier, answered
+    once every batch told before it has run. A callback that hangs holds up only the callbacks
+    after it, never the registry (which only tells this actor).
     """
 
     def on_start(self) -> None:
@@ -41,11 +41,9 @@ class CallbackRunner(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case RunCallbacks(calls=calls, done=done):
+            case RunCallbacks(calls=calls):
                 for call in calls:
                     self._run(call)
-                if done is not None:
-                    settle(done, None)
             case _:
                 return super().on_receive(message)
         return None

@@ -17,6 +17,7 @@ from messages.commands import (
     GetMembers,
     MemberCallback,
     RemoveListener,
+    RunCallbacks,
 )
 from messages.member import Member, SelectorLike, as_predicate
 
@@ -35,16 +36,24 @@ class ClusterService:
     """Members and membership listeners, callable from any thread (Hazelcast Python client 3.x names).
 
     Every call asks the listener registry actor ``listeners`` and waits at most ``ask_timeout``
-    seconds. Member selectors run in the caller's thread, never in an actor: one that raises
-    raises in the caller, one that hangs hangs only the caller.
+    seconds; ``callbacks``, the callback runner that registry hands listener calls to, is asked
+    only to wait for them (``fire_for_existing``). Member selectors run in the caller's thread,
+    never in an actor: one that raises raises in the caller, one that hangs hangs only the caller.
     """
 
-    def __init__(self, listeners: pykka.ActorRef[Any], ask_timeout: float = 10.0) -> None:
-        if not isinstance(listeners, pykka.ActorRef):
-            raise TypeError(f"listeners must be a pykka ActorRef, not {type(listeners).__name__}")
+    def __init__(
+        self,
+        listeners: pykka.ActorRef[Any],
+        callbacks: pykka.ActorRef[Any],
+        ask_timeout: float = 10.0,
+    ) -> None:
+        for name, ref in (("listeners", listeners), ("callbacks", callbacks)):
+            if not isinstance(ref, pykka.ActorRef):
+                raise TypeError(f"{name} must be a pykka ActorRef, not {type(ref).__name__}")
         if ask_timeout <= 0:
             raise ValueError(f"ask_timeout must be positive, not {ask_timeout!r}")
         self._listeners = listeners
+        self._callbacks = callbacks
         self._ask_timeout = ask_timeout
         self._lock = threading.Lock()
         self._phase = _Phase.CREATED
@@ -102,21 +111,26 @@ class ClusterService:
         it returns at once: the calls for the current members then run right after the listener
         batch in progress, still before any later change.
         """
-        existing_done: pykka.Future[None] | None = None
-        if fire_for_existing and member_added is not None and not in_callback():
-            existing_done = pykka.ThreadingFuture()
         registration_id: str = self.ask_registry(
-            AddCallbackListener(member_added, member_removed, fire_for_existing, existing_done)
+            AddCallbackListener(member_added, member_removed, fire_for_existing)
         )
-        if existing_done is not None:
-            try:
-                existing_done.get(timeout=self._ask_timeout)
-            except pykka.Timeout:
-                raise TimeoutError(
-                    f"member_added did not finish for the existing members within "
-                    f"{self._ask_timeout} s (registration {registration_id} stays in place)"
-                ) from None
+        if fire_for_existing and member_added is not None and not in_callback():
+            self._wait_for_callbacks(registration_id)
         return registration_id
+
+    def _wait_for_callbacks(self, registration_id: str) -> None:
+        """Wait until the runner has run every call queued so far: the registry queued those for
+        the existing members before it replied to ``AddCallbackListener``, and the runner runs one
+        message at a time, so its answer to an empty ``RunCallbacks`` comes after them."""
+        try:
+            self._callbacks.ask(RunCallbacks(()), timeout=self._ask_timeout)
+        except pykka.ActorDeadError:
+            pass  # no listener call will run (the registry logs those it cannot hand over)
+        except pykka.Timeout:
+            raise TimeoutError(
+                f"member_added did not finish for the existing members within "
+                f"{self._ask_timeout} s (registration {registration_id} stays in place)"
+            ) from None
 
     def remove_listener(self, registration_id: str) -> bool:
         """Remove a listener (of either kind): True the first time, then False."""

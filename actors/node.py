@@ -71,7 +71,9 @@ class LocalActors:
         self.listeners = ListenerRegistryActor.start(self.callbacks)
         strategy = RandomStrategy() if settings.load_balancing == "random" else RoundRobinStrategy()
         self.load_balancer = LoadBalancerActor.start(self.listeners, strategy)
-        self.cluster = ClusterService(self.listeners, ask_timeout=settings.ask_timeout)
+        self.cluster = ClusterService(
+            self.listeners, self.callbacks, ask_timeout=settings.ask_timeout
+        )
         self.cluster.start()
 
     def drain(self, timeout: float) -> None:

@@ -9,7 +9,6 @@ from typing import Any, NamedTuple
 
 import pykka
 
-from actors.futures import settle
 from messages.commands import (
     AddCallbackListener,
     AddLifecycleListener,
@@ -120,15 +119,11 @@ class ListenerRegistryActor(pykka.ThreadingActor):
             if calls:
                 self._run_callbacks(calls)
 
-    def _run_callbacks(
-        self, calls: tuple[CallbackCall, ...], done: pykka.Future[None] | None = None
-    ) -> None:
+    def _run_callbacks(self, calls: tuple[CallbackCall, ...]) -> None:
         try:
-            self._callback_runner.tell(RunCallbacks(calls, done))
+            self._callback_runner.tell(RunCallbacks(calls))
         except pykka.ActorDeadError:
             logger.error("Callback runner is dead: %d listener calls not made", len(calls))
-            if done is not None:
-                settle(done, None)
 
     def _callback_calls(self, events: tuple[ClusterEvent, ...]) -> Iterator[CallbackCall]:
         for event in events:
@@ -177,17 +172,17 @@ class ListenerRegistryActor(pykka.ThreadingActor):
         return bool(registration_ids)
 
     def _add_callback_listener(self, add: AddCallbackListener) -> str:
+        """Register; with ``fire_for_existing``, tell the runner the calls for the current members
+        first, in this same turn, so that they are queued there before the reply (the facade's
+        barrier after the reply waits for them) and before any later change."""
         registration_id = str(uuid.uuid4())
-        calls: tuple[CallbackCall, ...] = ()
         if add.fire_for_existing and add.member_added is not None:
             calls = tuple(
                 CallbackCall(registration_id, add.member_added, member)
                 for member in self._state.up_members
             )
-        if calls:
-            self._run_callbacks(calls, add.existing_done)
-        elif add.existing_done is not None:
-            settle(add.existing_done, None)
+            if calls:
+                self._run_callbacks(calls)
         self._callback_listeners[registration_id] = _CallbackListener(
             add.member_added, add.member_removed
         )

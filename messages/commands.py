@@ -38,16 +38,17 @@ __all__ = [
     "Termination",
     "TerminationKind",
     "Unsubscribe",
-    "WaitUntil",
+    "UnwatchEvents",
+    "WatchEvents",
 ]
 
 MemberCallback = Callable[[Member], object]
 """A Hazelcast-style membership listener function; what it returns is ignored."""
 
 
-def _check_subscriber(subscriber: object) -> None:
-    if not isinstance(subscriber, pykka.ActorRef):
-        raise TypeError(f"subscriber must be a pykka ActorRef, not {type(subscriber).__name__}")
+def _check_actor(name: str, actor: object) -> None:
+    if not isinstance(actor, pykka.ActorRef):
+        raise TypeError(f"{name} must be a pykka ActorRef, not {type(actor).__name__}")
 
 
 class InitialState(enum.Enum):
@@ -66,7 +67,7 @@ class Subscribe(msgspec.Struct, frozen=True):
     initial_state: InitialState = InitialState.EVENTS
 
     def __post_init__(self) -> None:
-        _check_subscriber(self.subscriber)
+        _check_actor("subscriber", self.subscriber)
         events = self.events
         if not isinstance(events, tuple) or not events:
             raise ValueError(
@@ -85,14 +86,7 @@ class Unsubscribe(msgspec.Struct, frozen=True):
     subscriber: pykka.ActorRef[Any]
 
     def __post_init__(self) -> None:
-        _check_subscriber(self.subscriber)
-
-
-def _check_future(name: str, future: object, optional: bool = False) -> None:
-    if future is None and optional:
-        return
-    if not isinstance(future, pykka.Future):
-        raise TypeError(f"{name} must be a pykka Future, not {type(future).__name__}")
+        _check_actor("subscriber", self.subscriber)
 
 
 def _check_callback(name: str, callback: object) -> None:
@@ -104,21 +98,20 @@ class AddCallbackListener(msgspec.Struct, frozen=True):
     """Hazelcast-style listener: functions called on MemberUp/MemberRemoved. Replies the id.
 
     With ``fire_for_existing``, ``member_added`` is first called for each current member, in age
-    order, before any later event; ``existing_done`` (a pykka Future, optional) is set once those
-    calls have run.
+    order, before any later event: the registry hands those calls to the callback runner before it
+    replies, so a ``RunCallbacks(())`` asked of the runner after the reply is answered once they
+    have run.
     """
 
     member_added: MemberCallback | None = None
     member_removed: MemberCallback | None = None
     fire_for_existing: bool = False
-    existing_done: pykka.Future[None] | None = None
 
     def __post_init__(self) -> None:
         _check_callback("member_added", self.member_added)
         _check_callback("member_removed", self.member_removed)
         if not isinstance(self.fire_for_existing, bool):
             raise TypeError(f"fire_for_existing must be a bool, not {self.fire_for_existing!r}")
-        _check_future("existing_done", self.existing_done, optional=True)
 
 
 class AddLifecycleListener(msgspec.Struct, frozen=True):
@@ -228,10 +221,7 @@ class AttachTransport(msgspec.Struct, frozen=True):
     transport: pykka.ActorRef[Any]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.transport, pykka.ActorRef):
-            raise TypeError(
-                f"transport must be a pykka ActorRef, not {type(self.transport).__name__}"
-            )
+        _check_actor("transport", self.transport)
 
 
 class JoinCluster(msgspec.Struct, frozen=True):
@@ -251,17 +241,23 @@ class GetEvents(msgspec.Struct, frozen=True):
     """Ask an event recorder for every event it has received, in order."""
 
 
-class WaitUntil(msgspec.Struct, frozen=True):
-    """Tell an event recorder to set ``done`` to its events once ``predicate(events)`` holds (or to
-    the error, if the predicate raises)."""
+class WatchEvents(msgspec.Struct, frozen=True):
+    """Ask an event recorder for every event it has received, in order, and to tell ``watcher`` (a
+    pykka ActorRef) each later one, until ``UnwatchEvents``: none missed, none twice."""
 
-    predicate: Callable[[tuple[ClusterEvent, ...]], bool]
-    done: pykka.Future[tuple[ClusterEvent, ...]]
+    watcher: pykka.ActorRef[Any]
 
     def __post_init__(self) -> None:
-        if not callable(self.predicate):
-            raise TypeError(f"predicate must be callable, not {type(self.predicate).__name__}")
-        _check_future("done", self.done)
+        _check_actor("watcher", self.watcher)
+
+
+class UnwatchEvents(msgspec.Struct, frozen=True):
+    """Tell an event recorder to stop telling ``watcher`` its events."""
+
+    watcher: pykka.ActorRef[Any]
+
+    def __post_init__(self) -> None:
+        _check_actor("watcher", self.watcher)
 
 
 class CallbackCall(NamedTuple):
@@ -273,11 +269,10 @@ class CallbackCall(NamedTuple):
 
 
 class RunCallbacks(msgspec.Struct, frozen=True):
-    """Listener registry -> callback runner: the calls of one change, in order; ``done`` (a pykka
-    Future, optional) is set once they have all run."""
+    """Listener registry -> callback runner: the calls of one change, to run in order.
+
+    Asked, it is answered once they have run, and so have all the calls told to the runner
+    before it: ``RunCallbacks(())`` asked is a barrier (the runner runs one message at a time).
+    """
 
     calls: tuple[CallbackCall, ...]
-    done: pykka.Future[None] | None = None
-
-    def __post_init__(self) -> None:
-        _check_future("done", self.done, optional=True)

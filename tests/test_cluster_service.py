@@ -41,8 +41,10 @@ class Calls:
 
 
 @pytest.fixture
-def service(registry: pykka.ActorRef[Any]) -> Iterator[ClusterService]:
-    cluster_service = ClusterService(registry, ask_timeout=TIMEOUT)
+def service(
+    registry: pykka.ActorRef[Any], callback_runner: pykka.ActorRef[Any]
+) -> Iterator[ClusterService]:
+    cluster_service = ClusterService(registry, callback_runner, ask_timeout=TIMEOUT)
     cluster_service.start()
     yield cluster_service
     cluster_service.shutdown()
@@ -288,11 +290,13 @@ def test_a_callback_that_exits_stops_neither_the_runner_nor_the_registry(
 def test_a_hanging_callback_holds_up_only_the_callbacks(
     service: ClusterService,
     registry: pykka.ActorRef[Any],
+    callback_runner: pykka.ActorRef[Any],
     feed: MembershipFeed,
     make_member: MakeMember,
     drain: Any,
 ) -> None:
-    impatient = ClusterService(registry, ask_timeout=2.0)  # to see fire_for_existing give up
+    # to see fire_for_existing give up
+    impatient = ClusterService(registry, callback_runner, ask_timeout=2.0)
     impatient.start()
     release, entered = threading.Event(), threading.Event()
 
@@ -383,7 +387,9 @@ def test_fire_for_existing_is_atomic_with_concurrent_changes(
         assert [member.uuid for member in calls.members] == everyone
 
 
-def test_bad_arguments_are_refused(service: ClusterService) -> None:
+def test_bad_arguments_are_refused(
+    service: ClusterService, callback_runner: pykka.ActorRef[Any]
+) -> None:
     with pytest.raises(TypeError, match="member_added must be callable"):
         service.add_listener(member_added="print")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="member_removed must be callable"):
@@ -393,13 +399,17 @@ def test_bad_arguments_are_refused(service: ClusterService) -> None:
     with pytest.raises(TypeError, match="registration_id must be a str"):
         service.remove_listener(42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="pykka ActorRef"):
-        ClusterService("registry")  # type: ignore[arg-type]
+        ClusterService("registry", callback_runner)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callbacks must be a pykka ActorRef"):
+        ClusterService(service.listeners, "runner")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ask_timeout must be positive"):
-        ClusterService(service.listeners, ask_timeout=0)
+        ClusterService(service.listeners, callback_runner, ask_timeout=0)
 
 
-def test_calls_before_start_and_after_shutdown_raise(registry: pykka.ActorRef[Any]) -> None:
-    service = ClusterService(registry)
+def test_calls_before_start_and_after_shutdown_raise(
+    registry: pykka.ActorRef[Any], callback_runner: pykka.ActorRef[Any]
+) -> None:
+    service = ClusterService(registry, callback_runner)
     with pytest.raises(RuntimeError, match=r"call start\(\) first"):
         service.size()
 
@@ -416,12 +426,32 @@ def test_calls_before_start_and_after_shutdown_raise(registry: pykka.ActorRef[An
         service.start()
 
 
-def test_a_stopped_registry_gives_a_clear_error(registry: pykka.ActorRef[Any]) -> None:
-    service = ClusterService(registry)
+def test_a_stopped_registry_gives_a_clear_error(
+    registry: pykka.ActorRef[Any], callback_runner: pykka.ActorRef[Any]
+) -> None:
+    service = ClusterService(registry, callback_runner)
     service.start()
     registry.stop()
 
     with pytest.raises(RuntimeError, match="not running"):
         service.size()
     with pytest.raises(RuntimeError, match="not running"):
-        ClusterService(registry).start()
+        ClusterService(registry, callback_runner).start()
+
+
+def test_fire_for_existing_with_a_dead_runner_returns_and_the_registry_logs_the_lost_calls(
+    service: ClusterService,
+    callback_runner: pykka.ActorRef[Any],
+    feed: MembershipFeed,
+    make_member: MakeMember,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed.up(make_member(1))
+    feed.sync()
+    callback_runner.stop()
+
+    with caplog.at_level(logging.ERROR, logger="actors.registry"):
+        registration_id = service.add_listener(member_added=print, fire_for_existing=True)
+
+    assert service.remove_listener(registration_id) is True
+    assert "Callback runner is dead: 1 listener calls not made" in caplog.text

@@ -23,8 +23,10 @@ BALANCERS = [RandomLoadBalancer, RoundRobinLoadBalancer]
 
 
 @pytest.fixture
-def service(registry: pykka.ActorRef[Any]) -> Iterator[ClusterService]:
-    cluster_service = ClusterService(registry, ask_timeout=TIMEOUT)
+def service(
+    registry: pykka.ActorRef[Any], callback_runner: pykka.ActorRef[Any]
+) -> Iterator[ClusterService]:
+    cluster_service = ClusterService(registry, callback_runner, ask_timeout=TIMEOUT)
     cluster_service.start()
     yield cluster_service
     cluster_service.shutdown()
@@ -210,8 +212,10 @@ def test_shutdown_stops_the_balancer(service: ClusterService) -> None:
         balancer.next()
 
 
-def test_service_shutdown_stops_its_balancers(registry: pykka.ActorRef[Any]) -> None:
-    service = ClusterService(registry)
+def test_service_shutdown_stops_its_balancers(
+    registry: pykka.ActorRef[Any], callback_runner: pykka.ActorRef[Any]
+) -> None:
+    service = ClusterService(registry, callback_runner)
     service.start()
     balancers = [RandomLoadBalancer(service), RoundRobinLoadBalancer(service)]
 

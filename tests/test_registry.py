@@ -294,11 +294,6 @@ def test_a_dead_subscriber_told_to_subscribe_does_not_stop_the_registry(
             "member_removed must be callable",
         ),
         (lambda: AddCallbackListener(fire_for_existing="yes"), TypeError, "fire_for_existing"),
-        (
-            lambda: AddCallbackListener(print, fire_for_existing=True, existing_done="done"),
-            TypeError,
-            "existing_done must be a pykka Future",
-        ),
         (lambda: RemoveListener(["an", "id"]), TypeError, "registration_id must be a str"),
     ],
 )
