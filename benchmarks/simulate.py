@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         "--seeds", type=positive_int, help=f"random schedules (default {FULL.seeds})"
     )
     parser.add_argument(
-        "--members", type=positive_int, help="members per schedule (default 5 + seed % 3)"
+        "--members", type=positive_int, help="members per schedule (default 5 + seed %% 3)"
     )
     parser.add_argument(
         "--scale-members",
