@@ -13,10 +13,8 @@ from messages.core.downing import (
     Decision,
     Verdict,
     down_members,
-    downing_leader,
     keep_majority,
     pending_unreachable,
-    suspected,
 )
 from messages.core.gossip import choose_gossip_peer, gossip_peers, needs_fast_gossip
 from messages.core.simulator import converged_cluster
@@ -155,23 +153,3 @@ def test_gossip_targets_follow_this_nodes_own_row_not_the_union_of_rows() -> Non
     assert {m.uuid for m in gossip_peers(state, UUIDS[0])} == set(UUIDS[1:4])
     own_row = state.set_reachability(UUIDS[0], frozenset({UUIDS[3]}))
     assert {m.uuid for m in gossip_peers(own_row, UUIDS[0])} == set(UUIDS[1:3])
-
-
-def test_members_that_have_seen_the_current_version_are_not_suspected() -> None:
-    """One member marks all others unreachable (its inbound link broke); they mark it, and have
-    all seen the version holding its verdicts: only it is suspected, and the others keep."""
-    state = converged_cluster(5)
-    broken = UUIDS[2]
-    others = [u for u in UUIDS[:5] if u != broken]
-    state = state.set_reachability(broken, frozenset(others))
-    for observer in others:
-        state = state.set_reachability(observer, frozenset({broken}))
-    state = state.with_seen(frozenset(others))
-    assert state.unreachable() == frozenset(UUIDS[:5])
-    assert suspected(state) == {broken}
-    decision = keep_majority(state, stable_for=10.0, down_after=10.0)
-    assert decision.verdict is Verdict.DOWN_UNREACHABLE
-    assert decision.unreachable == {broken}
-    leader = downing_leader(state)
-    assert leader is not None
-    assert leader.uuid == UUIDS[0]

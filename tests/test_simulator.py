@@ -100,17 +100,6 @@ def test_a_crashed_member_restarted_at_its_address_rejoins() -> None:
     assert outcome.survivors == 5
 
 
-def test_a_member_whose_inbound_link_broke_is_the_only_one_to_go() -> None:
-    """Messages into member 2 are lost: it marks everyone unreachable and gossips that. The others
-    have seen the versions carrying its verdicts, so they are no minority: they down member 2."""
-    faults = [
-        Fault(FaultKind.ONE_WAY, 1.0, 40.0, groups=((0, 1, 3, 4), (2,)), ident=1),
-        Fault(FaultKind.HEAL, 40.0, 40.0, heals=1),
-    ]
-    outcome = run(7, 5, faults)
-    assert outcome.survivors == 4
-
-
 def test_the_checks_catch_a_downing_rule_that_allows_split_brain(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

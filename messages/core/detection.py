@@ -12,13 +12,7 @@ import logging
 import math
 
 from messages.commands import HeartbeatTick, TerminationKind
-from messages.core.downing import (
-    Verdict,
-    down_members,
-    downing_leader,
-    keep_majority,
-    pending_unreachable,
-)
+from messages.core.downing import Verdict, down_members, keep_majority, pending_unreachable
 from messages.core.effects import SetTimer
 from messages.core.failure_detector import PhiAccrualFailureDetector
 from messages.core.node import Step
@@ -187,7 +181,7 @@ def _apply_downing(run: Step) -> None:
     stable_for = run.now - run.node.unreachable_since
     decision = keep_majority(state, stable_for, run.node.settings.down_after)
     if decision.verdict is Verdict.DOWN_UNREACHABLE:
-        leader = downing_leader(state)
+        leader = state.leader()
         if leader is not None and leader.uuid == run.uuid and not run.quiet:
             for uuid in sorted(pending):
                 logger.warning("Downing unreachable %s", state.member(uuid))

@@ -25,15 +25,7 @@ import msgspec
 from messages.core.state import MembershipState
 from messages.member import Member, MemberStatus
 
-__all__ = [
-    "Decision",
-    "Verdict",
-    "down_members",
-    "downing_leader",
-    "keep_majority",
-    "pending_unreachable",
-    "suspected",
-]
+__all__ = ["Decision", "Verdict", "down_members", "keep_majority", "pending_unreachable"]
 
 _COUNTED = frozenset({MemberStatus.UP, MemberStatus.LEAVING})
 
@@ -70,31 +62,9 @@ def down_members(state: MembershipState, uuids: frozenset[str], by: str) -> Memb
     return state
 
 
-def suspected(state: MembershipState) -> frozenset[str]:
-    """The members downing counts as unreachable: marked unreachable by some observer, and not
-    among those that have seen this version.
-
-    A member that has seen the current version is alive and in touch with the gossip of this
-    side, however some observer judges its link: a member whose inbound link broke marks everyone
-    unreachable, a member that crashed while cut off leaves a row marking those it could not
-    reach, and counted as unreachable those would make every healthy member find itself in a
-    minority and down itself (the simulator lost whole clusters that way). Every verdict is a new
-    version, which nobody on the other side of a partition can see, so a real partition still
-    counts in full. (Pekko's split brain resolver draws on the same fact for its "indirectly
-    connected" members.)
-    """
-    return state.unreachable() - state.seen
-
-
-def downing_leader(state: MembershipState) -> Member | None:
-    """The first UP or LEAVING member by address that is not ``suspected``: who downs."""
-    excluded = suspected(state)
-    return next((m for m in state.members if m.status in _COUNTED and m.uuid not in excluded), None)
-
-
 def pending_unreachable(state: MembershipState) -> frozenset[str]:
-    """``suspected`` members not yet DOWN or EXITING (those still block convergence)."""
-    unreachable = suspected(state)
+    """Unreachable members not yet DOWN or EXITING (those still block convergence)."""
+    unreachable = state.unreachable()
     return frozenset(
         m.uuid
         for m in state.members
@@ -106,7 +76,7 @@ def keep_majority(state: MembershipState, stable_for: float, down_after: float) 
     """The decision of this node, whose view is ``state``, once the set of pending unreachable
     members has not changed for ``stable_for`` seconds."""
     pending = pending_unreachable(state)
-    unreachable = suspected(state)
+    unreachable = state.unreachable()
     counted = [m for m in state.members if m.status in _COUNTED]
     reachable = sum(1 for m in counted if m.uuid not in unreachable)
     if not pending or stable_for < down_after:
@@ -124,7 +94,7 @@ def keep_majority(state: MembershipState, stable_for: float, down_after: float) 
 def _keeps_with_changes_in_flight(state: MembershipState) -> bool:
     """This side still keeps when it counts itself without its LEAVING members and the other side
     with its JOINING ones."""
-    unreachable = suspected(state)
+    unreachable = state.unreachable()
     this_side = [m for m in state.members if m.status is MemberStatus.UP]
     here = sum(1 for m in this_side if m.uuid not in unreachable)
     there = sum(
