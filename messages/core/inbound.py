@@ -119,7 +119,7 @@ def _on_gossip(run: Step, gossip: Gossip) -> None:
     if run.state.member(sender) is None and remote.member(sender) is None:
         return
     new_state, causality = run.state.receive(remote, run.uuid)
-    run.adopt(new_state)
+    run.adopt(new_state, push=False)  # the answer below goes to the sender; ticks spread it on
     match causality:
         case Causality.BEFORE | Causality.CONCURRENT:
             run.gossip_to(sender, full=True)

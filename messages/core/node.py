@@ -274,9 +274,10 @@ class Step:
 
     # -- adopting states ----------------------------------------------------------------------
 
-    def adopt(self, new_state: MembershipState) -> None:
-        """Adopt ``new_state``: tell listeners, the ordering actor and clients; push a change to
-        a peer at once (the ticks only mop up); say goodbye to members it removed."""
+    def adopt(self, new_state: MembershipState, push: bool = True) -> None:
+        """Adopt ``new_state``: tell listeners, the ordering actor and clients; push a change of
+        its own (``push``) to a peer at once (the ticks only mop up); say goodbye to members it
+        removed."""
         old_state = self.state
         if new_state is old_state:
             return
@@ -287,7 +288,7 @@ class Step:
             return
         self.effects.append(changed)
         self.effects.append(Broadcast(ClientUpdate(state=new_state)))
-        if self.node.running:
+        if push and self.node.running:
             self.gossip_once()
         me = new_state.member(self.uuid)
         for event in changed.events:

@@ -7,6 +7,7 @@ members after it and is therefore monitored by the ``k`` members before it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 
@@ -36,8 +37,10 @@ def monitored_by(
     return _neighbours(self_id, member_ids, k, step=-1)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _ring_position(member_id: str) -> tuple[bytes, str]:
-    """Sort key of a member on the ring: a stable hash of its id, then the id to break ties."""
+    """Sort key of a member on the ring: a stable hash of its id, then the id to break ties
+    (cached: every heartbeat tick places every member, and ids do not change)."""
     if not isinstance(member_id, str):
         raise TypeError(f"member ids must be str, not {type(member_id).__name__}")
     return hashlib.blake2b(member_id.encode(), digest_size=8).digest(), member_id
