@@ -215,7 +215,7 @@ def phi_crossing_s(settings: Settings) -> float:
         first_heartbeat_estimate=settings.heartbeat_interval,
     )
     for beat in range(30):
-        detector.heartbeat(beat * settings.heartbeat_interval)
+        detector = detector.heartbeat(beat * settings.heartbeat_interval)
     last = 29 * settings.heartbeat_interval
     pause = 0.0
     while detector.is_available(last + pause):
