@@ -42,7 +42,7 @@ from messages.links import Inbound, Reply, SendTo
 from messages.member import Member, MemberStatus
 from messages.settings import Settings
 
-__all__ = ["Outcome", "Simulation", "converged_cluster", "simulate"]
+__all__ = ["Outcome", "Simulation", "converged_cluster"]
 
 HOST = "10.0.0.1"
 BASE_PORT = 5701
@@ -402,8 +402,3 @@ def _describe(message: Any) -> str:
     if isinstance(message, Inbound):
         return f"{type(message.message).__name__} from {message.peer}"
     return type(message).__name__
-
-
-def simulate(seeds: range, members: int = 5, **options: Any) -> list[Outcome]:
-    """Run one simulation per seed."""
-    return [Simulation(seed, members, **options).run() for seed in seeds]
