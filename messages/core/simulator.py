@@ -193,8 +193,10 @@ class Simulation:
                     return  # for an incarnation that is gone
                 if member.paused_until > self.now:
                     self._push(member.paused_until, event)  # it runs on after the pause
-                    return
-                self._step(member, message)
+                elif message is _GIVE_UP_LEAVING:
+                    member.crashed = member.crashed or member.live  # as Node.leave() stops it
+                else:
+                    self._step(member, message)
             case _:
                 raise TypeError(f"unknown simulator event {event!r}")
 
@@ -314,6 +316,7 @@ class Simulation:
             case FaultKind.LEAVE if member is not None and member.live:
                 self.history.leavers.add(member.node.uuid)
                 self._step(member, Leave())  # now: a leave under way is no convergence
+                self._push(self.now + self.settings.leave_timeout, (member, _GIVE_UP_LEAVING))
             case FaultKind.PARTITION | FaultKind.ONE_WAY | FaultKind.DEGRADE | FaultKind.HEAL:
                 self.network.apply(fault)
             case _:
@@ -343,6 +346,10 @@ class Simulation:
                     f"{member.node.uuid}[{view} unreachable={sorted(state.unreachable())}]"
                 )
         return "; ".join(views) or "no live member"
+
+
+_GIVE_UP_LEAVING = object()
+"""``Node.leave()`` stops a node whose leave is not confirmed within ``leave_timeout``."""
 
 
 @dataclasses.dataclass(frozen=True)
