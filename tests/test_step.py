@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TypeVar
 
+import pytest
+
 from messages.address import Address
 from messages.commands import (
     GossipTick,
@@ -18,7 +20,7 @@ from messages.commands import (
     TerminationKind,
 )
 from messages.core.effects import Effect, Joined, JoinFailed, SetTimer
-from messages.core.node import NodeState
+from messages.core.node import NodeState, Step
 from messages.core.step import step
 from messages.events import MemberJoined, MemberLeft, MemberUp
 from messages.links import Inbound, Reply, SendTo
@@ -154,3 +156,9 @@ def test_a_member_waking_from_a_pause_discounts_it_and_welcomes_nobody_for_a_whi
 
 def _ack(sender: str) -> HeartbeatAck:
     return HeartbeatAck(from_uuid=sender, sequence=1)
+
+
+def test_a_step_that_names_no_field_of_the_node_is_a_bug_said_at_once() -> None:
+    run = Step(formed(), 1.0)
+    with pytest.raises(AttributeError, match="no field"):
+        run.update(runing=False)

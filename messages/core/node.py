@@ -99,6 +99,7 @@ class NodeState:
 
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(NodeState))
+_FIELD_NAMES = frozenset(_FIELDS)
 
 
 class Step:
@@ -126,6 +127,8 @@ class Step:
 
     def update(self, **changes: object) -> None:
         """Replace fields of the node (a new value; the old one is untouched)."""
+        if not _FIELD_NAMES.issuperset(changes):
+            raise AttributeError(f"NodeState has no field {sorted(set(changes) - _FIELD_NAMES)}")
         old = self.node
         node = object.__new__(NodeState)
         for name in _FIELDS:
