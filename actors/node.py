@@ -158,8 +158,9 @@ class Node(StopOnExit, Messaging):
             deliver_to=self.ordering,
             supervisor=self._supervisor,
         )
-        self.ordering.tell(Attach(self.membership, self.router, self.transport))
+        # The membership actor knows its transport before the ordering actor hands it anything.
         self.membership.tell(AttachTransport(self.transport))
+        self.ordering.tell(Attach(self.membership, self.router, self.transport))
         self.membership.tell(JoinCluster(seeds=seeds))
         try:
             joined.get(timeout=settings.join_timeout + settings.ask_timeout)

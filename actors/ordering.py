@@ -46,6 +46,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_MAX_EARLY = 1024
+"""Inbound messages held while the node is still attaching its actors."""
+
 _encoder = msgspec.msgpack.Encoder()
 _Arrival = tuple[Envelope, int | None, str]  # an envelope, the link it came on, its peer
 
@@ -93,6 +96,7 @@ class OrderingActor(pykka.ThreadingActor):
         self._settings = settings
         self._scheduler = scheduler
         self._membership: pykka.ActorRef[Any] | None = None
+        self._early: list[Inbound] = []
         self._router: pykka.ActorRef[Any] | None = None
         self._transport: pykka.ActorRef[Any] | None = None
         self._queue: DeliveryQueue[_Arrival] = DeliveryQueue(settings.causal_wait)
@@ -111,6 +115,8 @@ class OrderingActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
+            case Inbound() if self._membership is None:
+                self._hold_until_attached(message)
             case Inbound(message=Envelope() as envelope, link=link, peer=peer):
                 self._on_envelope(envelope, link, peer)
             case Inbound():
@@ -137,11 +143,24 @@ class OrderingActor(pykka.ThreadingActor):
                 self._routes = dict(links)
             case Attach(membership=membership, router=router, transport=transport):
                 self._membership, self._router, self._transport = membership, router, transport
+                early, self._early = self._early, []
+                for inbound in early:
+                    self.on_receive(inbound)
             case _:
                 logger.warning("OrderingActor ignores unexpected message %r", message)
         return None
 
     # -- inbound -------------------------------------------------------------------------------
+
+    def _hold_until_attached(self, inbound: Inbound) -> None:
+        """A message that came in before the node attached its actors (a client's ``Watch`` can,
+        the moment the listener opens): kept for them, up to ``_MAX_EARLY``."""
+        if len(self._early) < _MAX_EARLY:
+            self._early.append(inbound)
+        else:
+            logger.warning(
+                "Dropped %s from %s: it came before the node started", inbound, inbound.peer
+            )
 
     def _on_envelope(self, envelope: Envelope, link: int | None, peer: str) -> None:
         try:

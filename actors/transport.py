@@ -187,11 +187,8 @@ class TransportActor(pykka.ThreadingActor):
         else:  # theirs stays; or a link from the member (or its next incarnation) replaces one
             self._routes[address] = link
             self._stalled.discard(address)
-            self._drop_duplicate(current, "replaced by the link the member dialled")
-
-    def _drop_duplicate(self, link: int, reason: str) -> None:
-        logger.debug("Closing link %d to %s: %s", link, self._peers.get(link), reason)
-        self._loop.close(link, reason)
+            logger.debug("Link %d to %s is replaced by link %d", current, address, link)
+            self._loop.replace(current, link, "replaced by the link the member dialled")
 
     def _link_closed(self, link: int, reason: str) -> None:
         self._clients.discard(link)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -191,6 +192,27 @@ def test_a_peer_that_stops_reading_is_disconnected_and_others_are_served(
                     assert read_messages(reader, 2)[1] == beat(7)
     finally:
         io.stop()
+
+
+def test_what_is_written_to_a_replaced_link_goes_over_its_successor(
+    loop: IoLoop, sink: Served, listener: socket.socket
+) -> None:
+    """The transport replaces a duplicate link while the ordering actor may still write to it
+    with its copy of the routes: those frames must reach the peer, not be dropped."""
+    old = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+    new = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+    first, _ = listener.accept()
+    second, _ = listener.accept()
+    loop.replace(old, new, "a duplicate")
+    loop.write(old, encode_frame(b"late"), data=True)
+    received = b""
+    deadline = time.monotonic() + STEP_TIMEOUT
+    with first, second:
+        while b"late" not in received:  # over whichever socket is the successor's
+            assert time.monotonic() < deadline, received
+            readable, _, _ = select.select([first, second], [], [], STEP_TIMEOUT)
+            for peer in readable:
+                received += peer.recv(1 << 16)
 
 
 def test_membership_frames_overtake_queued_application_frames(

@@ -74,6 +74,23 @@ def test_membership_messages_go_straight_to_the_membership_actor(rig: Rig) -> No
     assert rig.stats().membership_messages == 1
 
 
+def test_what_comes_in_before_the_node_attaches_its_actors_is_kept_for_them() -> None:
+    """A client's ``Watch`` can arrive the moment the listener opens, before ``Attach``: it used to
+    be dropped, and the client waited for an answer that never came."""
+    settings = Settings(cluster_name="t")
+    loop = IoLoop(WIRE_CODEC, settings, name="ordering-early-io")
+    actor = OrderingActor.start("me", settings, loop)
+    try:
+        early = Inbound(Heartbeat("a", "me", 1), 3, "peer")
+        actor.tell(early)
+        membership = Received()
+        actor.tell(Attach(Sink.start(membership), Sink.start(Received()), Sink.start(Received())))
+        assert membership.wait_for(lambda got: len(got) == 1) == [early]
+    finally:
+        actor.stop()
+        loop.stop()
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_shuffled_envelopes_reach_the_router_in_each_senders_order(rig: Rig, seed: int) -> None:
     arrivals = [(sender, n) for sender in ("a", "b") for n in range(1, 21)]
