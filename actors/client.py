@@ -34,7 +34,7 @@ from messages.events import (
     CurrentClusterState,
     LifecycleState,
 )
-from messages.links import Inbound, LinkClosed, Reconnect
+from messages.links import Inbound, LinkClosed, Reconnect, WatchOverdue
 from messages.member import select_members
 from messages.routing import Attach, MembershipReached
 from messages.settings import PROTOCOL_VERSION, Settings
@@ -118,6 +118,11 @@ class ClientActor(pykka.ThreadingActor):
                 pass
             case Reconnect():
                 self._connect()
+            case WatchOverdue(link=link) if link == self._link and self._connected_to is None:
+                reason = f"no answer to Watch within {self._settings.handshake_timeout:g} s"
+                self._loop.close(link, reason)  # its LinkClosed makes the client try the next
+            case WatchOverdue():
+                pass  # answered, or given up already
             case GetMembers(selector=selector):
                 return select_members(self._published.snapshot.up_members, selector)
             case GetClusterState():
@@ -153,6 +158,8 @@ class ClientActor(pykka.ThreadingActor):
         self._link = self._loop.dial(
             self._peer, frames, deliver_to=self.actor_ref, manager=self.actor_ref
         )
+        overdue = WatchOverdue(self._link)
+        self._loop.call_later(self._settings.handshake_timeout, self.actor_ref, overdue)
 
     def _on_link_closed(self, reason: str) -> None:
         self._link = None

@@ -26,6 +26,7 @@ __all__ = [
     "Reply",
     "Routes",
     "SendTo",
+    "WatchOverdue",
     "Watching",
 ]
 
@@ -106,6 +107,12 @@ class CloseLink(msgspec.Struct, frozen=True):
 
 class Reconnect(msgspec.Struct, frozen=True):
     """Timer: a client dials the next known member."""
+
+
+class WatchOverdue(msgspec.Struct, frozen=True):
+    """Timer: a client's ``Watch`` on ``link`` has had no answer within ``handshake_timeout``."""
+
+    link: int
 
 
 class DelayPeers(msgspec.Struct, frozen=True):

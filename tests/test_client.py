@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -141,6 +142,25 @@ def test_a_client_that_reaches_no_member_fails_in_time_and_says_why() -> None:
     message = str(timed_out.value)
     assert f"127.0.0.1:{port}" in message
     assert "Connection refused" in message
+
+
+def test_a_member_that_never_answers_the_watch_is_given_up_after_the_handshake_timeout() -> None:
+    """A listener that accepts and says nothing: the client closes each link after
+    ``handshake_timeout``, tries again, and fails at ``join_timeout`` saying why."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(TimeoutError) as timed_out:
+            actors.start_client(
+                cluster_name="mute",
+                members=[f"127.0.0.1:{port}"],
+                join_timeout=2.0,
+                handshake_timeout=0.3,
+            )
+        assert time.monotonic() - started < 6.0
+        assert "no answer to Watch within 0.3 s" in str(timed_out.value)
 
 
 def test_listener_actors_subscribe_to_the_connection_and_get_the_current_one_first() -> None:

@@ -218,14 +218,16 @@ def test_what_is_written_to_a_replaced_link_goes_over_its_successor(
 def test_membership_frames_overtake_queued_application_frames(
     loop: IoLoop, sink: Served, listener: socket.socket
 ) -> None:
+    # The kernel takes what fits in the receiver's buffer and the sender's before this end reads
+    # (tens of MB with autotuning on some machines); a fixed small receive buffer (the accepted
+    # socket inherits it) leaves at most the sender's few MB there, however fast the I/O thread
+    # drains the queue while the frames are written. The rest waits in the link's queue, which
+    # the membership frame overtakes.
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     link = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
     sent = threading.Semaphore(0)
     padding = b"x" * 4000
-    # 32 MB: the kernel's buffers take at most a few MB (about 2,000 of these frames with
-    # loopback autotuning) before this end reads, however fast the I/O thread drains the queue
-    # while the frames are written; the rest waits in the link's queue, which the membership
-    # frame overtakes.
-    frames = 8000
+    frames = 8000  # 32 MB
     for number in range(frames):
         loop.write(link, encode_frame(b"%d " % number + padding), data=True, on_sent=sent.release)
     loop.write(link, encode_frame(b"membership"))
