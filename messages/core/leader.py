@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from messages.core.merging import merge_tombstones, without_subjects
-from messages.core.state import MembershipState
+from messages.core.state import REMOVABLE, MembershipState
 from messages.member import Member, MemberStatus
 
 __all__ = ["leader_actions", "prune_tombstones"]
-
-_REMOVABLE = frozenset({MemberStatus.EXITING, MemberStatus.DOWN})
 
 
 def leader_actions(state: MembershipState, self_uuid: str, now: float) -> MembershipState:
@@ -21,7 +19,7 @@ def leader_actions(state: MembershipState, self_uuid: str, now: float) -> Member
     leader = state.leader()
     if leader is None or leader.uuid != self_uuid or not state.is_converged():
         return state
-    removed = frozenset(m.uuid for m in state.members if m.status in _REMOVABLE)
+    removed = frozenset(m.uuid for m in state.members if m.status in REMOVABLE)
     next_up_number = state.next_up_number()
     members: list[Member] = []
     for member in state.members:

@@ -37,7 +37,7 @@ from messages.core.node import NodeState
 from messages.core.publication import Publication
 from messages.core.state import MembershipState
 from messages.core.step import step
-from messages.events import ClusterEvent
+from messages.events import ClusterEvent, MemberDowned, MemberRemoved
 from messages.links import Inbound, Reply, SendTo
 from messages.member import Member, MemberStatus
 from messages.settings import Settings
@@ -265,7 +265,7 @@ class Simulation:
             if isinstance(effect, MembershipChanged):
                 fired += effect.events
                 self.history.fired(uuid, effect.events, self.now)
-        if fired:
+        if any(isinstance(event, MemberDowned | MemberRemoved) for event in fired):
             live = {m.node.uuid: m.node.state for m in self._at.values() if m.live}
             self.history.check_split_brain(live, {uuid: fired}, self.now)
 

@@ -31,6 +31,7 @@ __all__ = [
     "EXITING",
     "JOINING",
     "LEAVING",
+    "REMOVABLE",
     "REMOVED",
     "UP",
     "MembershipState",
@@ -59,7 +60,7 @@ _FORWARD_MOVES: dict[MemberStatus, frozenset[MemberStatus]] = {
 # Members that must have seen a version for convergence, and that can lead.
 _CONVERGING = frozenset({UP, LEAVING})
 # Members that may be unreachable at convergence, and that the leader removes.
-_REMOVABLE = frozenset({EXITING, DOWN})
+REMOVABLE = frozenset({EXITING, DOWN})
 # Cached derived values of a state, and the fields each one is derived from.
 _CACHE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "_members_by_uuid": frozenset({"members"}),
@@ -149,7 +150,7 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         unreachable = self._unreachable
         for member in self.members:
             if member.uuid in unreachable:
-                if member.status not in _REMOVABLE:
+                if member.status not in REMOVABLE:
                     return False
             elif member.status in _CONVERGING and member.uuid not in self.seen:
                 return False
