@@ -24,7 +24,7 @@ from messages.address import Address
 from messages.links import LinkClosed
 from messages.wire.framing import FrameDecoder
 
-__all__ = ["Dialling", "resolve"]
+__all__ = ["Dialling", "cannot_connect", "resolve"]
 
 
 class Dialling(LoopCore):
@@ -51,19 +51,19 @@ class Dialling(LoopCore):
         try:
             sock = socket.socket(family, socket.SOCK_STREAM)
         except OSError as error:  # out of file descriptors, say
-            self._tell_closed(manager, link_id, address, f"cannot connect to {address}: {error}")
+            self._tell_closed(manager, link_id, address, cannot_connect(address, error))
             return
         try:
             configure_socket(sock, self._settings)
             status = sock.connect_ex(sockaddr)
         except OSError as error:
             sock.close()
-            self._tell_closed(manager, link_id, address, f"cannot connect to {address}: {error}")
+            self._tell_closed(manager, link_id, address, cannot_connect(address, error))
             return
         if status not in (0, errno.EINPROGRESS):
             sock.close()
             failure = OSError(status, os.strerror(status))
-            self._tell_closed(manager, link_id, address, f"cannot connect to {address}: {failure}")
+            self._tell_closed(manager, link_id, address, cannot_connect(address, failure))
             return
         link = Link(
             link_id,
@@ -92,13 +92,24 @@ class Dialling(LoopCore):
     def _connected(self, link: Link) -> None:
         status = link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if status:
-            error = OSError(status, os.strerror(status))
-            self._finish(link, f"cannot connect to {link.name}: {error}")
+            self._finish(link, cannot_connect(link.name, OSError(status, os.strerror(status))))
             return
         link.connecting = False
         if link.timer is not None:
             link.timer.cancel()
         self._flush(link)
+
+
+def cannot_connect(address: Address | str, error: OSError) -> str:
+    """Why a dial to ``address`` failed, led by the error's symbolic name (``ECONNREFUSED``),
+    which, unlike the C library's text after it, is the same on every system and locale."""
+    name = errno.errorcode.get(error.errno or 0)
+    detail = error.strerror or str(error)
+    return (
+        f"cannot connect to {address}: {name}: {detail}"
+        if name
+        else f"cannot connect to {address}: {detail}"
+    )
 
 
 def resolve(address: Address) -> tuple[int, tuple[Any, ...]]:

@@ -37,7 +37,7 @@ from typing import Any
 import pykka
 
 from actors.io_accept import Accepting, Listener
-from actors.io_dial import Dialling, resolve
+from actors.io_dial import Dialling, cannot_connect, resolve
 from actors.io_link import HelloCheck, Link, OnSent, logger, notify_sent
 from actors.timers import Timer
 from messages.address import Address
@@ -106,7 +106,7 @@ class IoLoop(Accepting, Dialling):
         try:
             family, sockaddr = resolve(address)
         except OSError as error:
-            reason = f"cannot connect to {address}: {error}"
+            reason = cannot_connect(address, error)
             self._submit(lambda: self._tell_closed(manager, link_id, address, reason))
             return link_id
         self._submit(

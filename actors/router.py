@@ -248,7 +248,7 @@ class RouterActor(pykka.ThreadingActor):
             case Answer(ask_id=ask_id, kind=kind, payload=payload):
                 try:
                     value = decode_payload(kind, payload)
-                except (RemoteError, msgspec.DecodeError, msgspec.ValidationError) as error:
+                except RemoteError as error:
                     self._finish(
                         ask_id, error=UnknownMessageType(f"the answer cannot be read here: {error}")
                     )
@@ -265,12 +265,7 @@ class RouterActor(pykka.ThreadingActor):
             if actor is None:
                 raise NoSuchActor(f"no actor is registered as {to!r} here")
             actor.tell(decode_payload(kind, payload))
-        except (
-            RemoteError,
-            msgspec.DecodeError,
-            msgspec.ValidationError,
-            pykka.ActorDeadError,
-        ) as error:
+        except (RemoteError, pykka.ActorDeadError) as error:
             logger.warning("Dropped a message for %r from %s: %s", to, peer, error)
 
     def _on_ask(self, sender: str, link: int | None, ask: Ask) -> None:
@@ -279,11 +274,6 @@ class RouterActor(pykka.ThreadingActor):
             if actor is None or not actor.is_alive():
                 raise NoSuchActor(f"no actor is registered as {ask.to!r} on member {self._node_id}")
             value = decode_payload(ask.kind, ask.payload)
-        except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            self._answer(
-                sender, link, answer_body(ask.ask_id, error=UnknownMessageType(str(error)))
-            )
-            return
         except RemoteError as error:
             self._answer(sender, link, answer_body(ask.ask_id, error=error))
             return
@@ -311,7 +301,7 @@ class RouterActor(pykka.ThreadingActor):
             return
         try:
             value = decode_payload(kind, payload)
-        except (RemoteError, msgspec.DecodeError, msgspec.ValidationError) as error:
+        except RemoteError as error:
             logger.warning("Dropped a publish on %r from %s: %s", topic, peer, error)
             return
         for urn, actor in list(subscribers.items()):

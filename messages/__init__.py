@@ -37,6 +37,7 @@ from messages.member import (
     select_members,
 )
 from messages.vector_clock import Causality, VectorClock
+from messages.wire.remote import register
 
 __all__ = [
     "AddCallbackListener",
@@ -70,5 +71,6 @@ __all__ = [
     "Subscribe",
     "Unsubscribe",
     "VectorClock",
+    "register",
     "select_members",
 ]

@@ -134,7 +134,7 @@ def test_a_refused_connection_is_a_link_closed_with_the_reason(loop: IoLoop, sin
     link = loop.dial(nobody, frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
     (closed,) = sink.wait_for(lambda got: len(got) == 1)
     assert closed.link == link
-    assert closed.reason == f"cannot connect to {nobody}: [Errno 111] Connection refused"
+    assert closed.reason.startswith(f"cannot connect to {nobody}: ECONNREFUSED: ")
 
 
 def test_a_connect_that_gets_no_answer_times_out_without_blocking_the_loop(

@@ -21,6 +21,7 @@ from typing import Generic, NamedTuple, TypeVar
 import msgspec
 
 from messages.vector_clock import VectorClock
+from messages.wire.framing import DecodeError, decode_with
 
 __all__ = ["DeliveryQueue", "Release"]
 
@@ -158,8 +159,8 @@ class DeliveryQueue(Generic[T]):
         clock = self._decoded.get(raw)
         if clock is None:
             try:
-                clock = _version_decoder.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                clock = decode_with(_version_decoder, raw)
+            except DecodeError as error:
                 raise ValueError(f"bad version: {error}") from None
             if len(self._decoded) >= 64:
                 self._decoded.clear()

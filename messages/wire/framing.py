@@ -7,6 +7,7 @@ any ``FrameError`` means the peer sent something invalid and the connection shou
 
 from __future__ import annotations
 
+import enum
 from typing import Any, Union
 
 import msgspec
@@ -17,10 +18,12 @@ __all__ = [
     "MAX_FRAME_LENGTH",
     "Codec",
     "DecodeError",
+    "DecodeFailure",
     "FrameDecoder",
     "FrameError",
     "FrameTooLarge",
     "TruncatedFrame",
+    "decode_with",
     "encode_frame",
 ]
 
@@ -44,8 +47,37 @@ class TruncatedFrame(FrameError):
     """The stream ended inside a frame."""
 
 
+class DecodeFailure(enum.Enum):
+    """Why a payload could not be decoded."""
+
+    MALFORMED = "malformed payload"
+    """Not MessagePack, or not readable as such (truncated, invalid UTF-8 in a string, ...)."""
+    INVALID = "invalid message"
+    """Well-formed MessagePack that does not fit the expected type (unknown tag, bad field)."""
+
+
 class DecodeError(FrameError):
-    """A payload is not a valid message of the codec's types."""
+    """A payload is not a valid message of the expected type; ``failure`` says which way."""
+
+    def __init__(self, failure: DecodeFailure, detail: str) -> None:
+        super().__init__(f"{failure.value}: {detail}")
+        self.failure = failure
+        self.detail = detail
+
+
+def decode_with(decoder: msgspec.msgpack.Decoder[Any], payload: bytes) -> Any:
+    """``decoder.decode(payload)``, with every failure raised as ``DecodeError``.
+
+    msgspec signals a bad payload with ``ValidationError`` (wrong type) or ``DecodeError``
+    (bad bytes), but which one, and its text, changes between its releases (invalid UTF-8 was a
+    ``UnicodeDecodeError`` before 0.23): callers handle only this project's ``DecodeError``.
+    """
+    try:
+        return decoder.decode(payload)
+    except msgspec.ValidationError as error:
+        raise DecodeError(DecodeFailure.INVALID, str(error)) from error
+    except Exception as error:  # anything else the bytes provoke
+        raise DecodeError(DecodeFailure.MALFORMED, f"{type(error).__name__}: {error}") from error
 
 
 def encode_frame(payload: bytes) -> bytes:
@@ -183,18 +215,8 @@ class Codec:
         return self._encoder.encode(message)
 
     def decode(self, payload: bytes) -> msgspec.Struct:
-        """The message in ``payload``; ``DecodeError`` for garbage, unknown tags or bad fields.
-
-        Every failure to decode is a ``DecodeError``, whatever msgspec raised (invalid UTF-8 in a
-        string comes up as ``UnicodeDecodeError``, for one): a reader only has to handle
-        ``FrameError``.
+        """The message in ``payload``; ``DecodeError`` for garbage, unknown tags or bad fields,
+        whatever msgspec raised (see ``decode_with``): a reader only has to handle ``FrameError``.
         """
-        try:
-            message: msgspec.Struct = self._decoder.decode(payload)
-        except msgspec.ValidationError as error:
-            raise DecodeError(f"invalid message: {error}") from error
-        except msgspec.DecodeError as error:
-            raise DecodeError(f"malformed payload: {error}") from error
-        except Exception as error:  # anything else the bytes provoke
-            raise DecodeError(f"undecodable payload: {type(error).__name__}: {error}") from error
+        message: msgspec.Struct = decode_with(self._decoder, payload)
         return message

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from messages.wire.framing import DecodeError, decode_with
+
 __all__ = [
     "ERRORS",
     "PLAIN",
@@ -30,7 +32,6 @@ __all__ = [
     "encode_payload",
     "error_from_wire",
     "register",
-    "registered_name",
 ]
 
 T = TypeVar("T", bound=type[msgspec.Struct])
@@ -65,10 +66,6 @@ def register(message_type: T, name: str | None = None) -> T:
     return message_type
 
 
-def registered_name(message_type: type) -> str | None:
-    return _names_by_type.get(message_type)
-
-
 def encode_payload(value: Any) -> tuple[str, bytes]:
     """``(kind, payload)`` for ``value``: a registered Struct, or a plain MessagePack value."""
     kind = _names_by_type.get(type(value))
@@ -93,13 +90,16 @@ def encode_payload(value: Any) -> tuple[str, bytes]:
 
 def decode_payload(kind: str, payload: bytes) -> Any:
     """The value of a payload; ``UnknownMessageType`` for a kind this process has not
-    registered, ``msgspec.DecodeError``/``ValidationError`` for bytes that do not fit it."""
-    if kind == PLAIN:
-        return _any_decoder.decode(payload)
-    decoder = _decoders.get(kind)
+    registered, or bytes that do not fit it."""
+    decoder = _any_decoder if kind == PLAIN else _decoders.get(kind)
     if decoder is None:
         raise UnknownMessageType(f"message type {kind!r} is not registered here")
-    return decoder.decode(payload)
+    try:
+        return decode_with(decoder, payload)
+    except DecodeError as error:
+        raise UnknownMessageType(
+            f"a {kind or 'plain'} payload that cannot be read: {error}"
+        ) from None
 
 
 class RemoteError(Exception):
