@@ -5,13 +5,17 @@ Hazelcast-style API they expose as ``.cluster``.
 """
 
 from actors.client import Client, start_client
-from actors.cluster_service import ClusterService
-from actors.load_balancer import LoadBalancerActor, RandomLoadBalancer, RoundRobinLoadBalancer
+from actors.listeners.cluster_service import ClusterService
+from actors.listeners.load_balancer import (
+    LoadBalancerActor,
+    RandomLoadBalancer,
+    RoundRobinLoadBalancer,
+)
+from actors.listeners.recorder import EventRecorder, record_events, wait_until
+from actors.listeners.registry import ListenerRegistryActor
 from actors.membership import MembershipActor
+from actors.messaging.ordering import OrderingActor
 from actors.node import Node, start_member
-from actors.ordering import OrderingActor
-from actors.recorder import EventRecorder, record_events, wait_until
-from actors.registry import ListenerRegistryActor
 from actors.supervisor import JoinRefusedError, JoinTimeoutError
 from messages.settings import Settings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -11,19 +12,16 @@ from typing import Any
 
 import pykka
 
-from actors.futures import ask, fail
-from actors.io_loop import IoLoop
-from actors.lifecycle import LifecycleService
-from actors.node import WIRE_CODEC, LocalActors, StopOnExit, hello_check
-from actors.ordering import OrderingActor
-from actors.remote_ref import Messaging
+from actors.listeners.lifecycle import LifecycleService
+from actors.messaging.futures import ask, fail
+from actors.messaging.ordering import OrderingActor
+from actors.messaging.remote_ref import Messaging
+from actors.node import LocalActors, StopOnExit
 from actors.supervisor import JoinRefusedError
-from actors.timers import Timer
-from actors.transport import TransportActor
+from actors.transport.actor import TransportActor
+from actors.transport.loop import IoLoop
+from actors.transport.timers import Timer
 from messages.address import Address
-from messages.commands import GetClusterState, GetConnection, GetMembers, MemberCallback
-from messages.core.publication import Publication, follow
-from messages.core.state import MembershipState
 from messages.events import (
     ClientConnected,
     ClientDisconnected,
@@ -34,13 +32,19 @@ from messages.events import (
     CurrentClusterState,
     LifecycleState,
 )
-from messages.links import Inbound, LinkClosed, Reconnect, WatchOverdue
+from messages.local.commands import GetClusterState, GetConnection, GetMembers, MemberCallback
+from messages.local.links import LinkClosed, Reconnect, WatchOverdue
+from messages.local.routing import Attach
 from messages.member import select_members
-from messages.routing import Attach, MembershipReached
+from messages.membership.effects import Inbound, MembershipReached
+from messages.membership.protocol import ClientUpdate, Watch
+from messages.membership.publication import Publication, follow
+from messages.membership.state import MembershipState
+from messages.membership.validation import InvalidMessage, validate_state
 from messages.settings import PROTOCOL_VERSION, Settings
+from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import encode_frame
-from messages.wire.protocol import ClientUpdate, Hello, HelloRefused, Role, Watch
-from messages.wire.validation import InvalidMessage, validate_state
+from messages.wire.handshake import Hello, HelloRefused, Role, check_hello
 
 __all__ = ["DEFAULT_PORTS", "Client", "ClientActor", "member_addresses", "start_client"]
 
@@ -50,7 +54,7 @@ logger = logging.getLogger(__name__)
 class ClientActor(pykka.ThreadingActor):
     """Holds one link to a member, follows the view that member pushes, and fails over to another.
 
-    How a pushed state changes the view is ``messages.core.state.follow``: after a (re)connection the
+    How a pushed state changes the view is ``messages.membership.state.follow``: after a (re)connection the
     member's view is reconciled with the client's (replacing it when the member belongs to another
     cluster incarnation), then followed as the member pushes it. While it has no member the client
     keeps its last view. Each connection and loss is announced as ``ClientConnected`` and
@@ -262,7 +266,7 @@ class Client(StopOnExit, Messaging):
             loop=self._loop,
             listener=None,
             hello=Hello(settings.cluster_name, PROTOCOL_VERSION, self.uuid, Role.CLIENT),
-            check_hello=hello_check(settings),
+            check_hello=functools.partial(check_hello, settings),
             codec=WIRE_CODEC,
             deliver_to=self.ordering,
         )

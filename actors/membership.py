@@ -10,27 +10,34 @@ from typing import Any
 
 import pykka
 
-from actors.io_loop import IoLoop
-from actors.timers import Timer
-from messages.commands import (
-    AttachTransport,
-    GetClusterState,
-    GetMembers,
+from actors.transport.loop import IoLoop
+from actors.transport.timers import Timer
+from messages.local.commands import AttachTransport, GetClusterState, GetMembers
+from messages.member import Member, select_members
+from messages.membership.effects import (
+    Broadcast,
+    CloseLink,
+    Effect,
     GossipTick,
     HeartbeatTick,
+    Inbound,
+    Input,
     JoinAttempt,
     JoinCluster,
+    Joined,
+    JoinFailed,
     Leave,
     MembershipChanged,
+    MembershipReached,
+    Reply,
+    SendTo,
+    SetTimer,
     Termination,
     TerminationKind,
+    Watching,
 )
-from messages.core.effects import Effect, Input, Joined, JoinFailed, SetTimer
-from messages.core.node import NodeState
-from messages.core.step import step
-from messages.links import Broadcast, CloseLink, Inbound, Reply, SendTo, Watching
-from messages.member import Member, select_members
-from messages.routing import MembershipReached
+from messages.membership.node import NodeState
+from messages.membership.step import step
 from messages.settings import Settings
 
 __all__ = ["MembershipActor"]
@@ -41,7 +48,7 @@ logger = logging.getLogger(__name__)
 class MembershipActor(pykka.ThreadingActor):
     """Joins, gossips, detects failures, downs and leaves, as design.md section 4 says.
 
-    Every protocol decision is made by the pure step function (``messages.core.step``); this
+    Every protocol decision is made by the pure step function (``messages.membership.step``); this
     actor holds the ``NodeState``, turns wire messages, timers and commands into its inputs, and
     carries out the effects: messages for the transport, the listener registry and the ordering
     actor, timers on the I/O loop, and reports to its ``supervisor`` (``Joined``, ``JoinFailed``,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -10,57 +11,29 @@ from typing import Any, Self
 
 import pykka
 
-from actors.callbacks import CallbackRunner, in_callback
-from actors.cluster_service import ClusterService
-from actors.io_loop import IoLoop
-from actors.load_balancer import LoadBalancerActor
+from actors.listeners.callbacks import CallbackRunner, in_callback
+from actors.listeners.cluster_service import ClusterService
+from actors.listeners.load_balancer import LoadBalancerActor
+from actors.listeners.registry import ListenerRegistryActor
 from actors.membership import MembershipActor
-from actors.ordering import OrderingActor
-from actors.registry import ListenerRegistryActor
-from actors.remote_ref import Messaging
+from actors.messaging.ordering import OrderingActor
+from actors.messaging.remote_ref import Messaging
 from actors.supervisor import NodeSupervisor
-from actors.transport import TransportActor, bind_listener
+from actors.transport.actor import TransportActor, bind_listener
+from actors.transport.loop import IoLoop
 from messages.address import Address
-from messages.commands import (
-    AttachTransport,
-    GetClusterState,
-    JoinCluster,
-    Leave,
-    RunCallbacks,
-    Termination,
-    TerminationKind,
-)
-from messages.core.balancing import RandomStrategy, RoundRobinStrategy
+from messages.local.commands import AttachTransport, GetClusterState, RunCallbacks
+from messages.local.routing import Attach
 from messages.member import Member
-from messages.routing import Attach
+from messages.membership.effects import JoinCluster, Leave, Termination, TerminationKind
+from messages.messaging.balancing import RandomStrategy, RoundRobinStrategy
 from messages.settings import PROTOCOL_VERSION, Settings
-from messages.wire.framing import Codec
-from messages.wire.protocol import WIRE_TYPES, Hello, Role
+from messages.wire.codec import WIRE_CODEC
+from messages.wire.handshake import Hello, Role, check_hello
 
-__all__ = ["WIRE_CODEC", "LocalActors", "Node", "StopOnExit", "hello_check", "start_member"]
+__all__ = ["LocalActors", "Node", "StopOnExit", "start_member"]
 
 logger = logging.getLogger(__name__)
-
-WIRE_CODEC = Codec(WIRE_TYPES)
-
-
-def hello_check(settings: Settings) -> Any:
-    """The handshake rule of an accepting member: same cluster name and protocol version."""
-
-    def check(hello: Hello) -> str | None:
-        if hello.cluster_name != settings.cluster_name:
-            return (
-                f"cluster name mismatch: this member is in {settings.cluster_name!r}, "
-                f"the peer asked for {hello.cluster_name!r}"
-            )
-        if hello.protocol_version != PROTOCOL_VERSION:
-            return (
-                f"protocol version mismatch: this member speaks {PROTOCOL_VERSION}, "
-                f"the peer {hello.protocol_version}"
-            )
-        return None
-
-    return check
 
 
 class LocalActors:
@@ -153,7 +126,7 @@ class Node(StopOnExit, Messaging):
                 role=Role.MEMBER,
                 address=member.address,
             ),
-            check_hello=hello_check(settings),
+            check_hello=functools.partial(check_hello, settings),
             codec=WIRE_CODEC,
             deliver_to=self.ordering,
             supervisor=self._supervisor,

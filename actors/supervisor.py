@@ -8,9 +8,8 @@ from typing import Any
 
 import pykka
 
-from actors.futures import fail, settle
-from messages.commands import Termination, TerminationKind
-from messages.core.effects import Joined, JoinFailed
+from actors.messaging.futures import fail, settle
+from messages.membership.effects import Joined, JoinFailed, Termination, TerminationKind
 
 __all__ = ["JoinRefusedError", "JoinTimeoutError", "NodeSupervisor"]
 

@@ -30,9 +30,9 @@ import pykka
 from report import Report
 
 import actors
-from actors.demo import free_port
-from messages.core.failure_detector import PhiAccrualFailureDetector
+from actors.cli.demo import free_port
 from messages.events import ClusterEvent, MemberRemoved, MemberUp
+from messages.membership.failure_detector import PhiAccrualFailureDetector
 from messages.settings import Settings
 
 T = TypeVar("T")

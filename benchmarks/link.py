@@ -21,14 +21,15 @@ import msgspec
 import pykka
 from report import Report
 
-from actors.io_loop import IoLoop
-from actors.node import WIRE_CODEC
-from actors.transport import TransportActor, bind_listener
+from actors.transport.actor import TransportActor, bind_listener
+from actors.transport.loop import IoLoop
 from messages.address import Address
-from messages.links import SendTo
+from messages.membership.effects import SendTo
+from messages.membership.protocol import Heartbeat
 from messages.settings import Settings
+from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import FrameDecoder, encode_frame
-from messages.wire.protocol import Heartbeat, Hello, Role
+from messages.wire.handshake import Hello, Role
 
 HELLO = Hello(cluster_name="bench", protocol_version=1, uuid="sender", role=Role.MEMBER)
 LOOPS: list[IoLoop] = []  # stopped after each repetition

@@ -24,21 +24,15 @@ import pykka
 from report import Report
 from simulate import heal_runs, random_schedules
 
-from actors.callbacks import CallbackRunner
-from actors.load_balancer import LoadBalancerActor
-from actors.registry import ListenerRegistryActor
+from actors.listeners.callbacks import CallbackRunner
+from actors.listeners.load_balancer import LoadBalancerActor
+from actors.listeners.registry import ListenerRegistryActor
 from messages.address import Address
-from messages.commands import (
-    GetClusterState,
-    GetMembers,
-    InitialState,
-    MembershipChanged,
-    NextMember,
-    Subscribe,
-)
-from messages.core.balancing import RoundRobinStrategy
 from messages.events import CurrentClusterState, MemberUp
+from messages.local.commands import GetClusterState, GetMembers, InitialState, NextMember, Subscribe
 from messages.member import Member, MemberStatus
+from messages.membership.effects import MembershipChanged
+from messages.messaging.balancing import RoundRobinStrategy
 from messages.vector_clock import VectorClock
 
 ASK_TIMEOUT = 10.0

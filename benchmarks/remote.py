@@ -36,8 +36,8 @@ import pykka
 from report import Report
 
 import actors
-from actors.demo import free_port
-from actors.recorder import record_events, wait_until
+from actors.cli.demo import free_port
+from actors.listeners.recorder import record_events, wait_until
 from messages import Address
 from messages.events import ClusterEvent, MemberUnreachable, MemberUp
 from messages.wire.remote import register

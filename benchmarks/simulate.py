@@ -4,7 +4,7 @@ Usage: ``python benchmarks/simulate.py [--seeds N] [--members M] [--scale-member
 [--scale-seeds 5,3,1] [--budget SECONDS] [--no-scale] [--quick]``. Prints ``name: value`` lines,
 then one ``target_<name>: ok|MISSED`` line per target; exits with status 1 if any run broke a rule.
 
-Random schedules: seeds ``0..N-1`` of ``messages.core.simulator.Simulation``, each forming a
+Random schedules: seeds ``0..N-1`` of ``messages.testing.simulator.Simulation``, each forming a
 cluster by joins and then suffering a random schedule of 2-6 faults drawn from its seed
 (partitions, one-way partitions, loss/duplication/reordering windows, crashes and restarts,
 pauses, joins, one leave), with ``5 + seed % 3`` members unless ``--members`` is given. Figures:
@@ -45,10 +45,10 @@ from types import FrameType
 
 from report import Report
 
-from messages.core.faults import Fault, FaultKind
-from messages.core.invariants import WorldHistory
-from messages.core.simulator import Outcome, Simulation
 from messages.events import ClusterEvent, MemberDowned, MemberUnreachable
+from messages.testing.faults import Fault, FaultKind
+from messages.testing.invariants import WorldHistory
+from messages.testing.simulator import Outcome, Simulation
 
 PARTITION_AT = 1.0
 HEAL_AT = 7.0

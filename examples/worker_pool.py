@@ -29,7 +29,7 @@ import msgspec
 import pykka
 
 import actors
-from actors.demo import free_port
+from actors.cli.demo import free_port
 from messages import Address, Member
 from messages.wire.remote import RemoteError, register
 

@@ -1,18 +1,6 @@
 """Typed, immutable values and messages of pykka-membership, and the pure protocol core."""
 
 from messages.address import Address
-from messages.commands import (
-    AddCallbackListener,
-    GetClusterState,
-    GetMembers,
-    InitialState,
-    Leave,
-    MembershipChanged,
-    NextMember,
-    RemoveListener,
-    Subscribe,
-    Unsubscribe,
-)
 from messages.events import (
     ClusterEvent,
     CurrentClusterState,
@@ -27,6 +15,16 @@ from messages.events import (
     MemberUnreachable,
     MemberUp,
 )
+from messages.local.commands import (
+    AddCallbackListener,
+    GetClusterState,
+    GetMembers,
+    InitialState,
+    NextMember,
+    RemoveListener,
+    Subscribe,
+    Unsubscribe,
+)
 from messages.member import (
     DataMemberSelector,
     LiteMemberSelector,
@@ -36,6 +34,7 @@ from messages.member import (
     MemberStatus,
     select_members,
 )
+from messages.membership.effects import Leave, MembershipChanged
 from messages.vector_clock import Causality, VectorClock
 from messages.wire.remote import register
 

@@ -24,11 +24,9 @@ from typing import Any
 import pykka
 
 from actors.client import Client, start_client
-from actors.node import WIRE_CODEC, Node, start_member
-from actors.recorder import record_events, wait_until
+from actors.listeners.recorder import record_events, wait_until
+from actors.node import Node, start_member
 from messages.address import Address
-from messages.commands import GetClusterState, GetEvents
-from messages.core.state import MembershipState
 from messages.events import (
     ClusterEvent,
     CurrentClusterState,
@@ -43,11 +41,15 @@ from messages.events import (
     MemberUnreachable,
     MemberUp,
 )
-from messages.links import BlockPeers
+from messages.local.commands import GetClusterState, GetEvents
+from messages.local.links import BlockPeers
 from messages.member import MemberStatus
+from messages.membership.protocol import ClientUpdate, Watch
+from messages.membership.state import MembershipState
 from messages.settings import FAST_TEST_TIMINGS, PROTOCOL_VERSION
+from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import FrameDecoder, encode_frame
-from messages.wire.protocol import ClientUpdate, Hello, HelloAccepted, Role, Watch
+from messages.wire.handshake import Hello, HelloAccepted, Role
 
 EventPredicate = Callable[[tuple[ClusterEvent, ...]], bool]
 
@@ -217,7 +219,7 @@ class RawLink:
         self.sock.sendall(data)
 
     def send(self, message: Any) -> None:
-        """Send one wire message (a type of ``messages.wire.protocol.WIRE_TYPES``) as one frame."""
+        """Send one wire message (a type of ``messages.wire.codec.WIRE_TYPES``) as one frame."""
         self.send_bytes(encode_frame(WIRE_CODEC.encode(message)))
 
     def hello(self, cluster_name: str, role: Role = Role.CLIENT) -> None:

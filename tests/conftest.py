@@ -8,12 +8,13 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.callbacks import CallbackRunner
-from actors.registry import ListenerRegistryActor
+from actors.listeners.callbacks import CallbackRunner
+from actors.listeners.registry import ListenerRegistryActor
 from messages.address import Address
-from messages.commands import GetClusterState, GetMembers, MembershipChanged
 from messages.events import ClusterEvent, CurrentClusterState, MemberRemoved, MemberUp
+from messages.local.commands import GetClusterState, GetMembers
 from messages.member import Member, MemberStatus
+from messages.membership.effects import MembershipChanged
 
 MakeMember = Callable[..., Member]
 

@@ -16,9 +16,9 @@ import msgspec
 from hypothesis import strategies as st
 
 from messages.address import Address
-from messages.core.leader import leader_actions
-from messages.core.state import MembershipState, ReachabilityRow
 from messages.member import Member, MemberStatus
+from messages.membership.leader import leader_actions
+from messages.membership.state import MembershipState, ReachabilityRow
 from messages.vector_clock import VectorClock
 
 UUID_POOL = tuple(f"00000000-0000-4000-8000-{i:012d}" for i in range(6))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages.core.causal import CausalBuffer, HoldBackOverflow, Stamped, stamp
+from messages.messaging.causal import CausalBuffer, HoldBackOverflow, Stamped, stamp
 from messages.vector_clock import VectorClock
 
 

@@ -21,8 +21,8 @@ from typing import IO, Any
 import pytest
 
 import actors
-from actors.cli import EXIT_REMOVED
-from actors.demo import free_port
+from actors.cli.demo import free_port
+from actors.cli.main import EXIT_REMOVED
 from messages.events import ClusterEvent, MemberEvent, MemberRemoved, MemberUnreachable, MemberUp
 
 CLUSTER = "cli-test"

@@ -17,8 +17,7 @@ from cluster_helpers import (
 )
 
 import actors
-from actors.recorder import EventRecorder, wait_until
-from messages.commands import Subscribe
+from actors.listeners.recorder import EventRecorder, wait_until
 from messages.events import (
     ClientConnected,
     ClientDisconnected,
@@ -29,6 +28,7 @@ from messages.events import (
     MemberRemoved,
     MemberUp,
 )
+from messages.local.commands import Subscribe
 from messages.member import Member
 
 

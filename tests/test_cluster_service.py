@@ -13,10 +13,10 @@ import pykka
 import pytest
 from conftest import MakeMember, MembershipFeed, build_member
 
-from actors.cluster_service import ClusterService
+from actors.listeners.cluster_service import ClusterService
 from messages.address import Address
-from messages.commands import RunCallbacks
 from messages.events import MemberJoined, MemberRemoved
+from messages.local.commands import RunCallbacks
 from messages.member import DataMemberSelector, LiteMemberSelector, Member, MemberStatus
 
 TIMEOUT = 10
@@ -230,14 +230,14 @@ def test_a_raising_callback_is_logged_and_the_others_still_run(
     exploding_id = service.add_listener(member_added=explode, member_removed=explode)
     service.add_listener(member_added=after)
 
-    with caplog.at_level(logging.ERROR, logger="actors.callbacks"):
+    with caplog.at_level(logging.ERROR, logger="actors.listeners.callbacks"):
         first = feed.up(make_member(1))
         second = feed.up(make_member(2))
         drain()
 
     assert before.members == [first, second]
     assert after.members == [first, second]
-    failures = [r for r in caplog.records if r.name == "actors.callbacks"]
+    failures = [r for r in caplog.records if r.name == "actors.listeners.callbacks"]
     assert len(failures) == 2
     assert all(exploding_id in r.getMessage() and r.exc_info for r in failures)
 
@@ -276,7 +276,7 @@ def test_a_callback_that_exits_stops_neither_the_runner_nor_the_registry(
     service.add_listener(member_added=leave)
     service.add_listener(member_added=after)
 
-    with caplog.at_level(logging.ERROR, logger="actors.callbacks"):
+    with caplog.at_level(logging.ERROR, logger="actors.listeners.callbacks"):
         first = feed.up(make_member(1))
         second = feed.up(make_member(2))
         drain()
@@ -450,7 +450,7 @@ def test_fire_for_existing_with_a_dead_runner_returns_and_the_registry_logs_the_
     feed.sync()
     callback_runner.stop()
 
-    with caplog.at_level(logging.ERROR, logger="actors.registry"):
+    with caplog.at_level(logging.ERROR, logger="actors.listeners.registry"):
         registration_id = service.add_listener(member_added=print, fire_for_existing=True)
 
     assert service.remove_listener(registration_id) is True

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages.core.delivery import DeliveryQueue, Release
+from messages.messaging.delivery import DeliveryQueue, Release
 from messages.vector_clock import VectorClock
 
 WAIT = 2.0

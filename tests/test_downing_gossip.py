@@ -9,16 +9,16 @@ from hypothesis import strategies as st
 from test_state_properties import OPERATIONS, Cluster, histories
 
 from messages import Member, MemberStatus
-from messages.core.downing import (
+from messages.membership.downing import (
     Decision,
     Verdict,
     down_members,
     keep_majority,
     pending_unreachable,
 )
-from messages.core.gossip import choose_gossip_peer, gossip_peers, needs_fast_gossip
-from messages.core.simulator import converged_cluster
-from messages.core.state import MembershipState
+from messages.membership.gossip import choose_gossip_peer, gossip_peers, needs_fast_gossip
+from messages.membership.state import MembershipState
+from messages.testing.simulator import converged_cluster
 
 UUIDS = [f"member-{i:05d}" for i in range(7)]  # converged_cluster's, at 10.0.0.1:5701...
 

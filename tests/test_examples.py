@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from actors.demo import free_port
+from actors.cli.demo import free_port
 
 EXAMPLES = sorted((pathlib.Path(__file__).parent.parent / "examples").glob("*.py"))
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages.core.failure_detector import PhiAccrualFailureDetector
+from messages.membership.failure_detector import PhiAccrualFailureDetector
 
 
 def detector_after_regular_heartbeats(

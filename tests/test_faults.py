@@ -51,22 +51,11 @@ from state_strategies import (
 )
 from test_cli_processes import Lines
 
-from actors.callbacks import CallbackRunner
-from actors.io_loop import IoLoop
+from actors.listeners.callbacks import CallbackRunner
+from actors.listeners.registry import ListenerRegistryActor
 from actors.membership import MembershipActor
-from actors.node import WIRE_CODEC
-from actors.registry import ListenerRegistryActor
+from actors.transport.loop import IoLoop
 from messages.address import Address
-from messages.commands import (
-    AttachTransport,
-    GetClusterState,
-    GossipTick,
-    HeartbeatTick,
-    JoinCluster,
-    Termination,
-    TerminationKind,
-)
-from messages.core.effects import Joined
 from messages.events import (
     ClusterEvent,
     MemberDowned,
@@ -74,19 +63,29 @@ from messages.events import (
     MemberRemoved,
     MemberUnreachable,
 )
-from messages.links import Inbound
+from messages.local.commands import AttachTransport, GetClusterState
 from messages.member import Member
-from messages.settings import Settings
-from messages.wire.protocol import (
+from messages.membership.effects import (
+    GossipTick,
+    HeartbeatTick,
+    Inbound,
+    JoinCluster,
+    Joined,
+    Termination,
+    TerminationKind,
+)
+from messages.membership.protocol import (
     Gossip,
     GossipStatus,
     Heartbeat,
     HeartbeatAck,
     Join,
     RemovalNotice,
-    Role,
     Welcome,
 )
+from messages.settings import Settings
+from messages.wire.codec import WIRE_CODEC
+from messages.wire.handshake import Role
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from actors.flow import FlowGate
+from actors.messaging.flow import FlowGate
 from messages.wire.remote import Backpressure, MessageTooLarge
 
 

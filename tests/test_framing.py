@@ -12,8 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from messages import Address, Member, MemberRemoved, MemberStatus, MemberUp, VectorClock
-from messages.core.simulator import converged_cluster
 from messages.events import EVENT_TYPES
+from messages.membership.protocol import Gossip as WireGossip
+from messages.membership.protocol import Heartbeat, Join, RemovalNotice
+from messages.testing.simulator import converged_cluster
+from messages.wire.codec import WIRE_TYPES
 from messages.wire.framing import (
     DEFAULT_MAX_FRAME_BYTES,
     Codec,
@@ -25,16 +28,7 @@ from messages.wire.framing import (
     TruncatedFrame,
     encode_frame,
 )
-from messages.wire.protocol import (
-    HANDSHAKE_FRAME_BYTES,
-    WIRE_TYPES,
-    Heartbeat,
-    Hello,
-    Join,
-    RemovalNotice,
-    Role,
-)
-from messages.wire.protocol import Gossip as WireGossip
+from messages.wire.handshake import HANDSHAKE_FRAME_BYTES, Hello, Role
 from messages.wire.remote import PLAIN, UnknownMessageType, decode_payload
 
 

@@ -14,15 +14,17 @@ import pykka
 import pytest
 from cluster_helpers import STEP_TIMEOUT, ClusterHarness, RawLink, Received, Sink
 
-from actors.io_loop import IoLoop
-from actors.node import WIRE_CODEC
-from actors.timers import Timer, TimerQueue
-from actors.transport import TransportActor, bind_listener
+from actors.transport.actor import TransportActor, bind_listener
+from actors.transport.loop import IoLoop
+from actors.transport.timers import Timer, TimerQueue
 from messages import Address
-from messages.links import Inbound, LinkClosed, SendTo
+from messages.local.links import LinkClosed
+from messages.membership.effects import Inbound, SendTo
+from messages.membership.protocol import ClientUpdate, Heartbeat, Watch
 from messages.settings import Settings
+from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import FrameDecoder, encode_frame
-from messages.wire.protocol import ClientUpdate, Heartbeat, Hello, Role, Watch
+from messages.wire.handshake import Hello, Role
 
 HELLO = Hello(cluster_name="c", protocol_version=1, uuid="me", role=Role.MEMBER)
 
@@ -261,7 +263,7 @@ def test_application_frames_never_close_a_link_and_dropped_ones_are_reported(
             for _ in range(5000):  # ~20 MB queued: bounded by the flow gate, not by the link
                 io.write(link, payload, data=True, on_sent=done.release)
             io.write(link, frame(beat(1)))
-            with caplog.at_level("WARNING", logger="actors.io_loop"):
+            with caplog.at_level("WARNING", logger="actors.transport.loop"):
                 io.close(link, "closed by the test")
                 got = sink.wait_for(lambda got: any(isinstance(m, LinkClosed) for m in got))
             assert [m.reason for m in got if isinstance(m, LinkClosed)] == ["closed by the test"]

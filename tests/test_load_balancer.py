@@ -12,11 +12,15 @@ import pykka
 import pytest
 from conftest import MakeMember, MembershipFeed
 
-from actors.cluster_service import ClusterService
-from actors.load_balancer import LoadBalancerActor, RandomLoadBalancer, RoundRobinLoadBalancer
-from messages.commands import GetMembers, NextMember
-from messages.core.balancing import RoundRobinStrategy
+from actors.listeners.cluster_service import ClusterService
+from actors.listeners.load_balancer import (
+    LoadBalancerActor,
+    RandomLoadBalancer,
+    RoundRobinLoadBalancer,
+)
+from messages.local.commands import GetMembers, NextMember
 from messages.member import DataMemberSelector, LiteMemberSelector, Member, select_members
+from messages.messaging.balancing import RoundRobinStrategy
 
 TIMEOUT = 10
 BALANCERS = [RandomLoadBalancer, RoundRobinLoadBalancer]
@@ -237,7 +241,7 @@ def test_a_stopped_balancer_unsubscribes(
     balancer = RoundRobinLoadBalancer(service)
     balancer.shutdown()
 
-    with caplog.at_level(logging.INFO, logger="actors.registry"):
+    with caplog.at_level(logging.INFO, logger="actors.listeners.registry"):
         feed.up(make_member(1))
         feed.sync()
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import messages
-from messages.commands import AttachTransport, UnwatchEvents, WatchEvents
-from messages.routing import UnsubscribeTopic
+from messages.local.commands import AttachTransport, UnwatchEvents, WatchEvents
+from messages.local.routing import UnsubscribeTopic
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def message_fields() -> list[tuple[str, str]]:
 def test_no_message_carries_a_future_or_a_socket() -> None:
     """Actors answer by message (or an ask's reply), not through a future shared in a message;
     the one exception is the reply channel of a blocking remote ask."""
-    allowed = {"messages.routing.RemoteAsk.reply_to"}
+    allowed = {"messages.local.routing.RemoteAsk.reply_to"}
     fields = message_fields()
 
     assert len(fields) > 100

@@ -13,8 +13,8 @@ import pytest
 from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode, all_up, saw
 
 from messages.events import MemberRemoved
-from messages.links import DelayPeers
-from messages.routing import GetOrderingStats, RemoteAsk, RemoteFailure, RemoteReply
+from messages.local.links import DelayPeers
+from messages.local.routing import GetOrderingStats, RemoteAsk, RemoteFailure, RemoteReply
 from messages.wire.remote import (
     MemberGone,
     NoMemberAvailable,

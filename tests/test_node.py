@@ -21,7 +21,8 @@ from messages import (
     MemberStatus,
     MemberUp,
 )
-from messages.commands import GetEvents, TerminationKind
+from messages.local.commands import GetEvents
+from messages.membership.effects import TerminationKind
 
 TIMEOUT = 10.0
 

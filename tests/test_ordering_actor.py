@@ -12,23 +12,18 @@ import msgspec
 import pytest
 from cluster_helpers import Received, Sink
 
-from actors.io_loop import IoLoop
-from actors.node import WIRE_CODEC
-from actors.ordering import OrderingActor
+from actors.messaging.ordering import OrderingActor
+from actors.transport.loop import IoLoop
 from messages.address import Address
-from messages.links import Inbound, Routes, SendTo
-from messages.routing import (
-    Attach,
-    Deliver,
-    GetOrderingStats,
-    MembershipReached,
-    PublishEnvelope,
-    SendEnvelope,
-)
+from messages.local.links import Routes
+from messages.local.routing import Attach, Deliver, GetOrderingStats, PublishEnvelope, SendEnvelope
+from messages.membership.effects import Inbound, MembershipReached, SendTo
+from messages.membership.protocol import Heartbeat
+from messages.messaging.envelope import Envelope, Publish, Tell
 from messages.settings import Settings
 from messages.vector_clock import VectorClock
+from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import FrameDecoder
-from messages.wire.protocol import Envelope, Heartbeat, Publish, Tell
 
 TIMEOUT = 10.0
 EMPTY = msgspec.msgpack.encode(VectorClock())
@@ -124,7 +119,7 @@ def test_what_waits_too_long_is_delivered_late_with_a_warning(
 ) -> None:
     rig = Rig(causal_wait=0.2)
     try:
-        with caplog.at_level(logging.WARNING, logger="actors.ordering"):
+        with caplog.at_level(logging.WARNING, logger="actors.messaging.ordering"):
             rig.actor.tell(rig.envelope("a", 2, tell(2)))  # 1 never comes
             (deliver,) = rig.router.wait_for(lambda got: len(got) == 1)
         assert deliver.late == "1 earlier message(s) from a never came"
@@ -137,7 +132,7 @@ def test_what_waits_too_long_is_delivered_late_with_a_warning(
 def test_an_unreadable_version_is_dropped_and_the_actor_keeps_working(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="actors.ordering"):
+    with caplog.at_level(logging.WARNING, logger="actors.messaging.ordering"):
         rig.actor.tell(rig.envelope("a", 1, tell(1), b"\xc1"))
         rig.actor.tell(rig.envelope("a", 1, tell(1)))
         rig.router.wait_for(lambda got: len(got) == 1)

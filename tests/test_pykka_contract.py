@@ -1,7 +1,7 @@
 """The pykka internals this project relies on, pinned (pyproject.toml bounds pykka below 5).
 
-``actors.ordering`` gives its actor an inbox of its own through ``Actor._create_actor_inbox`` and
-sorts what pykka puts in it by the envelope's ``message``; ``actors.outcomes.ask_without_waiting``
+``actors.messaging.ordering`` gives its actor an inbox of its own through ``Actor._create_actor_inbox`` and
+sorts what pykka puts in it by the envelope's ``message``; ``actors.messaging.outcomes.ask_without_waiting``
 puts an envelope with a ``reply_to`` that pykka's loop settles by ``set``/``set_exception``. If a
 pykka release changes any of these, this module fails first and says which.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.outcomes import ask_without_waiting
+from actors.messaging.outcomes import ask_without_waiting
 
 TIMEOUT = 10.0
 

@@ -10,9 +10,9 @@ import pykka
 import pytest
 from conftest import MakeMember, MembershipFeed
 
-from actors.recorder import EventRecorder, record_events, wait_until
-from messages.commands import GetEvents, Subscribe, UnwatchEvents, WatchEvents
+from actors.listeners.recorder import EventRecorder, record_events, wait_until
 from messages.events import ClusterEvent, MemberUp
+from messages.local.commands import GetEvents, Subscribe, UnwatchEvents, WatchEvents
 
 TIMEOUT = 10
 
@@ -98,7 +98,7 @@ def test_a_raising_on_event_is_logged_and_the_recorder_records_on(
         raise RuntimeError(f"on_event failed on {event}")
 
     recorder = EventRecorder.start(explode)
-    with caplog.at_level(logging.ERROR, logger="actors.recorder"):
+    with caplog.at_level(logging.ERROR, logger="actors.listeners.recorder"):
         registry.ask(Subscribe(recorder), timeout=TIMEOUT)
         first, second = feed.up(make_member(1)), feed.up(make_member(2))
         events = wait_until(recorder, lambda events: len(events) == 2, TIMEOUT)

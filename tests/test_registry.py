@@ -12,16 +12,6 @@ import pykka
 import pytest
 from conftest import MakeMember, MembershipFeed, UncheckedGetMembers, build_member
 
-from messages.commands import (
-    AddCallbackListener,
-    GetClusterState,
-    GetMembers,
-    InitialState,
-    RemoveListener,
-    Subscribe,
-    Unsubscribe,
-)
-from messages.core.replay import replay_events
 from messages.events import (
     ClusterEvent,
     CurrentClusterState,
@@ -30,12 +20,22 @@ from messages.events import (
     MemberRemoved,
     MemberUp,
 )
+from messages.local.commands import (
+    AddCallbackListener,
+    GetClusterState,
+    GetMembers,
+    InitialState,
+    RemoveListener,
+    Subscribe,
+    Unsubscribe,
+)
 from messages.member import (
     DataMemberSelector,
     LiteMemberSelector,
     Member,
     MemberStatus,
 )
+from messages.membership.replay import replay_events
 
 TIMEOUT = 10
 
@@ -247,7 +247,7 @@ def test_dead_subscriber_is_dropped_and_the_others_still_get_events(
     subscribe(registry, survivor)
     doomed.stop()
 
-    with caplog.at_level(logging.INFO, logger="actors.registry"):
+    with caplog.at_level(logging.INFO, logger="actors.listeners.registry"):
         up = feed.up(make_member(1))
         feed.sync()
 
@@ -437,7 +437,7 @@ def test_a_dead_callback_runner_is_logged_and_subscribers_still_get_events(
     registry.ask(AddCallbackListener(member_added=print), timeout=TIMEOUT)
     callback_runner.stop()
 
-    with caplog.at_level(logging.ERROR, logger="actors.registry"):
+    with caplog.at_level(logging.ERROR, logger="actors.listeners.registry"):
         up = feed.up(make_member(1))
         feed.sync()
 

@@ -9,8 +9,6 @@ from conftest import build_member
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages.core.balancing import RandomStrategy, RoundRobinStrategy
-from messages.core.replay import replay_events
 from messages.events import (
     CurrentClusterState,
     LeaderChanged,
@@ -22,6 +20,8 @@ from messages.events import (
     MemberUp,
 )
 from messages.member import Member, MemberStatus
+from messages.membership.replay import replay_events
+from messages.messaging.balancing import RandomStrategy, RoundRobinStrategy
 
 LIVE_STATUSES = [s for s in MemberStatus if s is not MemberStatus.REMOVED]
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages.core.ring import heartbeat_targets, monitored_by
+from messages.membership.ring import heartbeat_targets, monitored_by
 
 MEMBERS = tuple(f"member-{n}" for n in range(12))
 
@@ -28,7 +28,7 @@ def test_targets_are_stable_across_calls_and_input_order() -> None:
 
 def test_targets_are_the_same_in_processes_with_different_hash_seeds() -> None:
     script = (
-        "import json, sys; from messages.core.ring import heartbeat_targets; "
+        "import json, sys; from messages.membership.ring import heartbeat_targets; "
         "members = [f'member-{n}' for n in range(12)]; "
         "print(json.dumps([heartbeat_targets(m, members) for m in members]))"
     )

@@ -1,6 +1,6 @@
 """The real step function under seeded faults, in the deterministic simulator.
 
-Every run checks the rules of ``messages.core.invariants`` after every step, and convergence of
+Every run checks the rules of ``messages.testing.invariants`` after every step, and convergence of
 the live members within a bounded number of gossip rounds after the last fault. A failing seed
 prints its fault schedule and last steps; ``Simulation(seed=..., members=...).run()`` replays it.
 """
@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from messages.commands import TerminationKind
-from messages.core import detection
-from messages.core.downing import Decision, Verdict, pending_unreachable
-from messages.core.faults import Fault, FaultKind
-from messages.core.simulator import Outcome, Simulation
-from messages.core.state import MembershipState
+from messages.membership import detection
+from messages.membership.downing import Decision, Verdict, pending_unreachable
+from messages.membership.effects import TerminationKind
+from messages.membership.state import MembershipState
+from messages.testing.faults import Fault, FaultKind
+from messages.testing.simulator import Outcome, Simulation
 
 SCHEDULES = 300
 CHUNK = 30

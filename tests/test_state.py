@@ -1,4 +1,4 @@
-"""Example-based tests of the membership protocol core (messages/core/state.py)."""
+"""Example-based tests of the membership protocol core (messages/membership/state.py)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from messages import (
     MemberUp,
     VectorClock,
 )
-from messages.core.changes import cluster_state, diff
-from messages.core.leader import leader_actions, prune_tombstones
-from messages.core.publication import follow, shares_history
-from messages.core.simulator import converged_cluster
-from messages.core.state import MembershipState, ReachabilityRow, merge
+from messages.membership.changes import cluster_state, diff
+from messages.membership.leader import leader_actions, prune_tombstones
+from messages.membership.publication import follow, shares_history
+from messages.membership.state import MembershipState, ReachabilityRow, merge
+from messages.testing.simulator import converged_cluster
 
 JOINING = MemberStatus.JOINING
 UP = MemberStatus.UP

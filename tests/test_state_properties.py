@@ -32,10 +32,10 @@ from messages import (
     MemberUnreachable,
     MemberUp,
 )
-from messages.core.changes import cluster_state, diff
-from messages.core.leader import leader_actions
-from messages.core.simulator import converged_cluster
-from messages.core.state import MembershipState, merge
+from messages.membership.changes import cluster_state, diff
+from messages.membership.leader import leader_actions
+from messages.membership.state import MembershipState, merge
+from messages.testing.simulator import converged_cluster
 
 STATUS_OF_EVENT: dict[type[MemberEvent], MemberStatus] = {
     MemberJoined: MemberStatus.JOINING,

@@ -9,24 +9,27 @@ from typing import TypeVar
 import pytest
 
 from messages.address import Address
-from messages.commands import (
+from messages.events import MemberJoined, MemberLeft, MemberUp
+from messages.member import Member, MemberStatus
+from messages.membership.effects import (
+    Effect,
     GossipTick,
     HeartbeatTick,
+    Inbound,
     JoinAttempt,
     JoinCluster,
+    Joined,
+    JoinFailed,
     Leave,
     MembershipChanged,
+    Reply,
+    SendTo,
+    SetTimer,
     Termination,
     TerminationKind,
 )
-from messages.core.effects import Effect, Joined, JoinFailed, SetTimer
-from messages.core.node import NodeState, Step
-from messages.core.step import step
-from messages.events import MemberJoined, MemberLeft, MemberUp
-from messages.links import Inbound, Reply, SendTo
-from messages.member import Member, MemberStatus
-from messages.settings import Settings
-from messages.wire.protocol import (
+from messages.membership.node import NodeState, Step
+from messages.membership.protocol import (
     Gossip,
     HeartbeatAck,
     Join,
@@ -34,6 +37,8 @@ from messages.wire.protocol import (
     RemovalNotice,
     Welcome,
 )
+from messages.membership.step import step
+from messages.settings import Settings
 
 T = TypeVar("T")
 SETTINGS = Settings.lan()

@@ -17,14 +17,14 @@ from state_strategies import (
 from test_state_properties import Cluster, histories
 
 from messages import Address, Member, MemberStatus, VectorClock
-from messages.core.changes import diff
-from messages.core.downing import down_members, pending_unreachable
-from messages.core.gossip import choose_gossip_peer
-from messages.core.leader import leader_actions
-from messages.core.simulator import converged_cluster
-from messages.core.state import MembershipState, merge
-from messages.wire.protocol import ClientUpdate, Gossip, GossipStatus, Join, Welcome
-from messages.wire.validation import InvalidMessage, validate, validate_state
+from messages.membership.changes import diff
+from messages.membership.downing import down_members, pending_unreachable
+from messages.membership.gossip import choose_gossip_peer
+from messages.membership.leader import leader_actions
+from messages.membership.protocol import ClientUpdate, Gossip, GossipStatus, Join, Welcome
+from messages.membership.state import MembershipState, merge
+from messages.membership.validation import InvalidMessage, validate, validate_state
+from messages.testing.simulator import converged_cluster
 
 A, B, C = (f"member-{i:05d}" for i in range(3))
 STRANGER = "member-99999"

@@ -13,8 +13,9 @@ from cluster_helpers import ClusterHarness, RawLink
 from messages.address import Address
 from messages.events import MemberUnreachable
 from messages.member import Member
+from messages.membership.protocol import ClientUpdate, Join, Watch
 from messages.wire.framing import encode_frame
-from messages.wire.protocol import HANDSHAKE_FRAME_BYTES, ClientUpdate, HelloRefused, Join, Watch
+from messages.wire.handshake import HANDSHAKE_FRAME_BYTES, HelloRefused
 
 MAX_FRAME_BYTES = 1024
 
@@ -81,7 +82,7 @@ def harness() -> Iterator[ClusterHarness]:
 def test_bad_input_closes_only_that_connection(
     harness: ClusterHarness, caplog: pytest.LogCaptureFixture, case: str
 ) -> None:
-    caplog.set_level(logging.INFO, logger="actors.io_loop")
+    caplog.set_level(logging.INFO, logger="actors.transport.loop")
     send_bad_input, reason = CASES[case]
     target = harness.start(max_frame_bytes=MAX_FRAME_BYTES)
     peer = harness.start()
@@ -95,7 +96,7 @@ def test_bad_input_closes_only_that_connection(
         logged = [
             record.getMessage()
             for record in caplog.records
-            if record.name == "actors.io_loop" and record.levelno >= logging.WARNING
+            if record.name == "actors.transport.loop" and record.levelno >= logging.WARNING
         ]
         assert any(reason in text for text in logged), logged
         watcher.send(Watch())

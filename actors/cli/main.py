@@ -1,0 +1,225 @@
+"""The ``membership`` command: run a member, list members, watch events, run the demo.
+
+Exit codes: 0 when the member left or was stopped by a signal, 1 when it could not start (join
+refused or timed out, address in use), 2 for bad arguments, 3 when the cluster downed or removed
+the member (or it downed itself on the minority side of a partition): restart it and it joins as
+a new member; 4 when an internal failure stopped it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from actors.cli.render import describe, event_text, member_rows, table_text
+from actors.client import start_client
+from actors.listeners.recorder import record_events
+from actors.node import start_member
+from messages.address import Address
+from messages.events import (
+    ClusterEvent,
+)
+from messages.local.commands import InitialState
+from messages.membership.effects import TerminationKind
+
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_ERROR",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_REMOVED",
+    "main",
+]
+
+logger = logging.getLogger("membership")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_REMOVED = 3
+EXIT_FAILED = 4
+EXIT_CODES: dict[TerminationKind, int] = {
+    TerminationKind.LEFT: EXIT_OK,
+    TerminationKind.STOPPED: EXIT_OK,
+    TerminationKind.REMOVED: EXIT_REMOVED,
+    TerminationKind.FAILED: EXIT_FAILED,
+}
+
+
+def _attribute(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"attribute must be KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _address(text: str) -> Address:
+    try:
+        return Address.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="membership", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    member = commands.add_parser("member", help="run a member in the foreground")
+    member.add_argument("--cluster", required=True)
+    member.add_argument("--bind", required=True, type=_address, metavar="HOST:PORT")
+    member.add_argument("--seed", action="append", default=[], type=_address, metavar="HOST:PORT")
+    member.add_argument("--attribute", action="append", default=[], type=_attribute, metavar="K=V")
+    member.add_argument("--lite", action="store_true", help="a lite (non-data) member")
+    member.add_argument("--gossip-interval", type=_positive, default=1.0, metavar="S")
+    member.add_argument("--heartbeat-interval", type=_positive, default=1.0, metavar="S")
+    member.add_argument("--down-after", type=_positive, default=10.0, metavar="S")
+    member.add_argument(
+        "--acceptable-pause",
+        type=_positive,
+        default=3.0,
+        metavar="S",
+        help="heartbeat pause the failure detector tolerates (default 3)",
+    )
+
+    for name, text in (
+        ("members", "print the member table"),
+        ("watch", "print events as they happen"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--cluster", required=True)
+        command.add_argument(
+            "--connect", required=True, action="append", type=_address, metavar="HOST:PORT"
+        )
+        command.add_argument("--json", action="store_true", help="JSON output")
+        command.add_argument(
+            "--timeout",
+            type=_positive,
+            default=5.0,
+            metavar="S",
+            help="how long to keep trying the members before giving up (default 5)",
+        )
+
+    commands.add_parser("demo", help="a live local cluster of member processes, narrated")
+    return parser
+
+
+def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
+    """Block until ``wait(timeout)`` returns True, in short slices.
+
+    CPython runs signal handlers in the main thread between bytecodes; a signal the kernel hands
+    to one of the many other threads does not interrupt a main thread blocked in a plain wait, so
+    SIGTERM could go unhandled. Waking every 0.2 s bounds that delay.
+    """
+    while not wait(0.2):
+        pass
+
+
+def _run_member(args: argparse.Namespace) -> int:
+    timings = {
+        "gossip_interval": args.gossip_interval,
+        "heartbeat_interval": args.heartbeat_interval,
+        "down_after": args.down_after,
+        "acceptable_heartbeat_pause": args.acceptable_pause,
+    }
+    node = start_member(
+        cluster_name=args.cluster,
+        host=args.bind.host,
+        port=args.bind.port,
+        seeds=args.seed,
+        attributes=dict(args.attribute),
+        lite_member=args.lite,
+        **timings,
+    )
+    recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
+
+    leaving = threading.Event()
+
+    def leave(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if leaving.is_set():
+            logger.warning("%s again: stopping without waiting for the leave", name)
+            threading.Thread(target=node.stop, name="stop", daemon=True).start()
+            return
+        leaving.set()
+        logger.info("%s: leaving the cluster", name)
+        threading.Thread(target=node.leave, name="leave", daemon=True).start()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, leave)
+    logger.info("member %s of cluster %r running (uuid %s)", node.address, args.cluster, node.uuid)
+    _wait_in_main_thread(node.wait_stopped)
+    recorder.stop()
+    termination = node.termination
+    assert termination is not None
+    code = EXIT_CODES[termination.kind]
+    logger.info(
+        "member %s stopped (%s: %s), exit code %d",
+        node.address,
+        termination.kind.value,
+        termination.reason,
+        code,
+    )
+    return code
+
+
+def _run_members(args: argparse.Namespace) -> int:
+    with start_client(args.cluster, args.connect, join_timeout=args.timeout) as client:
+        state = client.cluster_state()
+    if args.json:
+        print(json.dumps(member_rows(state), indent=2))
+    else:
+        print(table_text(state))
+    return 0
+
+
+def _run_watch(args: argparse.Namespace) -> int:
+    def show(event: ClusterEvent) -> None:
+        print(json.dumps(describe(event)) if args.json else event_text(event), flush=True)
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with start_client(args.cluster, args.connect, join_timeout=args.timeout) as client:
+        recorder = record_events(client.listeners, show, InitialState.EVENTS)
+        _wait_in_main_thread(stop.wait)
+    recorder.stop()  # after the client: it has seen the client's last events
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    quiet = args.command == "demo"  # the demo narrates; its library logs would interleave
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        match args.command:
+            case "member":
+                return _run_member(args)
+            case "members":
+                return _run_members(args)
+            case "watch":
+                return _run_watch(args)
+            case "demo":
+                from actors.cli.demo import run_demo
+
+                return run_demo()
+    except (OSError, RuntimeError, TimeoutError) as error:
+        logger.error("%s", error)
+        return EXIT_ERROR
+    return 2

@@ -1,0 +1,261 @@
+"""OrderingActor: every inbound wire message passes here; every application envelope leaves here.
+
+It keeps the node's two kinds of clock apart. The membership version (a ``VectorClock`` the
+membership actor reports after each state it adopts) is what envelopes depend on: an envelope
+carries the version its sender had seen and waits here until this node has reached it. The causal
+clock of publishes counts publishes per member and orders them across members. Merging one into the
+other would be unsound: membership versions lose the entries of removed members and are merged as
+a CRDT (a causal count folded in would make states look newer than they are), and a membership
+entry folded into a causal clock would make publishes wait for deliveries that never come.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import time
+from typing import Any
+
+import msgspec
+import pykka
+
+from actors.transport.loop import IoLoop, notify_sent
+from actors.transport.timers import Timer
+from messages.address import Address
+from messages.local.links import Routes
+from messages.local.routing import (
+    Attach,
+    Deliver,
+    ExpireHeld,
+    GetOrderingStats,
+    OrderingStats,
+    PublishEnvelope,
+    SendEnvelope,
+)
+from messages.membership.effects import Inbound, MembershipReached, SendTo
+from messages.messaging.causal import CausalBuffer, HoldBackOverflow, Stamped
+from messages.messaging.delivery import DeliveryQueue, Release
+from messages.messaging.envelope import Envelope, Publish
+from messages.settings import Settings
+from messages.vector_clock import VectorClock
+
+__all__ = [
+    "OrderingActor",
+]
+
+logger = logging.getLogger(__name__)
+
+_MAX_EARLY = 1024
+"""Inbound messages held while the node is still attaching its actors."""
+
+_encoder = msgspec.msgpack.Encoder()
+_Arrival = tuple[Envelope, int | None, str]  # an envelope, the link it came on, its peer
+
+
+class _ControlFirst(queue.Queue[Any]):
+    """The ordering actor's inbox: membership traffic and commands before application envelopes,
+    each kind in its own order (``queue.Queue``'s documented hooks), so that a burst of messages
+    never delays a heartbeat or a gossip behind it."""
+
+    def _init(self, maxsize: int) -> None:
+        self._control: collections.deque[Any] = collections.deque()
+        self._data: collections.deque[Any] = collections.deque()
+
+    def _qsize(self) -> int:
+        return len(self._control) + len(self._data)
+
+    def _put(self, item: Any) -> None:
+        message = getattr(item, "message", None)
+        if isinstance(message, Inbound) and isinstance(message.message, Envelope):
+            self._data.append(item)
+        else:
+            self._control.append(item)
+
+    def _get(self) -> Any:
+        return self._control.popleft() if self._control else self._data.popleft()
+
+
+class OrderingActor(pykka.ThreadingActor):
+    """Inbound: membership messages (gossip, heartbeats, joins, client updates) go straight on to
+    the membership (or client) actor: gossip is a state-based merge and needs no hold-back.
+    Envelopes wait in a ``DeliveryQueue`` (FIFO per sender, the sender's membership reached, at
+    most ``causal_wait``), publishes then in a ``CausalBuffer`` (in causal order across members),
+    and go to the router as ``Deliver``. Outbound: ``SendEnvelope`` and ``PublishEnvelope`` are
+    stamped with the next sequence for their receiver and this node's membership version and go to
+    the transport.
+    """
+
+    @staticmethod
+    def _create_actor_inbox() -> Any:
+        return _ControlFirst()
+
+    def __init__(self, node_id: str, settings: Settings, scheduler: IoLoop) -> None:
+        super().__init__()
+        self._node_id = node_id
+        self._settings = settings
+        self._scheduler = scheduler
+        self._membership: pykka.ActorRef[Any] | None = None
+        self._early: list[Inbound] = []
+        self._router: pykka.ActorRef[Any] | None = None
+        self._transport: pykka.ActorRef[Any] | None = None
+        self._queue: DeliveryQueue[_Arrival] = DeliveryQueue(settings.causal_wait)
+        self._publishes = CausalBuffer(join_late=True)
+        self._sequences: dict[str, int] = {}
+        self._version = _encoder.encode(VectorClock())
+        self._expiry: Timer | None = None
+        self._routes: dict[Address, int] = {}
+        self._membership_messages = 0
+        self._delivered = 0
+        self._late = 0
+
+    def on_stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case Inbound() if self._membership is None:
+                self._hold_until_attached(message)
+            case Inbound(message=Envelope() as envelope, link=link, peer=peer):
+                self._on_envelope(envelope, link, peer)
+            case Inbound():
+                self._membership_messages += 1
+                if self._membership is not None:
+                    self._membership.tell(message)
+            case SendEnvelope(to=to, body=body, address=address, link=link, on_sent=on_sent):
+                self._send(to, body, address, link, on_sent)
+            case PublishEnvelope():
+                self._publish(message)
+            case MembershipReached(version=version, removed=removed):
+                self._version = _encoder.encode(version)
+                self._deliver(self._queue.reached(version, removed, time.monotonic()))
+            case ExpireHeld():
+                self._expiry = None
+                now = time.monotonic()
+                self._deliver(self._queue.expire(now))
+                self._give_up_on_publishes(now - self._settings.causal_wait)
+            case GetOrderingStats():
+                return OrderingStats(
+                    self._membership_messages, self._delivered, self._late, self._queue.held
+                )
+            case Routes(links=links):
+                self._routes = dict(links)
+            case Attach(membership=membership, router=router, transport=transport):
+                self._membership, self._router, self._transport = membership, router, transport
+                early, self._early = self._early, []
+                for inbound in early:
+                    self.on_receive(inbound)
+            case _:
+                logger.warning("OrderingActor ignores unexpected message %r", message)
+        return None
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    def _hold_until_attached(self, inbound: Inbound) -> None:
+        """A message that came in before the node attached its actors (a client's ``Watch`` can,
+        the moment the listener opens): kept for them, up to ``_MAX_EARLY``."""
+        if len(self._early) < _MAX_EARLY:
+            self._early.append(inbound)
+        else:
+            logger.warning(
+                "Dropped %s from %s: it came before the node started", inbound, inbound.peer
+            )
+
+    def _on_envelope(self, envelope: Envelope, link: int | None, peer: str) -> None:
+        try:
+            released = self._queue.offer(
+                envelope.sender,
+                envelope.sequence,
+                bytes(envelope.version),
+                (envelope, link, peer),
+                time.monotonic(),
+            )
+        except ValueError as error:
+            logger.warning("Dropped an envelope from %s (%s): %s", peer, envelope.sender, error)
+            return
+        self._deliver(released)
+
+    def _deliver(self, released: list[Release[_Arrival]]) -> None:
+        for (envelope, link, peer), late in released:
+            if late is not None:
+                self._late += 1
+                logger.warning(
+                    "Delivering %s from %s late: %s", type(envelope.body).__name__, peer, late
+                )
+            if isinstance(envelope.body, Publish):
+                self._order_publish(envelope, link, peer, late)
+            else:
+                self._hand_on(Deliver(envelope, link, peer, late))
+        self._schedule_expiry()
+
+    def _order_publish(
+        self, envelope: Envelope, link: int | None, peer: str, late: str | None
+    ) -> None:
+        body = envelope.body
+        assert isinstance(body, Publish)
+        deliver = Deliver(envelope, link, peer, late)
+        stamped = Stamped(envelope.sender, body.clock, (deliver, time.monotonic()))
+        try:
+            for ready in self._publishes.offer(stamped):
+                self._hand_on(ready.body[0])
+        except (HoldBackOverflow, ValueError) as error:
+            logger.warning("Delivering a publish from %s out of causal order: %s", peer, error)
+            self._hand_on(deliver)
+
+    def _give_up_on_publishes(self, overdue: float) -> None:
+        for ready in self._publishes.give_up(lambda item: bool(item.body[1] <= overdue)):
+            deliver, _ = ready.body
+            self._late += 1
+            logger.warning(
+                "Delivering a publish from %s late: its causes never came within %g s",
+                deliver.peer,
+                self._settings.causal_wait,
+            )
+            self._hand_on(deliver)
+        self._schedule_expiry()
+
+    def _hand_on(self, deliver: Deliver) -> None:
+        self._delivered += 1
+        if self._router is not None:
+            self._router.tell(deliver)
+
+    def _schedule_expiry(self) -> None:
+        deadlines = [self._queue.next_deadline()]
+        deadlines += [
+            item.body[1] + self._settings.causal_wait for item in self._publishes.held_items()
+        ]
+        deadline = min((d for d in deadlines if d is not None), default=None)
+        if deadline is not None and self._expiry is None:
+            delay = max(deadline - time.monotonic(), 0.0)
+            self._expiry = self._scheduler.call_later(delay, self.actor_ref, ExpireHeld())
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    def _stamp(self, to: str, body: Any) -> Envelope:
+        sequence = self._sequences.get(to, 0) + 1
+        self._sequences[to] = sequence
+        return Envelope(self._node_id, sequence, msgspec.Raw(self._version), body)
+
+    def _send(
+        self, to: str, body: Any, address: Any, link: int | None, on_sent: Any = None
+    ) -> None:
+        """Stamp and send: straight to the I/O thread when the link is known (``Routes``), by
+        the transport otherwise (it dials)."""
+        envelope = self._stamp(to, body)
+        route = link if address is None else self._routes.get(address)
+        if route is not None:
+            self._scheduler.send(route, envelope, data=True, on_sent=on_sent)
+        elif self._transport is not None and address is not None:
+            self._transport.tell(SendTo(address, envelope, on_sent))
+        else:
+            notify_sent(on_sent)
+
+    def _publish(self, publish: PublishEnvelope) -> None:
+        """One publish: the next entry of this node's publish clock, to every member; this node's
+        own subscribers get it at once (a node's own publish is delivered when it is sent)."""
+        own = self._publishes.stamp(self._node_id, None)
+        body = Publish(publish.topic, publish.kind, msgspec.Raw(publish.payload), own.clock)
+        self._hand_on(Deliver(self._stamp(self._node_id, body), None, "this member"))
+        for member, address in publish.destinations:
+            self._send(member, body, address, None)

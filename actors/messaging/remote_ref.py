@@ -1,0 +1,158 @@
+"""Cluster messaging from any thread: ``RemoteRef`` and the ``Messaging`` methods of a node.
+
+Each call validates and encodes nothing but the message's type in the caller's thread (so an
+unregistered type is a ``TypeError`` right there) and tells the node's router; an ask returns a
+pykka future, or blocks on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, overload
+
+import pykka
+
+from actors.messaging.flow import FlowGate
+from actors.messaging.futures import ask as ask_actor
+from actors.messaging.router import RouterActor
+from actors.transport.loop import IoLoop
+from messages.local.routing import (
+    Admitted,
+    MemberChoice,
+    PublishMessage,
+    Register,
+    RemoteAsk,
+    RemoteTell,
+    SubscribeTopic,
+    Unregister,
+    UnsubscribeTopic,
+)
+from messages.settings import Settings
+from messages.wire.remote import RemoteTimeout, encode_payload
+
+__all__ = [
+    "MemberChoice",
+    "Messaging",
+    "RemoteRef",
+]
+
+
+class RemoteRef:
+    """The actor registered as ``name`` on ``member`` (or on the member the load balancer picks
+    for each message), with pykka's ``tell`` and ``ask``."""
+
+    def __init__(
+        self,
+        router: pykka.ActorRef[Any],
+        gate: FlowGate,
+        name: str,
+        member: MemberChoice,
+        settings: Settings,
+    ) -> None:
+        self._router = router
+        self._gate = gate
+        self.name = name
+        self.member = member
+        self._settings = settings
+
+    def __repr__(self) -> str:
+        where = "the load balancer's choice" if self.member is None else str(self.member)
+        return f"RemoteRef({self.name!r} on {where})"
+
+    def tell(self, message: Any) -> None:
+        """Send ``message`` (a registered Struct or a plain value); it arrives in order after the
+        ones this node sent before to that member. Raises ``TypeError`` for a type that cannot
+        travel; ``Backpressure`` when the node's flow gate stays full (``max_messages_in_flight``
+        or ``max_bytes_in_flight`` still waiting to be sent) for ``ask_timeout``, or at once
+        without ``block_on_backpressure``; ``RuntimeError`` when the node has stopped."""
+        self._send(RemoteTell(self.name, message, self.member))
+
+    @overload
+    def ask(self, message: Any, *, timeout: float | None = None) -> Any: ...
+
+    @overload
+    def ask(self, message: Any, *, timeout: float | None = None, block: bool) -> Any: ...
+
+    def ask(self, message: Any, *, timeout: float | None = None, block: bool = True) -> Any:
+        """The remote actor's answer (its ``on_receive`` return value). With ``block=False``, a
+        pykka future of it. Fails with ``RemoteTimeout`` after ``timeout`` (default: the node's
+        ``ask_timeout``) or another ``RemoteError`` as soon as the outcome is known."""
+        future: pykka.Future[Any] = pykka.ThreadingFuture()
+        self._send(RemoteAsk(self.name, message, future, self.member, timeout=timeout))
+        if not block:
+            return future
+        seconds = timeout or self._settings.ask_timeout
+        try:
+            return future.get(timeout=seconds + self._settings.ask_timeout)
+        except pykka.Timeout:  # the router's own timer should have ended it first
+            raise RemoteTimeout(f"no answer within {seconds:g} s") from None
+
+    def _send(self, message: RemoteTell | RemoteAsk) -> None:
+        kind, payload = encode_payload(message.message)
+        self._gate.acquire(len(payload))
+        try:
+            self._router.tell(Admitted(message, kind, payload))
+        except pykka.ActorDeadError:
+            self._gate.release(len(payload))
+            raise RuntimeError("this node has stopped: nothing more can be sent") from None
+
+
+class Messaging:
+    """What a node and a client offer for cluster messaging (``router`` and ``settings`` are set
+    by them)."""
+
+    router: pykka.ActorRef[Any]
+    gate: FlowGate
+    settings: Settings
+
+    def _start_messaging(
+        self,
+        node_id: str,
+        ordering: pykka.ActorRef[Any],
+        load_balancer: pykka.ActorRef[Any],
+        registry: pykka.ActorRef[Any],
+        loop: IoLoop,
+        settings: Settings,
+    ) -> None:
+        """Start this node's router, with its flow gate."""
+        self.gate = FlowGate.of(settings)
+        self.router = RouterActor.start(
+            node_id=node_id,
+            ordering=ordering,
+            load_balancer=load_balancer,
+            registry=registry,
+            scheduler=loop,
+            settings=settings,
+            gate=self.gate,
+        )
+
+    def remote(self, name: str, member: MemberChoice = None) -> RemoteRef:
+        """The actor registered as ``name`` on ``member`` (default: the load balancer's pick)."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty str, not {name!r}")
+        return RemoteRef(self.router, self.gate, name, member, self.settings)
+
+    def register(self, name: str, actor: pykka.ActorRef[Any]) -> None:
+        """Make ``actor`` reachable as ``name`` from every member and client."""
+        self._ask(Register(name, actor))
+
+    def unregister(self, name: str) -> bool:
+        """Forget ``name``; True if an actor was registered under it."""
+        removed: bool = self._ask(Unregister(name))
+        return removed
+
+    def publish(self, topic: str, message: Any) -> None:
+        """Deliver ``message`` to every subscriber of ``topic`` on every member (and this node),
+        in causal order with the other publishes."""
+        encode_payload(message)
+        self._ask(PublishMessage(topic, message))
+
+    def subscribe(self, topic: str, actor: pykka.ActorRef[Any]) -> None:
+        """Tell ``actor`` every message published on ``topic`` from now on."""
+        self._ask(SubscribeTopic(topic, actor))
+
+    def unsubscribe(self, topic: str, actor: pykka.ActorRef[Any]) -> bool:
+        removed: bool = self._ask(UnsubscribeTopic(topic, actor))
+        return removed
+
+    def _ask(self, message: Any) -> Any:
+        return ask_actor(self.router, message, self.settings.ask_timeout, "the router")

@@ -1,0 +1,330 @@
+"""RouterActor: actors reachable by name, remote tells and asks, publish and subscribe.
+
+It keeps the names of this node's actors, the asks in flight and the topic subscriptions. Outbound,
+it picks the member (through the load balancer when none is named), encodes the payload and hands
+the message to the ordering actor; inbound, it gets each envelope from the ordering actor in order
+and hands it to the actor registered under its name. A remote ask is run against the local actor
+without blocking anyone: the actor's reply future sends the answer on to the ordering actor
+itself, in the actor's thread (one hop less on the hot path). Every ask ends, exactly once: with
+the answer, a ``RemoteError``, or ``RemoteTimeout``; how an outcome is made and handed over, at
+either end, is ``actors.messaging.outcomes``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+from typing import Any, NamedTuple
+
+import msgspec
+import pykka
+
+from actors.messaging.flow import FlowGate
+from actors.messaging.outcomes import (
+    answer_body,
+    ask_without_waiting,
+    local_envelope,
+    remote_error,
+    reply,
+)
+from actors.transport.loop import IoLoop
+from actors.transport.timers import Timer
+from messages.address import Address
+from messages.events import MemberDowned, MemberEvent, MemberRemoved, MemberUp
+from messages.local.commands import InitialState, NextMember, Subscribe
+from messages.local.routing import (
+    Admitted,
+    Deliver,
+    PublishEnvelope,
+    PublishMessage,
+    Register,
+    RemoteAsk,
+    RemoteTell,
+    SendEnvelope,
+    SubscribeTopic,
+    Unregister,
+    UnsubscribeTopic,
+)
+from messages.member import Member
+from messages.messaging.envelope import Answer, Ask, Failure, Publish, Tell
+from messages.settings import Settings
+from messages.wire.remote import (
+    MemberGone,
+    NoMemberAvailable,
+    NoSuchActor,
+    RemoteError,
+    RemoteTimeout,
+    UnknownMessageType,
+    decode_payload,
+    encode_payload,
+    error_from_wire,
+)
+
+__all__ = ["RouterActor"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Pending(NamedTuple):
+    """An ask in flight: who waits, for which member, and its timer."""
+
+    ask: RemoteAsk
+    member: str
+    timer: Timer | None
+
+
+class _AskExpired(NamedTuple):
+    ask_id: int
+
+
+class RouterActor(pykka.ThreadingActor):
+    """Names, asks and topics of one node (or client); see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        ordering: pykka.ActorRef[Any],
+        load_balancer: pykka.ActorRef[Any],
+        registry: pykka.ActorRef[Any],
+        scheduler: IoLoop,
+        settings: Settings,
+        gate: FlowGate,
+    ) -> None:
+        super().__init__()
+        self._gate = gate
+        self._node_id = node_id
+        self._ordering = ordering
+        self._load_balancer = load_balancer
+        self._registry = registry
+        self._scheduler = scheduler
+        self._settings = settings
+        self._names: dict[str, pykka.ActorRef[Any]] = {}
+        self._topics: dict[str, dict[str, pykka.ActorRef[Any]]] = {}
+        self._members: dict[str, Member] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._ask_ids = itertools.count(1)
+
+    def on_start(self) -> None:
+        subscribe = Subscribe(
+            self.actor_ref,
+            events=(MemberUp, MemberDowned, MemberRemoved),
+            initial_state=InitialState.EVENTS,
+        )
+        self._registry.ask(subscribe, timeout=self._settings.ask_timeout)
+
+    def on_stop(self) -> None:
+        for ask_id in list(self._pending):
+            self._finish(ask_id, error=MemberGone("this node stopped before the answer came"))
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case Deliver():
+                self._on_deliver(message)
+            case Admitted(message=RemoteTell() as tell, kind=kind, payload=payload):
+                self._tell(tell, kind, payload)
+            case Admitted(message=RemoteAsk() as ask, kind=kind, payload=payload):
+                self._ask(ask, kind, payload)
+            case RemoteTell() | RemoteAsk():
+                self._admit(message)
+            case _AskExpired(ask_id=ask_id):
+                timeout = self._pending[ask_id].ask.timeout if ask_id in self._pending else None
+                seconds = timeout or self._settings.ask_timeout
+                self._finish(ask_id, error=RemoteTimeout(f"no answer within {seconds:g} s"))
+            case MemberUp(member=member):
+                self._members[member.uuid] = member
+            case MemberDowned(member=member) | MemberRemoved(member=member):
+                self._member_gone(
+                    member,
+                    "was downed" if isinstance(message, MemberDowned) else "left or was removed",
+                )
+            case Register(name=name, actor=actor):
+                self._names[name] = actor
+            case Unregister(name=name):
+                return self._names.pop(name, None) is not None
+            case PublishMessage(topic=topic, message=payload):
+                self._publish(topic, payload)
+            case SubscribeTopic(topic=topic, actor=actor):
+                self._topics.setdefault(topic, {})[actor.actor_urn] = actor
+            case UnsubscribeTopic(topic=topic, actor=actor):
+                return self._topics.get(topic, {}).pop(actor.actor_urn, None) is not None
+            case MemberEvent():
+                pass
+            case _:
+                logger.warning("RouterActor ignores unexpected message %r", message)
+        return None
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    def _resolve(self, member: Any) -> Member:
+        """The up member a message goes to; ``NoMemberAvailable`` when there is none."""
+        if member is None:
+            chosen = self._load_balancer.ask(NextMember(), timeout=self._settings.ask_timeout)
+            if not isinstance(chosen, Member):
+                raise NoMemberAvailable("the load balancer has no member to send to")
+            return chosen
+        if isinstance(member, Member):
+            member = member.uuid
+        if isinstance(member, str) and ":" not in member:
+            found = self._members.get(member)
+        else:
+            address = Address.parse(member)
+            found = next((m for m in self._members.values() if m.address == address), None)
+        if found is None:
+            raise NoMemberAvailable(f"no up member {member}")
+        return found
+
+    def _admit(self, message: RemoteTell | RemoteAsk) -> None:
+        """An application actor's tell or ask: encode it and take its place in the flow gate
+        without waiting (an actor's thread must not block on the network)."""
+        try:
+            kind, payload = encode_payload(message.message)
+            self._gate.acquire(len(payload), block=False)
+        except (TypeError, RemoteError) as error:
+            if isinstance(message, RemoteAsk):
+                reply(message, error=remote_error(error))
+            else:
+                logger.warning("Cannot tell %r to %r: %s", message.message, message.name, error)
+            return
+        if isinstance(message, RemoteAsk):
+            self._ask(message, kind, payload)
+        else:
+            self._tell(message, kind, payload)
+
+    def _tell(self, tell: RemoteTell, kind: str, payload: bytes) -> None:
+        try:
+            target = self._resolve(tell.member)
+        except RemoteError as error:
+            self._gate.release(len(payload))
+            logger.warning("Cannot tell %r to %r: %s", tell.message, tell.name, error)
+            return
+        self._send(target, Tell(tell.name, kind, msgspec.Raw(payload)), len(payload))
+
+    def _ask(self, ask: RemoteAsk, kind: str, payload: bytes) -> None:
+        ask_id = next(self._ask_ids)
+        try:
+            target = self._resolve(ask.member)
+        except RemoteError as error:
+            self._gate.release(len(payload))
+            reply(ask, error=error)
+            return
+        timeout = ask.timeout or self._settings.ask_timeout
+        timer = self._scheduler.call_later(timeout, self.actor_ref, _AskExpired(ask_id))
+        self._pending[ask_id] = _Pending(ask, target.uuid, timer)
+        self._send(target, Ask(ask.name, kind, msgspec.Raw(payload), ask_id), len(payload))
+
+    def _send(self, target: Member, body: Any, size: int) -> None:
+        """Send a tell or an ask that has its place in the gate, given back once it is written."""
+        if target.uuid == self._node_id:  # to an actor of this very node: no wire
+            self._gate.release(size)
+            self.actor_ref.tell(Deliver(local_envelope(self._node_id, body), None, "this member"))
+        else:
+            release = functools.partial(self._gate.release, size)
+            self._ordering.tell(
+                SendEnvelope(target.uuid, body, address=target.address, on_sent=release)
+            )
+
+    def _publish(self, topic: str, message: Any) -> None:
+        try:
+            kind, payload = encode_payload(message)
+        except TypeError as error:
+            logger.warning("Cannot publish %r on %r: %s", message, topic, error)
+            return
+        destinations = tuple(
+            (m.uuid, m.address) for m in self._members.values() if m.uuid != self._node_id
+        )
+        self._ordering.tell(PublishEnvelope(destinations, topic, kind, payload))
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    def _on_deliver(self, deliver: Deliver) -> None:
+        envelope = deliver.envelope
+        match envelope.body:
+            case Tell(to=to, kind=kind, payload=payload):
+                self._on_tell(to, kind, payload, deliver.peer)
+            case Ask():
+                self._on_ask(envelope.sender, deliver.link, envelope.body)
+            case Answer(ask_id=ask_id, kind=kind, payload=payload):
+                try:
+                    value = decode_payload(kind, payload)
+                except RemoteError as error:
+                    self._finish(
+                        ask_id, error=UnknownMessageType(f"the answer cannot be read here: {error}")
+                    )
+                else:
+                    self._finish(ask_id, value=value)
+            case Failure(ask_id=ask_id, error=error, message=text):
+                self._finish(ask_id, error=error_from_wire(error, text))
+            case Publish(topic=topic, kind=kind, payload=payload):
+                self._on_publish(topic, kind, payload, deliver.peer)
+
+    def _on_tell(self, to: str, kind: str, payload: msgspec.Raw, peer: str) -> None:
+        actor = self._names.get(to)
+        try:
+            if actor is None:
+                raise NoSuchActor(f"no actor is registered as {to!r} here")
+            actor.tell(decode_payload(kind, payload))
+        except (RemoteError, pykka.ActorDeadError) as error:
+            logger.warning("Dropped a message for %r from %s: %s", to, peer, error)
+
+    def _on_ask(self, sender: str, link: int | None, ask: Ask) -> None:
+        actor = self._names.get(ask.to)
+        try:
+            if actor is None or not actor.is_alive():
+                raise NoSuchActor(f"no actor is registered as {ask.to!r} on member {self._node_id}")
+            value = decode_payload(ask.kind, ask.payload)
+        except RemoteError as error:
+            self._answer(sender, link, answer_body(ask.ask_id, error=error))
+            return
+        send = self._answer
+
+        def answer(result: Any, error: BaseException | None) -> None:
+            """In the actor's thread: the outcome goes straight back, not through this router."""
+            try:
+                send(sender, link, answer_body(ask.ask_id, result, error))
+            except pykka.ActorDeadError:
+                logger.debug("The node stopped before an answer to %s went out", sender)
+
+        ask_without_waiting(actor, value, answer)
+
+    def _answer(self, sender: str, link: int | None, body: Answer | Failure) -> None:
+        """Send an ask's outcome to its sender (thread-safe: it only tells actors)."""
+        if sender == self._node_id:
+            self.actor_ref.tell(Deliver(local_envelope(sender, body), None, "this member"))
+        else:
+            self._ordering.tell(SendEnvelope(sender, body, link=link))
+
+    def _on_publish(self, topic: str, kind: str, payload: msgspec.Raw, peer: str) -> None:
+        subscribers = self._topics.get(topic)
+        if not subscribers:
+            return
+        try:
+            value = decode_payload(kind, payload)
+        except RemoteError as error:
+            logger.warning("Dropped a publish on %r from %s: %s", topic, peer, error)
+            return
+        for urn, actor in list(subscribers.items()):
+            try:
+                actor.tell(value)
+            except pykka.ActorDeadError:
+                del subscribers[urn]
+
+    # -- asks in flight ------------------------------------------------------------------------
+
+    def _member_gone(self, member: Member, how: str) -> None:
+        self._members.pop(member.uuid, None)
+        for ask_id, pending in list(self._pending.items()):
+            if pending.member == member.uuid:
+                self._finish(
+                    ask_id, error=MemberGone(f"member {member.address} {how} before it answered")
+                )
+
+    def _finish(self, ask_id: int, *, value: Any = None, error: RemoteError | None = None) -> None:
+        pending = self._pending.pop(ask_id, None)
+        if pending is None:
+            logger.debug("An answer to ask %d came after it had ended", ask_id)
+            return
+        if pending.timer is not None:
+            pending.timer.cancel()
+        reply(pending.ask, value=value, error=error)

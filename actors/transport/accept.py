@@ -1,0 +1,188 @@
+"""Accepting: the listening side of the I/O thread, up to each accepted link's checked ``Hello``.
+
+It accepts without blocking, at most ``_ACCEPTS_PER_EVENT`` per readiness event; out of file
+descriptors (or other resources), it stops watching the listener for a while and keeps accepting
+after. Accepted connections still waiting for their ``Hello`` are bounded
+(``max_pending_handshakes``, and ``max_pending_handshakes_per_source`` per remote address); each
+must send it within ``handshake_timeout``, in a first frame of at most ``HANDSHAKE_FRAME_BYTES``.
+A ``Hello`` the listener's check accepts is answered with its accept frame and ``LinkUp``; any other
+first frame, with ``HelloRefused`` and the link's close.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import selectors
+import socket
+from typing import Any
+
+import pykka
+
+from actors.transport.core import LoopCore
+from actors.transport.link import HelloCheck, Link, configure_socket, logger
+from messages.local.links import LinkUp
+from messages.settings import Settings
+from messages.wire.framing import Codec, FrameDecoder, encode_frame
+from messages.wire.handshake import HANDSHAKE_FRAME_BYTES, Hello, HelloRefused
+
+__all__ = ["Accepting", "Listener"]
+
+_ACCEPTS_PER_EVENT = 64
+_ACCEPT_BACKOFF_MIN = 0.05  # after EMFILE, ENFILE, ENOBUFS, ENOMEM: out of resources
+_ACCEPT_BACKOFF_MAX = 1.0
+_CONNECTION_ABORTED = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EINTR})
+
+
+class Listener:
+    """A listening socket, and what its accepted links are checked against and told to."""
+
+    __slots__ = ("accept_frame", "check_hello", "deliver_to", "manager", "sock")
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        accept_frame: bytes,
+        check_hello: HelloCheck,
+        deliver_to: pykka.ActorRef[Any],
+        manager: pykka.ActorRef[Any],
+    ) -> None:
+        self.sock = sock
+        self.accept_frame = accept_frame
+        self.check_hello = check_hello
+        self.deliver_to = deliver_to
+        self.manager = manager
+
+
+class Accepting(LoopCore):
+    """The listener and the handshakes of accepted links; loop thread only."""
+
+    def __init__(self, codec: Codec, settings: Settings) -> None:
+        super().__init__(codec, settings)
+        self._handshakes_by_source: collections.Counter[str] = collections.Counter()
+        self._refused_since_log = 0
+        self._listener: Listener | None = None
+        self._accept_backoff = _ACCEPT_BACKOFF_MIN
+
+    def _start_listening(self, listener: Listener) -> None:
+        listener.sock.setblocking(False)
+        self._listener = listener
+        self._selector.register(listener.sock, selectors.EVENT_READ, self._on_acceptable)
+
+    def _on_acceptable(self, _mask: int) -> None:
+        listener = self._listener
+        assert listener is not None
+        for _ in range(_ACCEPTS_PER_EVENT):
+            try:
+                sock, remote = listener.sock.accept()
+            except BlockingIOError:
+                break
+            except OSError as error:
+                if error.errno in _CONNECTION_ABORTED:
+                    continue
+                self._back_off_accepting(error)
+                return
+            self._accept_backoff = _ACCEPT_BACKOFF_MIN
+            self._on_accepted(sock, str(remote[0]), listener)
+
+    def _back_off_accepting(self, error: OSError) -> None:
+        """Stop watching the listener for a while: level-triggered, it would wake us at once."""
+        listener = self._listener
+        assert listener is not None
+        delay = self._accept_backoff
+        self._accept_backoff = min(delay * 2, _ACCEPT_BACKOFF_MAX)
+        logger.warning("Cannot accept connections: %s; retrying in %.2f s", error.strerror, delay)
+        self._selector.unregister(listener.sock)
+
+        def resume() -> None:
+            if self._listener is listener and not self._stopping:
+                self._selector.register(listener.sock, selectors.EVENT_READ, self._on_acceptable)
+
+        self._after(delay, resume)
+
+    def _on_accepted(self, sock: socket.socket, source: str, listener: Listener) -> None:
+        settings = self._settings
+        pending = sum(self._handshakes_by_source.values())
+        if (
+            pending >= settings.max_pending_handshakes
+            or self._handshakes_by_source[source] >= settings.max_pending_handshakes_per_source
+        ):
+            sock.close()
+            if not self._refused_since_log:
+                logger.warning(
+                    "%d connections (%d from %s) are waiting for their Hello, the limit: closing "
+                    "new ones until some complete or time out",
+                    pending,
+                    self._handshakes_by_source[source],
+                    source,
+                )
+            self._refused_since_log += 1
+            return
+        if self._refused_since_log:
+            logger.warning(
+                "Closed %d connections over the handshake limit", self._refused_since_log
+            )
+            self._refused_since_log = 0
+        try:
+            configure_socket(sock, settings)
+            name = "{}:{}".format(*sock.getpeername()[:2])
+        except OSError as error:
+            sock.close()
+            logger.debug("Accepted connection unusable: %s", error)
+            return
+        link = Link(
+            self._next_id(),
+            sock,
+            name,
+            peer=None,
+            source=source,
+            deliver_to=listener.deliver_to,
+            manager=listener.manager,
+            decoder=FrameDecoder(settings.max_frame_bytes, HANDSHAKE_FRAME_BYTES),
+            check_hello=listener.check_hello,
+            idle_close=False,
+        )
+        self._handshakes_by_source[source] += 1
+        self._add(link, selectors.EVENT_READ)
+        timeout = settings.handshake_timeout
+        link.timer = self._after(
+            timeout,
+            lambda: self._handshake_overdue(link, f"no Hello from {name} within {timeout:g} s"),
+        )
+
+    def _handshake(self, link: Link, message: Any) -> bool:
+        """Check an accepted link's first message; True if the link is up."""
+        listener = self._listener
+        assert link.check_hello is not None
+        assert listener is not None
+        if not isinstance(message, Hello):
+            refusal: str | None = f"expected Hello as first frame, got {type(message).__name__}"
+        else:
+            refusal = link.check_hello(message)
+        self._handshake_done(link)
+        if refusal is None:
+            self._queue(link, listener.accept_frame)
+            link.manager.tell(LinkUp(link=link.id, hello=message))
+            return True
+        logger.error("Refusing link from %s: %s", link.name, refusal)
+        self._queue(link, encode_frame(self._codec.encode(HelloRefused(reason=refusal))))
+        self._start_closing(link, f"refused: {refusal}")
+        return False
+
+    def _handshake_overdue(self, link: Link, reason: str) -> None:
+        if link.check_hello is not None and self._links.get(link.id) is link:
+            logger.warning("Closing link: %s", reason)
+            self._finish(link, reason)
+
+    def _handshake_done(self, link: Link) -> None:
+        link.check_hello = None
+        if link.timer is not None:
+            link.timer.cancel()
+        self._release_handshake(link)
+
+    def _release_handshake(self, link: Link) -> None:
+        if link.source is not None:
+            self._handshakes_by_source[link.source] -= 1
+            if self._handshakes_by_source[link.source] <= 0:
+                del self._handshakes_by_source[link.source]
+            link.source = None

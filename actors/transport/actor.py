@@ -1,0 +1,217 @@
+"""TransportActor: the connection actor of a node, which decides what travels on which link.
+
+The sockets belong to the node's ``IoLoop``; this actor keeps the link table and routes ``SendTo``
+(dialling a link on first use), ``Reply`` and ``Broadcast`` to it, encoding each message once. It
+never blocks: every socket operation is a command queued to the I/O thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import pykka
+
+from actors.transport.loop import HelloCheck, IoLoop, notify_sent
+from messages.address import Address
+from messages.local.links import BlockPeers, Delayed, DelayPeers, LinkClosed, LinkUp, Routes
+from messages.membership.effects import (
+    Broadcast,
+    CloseLink,
+    Reply,
+    SendTo,
+    Termination,
+    TerminationKind,
+    Watching,
+)
+from messages.messaging.envelope import Envelope
+from messages.wire.framing import Codec, encode_frame
+from messages.wire.handshake import Hello, HelloAccepted, Role
+
+__all__ = [
+    "TransportActor",
+    "bind_listener",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class TransportActor(pykka.ThreadingActor):
+    """One link per peer member, whichever end dialled it, and the links of watching clients.
+
+    A link to a member is dialled on first use, or is the one that member dialled (its ``Hello``
+    names its address): it then carries both ends' messages. When two members dial each other at
+    once, both keep the link dialled by the member with the lower address, and the other member
+    closes the link it dialled (after flushing it; this end reads it to its end, so nothing sent on
+    either is lost), so a member holds one link per peer it talks to. A dialled link closes after ``idle_timeout`` without
+    traffic, on ``CloseLink``, or when it fails; the next send dials again. Accepted links from
+    clients get every ``Broadcast``.
+    """
+
+    def __init__(
+        self,
+        *,
+        loop: IoLoop,
+        listener: socket.socket | None,
+        hello: Hello,
+        check_hello: HelloCheck,
+        codec: Codec,
+        deliver_to: pykka.ActorRef[Any],
+        supervisor: pykka.ActorRef[Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if (hello.address is None) != (listener is None):
+            raise ValueError("a member listens at the address its Hello names; a client neither")
+        self._loop = loop
+        self._listener = listener
+        self._hello = hello
+        self._address = hello.address
+        self._check_hello = check_hello
+        self._codec = codec
+        self._deliver_to = deliver_to
+        self._supervisor = supervisor
+        self._hello_frame = encode_frame(codec.encode(hello))
+        self._routes: dict[Address, int] = {}  # the link that carries our messages to a member
+        self._peers: dict[int, Address] = {}  # the member at the other end of a member link
+        self._dialled: set[int] = set()
+        self._clients: set[int] = set()
+        self._blocked: frozenset[Address] = frozenset()
+        self._delayed: frozenset[Address] = frozenset()
+        self._delay = 0.0
+        self._stalled: set[Address] = set()
+        self._shared_routes: tuple[tuple[Address, int], ...] = ()
+
+    def on_start(self) -> None:
+        if self._listener is None:
+            return  # a client's transport: it only dials
+        self._loop.listen(
+            self._listener,
+            accept_frame=encode_frame(self._codec.encode(HelloAccepted(uuid=self._hello.uuid))),
+            check_hello=self._check_hello,
+            deliver_to=self._deliver_to,
+            manager=self.actor_ref,
+        )
+
+    def on_failure(self, *exc_info: Any) -> None:
+        if self._supervisor is not None:
+            reason = f"transport crashed: {exc_info[1]!r}"
+            self._supervisor.tell(Termination(TerminationKind.FAILED, reason))
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case SendTo(address=address, on_sent=on_sent) if (
+                address in self._blocked or address in self._stalled
+            ):
+                if address in self._routes:
+                    self._stalled.add(address)  # the frame is lost: this link is stuck now
+                    self._share_routes()
+                notify_sent(on_sent)
+            case SendTo(address=address) if address in self._delayed:
+                self._loop.call_later(self._delay, self.actor_ref, Delayed(message))
+            case SendTo(address=address, message=payload, on_sent=on_sent) | Delayed(
+                SendTo(address, payload, on_sent)
+            ):
+                self._send_to(address, payload, on_sent)
+            case Reply(link=link, message=payload, on_sent=on_sent):
+                self._write(link, payload, on_sent)
+            case Broadcast(message=payload):
+                if self._clients and (frame := self._loop.encode(payload)) is not None:
+                    for link in self._clients:
+                        self._loop.write(link, frame)
+            case LinkUp(link=link, hello=hello):
+                self._link_up(link, hello)
+                self._share_routes()
+            case Watching(link=link):
+                self._clients.add(link)
+            case LinkClosed(link=link, reason=reason):
+                self._link_closed(link, reason)
+                self._share_routes()
+            case CloseLink(address=address, reason=reason):
+                self._close(address, reason)
+                self._share_routes()
+            case BlockPeers(addresses=addresses):
+                self._blocked = addresses
+                self._share_routes()
+            case DelayPeers(addresses=addresses, seconds=seconds):
+                self._delayed, self._delay = addresses, seconds
+                self._share_routes()
+            case _:
+                logger.warning("TransportActor ignores unexpected message %r", message)
+        return None
+
+    def _write(self, link: int, message: Any, on_sent: Any) -> None:
+        self._loop.send(link, message, data=isinstance(message, Envelope), on_sent=on_sent)
+
+    def _share_routes(self) -> None:
+        """Tell the ordering actor the links it may write envelopes to itself (not those to a
+        member behind an injected fault: this actor applies those)."""
+        faulty = self._blocked | self._delayed | self._stalled
+        routes = tuple((a, link) for a, link in self._routes.items() if a not in faulty)
+        if routes != self._shared_routes:
+            self._shared_routes = routes
+            self._deliver_to.tell(Routes(routes))
+
+    def _send_to(self, address: Address, message: Any, on_sent: Any = None) -> None:
+        link = self._routes.get(address)
+        if link is None:
+            link = self._loop.dial(
+                address,
+                self._hello_frame,
+                deliver_to=self._deliver_to,
+                manager=self.actor_ref,
+                idle_close=True,
+            )
+            self._routes[address] = link
+            self._peers[link] = address
+            self._dialled.add(link)
+            self._share_routes()
+        self._write(link, message, on_sent)
+
+    def _link_up(self, link: int, hello: Hello) -> None:
+        address = hello.address
+        if hello.role is Role.CLIENT or address is None or address == self._address:
+            return
+        self._peers[link] = address
+        current = self._routes.get(address)
+        if current is None:
+            self._routes[address] = link
+        elif current in self._dialled and self._address is not None and self._address < address:
+            # Both dialled at once; the lower address's link stays. The other is the peer's to
+            # close: it does once it sees ours, after writing what it had queued there, and this
+            # end reads that link to its end. Closing it here lost what the peer had sent on it.
+            logger.debug("Link %d from %s is a duplicate; its dialler closes it", link, address)
+        else:  # theirs stays; or a link from the member (or its next incarnation) replaces one
+            self._routes[address] = link
+            self._stalled.discard(address)
+            logger.debug("Link %d to %s is replaced by link %d", current, address, link)
+            self._loop.replace(current, link, "replaced by the link the member dialled")
+
+    def _link_closed(self, link: int, reason: str) -> None:
+        self._clients.discard(link)
+        self._dialled.discard(link)
+        address = self._peers.pop(link, None)
+        if address is not None and self._routes.get(address) == link:
+            del self._routes[address]
+            self._stalled.discard(address)
+            logger.debug("Link to %s closed: %s", address, reason)
+
+    def _close(self, address: Address, reason: str) -> None:
+        link = self._routes.pop(address, None)
+        self._stalled.discard(address)
+        if link is not None:
+            self._loop.close(link, reason)
+
+
+def bind_listener(address: Address) -> socket.socket:
+    """A listening TCP socket on ``address`` (raises OSError with the address when it is taken)."""
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((address.host, address.port))
+    except OSError as error:
+        listener.close()
+        raise OSError(error.errno, f"cannot listen on {address}: {error.strerror}") from error
+    listener.listen(128)
+    return listener

@@ -1,0 +1,125 @@
+"""Dialling: the connecting side of the I/O thread, up to a dialled link's first write.
+
+A connect is non-blocking, with its own deadline (``connect_timeout``), so a peer behind a
+partition never holds up anything else; the link's first frames (its ``Hello``) are queued at once
+and go out when the connect completes. A host name is resolved by ``resolve`` in the dialling
+thread, never in the I/O thread. A dial that fails is told to its manager as ``LinkClosed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import os
+import selectors
+import socket
+from typing import Any
+
+import pykka
+
+from actors.transport.core import LoopCore
+from actors.transport.link import Link, configure_socket
+from messages.address import Address
+from messages.local.links import LinkClosed
+from messages.wire.framing import FrameDecoder
+
+__all__ = ["Dialling", "cannot_connect", "resolve"]
+
+
+class Dialling(LoopCore):
+    """Connects of dialled links, and their deadlines; loop thread only."""
+
+    @staticmethod
+    def _tell_closed(
+        manager: pykka.ActorRef[Any], link_id: int, peer: Address | None, reason: str
+    ) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            manager.tell(LinkClosed(link=link_id, peer=peer, reason=reason))
+
+    def _start_dial(
+        self,
+        link_id: int,
+        address: Address,
+        family: int,
+        sockaddr: tuple[Any, ...],
+        first_frames: bytes,
+        deliver_to: pykka.ActorRef[Any],
+        manager: pykka.ActorRef[Any],
+        idle_close: bool,
+    ) -> None:
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as error:  # out of file descriptors, say
+            self._tell_closed(manager, link_id, address, cannot_connect(address, error))
+            return
+        try:
+            configure_socket(sock, self._settings)
+            status = sock.connect_ex(sockaddr)
+        except OSError as error:
+            sock.close()
+            self._tell_closed(manager, link_id, address, cannot_connect(address, error))
+            return
+        if status not in (0, errno.EINPROGRESS):
+            sock.close()
+            failure = OSError(status, os.strerror(status))
+            self._tell_closed(manager, link_id, address, cannot_connect(address, failure))
+            return
+        link = Link(
+            link_id,
+            sock,
+            str(address),
+            peer=address,
+            source=None,
+            deliver_to=deliver_to,
+            manager=manager,
+            decoder=FrameDecoder(self._settings.max_frame_bytes),
+            check_hello=None,
+            idle_close=idle_close,
+        )
+        link.connecting = status != 0
+        link.control.append(first_frames)
+        link.outbound_bytes = len(first_frames)
+        self._add(link, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        if link.connecting:
+            timeout = self._settings.connect_timeout
+            link.timer = self._after(timeout, lambda: self._connect_overdue(link, timeout))
+
+    def _connect_overdue(self, link: Link, timeout: float) -> None:
+        if link.connecting and self._links.get(link.id) is link:
+            self._finish(link, f"cannot connect to {link.name}: no answer within {timeout:g} s")
+
+    def _connected(self, link: Link) -> None:
+        status = link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if status:
+            self._finish(link, cannot_connect(link.name, OSError(status, os.strerror(status))))
+            return
+        link.connecting = False
+        if link.timer is not None:
+            link.timer.cancel()
+        self._flush(link)
+
+
+def cannot_connect(address: Address | str, error: OSError) -> str:
+    """Why a dial to ``address`` failed, led by the error's symbolic name (``ECONNREFUSED``),
+    which, unlike the C library's text after it, is the same on every system and locale."""
+    name = errno.errorcode.get(error.errno or 0)
+    detail = error.strerror or str(error)
+    return (
+        f"cannot connect to {address}: {name}: {detail}"
+        if name
+        else f"cannot connect to {address}: {detail}"
+    )
+
+
+def resolve(address: Address) -> tuple[int, tuple[Any, ...]]:
+    """The socket family and address to connect to (a name through the resolver)."""
+    try:
+        ip = ipaddress.ip_address(address.host)
+    except ValueError:
+        family, _, _, _, sockaddr = socket.getaddrinfo(
+            address.host, address.port, type=socket.SOCK_STREAM
+        )[0]
+        return family, sockaddr
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    return family, (address.host, address.port)

@@ -1,0 +1,218 @@
+"""One link of the I/O thread: its state, its socket options and its two outbound lanes.
+
+Outbound frames wait in two lanes, so that membership frames never queue behind application frames
+(only behind the frame already on its way). The functions here do a lane's bookkeeping for the
+thread's write path: take a batch from the head (``next_batch``), account for what the socket took
+(``consume``), put back what it did not (``requeue``), and drop what is left when the link is gone
+(``drop_outbound``). Everything here is touched by the loop thread only.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import pykka
+
+from actors.transport.timers import Timer
+from messages.address import Address
+from messages.settings import Settings
+from messages.wire.framing import FrameDecoder
+from messages.wire.handshake import Hello
+
+__all__ = [
+    "HelloCheck",
+    "Link",
+    "OnSent",
+    "Queued",
+    "configure_socket",
+    "consume",
+    "drop_outbound",
+    "logger",
+    "next_batch",
+    "notify_sent",
+    "requeue",
+]
+
+logger = logging.getLogger("actors.transport.loop")
+"""The I/O thread's one logger, whichever of its modules logs: its warnings are known by this name."""
+
+HelloCheck = Callable[[Hello], str | None]
+"""Returns the reason to refuse a handshake, or None to accept it."""
+
+OnSent = Callable[[], None] | None
+"""Called (in the I/O thread) once an application frame has been written, or dropped."""
+
+_WRITE_BATCH_BYTES = 256 * 1024  # frames joined into one send
+_KEEPALIVE = (10, 5, 3)  # idle s, interval s, probes: a vanished peer is noticed within ~25 s
+
+
+class Queued(NamedTuple):
+    """A frame on its way out (or its unsent rest): what to call once it is sent, which lane it
+    came from, and its whole size."""
+
+    frame: bytes | memoryview
+    on_sent: OnSent
+    data: bool
+    size: int
+
+
+class Link:
+    """One connection's state; touched only by the loop thread."""
+
+    __slots__ = (
+        "check_hello",
+        "closing",
+        "connecting",
+        "control",
+        "current",
+        "data",
+        "data_bytes",
+        "decoder",
+        "deliver_to",
+        "handler",
+        "id",
+        "idle_close",
+        "interest",
+        "last_active",
+        "manager",
+        "name",
+        "outbound_bytes",
+        "peer",
+        "sock",
+        "source",
+        "timer",
+    )
+
+    def __init__(
+        self,
+        link_id: int,
+        sock: socket.socket,
+        name: str,
+        *,
+        peer: Address | None,
+        source: str | None,
+        deliver_to: pykka.ActorRef[Any],
+        manager: pykka.ActorRef[Any],
+        decoder: FrameDecoder,
+        check_hello: HelloCheck | None,
+        idle_close: bool,
+    ) -> None:
+        self.id = link_id
+        self.sock = sock
+        self.name = name
+        self.peer = peer  # the address dialled, for a dialled link
+        self.source = source  # the remote host, for an accepted link still in its handshake
+        self.deliver_to = deliver_to
+        self.manager = manager
+        self.decoder = decoder
+        self.check_hello = check_hello  # set until an accepted link's Hello has been checked
+        self.idle_close = idle_close
+        self.connecting = False
+        self.closing: str | None = None  # the reason, while the last frames go out
+        # Two lanes: membership frames never wait behind application frames (only behind the
+        # frame already on its way, ``current``: its unsent rest, and what to call once sent).
+        self.control: collections.deque[bytes] = collections.deque()
+        self.data: collections.deque[tuple[bytes, OnSent]] = collections.deque()
+        self.current: Queued | None = None
+        self.outbound_bytes = 0
+        self.data_bytes = 0  # of application frames, bounded by the node's flow gate instead
+        self.interest = 0
+        self.last_active = time.monotonic()
+        self.timer: Timer | None = None  # the connect or handshake deadline
+        self.handler: Callable[[int], None] | None = None  # its selector callback
+
+
+def configure_socket(sock: socket.socket, settings: Settings) -> None:
+    """Make a link's socket non-blocking, unbuffered (no Nagle) and quick to notice a vanished
+    peer, whether it was dialled or accepted."""
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux: unacknowledged data closes the link
+        milliseconds = int(settings.unacked_timeout * 1000)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, milliseconds)
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        idle, interval, probes = _KEEPALIVE
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
+
+
+def next_batch(link: Link) -> list[Queued]:
+    """Up to ``_WRITE_BATCH_BYTES`` from the head: the frame on its way, then membership
+    frames, then application frames (each lane in its order)."""
+    batch: list[Queued] = []
+    size = 0
+    if link.current is not None:
+        batch.append(link.current)
+        size = len(link.current.frame)
+        link.current = None
+    while link.control and size < _WRITE_BATCH_BYTES:
+        frame = link.control.popleft()
+        batch.append(Queued(frame, None, False, len(frame)))
+        size += len(frame)
+    while link.data and size < _WRITE_BATCH_BYTES:
+        frame, on_sent = link.data.popleft()
+        batch.append(Queued(frame, on_sent, True, len(frame)))
+        size += len(frame)
+    return batch
+
+
+def consume(link: Link, batch: list[Queued], sent: int) -> None:
+    """Account for ``sent`` bytes of ``batch``: frames sent in full are done; a partly sent
+    one becomes the frame on its way, and the rest go back to the head of their lanes."""
+    link.outbound_bytes -= sent
+    for index, queued in enumerate(batch):
+        if sent >= len(queued.frame):
+            sent -= len(queued.frame)
+            if queued.data:
+                link.data_bytes -= queued.size
+            notify_sent(queued.on_sent)
+            continue
+        link.current = queued._replace(frame=memoryview(queued.frame)[sent:])
+        requeue(link, batch[index + 1 :])
+        return
+
+
+def requeue(link: Link, frames: list[Queued]) -> None:
+    """Put unsent frames back at the head of their lanes, in their order."""
+    for queued in reversed(frames):
+        frame = bytes(queued.frame)
+        if queued.data:
+            link.data.appendleft((frame, queued.on_sent))
+        else:
+            link.control.appendleft(frame)
+
+
+def drop_outbound(link: Link, reason: str) -> None:
+    """The link is gone: its unsent frames are dropped (application ones said so: their
+    asks fail by the member's removal or their timeout, tells are lost)."""
+    dropped = [queued.on_sent for queued in (link.current,) if queued and queued.data]
+    dropped += [on_sent for _, on_sent in link.data]
+    if dropped:
+        logger.warning(
+            "Dropped %d unsent application message(s) to %s: %s",
+            len(dropped),
+            link.name,
+            reason,
+        )
+    for on_sent in dropped:
+        notify_sent(on_sent)
+    link.current = None
+    link.data.clear()
+    link.control.clear()
+    link.outbound_bytes = link.data_bytes = 0
+
+
+def notify_sent(on_sent: OnSent) -> None:
+    """Call a frame's ``on_sent``, if any; a failing one is logged, never raised."""
+    if on_sent is not None:
+        try:
+            on_sent()
+        except Exception:
+            logger.exception("A frame's on_sent callback failed")

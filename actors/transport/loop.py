@@ -1,0 +1,304 @@
+"""IoLoop: the one I/O thread of a node (or client), serving every socket and every timer.
+
+A ``selectors`` loop: non-blocking accept, connect, read and write on every link, frames decoded
+into messages in this thread and told to actors as ``Inbound``; outbound frames buffered per link
+and written as the socket takes them. Actors use it through a thread-safe API that only queues a
+command and wakes the loop (``dial``, ``write``, ``close``, ``listen``, ``call_later``,
+``call_every``), so no actor ever blocks on a socket, and a node's thread count does not depend on
+how many peers or clients it has.
+
+Why ``selectors`` and not asyncio: the loop runs callbacks that are a few lines each and hands
+everything else to actors; ``selectors`` gives exactly that with no second concurrency model (no
+coroutines, no asyncio locks) beside pykka's, and its behaviour under load is easy to reason about.
+
+Bounds, each logged when it bites: a link's outbound buffer (``max_outbound_bytes``: a peer that
+does not keep up is disconnected), open links (``max_links``: the least recently used one is
+closed), accepted connections still waiting for their ``Hello`` (``max_pending_handshakes``, and
+``max_pending_handshakes_per_source`` per remote address; each must complete it within
+``handshake_timeout`` in a first frame of at most ``HANDSHAKE_FRAME_BYTES``), frame size
+(``max_frame_bytes``). Out of file descriptors, the listener backs off and keeps accepting.
+
+The parts, one module each: a link's state and outbound lanes (``actors.transport.link``), the links and
+how frames go out and links end (``actors.transport.core``), the accepting side (``actors.transport.accept``),
+the dialling side (``actors.transport.dial``); here, the thread, its inbound path and its API.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from actors.transport.accept import Accepting, Listener
+from actors.transport.dial import Dialling, cannot_connect, resolve
+from actors.transport.link import HelloCheck, Link, OnSent, logger, notify_sent
+from actors.transport.timers import Timer
+from messages.address import Address
+from messages.membership.effects import Inbound
+from messages.settings import Settings
+from messages.wire.framing import Codec, FrameError, encode_frame
+
+__all__ = ["HelloCheck", "IoLoop", "OnSent", "notify_sent"]
+
+_MAX_SUCCESSORS = 1024
+"""Replaced links remembered, so that late writes to them reach their successor."""
+
+_READ_BYTES = 256 * 1024  # one recv per readiness event: a busy link cannot starve the others
+
+
+class IoLoop(Accepting, Dialling):
+    """The sockets and timers of one node, served by one thread (see the module docstring).
+
+    Links are numbered; ``Inbound(message, link, peer)`` goes to the link's ``deliver_to`` and
+    ``LinkUp``/``LinkClosed`` to its ``manager`` (``LinkClosed`` once per link, with the reason).
+    """
+
+    def __init__(self, codec: Codec, settings: Settings, name: str = "io") -> None:
+        super().__init__(codec, settings)
+        self._wakeup_in, self._wakeup_out = socket.socketpair()
+        self._wakeup_in.setblocking(False)
+        self._wakeup_out.setblocking(False)
+        self._wakeup_pending = threading.Event()
+        self._commands: collections.deque[Callable[[], object]] = collections.deque()
+        self._successors: dict[int, int] = {}  # a link closed as a duplicate -> the one kept
+        self._selector.register(self._wakeup_in, selectors.EVENT_READ, self._on_wakeup)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self._every(settings.idle_timeout / 2, self._close_idle)
+
+    # -- the thread-safe API ------------------------------------------------------------------
+
+    def listen(
+        self,
+        sock: socket.socket,
+        *,
+        accept_frame: bytes,
+        check_hello: HelloCheck,
+        deliver_to: pykka.ActorRef[Any],
+        manager: pykka.ActorRef[Any],
+    ) -> None:
+        """Accept connections on ``sock``; each must say a ``Hello`` that ``check_hello`` accepts,
+        answered with ``accept_frame``; then ``manager`` gets ``LinkUp``."""
+        listener = Listener(sock, accept_frame, check_hello, deliver_to, manager)
+        self._submit(lambda: self._start_listening(listener))
+
+    def dial(
+        self,
+        address: Address,
+        first_frames: bytes,
+        *,
+        deliver_to: pykka.ActorRef[Any],
+        manager: pykka.ActorRef[Any],
+        idle_close: bool = False,
+    ) -> int:
+        """Connect to ``address`` and send ``first_frames`` (a ``Hello``, say) first; returns the
+        link's number at once. With ``idle_close``, the link closes after ``idle_timeout``
+        without traffic either way. A host name (not an IP address) is resolved here, in the
+        caller's thread, so that a slow resolver never holds up the I/O thread."""
+        link_id = self._next_id()
+        try:
+            family, sockaddr = resolve(address)
+        except OSError as error:
+            reason = cannot_connect(address, error)
+            self._submit(lambda: self._tell_closed(manager, link_id, address, reason))
+            return link_id
+        self._submit(
+            lambda: self._start_dial(
+                link_id, address, family, sockaddr, first_frames, deliver_to, manager, idle_close
+            )
+        )
+        return link_id
+
+    def encode(self, message: Any) -> bytes | None:
+        """``message`` as a frame, in the caller's thread; None (logged) if it cannot be."""
+        try:
+            return encode_frame(self._codec.encode(message))
+        except TypeError as error:
+            logger.error("Cannot send %r: %s", message, error)
+            return None
+
+    def send(
+        self, link_id: int, message: Any, *, data: bool = False, on_sent: OnSent = None
+    ) -> None:
+        """``write`` the frame of ``message`` (dropped, and ``on_sent`` called, if it cannot be
+        encoded)."""
+        frame = self.encode(message)
+        if frame is None:
+            notify_sent(on_sent)
+        else:
+            self.write(link_id, frame, data=data, on_sent=on_sent)
+
+    def write(
+        self, link_id: int, frame: bytes, *, data: bool = False, on_sent: OnSent = None
+    ) -> None:
+        """Queue ``frame`` on the link (dropped if it has closed meanwhile). A ``data`` frame (an
+        application message) goes after every membership frame queued, and ``on_sent`` is called
+        once it has been written, or dropped."""
+        self._submit(lambda: self._write(link_id, frame, data, on_sent))
+
+    def close(self, link_id: int, reason: str) -> None:
+        """Close the link once the frames queued on it have gone out (or ``connect_timeout`` has
+        passed)."""
+        self._submit(lambda: self._close_by_id(link_id, reason))
+
+    def replace(self, old: int, new: int, reason: str) -> None:
+        """``close`` link ``old``, a duplicate of ``new`` to the same peer, and write what is
+        written to ``old`` from now on to ``new``: a writer that has not yet heard of the switch
+        (the ordering actor, with its copy of the routes) loses nothing."""
+        self._submit(lambda: self._replace(old, new, reason))
+
+    def call_later(self, delay: float, target: pykka.ActorRef[Any], message: object) -> Timer:
+        """Tell ``message`` to ``target`` once, after ``delay`` seconds, unless cancelled."""
+        return self._schedule(delay, None, target, message)
+
+    def call_every(self, interval: float, target: pykka.ActorRef[Any], message: object) -> Timer:
+        """Tell ``message`` to ``target`` every ``interval`` seconds until cancelled (or the
+        target has stopped)."""
+        if interval <= 0:
+            raise ValueError(f"timer interval must be positive, got {interval}")
+        return self._schedule(interval, interval, target, message)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every socket and end the thread (no ``LinkClosed`` is told: the owners stop)."""
+
+        def stop() -> None:
+            self._stopping = True
+
+        self._submit(stop)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    # -- plumbing between threads -------------------------------------------------------------
+
+    def _submit(self, command: Callable[[], object]) -> None:
+        self._commands.append(command)
+        if not self._wakeup_pending.is_set():
+            self._wakeup_pending.set()
+            with contextlib.suppress(BlockingIOError, OSError):
+                self._wakeup_out.send(b"\0")
+
+    def _on_wakeup(self, _mask: int) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wakeup_in.recv(4096)
+
+    def _schedule(
+        self, delay: float, interval: float | None, target: pykka.ActorRef[Any], message: object
+    ) -> Timer:
+        def tell() -> bool:
+            try:
+                target.tell(message)
+            except pykka.ActorDeadError:
+                return False
+            return True
+
+        timer = Timer(tell, interval)
+        deadline = time.monotonic() + max(delay, 0.0)
+        self._submit(lambda: self._timers.add(deadline, timer))
+        return timer
+
+    def _every(self, interval: float, action: Callable[[], None]) -> None:
+        def run() -> bool:
+            action()
+            return True
+
+        self._submit(lambda: self._timers.add(time.monotonic() + interval, Timer(run, interval)))
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            deadline = self._timers.next_deadline()
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            if self._commands:
+                timeout = 0.0
+            for key, mask in self._selector.select(timeout):
+                self._guarded(key.data, mask)
+            self._wakeup_pending.clear()
+            while self._commands:
+                self._guarded(self._commands.popleft())
+            self._flush_written()
+            self._guarded(self._timers.fire_due, time.monotonic())
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        for link in list(self._links.values()):
+            with contextlib.suppress(OSError):
+                link.sock.close()
+        self._links.clear()
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.sock.close()
+        self._selector.close()
+        for sock in (self._wakeup_in, self._wakeup_out):
+            sock.close()
+
+    # -- a link's events -------------------------------------------------------------------------
+
+    def _on_event(self, link: Link, mask: int) -> None:
+        if self._links.get(link.id) is not link:
+            return
+        if mask & selectors.EVENT_WRITE:
+            if link.connecting:
+                self._connected(link)
+            else:
+                self._flush(link)
+        if mask & selectors.EVENT_READ and self._links.get(link.id) is link and not link.closing:
+            self._read(link)
+
+    def _read(self, link: Link) -> None:
+        try:
+            data = link.sock.recv(_READ_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            self._finish(link, f"connection error: {error}")
+            return
+        try:
+            if not data:
+                link.decoder.finish()
+                self._finish(link, "closed by peer")
+                return
+            self._touch(link)
+            for payload in link.decoder.feed(data):
+                message = self._codec.decode(payload)
+                if link.check_hello is not None:
+                    if not self._handshake(link, message):
+                        return
+                else:
+                    link.deliver_to.tell(Inbound(message=message, link=link.id, peer=link.name))
+        except FrameError as error:
+            reason = f"bad input from {link.name}: {error}"
+            logger.warning("Closing link: %s", reason)
+            self._finish(link, reason)
+        except pykka.ActorDeadError:
+            self._finish(link, "the actor this link delivers to has stopped")
+
+    def _replace(self, old: int, new: int, reason: str) -> None:
+        self._successors[old] = new
+        while len(self._successors) > _MAX_SUCCESSORS:
+            del self._successors[next(iter(self._successors))]
+        self._close_by_id(old, reason)
+
+    def _write(self, link_id: int, frame: bytes, data: bool, on_sent: OnSent) -> None:
+        link = self._links.get(link_id)
+        if (link is None or link.closing) and link_id in self._successors:
+            link = self._links.get(self._successors[link_id])
+        if link is None or link.closing:
+            if data:
+                logger.warning("Dropped an application message: link %s has closed", link_id)
+            notify_sent(on_sent)
+            return
+        self._touch(link)
+        self._queue(link, frame, data, on_sent)
+
+    def _close_by_id(self, link_id: int, reason: str) -> None:
+        link = self._links.get(link_id)
+        if link is not None:
+            self._start_closing(link, reason)

@@ -1,0 +1,215 @@
+"""Failure detection and downing, as steps of a member: heartbeats, reachability, keep-majority.
+
+Each member heartbeats its ``monitored_by`` successors on the ring (``ring``), feeds their
+answers to one phi accrual detector each, and publishes the silent ones as its reachability row.
+Once the set of unreachable members has been stable for ``down_after``, keep-majority
+(``downing``) decides: the leader of the majority downs the others; a minority downs itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from messages.member import MemberStatus
+from messages.membership.downing import Verdict, down_members, keep_majority, pending_unreachable
+from messages.membership.effects import CloseLink, HeartbeatTick, SetTimer, TerminationKind
+from messages.membership.failure_detector import PhiAccrualFailureDetector
+from messages.membership.node import Step
+from messages.membership.protocol import Heartbeat
+from messages.membership.ring import heartbeat_targets
+from messages.membership.state import MembershipState
+
+__all__ = [
+    "MONITORED_STATUSES",
+    "discount_own_pause",
+    "heartbeat_answered",
+    "heartbeat_tick",
+    "leader_tick",
+]
+
+logger = logging.getLogger(__name__)
+
+MONITORED_STATUSES = frozenset({MemberStatus.JOINING, MemberStatus.UP, MemberStatus.LEAVING})
+"""Members that heartbeat and are heartbeated; an EXITING one is on its way out."""
+
+
+def heartbeat_tick(run: Step) -> None:
+    """Heartbeat the targets, update this member's reachability row, redial silent targets;
+    then set the next tick."""
+    settings = run.node.settings
+    run.effects.append(SetTimer(settings.heartbeat_interval, HeartbeatTick()))
+    state = run.state
+    me = state.member(run.uuid)
+    if me is None or me.status not in MONITORED_STATUSES:
+        return
+    monitored = [m.uuid for m in state.members if m.status in MONITORED_STATUSES]
+    targets = heartbeat_targets(run.uuid, monitored, settings.monitored_by)
+    _watch(run, targets)
+    detectors = run.node.detectors
+    silent = frozenset(
+        u for u in targets if u in detectors and not detectors[u].is_available(run.now)
+    )
+    _redial(run, silent)
+    sequence = run.node.heartbeat_sequence + 1
+    run.update(heartbeat_sequence=sequence)
+    for uuid in targets:
+        target = state.member(uuid)
+        assert target is not None
+        run.send(target.address, Heartbeat(from_uuid=run.uuid, to_uuid=uuid, sequence=sequence))
+    row = state.reachability_row(run.uuid)
+    downed = {m.uuid for m in state.members if m.status == MemberStatus.DOWN}
+    unreachable = silent | (row & downed)  # a downed member stays unreachable until removed
+    if unreachable != row:
+        for uuid in unreachable - row:
+            logger.warning("%s is unreachable", state.member(uuid))
+        run.adopt(state.set_reachability(run.uuid, unreachable))
+
+
+def discount_own_pause(run: Step) -> None:
+    """Run at every step of a running member: a gap since its last step longer than the pause
+    others' detectors tolerate means this member itself was paused (a stalled process, a
+    suspended machine). Its targets' silence over that gap is its own, so their detectors do not
+    count it (as Lifeguard's local health does; else a member waking from a pause reports every
+    other member unreachable). Its view may be stale (it may have been removed meanwhile, and
+    gossip queued during the pause looks as fresh as any), so for one detection period it
+    neither welcomes joiners nor acts as leader (``Step.quiet``): time for its peers to answer
+    its first gossip and heartbeats, with a ``RemovalNotice`` if it is out."""
+    node = run.node
+    settings = node.settings
+    if node.last_step is None or run.now - node.last_step <= settings.acceptable_heartbeat_pause:
+        return
+    gap = run.now - node.last_step
+    logger.warning("This member was paused for %.1f s; it discounts that silence", gap)
+    run.update(
+        detectors={u: d.paused(gap, run.now) for u, d in node.detectors.items()},
+        first_answer_due={u: t + gap for u, t in node.first_answer_due.items()},
+        quiet_until=run.now + settings.heartbeat_interval + settings.acceptable_heartbeat_pause,
+    )
+
+
+def heartbeat_answered(run: Step, sender: str) -> None:
+    """A heartbeat answer from ``sender``: feed its detector (if this member still watches it)."""
+    node = run.node
+    if sender in node.first_answer_due:
+        due = {u: t for u, t in node.first_answer_due.items() if u != sender}
+        run.update(first_answer_due=due)
+    elif sender not in node.detectors:
+        return  # from a member this node no longer monitors
+    _heartbeat(run, sender, run.now)
+
+
+def _heartbeat(run: Step, uuid: str, at: float) -> None:
+    detectors = dict(run.node.detectors)
+    detector = detectors.get(uuid)
+    if detector is None:
+        settings = run.node.settings
+        detector = PhiAccrualFailureDetector(
+            threshold=settings.phi_threshold,
+            acceptable_heartbeat_pause=settings.acceptable_heartbeat_pause,
+            min_std_deviation=settings.min_std_deviation,
+            first_heartbeat_estimate=settings.heartbeat_interval,
+        )
+    detectors[uuid] = detector.heartbeat(at)
+    run.update(detectors=detectors)
+
+
+def _watch(run: Step, targets: tuple[str, ...]) -> None:
+    """Follow the heartbeat ring: drop detectors of former targets, expect answers from new ones.
+
+    A new target's detector starts with its first real answer; one that has not answered
+    within a heartbeat interval gets a stand-in first heartbeat then (as Akka does), so a target
+    that never answers is still detected, and a live one's history holds only real intervals.
+    """
+    node = run.node
+    if not set(node.detectors) <= set(targets):
+        run.update(detectors={u: d for u, d in node.detectors.items() if u in targets})
+    expected_by = run.now + node.settings.heartbeat_interval
+    due = {
+        uuid: node.first_answer_due.get(uuid, expected_by)
+        for uuid in targets
+        if uuid not in run.node.detectors
+    }
+    overdue = [u for u, at in due.items() if at <= run.now]
+    for uuid in overdue:
+        _heartbeat(run, uuid, due.pop(uuid))
+    if due != node.first_answer_due:
+        run.update(first_answer_due=due)
+
+
+def _redial(run: Step, silent: frozenset[str]) -> None:
+    """Close the links to heartbeat targets that stopped answering, once per acceptable pause.
+
+    The next heartbeat then dials a fresh connection. After a partition heals, a connection
+    that lost packets can stay stuck in TCP retransmission backoff for many seconds (and the
+    kernel's TCP_USER_TIMEOUT is not there on every platform): a new one works at once.
+    """
+    node = run.node
+    pause = node.settings.acceptable_heartbeat_pause
+    redialled = {u: t for u, t in node.redialled_at.items() if u in silent}
+    for uuid in sorted(silent):
+        member = run.state.member(uuid)
+        if member is not None and run.now - redialled.get(uuid, -math.inf) >= pause:
+            redialled[uuid] = run.now
+            run.effects.append(CloseLink(member.address, "heartbeats unanswered"))
+    if redialled != node.redialled_at:
+        run.update(redialled_at=redialled)
+
+
+def leader_tick(run: Step) -> None:
+    """Every gossip tick: act as leader, consider downing, finish a lone exit."""
+    if not run.node.joined:
+        return
+    run.act_as_leader()
+    _apply_downing(run)
+    _finish_lone_exit(run)
+
+
+def _apply_downing(run: Step) -> None:
+    state = run.state
+    pending = pending_unreachable(state)
+    before = run.node.pending_unreachable
+    if pending != before:
+        # Only a new suspicion, or one withdrawn, makes the picture unstable again; a member
+        # that leaves the set because it was downed (maybe by itself) is progress.
+        withdrawn = any(_is_live(state, uuid) for uuid in before - pending)
+        if pending - before or withdrawn:
+            run.update(unreachable_since=run.now)
+        run.update(pending_unreachable=pending)
+    stable_for = run.now - run.node.unreachable_since
+    decision = keep_majority(state, stable_for, run.node.settings.down_after)
+    if decision.verdict is Verdict.DOWN_UNREACHABLE:
+        leader = state.leader()
+        if leader is not None and leader.uuid == run.uuid and not run.quiet:
+            for uuid in sorted(pending):
+                logger.warning("Downing unreachable %s", state.member(uuid))
+            run.adopt(down_members(state, pending, by=run.uuid))
+    elif decision.verdict is Verdict.DOWN_SELF:
+        logger.error(
+            "Partitioned into a minority (%d of %d up members reachable, or too few to be "
+            "sure with the membership changes in flight): downing this member and shutting "
+            "down",
+            decision.reachable_count,
+            decision.total,
+        )
+        run.finish(
+            TerminationKind.REMOVED,
+            "downed itself: this member was on the minority side of a partition",
+        )
+        run.adopt(down_members(run.state, frozenset({run.uuid}), by=run.uuid))
+
+
+def _is_live(state: MembershipState, uuid: str) -> bool:
+    member = state.member(uuid)
+    return member is not None and member.status < MemberStatus.EXITING
+
+
+def _finish_lone_exit(run: Step) -> None:
+    """An EXITING member with nobody left to remove it removes itself."""
+    state = run.state
+    me = state.member(run.uuid)
+    if me is None or me.status != MemberStatus.EXITING:
+        return
+    if all(m.uuid == run.uuid or m.status >= MemberStatus.EXITING for m in state.members):
+        run.adopt(MembershipState(tombstones=((run.uuid, run.wall_time),)))
+        run.finish(TerminationKind.LEFT, "left the cluster")

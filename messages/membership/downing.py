@@ -1,0 +1,119 @@
+"""Keep-majority downing: the pure decision of what to do about unreachable members.
+
+The rule is the keep-majority of Akka's (Pekko's) split brain resolver. Only UP and LEAVING
+members count: a JOINING member may be unknown on the other side of a partition, and a DOWN or
+EXITING one is on its way out. The side with more counted members reachable keeps the cluster
+and downs the others; on a tie, the side holding the counted member with the lowest address does.
+A verdict to keep is then checked against membership changes in flight when the partition struck:
+counting this side as small as it could be (no LEAVING members, which may be EXITING on the other
+side) and the other side as large (with its JOINING members, which may be UP there). If that changes
+the verdict, this side downs itself too: never two live clusters, at worst none.
+
+Why this is safe: the leader moves a member to UP, or LEAVING to EXITING, only once every UP and
+LEAVING member has seen the state before the move, so the two sides count the same members but
+for those moves, and the second count covers them. Downing a member is itself such a decision,
+taken by one side at a time.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+import msgspec
+
+from messages.member import Member, MemberStatus
+from messages.membership.state import MembershipState
+
+__all__ = ["Decision", "Verdict", "down_members", "keep_majority", "pending_unreachable"]
+
+_COUNTED = frozenset({MemberStatus.UP, MemberStatus.LEAVING})
+
+
+class Verdict(enum.Enum):
+    """What this side does once the unreachable set has been stable for ``down_after``."""
+
+    WAIT = "wait"  # nothing unreachable, or not stable long enough
+    DOWN_UNREACHABLE = "down-unreachable"  # this side keeps the cluster: down the others
+    DOWN_SELF = "down-self"  # this side is the minority (or might be): down itself and shut down
+
+
+class Decision(msgspec.Struct, frozen=True):
+    """A verdict, the members to down when it is DOWN_UNREACHABLE, and the counts behind it."""
+
+    verdict: Verdict
+    unreachable: frozenset[str]
+    reachable_count: int
+    total: int
+
+
+def down_members(state: MembershipState, uuids: frozenset[str], by: str) -> MembershipState:
+    """``state`` with each member of ``uuids`` that is still live marked DOWN by ``by``.
+
+    Total: uuids that are not members, or that are DOWN already, are skipped (and nothing
+    changes when ``by`` is not a member), so no state the wire can bring makes downing raise.
+    """
+    if state.member(by) is None:
+        return state
+    for uuid in sorted(uuids):
+        member = state.member(uuid)
+        if member is not None and member.status < MemberStatus.DOWN:
+            state = state.set_status(uuid, MemberStatus.DOWN, by=by)
+    return state
+
+
+def pending_unreachable(state: MembershipState) -> frozenset[str]:
+    """Unreachable members not yet DOWN or EXITING (those still block convergence)."""
+    unreachable = state.unreachable()
+    return frozenset(
+        m.uuid
+        for m in state.members
+        if m.uuid in unreachable and m.status not in (MemberStatus.DOWN, MemberStatus.EXITING)
+    )
+
+
+def keep_majority(state: MembershipState, stable_for: float, down_after: float) -> Decision:
+    """The decision of this node, whose view is ``state``, once the set of pending unreachable
+    members has not changed for ``stable_for`` seconds."""
+    pending = pending_unreachable(state)
+    unreachable = state.unreachable()
+    counted = [m for m in state.members if m.status in _COUNTED]
+    reachable = sum(1 for m in counted if m.uuid not in unreachable)
+    if not pending or stable_for < down_after:
+        verdict = Verdict.WAIT
+    elif not counted:
+        verdict = Verdict.DOWN_SELF  # nobody counts: nobody can hold a majority
+    else:
+        lowest_unreachable = _lowest(counted).uuid in unreachable
+        verdict = _majority(reachable, len(counted) - reachable, lowest_unreachable)
+        if verdict is Verdict.DOWN_UNREACHABLE and not _keeps_with_changes_in_flight(state):
+            verdict = Verdict.DOWN_SELF
+    return Decision(verdict, pending, reachable, len(counted))
+
+
+def _keeps_with_changes_in_flight(state: MembershipState) -> bool:
+    """This side still keeps when it counts itself without its LEAVING members and the other side
+    with its JOINING ones."""
+    unreachable = state.unreachable()
+    this_side = [m for m in state.members if m.status is MemberStatus.UP]
+    here = sum(1 for m in this_side if m.uuid not in unreachable)
+    there = sum(
+        1
+        for m in state.members
+        if m.uuid in unreachable and m.status in (MemberStatus.JOINING, *_COUNTED)
+    )
+    if not this_side:
+        return False
+    lowest_unreachable = _lowest(this_side).uuid in unreachable
+    return _majority(here, there, lowest_unreachable) is Verdict.DOWN_UNREACHABLE
+
+
+def _majority(here: int, there: int, lowest_unreachable: bool) -> Verdict:
+    """More counted members here: keep; fewer: down self; a tie: the side of the lowest address."""
+    if here != there:
+        return Verdict.DOWN_UNREACHABLE if here > there else Verdict.DOWN_SELF
+    return Verdict.DOWN_SELF if lowest_unreachable else Verdict.DOWN_UNREACHABLE
+
+
+def _lowest(members: Iterable[Member]) -> Member:
+    return min(members, key=lambda m: (m.address, m.uuid))

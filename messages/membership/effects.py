@@ -1,0 +1,203 @@
+"""The inputs of the member step function and the effects it returns, as typed values.
+
+Inputs are what a member can receive: its start (``JoinCluster``), a wire message (``Inbound``),
+a timer it set (``GossipTick``, ``HeartbeatTick``, ``JoinAttempt``), and ``Leave``. Effects are
+what it can do: messages for the transport (``SendTo``, ``Reply``, ``Broadcast``, ``CloseLink``,
+``Watching``), the listener registry (``MembershipChanged``) and the ordering actor
+(``MembershipReached``); a timer to set (``SetTimer``); and news for its supervisor (``Joined``,
+``JoinFailed``, ``Termination``). An interpreter (the membership actor, or the simulator) carries
+them out; the step function itself never does anything.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+import msgspec
+
+from messages.address import Address
+from messages.events import ClusterEvent, CurrentClusterState
+from messages.membership.protocol import MembershipMessage
+from messages.messaging.envelope import Envelope
+from messages.vector_clock import VectorClock
+
+__all__ = [
+    "Broadcast",
+    "CloseLink",
+    "Effect",
+    "GossipTick",
+    "HeartbeatTick",
+    "Inbound",
+    "Input",
+    "JoinAttempt",
+    "JoinCluster",
+    "JoinFailed",
+    "Joined",
+    "Leave",
+    "MembershipChanged",
+    "MembershipReached",
+    "OnSent",
+    "Outbound",
+    "Reply",
+    "SendTo",
+    "SetTimer",
+    "Termination",
+    "TerminationKind",
+    "TimerMessage",
+    "Watching",
+]
+
+Outbound = MembershipMessage | Envelope
+"""What a node writes to another: its protocol's messages, and application envelopes."""
+
+
+class MembershipChanged(msgspec.Struct, frozen=True):
+    """Membership actor -> listener registry: one state change, its events and the new snapshot."""
+
+    events: tuple[ClusterEvent, ...]
+    state: CurrentClusterState
+
+
+class TerminationKind(enum.Enum):
+    """Why a node stopped; the CLI turns it into its exit code."""
+
+    LEFT = "left"  # it left gracefully (or, alone, removed itself)
+    STOPPED = "stopped"  # stop() was called
+    REMOVED = "removed"  # the cluster downed or removed it, or it downed itself in a minority
+    FAILED = "failed"  # one of its actors crashed
+
+
+class Termination(msgspec.Struct, frozen=True):
+    """Membership actor -> node: this member is out of the cluster for good, and why."""
+
+    kind: TerminationKind
+    reason: str
+
+
+class Leave(msgspec.Struct, frozen=True):
+    """Ask this node's member to leave the cluster gracefully."""
+
+
+class GossipTick(msgspec.Struct, frozen=True):
+    """Timer message: time for leader actions and to gossip with a peer."""
+
+
+class HeartbeatTick(msgspec.Struct, frozen=True):
+    """Timer message: time to send heartbeats and check the failure detectors."""
+
+
+class JoinCluster(msgspec.Struct, frozen=True):
+    """Node -> membership: join through ``seeds`` (or form a cluster, when there are none but
+    itself). The membership actor reports ``Joined`` or ``JoinFailed`` to its supervisor."""
+
+    seeds: tuple[Address, ...]
+
+
+class JoinAttempt(msgspec.Struct, frozen=True):
+    """Timer message: try the next seed (``attempt`` counts from 0)."""
+
+    attempt: int
+
+
+OnSent = Callable[[], None] | None
+"""Called (in the I/O thread) once an application frame has been written, or dropped."""
+
+
+class Inbound(msgspec.Struct, frozen=True):
+    """A decoded wire message that came in on ``link`` (answer it there with ``Reply``);
+    ``peer`` names the remote end for log lines."""
+
+    message: msgspec.Struct  # what the link's codec decodes: a WireMessage on a node's links
+    link: int
+    peer: str = "?"
+
+
+class SendTo(msgspec.Struct, frozen=True):
+    """Transport: write ``message`` to the member at ``address``, over the link to it (dialled if
+    there is none). ``on_sent`` (for an application message) is called once it has been written
+    to the socket, or dropped."""
+
+    address: Address
+    message: Outbound
+    on_sent: OnSent = None
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """Transport: write ``message`` on ``link``, the one a request came in on (``on_sent``: as
+    for ``SendTo``)."""
+
+    link: int
+    message: Outbound
+    on_sent: OnSent = None
+
+
+class Broadcast(msgspec.Struct, frozen=True):
+    """Transport: write ``message`` on every link of a connected client."""
+
+    message: Outbound
+
+
+class Watching(msgspec.Struct, frozen=True):
+    """Membership actor -> transport: the client on ``link`` watches: push it every state."""
+
+    link: int
+
+
+class CloseLink(msgspec.Struct, frozen=True):
+    """Transport: close the link to ``address`` (the next send dials a fresh one)."""
+
+    address: Address
+    reason: str
+
+
+class MembershipReached(msgspec.Struct, frozen=True):
+    """Membership (or client) actor -> ordering actor: this node's view is now ``version``, with
+    the ``removed`` members gone."""
+
+    version: VectorClock
+    removed: frozenset[str]
+
+
+TimerMessage = GossipTick | HeartbeatTick | JoinAttempt
+"""What a timer delivers back to the member that set it."""
+
+
+class SetTimer(msgspec.Struct, frozen=True):
+    """Deliver ``message`` to this member after ``delay`` seconds (a timer of the same message
+    type that is still pending is replaced)."""
+
+    delay: float
+    message: TimerMessage
+
+
+class Joined(msgspec.Struct, frozen=True):
+    """Supervisor: this member is part of a cluster now."""
+
+
+class JoinFailed(msgspec.Struct, frozen=True):
+    """Supervisor: joining failed for good; ``refused`` when the cluster said no (rather than no
+    seed answering in time)."""
+
+    reason: str
+    refused: bool
+
+
+Input = JoinCluster | Inbound | GossipTick | HeartbeatTick | JoinAttempt | Leave
+"""Everything a member's step function takes."""
+
+
+Effect = (
+    SendTo
+    | Reply
+    | Broadcast
+    | CloseLink
+    | Watching
+    | MembershipChanged
+    | MembershipReached
+    | SetTimer
+    | Joined
+    | JoinFailed
+    | Termination
+)
+"""Everything a member's step function asks its interpreter to do."""

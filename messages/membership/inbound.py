@@ -1,0 +1,148 @@
+"""A member's answers to wire messages: joins, gossip, gossip status, heartbeats, notices.
+
+Every message is validated first (``messages.membership.validation``); one that breaks a rule is
+dropped with one log line naming the sender and the rule, so no input can derail the protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from messages.member import Member
+from messages.membership.detection import heartbeat_answered
+from messages.membership.effects import Inbound, Watching
+from messages.membership.node import Step
+from messages.membership.protocol import (
+    ClientUpdate,
+    Gossip,
+    GossipStatus,
+    Heartbeat,
+    HeartbeatAck,
+    Join,
+    JoinRefused,
+    RemovalNotice,
+    Watch,
+    Welcome,
+)
+from messages.membership.validation import InvalidMessage, validate
+from messages.vector_clock import Causality
+from messages.wire.handshake import HelloAccepted, HelloRefused
+
+__all__ = ["receive"]
+
+logger = logging.getLogger(__name__)
+
+
+def receive(run: Step, inbound: Inbound) -> None:
+    """Validate a wire message, then act on it."""
+    wire = inbound.message
+    try:
+        validate(wire, run.uuid)
+    except InvalidMessage as error:
+        sender = getattr(wire, "from_uuid", None)
+        logger.warning(
+            "Dropped %s from %s%s: it %s",
+            type(wire).__name__,
+            inbound.peer,
+            f" (member {sender})" if sender else "",
+            error,
+        )
+        return
+    _act(run, wire, inbound.link)
+
+
+def _act(run: Step, wire: object, link: int) -> None:
+    state = run.state
+    match wire:
+        case (
+            Gossip(to_uuid=recipient)
+            | GossipStatus(to_uuid=recipient)
+            | Heartbeat(to_uuid=recipient)
+        ) if recipient != run.uuid:
+            pass  # meant for an earlier incarnation at this address
+        case (
+            Gossip(from_uuid=sender) | GossipStatus(from_uuid=sender) | Heartbeat(from_uuid=sender)
+        ) if (reason := state.removal_reason(sender)) is not None:
+            # A downed or removed incarnation that still talks: never merge its gossip, never
+            # acknowledge its heartbeats, tell it that it is out (so it stops, not lives on).
+            logger.info("Telling %s that it is out of the cluster", sender)
+            run.reply(link, RemovalNotice(to_uuid=sender, reason=reason))
+        case Gossip():
+            _on_gossip(run, wire)
+            run.act_as_leader()
+        case GossipStatus():
+            _on_gossip_status(run, wire)
+            run.act_as_leader()
+        case Heartbeat(sequence=sequence):
+            run.reply(link, HeartbeatAck(from_uuid=run.uuid, sequence=sequence))
+        case HeartbeatAck(from_uuid=sender):
+            heartbeat_answered(run, sender)
+        case Join(member=member):
+            _on_join(run, member, link)
+        case Welcome(state=welcome) if not run.node.joined and run.node.join is not None:
+            run.adopt(state.receive(welcome, run.uuid)[0])
+            run.joined_now()
+        case JoinRefused(reason=reason) | HelloRefused(reason=reason):
+            if run.node.join is not None and not run.node.joined:
+                run.fail_join(reason, refused=True)
+        case RemovalNotice(to_uuid=recipient, reason=reason) if recipient == run.uuid:
+            run.finish_removed(f"a member answered: {reason}")
+        case Watch():
+            run.reply(link, ClientUpdate(state=state))
+            run.effects.append(Watching(link))
+        case RemovalNotice() | Welcome() | HelloAccepted():
+            pass  # for an earlier incarnation, or an answer this member no longer waits for
+        case _:
+            logger.warning("Unexpected wire message %s", type(wire).__name__)
+
+
+def _on_join(run: Step, member: Member, link: int) -> None:
+    if not run.node.joined or run.quiet:
+        logger.debug("Ignoring a join from %s: not a member (in step) yet", member.address)
+        return  # the joiner retries, or tries another seed
+    if run.state.is_tombstoned(member.uuid):
+        run.reply(link, JoinRefused(reason=f"incarnation {member.uuid} was removed"))
+        return
+    run.adopt(run.state.add_joining(member, by=run.uuid))
+    run.reply(link, Welcome(state=run.state))
+
+
+def _on_gossip(run: Step, gossip: Gossip) -> None:
+    if not run.node.joined:
+        return
+    remote, sender = gossip.state, gossip.from_uuid
+    if remote.is_tombstoned(run.uuid):
+        run.adopt(remote)
+        run.finish_removed("the cluster removed this member")
+        return
+    if run.state.member(sender) is None and remote.member(sender) is None:
+        return
+    new_state, causality = run.state.receive(remote, run.uuid)
+    run.adopt(new_state, push=False)  # the answer below goes to the sender; ticks spread it on
+    match causality:
+        case Causality.BEFORE | Causality.CONCURRENT:
+            run.gossip_to(sender, full=True)
+        case Causality.AFTER:
+            run.gossip_to(sender, full=False)  # tell the sender we have seen it now
+        case Causality.SAME:
+            _share_seen(run, sender, remote.seen)
+
+
+def _on_gossip_status(run: Step, status: GossipStatus) -> None:
+    if not run.node.joined:
+        return
+    match run.state.version.compare(status.version):
+        case Causality.AFTER:
+            run.gossip_to(status.from_uuid, full=True)
+        case Causality.BEFORE | Causality.CONCURRENT:
+            run.gossip_to(status.from_uuid, full=False)
+        case Causality.SAME:
+            run.adopt(run.state.with_seen(status.seen | {run.uuid}))
+            _share_seen(run, status.from_uuid, status.seen)
+
+
+def _share_seen(run: Step, peer: str, peer_seen: frozenset[str]) -> None:
+    """Same version on both sides: tell ``peer`` who else has seen it when it does not know
+    yet, so seen sets (and with them convergence) reach the leader without waiting for ticks."""
+    if not run.state.seen <= peer_seen:
+        run.gossip_to(peer, full=False)

@@ -1,0 +1,327 @@
+"""The state of one member's protocol, and ``Step``: one step of it under way.
+
+Every protocol decision of a member is made here (design.md section 4): how it joins, answers a
+join, gossips and to whom, detects failures and downs, leaves, and when it is out for good.
+``NodeState`` is an immutable value; time (``now``, seconds of a monotonic clock) and randomness
+(a seed in the state) come in, typed effects (``messages.membership.effects``) go out. The membership
+actor interprets those effects over real sockets and timers; the simulator over simulated ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+
+from messages.address import Address
+from messages.events import MemberRemoved
+from messages.member import Member, MemberStatus
+from messages.membership.effects import (
+    Broadcast,
+    CloseLink,
+    Effect,
+    GossipTick,
+    HeartbeatTick,
+    JoinAttempt,
+    Joined,
+    JoinFailed,
+    MembershipReached,
+    Reply,
+    SendTo,
+    SetTimer,
+    Termination,
+    TerminationKind,
+)
+from messages.membership.entropy import SplitMix
+from messages.membership.failure_detector import PhiAccrualFailureDetector
+from messages.membership.gossip import choose_gossip_peer, needs_fast_gossip
+from messages.membership.leader import leader_actions, prune_tombstones
+from messages.membership.protocol import ClientUpdate, Gossip, GossipStatus, Join, MembershipMessage
+from messages.membership.publication import Publication
+from messages.membership.state import MembershipState
+from messages.settings import Settings
+
+__all__ = ["JoinProgress", "NodeState", "Step"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JoinProgress:
+    """A join under way: the seeds, the attempt to make next, and when to give up."""
+
+    seeds: tuple[Address, ...]
+    deadline: float
+    attempt: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NodeState:
+    """Everything one member's protocol knows, as an immutable value.
+
+    ``published`` holds the membership state and the events listeners have seen; ``detectors``
+    the failure detectors of its heartbeat targets; ``random`` the state of its random source.
+    """
+
+    me: Member
+    settings: Settings
+    random: int
+    wall_offset: float = 0.0
+    published: Publication = dataclasses.field(default_factory=Publication)
+    detectors: Mapping[str, PhiAccrualFailureDetector] = dataclasses.field(default_factory=dict)
+    first_answer_due: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    redialled_at: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    heartbeat_sequence: int = 0
+    last_step: float | None = None
+    quiet_until: float = 0.0
+    gossip_ticks: int = 0
+    join: JoinProgress | None = None
+    running: bool = False
+    pending_unreachable: frozenset[str] = frozenset()
+    unreachable_since: float = 0.0
+    leaving: bool = False
+    termination: Termination | None = None
+
+    @classmethod
+    def create(
+        cls, me: Member, settings: Settings, seed: int, wall_offset: float = 0.0
+    ) -> NodeState:
+        """A member that has not joined yet. ``wall_offset`` turns ``now`` into wall-clock time
+        (for tombstones, which other members compare); ``seed`` seeds its random choices."""
+        return cls(me=me, settings=settings, random=seed, wall_offset=wall_offset)
+
+    @property
+    def state(self) -> MembershipState:
+        """The membership state this member has adopted."""
+        return self.published.state
+
+    @property
+    def uuid(self) -> str:
+        return self.me.uuid
+
+    @property
+    def joined(self) -> bool:
+        return self.state.member(self.me.uuid) is not None
+
+
+_FIELDS = tuple(field.name for field in dataclasses.fields(NodeState))
+_FIELD_NAMES = frozenset(_FIELDS)
+
+
+class Step:
+    """One step under way: the node as it changes, and the effects so far (never shared)."""
+
+    def __init__(self, node: NodeState, now: float) -> None:
+        self.node = node
+        self.now = now
+        self.effects: list[Effect] = []
+        self.rng = SplitMix(node.random)
+
+    def result(self) -> tuple[NodeState, tuple[Effect, ...]]:
+        """The node after this step, and the effects in the order they were made."""
+        if self.node.running:
+            self.update(random=self.rng.state, last_step=self.now)
+        elif self.rng.state != self.node.random:
+            self.update(random=self.rng.state)
+        return self.node, tuple(self.effects)
+
+    @property
+    def quiet(self) -> bool:
+        """True for a while after this member was paused: its view may be stale, so it welcomes
+        no joiner and takes no leader action (``detection.discount_own_pause``)."""
+        return self.now < self.node.quiet_until
+
+    def update(self, **changes: object) -> None:
+        """Replace fields of the node (a new value; the old one is untouched)."""
+        if not _FIELD_NAMES.issuperset(changes):
+            raise AttributeError(f"NodeState has no field {sorted(set(changes) - _FIELD_NAMES)}")
+        old = self.node
+        node = object.__new__(NodeState)
+        for name in _FIELDS:
+            object.__setattr__(node, name, changes[name] if name in changes else getattr(old, name))
+        self.node = node
+
+    @property
+    def state(self) -> MembershipState:
+        return self.node.published.state
+
+    @property
+    def uuid(self) -> str:
+        return self.node.me.uuid
+
+    @property
+    def wall_time(self) -> float:
+        return self.now + self.node.wall_offset
+
+    # -- joining ---------------------------------------------------------------------------
+
+    def start_join(self, seeds: tuple[Address, ...]) -> None:
+        me = self.node.me.address
+        self.update(join=JoinProgress(seeds, self.now + self.node.settings.join_timeout))
+        if all(seed == me for seed in seeds):  # no seeds, or only itself
+            self.form_cluster()
+        else:
+            self.try_join()
+
+    def try_join(self) -> None:
+        """Send Join to the next seed; retry with backoff and jitter until joined or timed out.
+
+        A member that is the first of its seeds forms the cluster itself once every other seed
+        has been tried twice without an answer (so the seeds of a new cluster need no order).
+        """
+        join = self.node.join
+        if join is None or self.node.joined:
+            return
+        settings = self.node.settings
+        seeds = [seed for seed in join.seeds if seed != self.node.me.address]
+        if join.seeds[0] == self.node.me.address and join.attempt >= len(seeds) * 2:
+            logger.info("No other seed answered; %s forms the cluster", self.node.me.address)
+            self.form_cluster()
+            return
+        if self.now >= join.deadline:
+            tried = ", ".join(str(seed) for seed in seeds)
+            self.fail_join(f"no seed answered within {settings.join_timeout:g} s (tried {tried})")
+            return
+        seed = seeds[join.attempt % len(seeds)]
+        logger.debug("Join attempt %d via %s", join.attempt + 1, seed)
+        self.send(seed, Join(member=self.node.me))
+        rounds = join.attempt // len(seeds)
+        backoff = settings.backoff(settings.join_backoff, rounds, self.rng.random())
+        delay = min(backoff, join.deadline - self.now)  # fail on time, not one backoff late
+        self.update(join=dataclasses.replace(join, attempt=join.attempt + 1))
+        self.effects.append(SetTimer(delay, JoinAttempt(join.attempt + 1)))
+
+    def form_cluster(self) -> None:
+        self.adopt(MembershipState.initial(self.node.me))
+        self.joined_now()
+
+    def joined_now(self) -> None:
+        """Start the protocol timers once this member is part of a cluster."""
+        settings = self.node.settings
+        self.update(running=True, join=None, unreachable_since=self.now)
+        self.effects.append(
+            SetTimer(settings.gossip_interval / settings.fast_gossip_factor, GossipTick())
+        )
+        self.effects.append(SetTimer(settings.heartbeat_interval, HeartbeatTick()))
+        self.effects.append(Joined())
+        logger.info("%s joined the cluster", self.node.me)
+
+    def fail_join(self, reason: str, refused: bool = False) -> None:
+        logger.error("Join failed: %s", reason)
+        self.update(join=None)
+        self.effects.append(JoinFailed(reason, refused))
+
+    # -- gossip ----------------------------------------------------------------------------
+
+    def gossip_tick(self) -> None:
+        """``fast_gossip_factor`` ticks per gossip interval: gossip on every one of them while a
+        member has not seen the current version, else on every ``fast_gossip_factor``-th."""
+        settings = self.node.settings
+        ticks = self.node.gossip_ticks + 1
+        self.update(gossip_ticks=ticks)
+        if ticks % settings.fast_gossip_factor == 0 or needs_fast_gossip(self.state):
+            self.gossip_once()
+        self.effects.append(
+            SetTimer(settings.gossip_interval / settings.fast_gossip_factor, GossipTick())
+        )
+
+    def gossip_once(self) -> None:
+        bias = self.node.settings.gossip_unseen_bias
+        peer = choose_gossip_peer(self.state, self.uuid, self.rng, bias)
+        if peer is not None:
+            self.gossip_to(peer.uuid, full=peer.uuid not in self.state.seen)
+
+    def gossip_to(self, uuid: str, full: bool) -> None:
+        """Send this member's state (``full``) or just its version and seen set to ``uuid``."""
+        member = self.state.member(uuid)
+        if member is None:
+            return
+        state = self.state
+        message: Gossip | GossipStatus
+        if full:
+            message = Gossip(from_uuid=self.uuid, to_uuid=uuid, state=state)
+        else:
+            message = GossipStatus(
+                from_uuid=self.uuid, to_uuid=uuid, version=state.version, seen=state.seen
+            )
+        self.send(member.address, message)
+
+    # -- leaving and finishing ---------------------------------------------------------------
+
+    def leave(self) -> None:
+        """Mark this member LEAVING; the leader moves it on to EXITING and REMOVED."""
+        member = self.state.member(self.uuid)
+        if member is not None and member.status < MemberStatus.LEAVING:
+            self.update(leaving=True)
+            self.adopt(self.state.set_status(self.uuid, MemberStatus.LEAVING, by=self.uuid))
+
+    def act_as_leader(self) -> None:
+        """Leader actions: a no-op unless this member leads a converged state. Run on every tick
+        and after every gossip, so a convergence is acted on the moment it happens."""
+        if self.node.joined and self.node.termination is None and not self.quiet:
+            self.adopt(leader_actions(self.state, self.uuid, self.wall_time))
+            self.adopt(
+                prune_tombstones(self.state, self.wall_time, self.node.settings.tombstone_ttl)
+            )
+
+    def finish_removed(self, reason: str) -> None:
+        """The cluster has removed or downed this member: the end of a leave, or an exclusion."""
+        member = self.state.member(self.uuid)
+        downed = member is not None and member.status is MemberStatus.DOWN
+        leaving = self.node.leaving and not downed
+        self.finish(TerminationKind.LEFT if leaving else TerminationKind.REMOVED, reason)
+
+    def finish(self, kind: TerminationKind, reason: str) -> None:
+        """This member is out of the cluster for good: no more timers; tell the supervisor."""
+        if self.node.termination is not None:
+            return
+        termination = Termination(kind, reason)
+        self.update(termination=termination, running=False)
+        log = logger.info if kind is TerminationKind.LEFT else logger.error
+        log("%s is out of the cluster (%s): %s", self.node.me.address, kind.value, reason)
+        self.effects.append(termination)
+
+    # -- adopting states ----------------------------------------------------------------------
+
+    def adopt(self, new_state: MembershipState, push: bool = True) -> None:
+        """Adopt ``new_state``: tell listeners, the ordering actor and clients; push a change of
+        its own (``push``) to a peer at once (the ticks only mop up); say goodbye to members it
+        removed."""
+        old_state = self.state
+        if new_state is old_state:
+            return
+        published, changed = self.node.published.publish(new_state)
+        self.update(published=published)
+        self.effects.append(MembershipReached(new_state.version, new_state.tombstoned))
+        if changed is None:
+            return
+        self.effects.append(changed)
+        self.effects.append(Broadcast(ClientUpdate(state=new_state)))
+        if push and self.node.running:
+            self.gossip_once()
+        me = new_state.member(self.uuid)
+        for event in changed.events:
+            if isinstance(event, MemberRemoved) and event.member.uuid != self.uuid:
+                left = event.previous_status == MemberStatus.EXITING
+                self.forget(event.member, goodbye=me is not None and left)
+        if me is not None and me.status is MemberStatus.DOWN:
+            self.finish_removed("the cluster downed this member")
+
+    def forget(self, member: Member, goodbye: bool) -> None:
+        """Stop watching a removed member; ``goodbye``: it left, send it the state that removes
+        it (it finishes its exit on that). Close the link unless another incarnation lives there."""
+        node = self.node
+        if member.uuid in node.detectors:
+            self.update(detectors={u: d for u, d in node.detectors.items() if u != member.uuid})
+        if goodbye:
+            gossip = Gossip(from_uuid=self.uuid, to_uuid=member.uuid, state=self.state)
+            self.send(member.address, gossip)
+        if self.state.member_at(member.address) is None:
+            self.effects.append(CloseLink(member.address, "the member there was removed"))
+
+    def send(self, address: Address, message: MembershipMessage) -> None:
+        self.effects.append(SendTo(address=address, message=message))
+
+    def reply(self, link: int, message: MembershipMessage) -> None:
+        """Answer on the link a request came in on."""
+        self.effects.append(Reply(link=link, message=message))

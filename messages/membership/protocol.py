@@ -1,0 +1,117 @@
+"""The messages of the membership protocol between nodes: joins, gossip, heartbeats, removal
+notices and a client's watch.
+
+Field bounds (``messages.limits``) are checked while decoding; the rules across fields by
+``messages.membership.validation`` before the step function acts on a message.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from messages.limits import MAX_MEMBERS, Counter, MemberId, Reason
+from messages.member import Member
+from messages.membership.state import MembershipState
+from messages.vector_clock import VectorClock
+
+__all__ = [
+    "ClientUpdate",
+    "Gossip",
+    "GossipStatus",
+    "Heartbeat",
+    "HeartbeatAck",
+    "Join",
+    "JoinRefused",
+    "MembershipMessage",
+    "RemovalNotice",
+    "Watch",
+    "Welcome",
+]
+
+
+class Join(msgspec.Struct, frozen=True, tag=True):
+    """A new member asks to join the cluster."""
+
+    member: Member
+
+
+class Welcome(msgspec.Struct, frozen=True, tag=True):
+    """The joiner is added as JOINING; here is the state that holds it."""
+
+    state: MembershipState
+
+
+class JoinRefused(msgspec.Struct, frozen=True, tag=True):
+    """The contacted member refuses the join for good (that incarnation was removed)."""
+
+    reason: Reason
+
+
+class Gossip(msgspec.Struct, frozen=True, tag=True):
+    """Full membership state from ``from_uuid`` to ``to_uuid``."""
+
+    from_uuid: MemberId
+    to_uuid: MemberId
+    state: MembershipState
+
+
+class GossipStatus(msgspec.Struct, frozen=True, tag=True):
+    """Only the version and seen digest: the peer answers with full state if it is behind or ahead."""
+
+    from_uuid: MemberId
+    to_uuid: MemberId
+    version: VectorClock
+    seen: Annotated[frozenset[MemberId], msgspec.Meta(max_length=MAX_MEMBERS)]
+
+
+class Heartbeat(msgspec.Struct, frozen=True, tag=True):
+    """Failure detector probe from ``from_uuid``; answered with ``HeartbeatAck``."""
+
+    from_uuid: MemberId
+    to_uuid: MemberId
+    sequence: Counter
+
+
+class HeartbeatAck(msgspec.Struct, frozen=True, tag=True):
+    """Answer to a heartbeat: proves ``from_uuid`` alive to the monitoring member."""
+
+    from_uuid: MemberId
+    sequence: Counter
+
+
+class RemovalNotice(msgspec.Struct, frozen=True, tag=True):
+    """Tells incarnation ``to_uuid`` that the cluster has downed or removed it.
+
+    The answer to gossip or heartbeats from such a member, instead of merging or acknowledging
+    them. The receiver stops: a downed or removed incarnation never comes back (its process may
+    rejoin as a new incarnation).
+    """
+
+    to_uuid: MemberId
+    reason: Reason
+
+
+class Watch(msgspec.Struct, frozen=True, tag=True):
+    """A client asks the member to push it the membership state, now and at every change."""
+
+
+class ClientUpdate(msgspec.Struct, frozen=True, tag=True):
+    """A member pushes its membership state to a connected client."""
+
+    state: MembershipState
+
+
+MembershipMessage = (
+    Join
+    | Welcome
+    | JoinRefused
+    | Gossip
+    | GossipStatus
+    | Heartbeat
+    | HeartbeatAck
+    | RemovalNotice
+    | ClientUpdate
+)
+"""What a member's protocol sends: joins, gossip, heartbeats and their answers."""

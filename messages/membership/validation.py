@@ -1,0 +1,148 @@
+"""The protocol rules a decoded wire message must keep before any actor acts on it.
+
+Decoding already checked each field's type and bounds (``messages.limits``). What is left are the
+rules across fields that every state built by the core keeps (``tests/test_validation.py`` checks
+that on random cluster histories): a state that breaks one was forged or corrupted, and merging it
+could crash a leader or resurrect a member. ``validate`` raises ``InvalidMessage`` naming the rule;
+the receiver drops the message with one log line and carries on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+
+from messages.member import MemberStatus
+from messages.membership.protocol import ClientUpdate, Gossip, Join, Welcome
+from messages.membership.state import MembershipState
+
+__all__ = [
+    "InvalidMessage",
+    "validate",
+    "validate_state",
+]
+
+
+class InvalidMessage(ValueError):
+    """A decodable message that breaks protocol rule ``rule`` (``detail`` says how)."""
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"breaks rule {rule!r}: {detail}")
+        self.rule = rule
+        self.detail = detail
+
+
+_VALID_MARK = "_valid"
+"""The cache entry that marks a state already validated."""
+
+
+def validate(message: object, receiver: str) -> None:
+    """Check a wire message addressed to member ``receiver``; raise ``InvalidMessage`` if bad.
+
+    Messages without cross-field rules (heartbeats, status digests, handshakes) pass as decoded.
+    """
+    match message:
+        case Gossip(from_uuid=sender, state=state):
+            validate_state(state)
+            _require(
+                state.member(sender) is not None,
+                "sender-in-state",
+                f"gossip from {sender} holds no member {sender}",
+            )
+        case Welcome(state=state):
+            validate_state(state)
+            _require(
+                state.member(receiver) is not None,
+                "welcome-holds-joiner",
+                f"the welcome state does not hold the joiner {receiver}",
+            )
+        case ClientUpdate(state=state):
+            validate_state(state)
+        case Join(member=member):
+            _require(
+                member.status is MemberStatus.JOINING and member.up_number == 0,
+                "joiner-is-joining",
+                f"a joiner must be JOINING with up_number 0, got {member.status.name} "
+                f"with up_number {member.up_number}",
+            )
+
+
+def validate_state(state: MembershipState) -> None:
+    """Check the rules every honest ``MembershipState`` keeps; raise ``InvalidMessage`` if not.
+
+    A state is immutable, so one found valid is marked and not checked again (a decoded state is
+    a new object; states shared in one process, as in the simulator, are checked once).
+    """
+    if state.__dict__.get(_VALID_MARK):
+        return
+    members = state.members
+    uuids = {member.uuid for member in members}
+    _require(len(uuids) == len(members), "unique-members", "a uuid appears twice among members")
+    for before, after in itertools.pairwise(members):
+        _require(
+            (before.address, before.uuid) < (after.address, after.uuid),
+            "members-sorted",
+            f"{after.uuid} comes after {before.uuid}: members must be sorted by address",
+        )
+    for member in members:
+        _check_status(member.uuid, member.status, member.up_number)
+    _subset(state.seen, uuids, "seen-are-members", "has seen this version")
+    _subset(
+        state.version.timestamps.keys(), uuids, "clock-entries-are-members", "has a clock entry"
+    )
+    observers = [row.observer for row in state.reachability]
+    _require(
+        observers == sorted(set(observers)),
+        "rows-sorted-unique",
+        "reachability rows must be sorted by observer, one row per observer",
+    )
+    for row in state.reachability:
+        _require(
+            row.observer in uuids,
+            "row-observer-is-member",
+            f"{row.observer} has a reachability row but is not a member",
+        )
+        _require(row.version > 0, "row-version-positive", f"row of {row.observer} has version 0")
+        _require(
+            row.observer not in row.unreachable,
+            "row-not-about-itself",
+            f"{row.observer} marks itself unreachable",
+        )
+        _subset(row.unreachable, uuids, "row-subjects-are-members", "is marked unreachable")
+    tombstoned = [uuid for uuid, _ in state.tombstones]
+    _require(
+        tombstoned == sorted(set(tombstoned)),
+        "tombstones-sorted-unique",
+        "tombstones must be sorted by uuid, one per uuid",
+    )
+    _require(
+        all(math.isfinite(removed_at) for _, removed_at in state.tombstones),
+        "tombstone-times-finite",
+        "a tombstone's removal time is not a finite number",
+    )
+    buried = uuids.intersection(tombstoned)
+    _require(not buried, "tombstoned-not-member", f"tombstoned {sorted(buried)} still members")
+    state.__dict__[_VALID_MARK] = True
+
+
+def _check_status(uuid: str, status: MemberStatus, up_number: int) -> None:
+    _require(
+        status is not MemberStatus.REMOVED,
+        "no-removed-members",
+        f"{uuid} is REMOVED but still listed (a removed member leaves a tombstone instead)",
+    )
+    if status is MemberStatus.JOINING:
+        _require(up_number == 0, "joining-not-up", f"JOINING {uuid} has up_number {up_number}")
+    elif status is MemberStatus.UP:
+        _require(up_number > 0, "up-has-up-number", f"UP {uuid} has up_number 0")
+
+
+def _subset(uuids: Iterable[str], members: set[str], rule: str, what: str) -> None:
+    strangers = set(uuids).difference(members)
+    _require(not strangers, rule, f"{sorted(strangers)[:3]} {what} but not a member")
+
+
+def _require(condition: bool, rule: str, detail: str) -> None:
+    if not condition:
+        raise InvalidMessage(rule, detail)

@@ -1,0 +1,85 @@
+"""Application messages between nodes: what an ``Envelope`` carries, in order, from one member's
+actors to another's."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from messages.limits import MAX_NAME_LENGTH, Counter, MemberId, Reason
+from messages.vector_clock import VectorClock
+
+__all__ = [
+    "Answer",
+    "Ask",
+    "Envelope",
+    "EnvelopeBody",
+    "Failure",
+    "Name",
+    "Publish",
+    "Tell",
+]
+
+Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME_LENGTH)]
+"""An actor's registered name, a topic, or an application message type's name."""
+
+
+class Tell(msgspec.Struct, frozen=True, tag=True):
+    """An application message for the actor registered as ``to``; ``kind`` names its type."""
+
+    to: Name
+    kind: Name
+    payload: msgspec.Raw
+
+
+class Ask(msgspec.Struct, frozen=True, tag=True):
+    """A request for the actor registered as ``to``; answered by ``Answer`` or ``Failure``."""
+
+    to: Name
+    kind: Name
+    payload: msgspec.Raw
+    ask_id: Counter
+
+
+class Answer(msgspec.Struct, frozen=True, tag=True):
+    """The reply to ask ``ask_id``: the remote actor's return value."""
+
+    ask_id: Counter
+    kind: Name
+    payload: msgspec.Raw
+
+
+class Failure(msgspec.Struct, frozen=True, tag=True):
+    """Ask ``ask_id`` failed: ``error`` names why (see ``messages.wire.remote``), ``message`` says it."""
+
+    ask_id: Counter
+    error: Name
+    message: Reason
+
+
+class Publish(msgspec.Struct, frozen=True, tag=True):
+    """A message for every subscriber of ``topic`` on every member; ``clock`` orders publishes
+    across members (``messages.messaging.causal``)."""
+
+    topic: Name
+    kind: Name
+    payload: msgspec.Raw
+    clock: VectorClock
+
+
+EnvelopeBody = Tell | Ask | Answer | Failure | Publish
+"""What an ``Envelope`` carries: an application message, an ask's outcome, or a publish."""
+
+
+class Envelope(msgspec.Struct, frozen=True, tag=True):
+    """An application message from ``sender``, delivered in order (``messages.messaging.delivery``).
+
+    ``sequence`` numbers the sender's envelopes to this receiver (1, 2, ...); ``version`` is the
+    membership version (an encoded ``VectorClock``) the sender had seen when it sent it.
+    """
+
+    sender: MemberId
+    sequence: Annotated[int, msgspec.Meta(ge=1)]
+    version: msgspec.Raw
+    body: EnvelopeBody

@@ -1,0 +1,51 @@
+"""Every message between nodes as one tagged union, and its codec."""
+
+from __future__ import annotations
+
+import typing
+
+import msgspec
+
+from messages.membership.protocol import (
+    ClientUpdate,
+    Gossip,
+    GossipStatus,
+    Heartbeat,
+    HeartbeatAck,
+    Join,
+    JoinRefused,
+    RemovalNotice,
+    Watch,
+    Welcome,
+)
+from messages.messaging.envelope import Envelope
+from messages.wire.framing import Codec
+from messages.wire.handshake import Hello, HelloAccepted, HelloRefused
+
+__all__ = [
+    "WIRE_CODEC",
+    "WireMessage",
+]
+
+WireMessage = (
+    Hello
+    | HelloAccepted
+    | HelloRefused
+    | Join
+    | Welcome
+    | JoinRefused
+    | Gossip
+    | GossipStatus
+    | Heartbeat
+    | HeartbeatAck
+    | RemovalNotice
+    | Watch
+    | ClientUpdate
+    | Envelope
+)
+"""A message between nodes: what a frame carries (the tagged union of ``WIRE_TYPES``)."""
+
+WIRE_TYPES: tuple[type[msgspec.Struct], ...] = typing.get_args(WireMessage)
+
+WIRE_CODEC = Codec(WIRE_TYPES)
+"""The codec of every message between nodes."""
