@@ -8,6 +8,7 @@ Once the set of unreachable members has been stable for ``down_after``, keep-maj
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 
@@ -52,7 +53,7 @@ def heartbeat_tick(run: Step) -> None:
     )
     _redial(run, silent)
     sequence = run.node.heartbeat_sequence + 1
-    run.update(heartbeat_sequence=sequence)
+    run.node = dataclasses.replace(run.node, heartbeat_sequence=sequence)
     for uuid in targets:
         target = state.member(uuid)
         assert target is not None
@@ -81,7 +82,8 @@ def discount_own_pause(run: Step) -> None:
         return
     gap = run.now - node.last_step
     logger.warning("This member was paused for %.1f s; it discounts that silence", gap)
-    run.update(
+    run.node = dataclasses.replace(
+        run.node,
         detectors={u: d.paused(gap, run.now) for u, d in node.detectors.items()},
         first_answer_due={u: t + gap for u, t in node.first_answer_due.items()},
         quiet_until=run.now + settings.heartbeat_interval + settings.acceptable_heartbeat_pause,
@@ -93,7 +95,7 @@ def heartbeat_answered(run: Step, sender: str) -> None:
     node = run.node
     if sender in node.first_answer_due:
         due = {u: t for u, t in node.first_answer_due.items() if u != sender}
-        run.update(first_answer_due=due)
+        run.node = dataclasses.replace(run.node, first_answer_due=due)
     elif sender not in node.detectors:
         return  # from a member this node no longer monitors
     _heartbeat(run, sender, run.now)
@@ -111,7 +113,7 @@ def _heartbeat(run: Step, uuid: str, at: float) -> None:
             first_heartbeat_estimate=settings.heartbeat_interval,
         )
     detectors[uuid] = detector.heartbeat(at)
-    run.update(detectors=detectors)
+    run.node = dataclasses.replace(run.node, detectors=detectors)
 
 
 def _watch(run: Step, targets: tuple[str, ...]) -> None:
@@ -123,7 +125,9 @@ def _watch(run: Step, targets: tuple[str, ...]) -> None:
     """
     node = run.node
     if not set(node.detectors) <= set(targets):
-        run.update(detectors={u: d for u, d in node.detectors.items() if u in targets})
+        run.node = dataclasses.replace(
+            run.node, detectors={u: d for u, d in node.detectors.items() if u in targets}
+        )
     expected_by = run.now + node.settings.heartbeat_interval
     due = {
         uuid: node.first_answer_due.get(uuid, expected_by)
@@ -134,7 +138,7 @@ def _watch(run: Step, targets: tuple[str, ...]) -> None:
     for uuid in overdue:
         _heartbeat(run, uuid, due.pop(uuid))
     if due != node.first_answer_due:
-        run.update(first_answer_due=due)
+        run.node = dataclasses.replace(run.node, first_answer_due=due)
 
 
 def _redial(run: Step, silent: frozenset[str]) -> None:
@@ -153,7 +157,7 @@ def _redial(run: Step, silent: frozenset[str]) -> None:
             redialled[uuid] = run.now
             run.effects.append(CloseLink(member.address, "heartbeats unanswered"))
     if redialled != node.redialled_at:
-        run.update(redialled_at=redialled)
+        run.node = dataclasses.replace(run.node, redialled_at=redialled)
 
 
 def leader_tick(run: Step) -> None:
@@ -174,8 +178,8 @@ def _apply_downing(run: Step) -> None:
         # that leaves the set because it was downed (maybe by itself) is progress.
         withdrawn = any(_is_live(state, uuid) for uuid in before - pending)
         if pending - before or withdrawn:
-            run.update(unreachable_since=run.now)
-        run.update(pending_unreachable=pending)
+            run.node = dataclasses.replace(run.node, unreachable_since=run.now)
+        run.node = dataclasses.replace(run.node, pending_unreachable=pending)
     stable_for = run.now - run.node.unreachable_since
     decision = keep_majority(state, stable_for, run.node.settings.down_after)
     if decision.verdict is Verdict.DOWN_UNREACHABLE:

@@ -104,10 +104,6 @@ class NodeState:
         return self.state.member(self.me.uuid) is not None
 
 
-_FIELDS = tuple(field.name for field in dataclasses.fields(NodeState))
-_FIELD_NAMES = frozenset(_FIELDS)
-
-
 class Step:
     """One step under way: the node as it changes, and the effects so far (never shared)."""
 
@@ -120,9 +116,9 @@ class Step:
     def result(self) -> tuple[NodeState, tuple[Effect, ...]]:
         """The node after this step, and the effects in the order they were made."""
         if self.node.running:
-            self.update(random=self.rng.state, last_step=self.now)
+            self.node = dataclasses.replace(self.node, random=self.rng.state, last_step=self.now)
         elif self.rng.state != self.node.random:
-            self.update(random=self.rng.state)
+            self.node = dataclasses.replace(self.node, random=self.rng.state)
         return self.node, tuple(self.effects)
 
     @property
@@ -130,16 +126,6 @@ class Step:
         """True for a while after this member was paused: its view may be stale, so it welcomes
         no joiner and takes no leader action (``detection.discount_own_pause``)."""
         return self.now < self.node.quiet_until
-
-    def update(self, **changes: object) -> None:
-        """Replace fields of the node (a new value; the old one is untouched)."""
-        if not _FIELD_NAMES.issuperset(changes):
-            raise AttributeError(f"NodeState has no field {sorted(set(changes) - _FIELD_NAMES)}")
-        old = self.node
-        node = object.__new__(NodeState)
-        for name in _FIELDS:
-            object.__setattr__(node, name, changes[name] if name in changes else getattr(old, name))
-        self.node = node
 
     @property
     def state(self) -> MembershipState:
@@ -157,7 +143,9 @@ class Step:
 
     def start_join(self, seeds: tuple[Address, ...]) -> None:
         me = self.node.me.address
-        self.update(join=JoinProgress(seeds, self.now + self.node.settings.join_timeout))
+        self.node = dataclasses.replace(
+            self.node, join=JoinProgress(seeds, self.now + self.node.settings.join_timeout)
+        )
         if all(seed == me for seed in seeds):  # no seeds, or only itself
             self.form_cluster()
         else:
@@ -188,7 +176,9 @@ class Step:
         rounds = join.attempt // len(seeds)
         backoff = settings.backoff(settings.join_backoff, rounds, self.rng.random())
         delay = min(backoff, join.deadline - self.now)  # fail on time, not one backoff late
-        self.update(join=dataclasses.replace(join, attempt=join.attempt + 1))
+        self.node = dataclasses.replace(
+            self.node, join=dataclasses.replace(join, attempt=join.attempt + 1)
+        )
         self.effects.append(SetTimer(delay, JoinAttempt(join.attempt + 1)))
 
     def form_cluster(self) -> None:
@@ -198,7 +188,9 @@ class Step:
     def joined_now(self) -> None:
         """Start the protocol timers once this member is part of a cluster."""
         settings = self.node.settings
-        self.update(running=True, join=None, unreachable_since=self.now)
+        self.node = dataclasses.replace(
+            self.node, running=True, join=None, unreachable_since=self.now
+        )
         self.effects.append(
             SetTimer(settings.gossip_interval / settings.fast_gossip_factor, GossipTick())
         )
@@ -208,7 +200,7 @@ class Step:
 
     def fail_join(self, reason: str, refused: bool = False) -> None:
         logger.error("Join failed: %s", reason)
-        self.update(join=None)
+        self.node = dataclasses.replace(self.node, join=None)
         self.effects.append(JoinFailed(reason, refused))
 
     # -- gossip ----------------------------------------------------------------------------
@@ -218,7 +210,7 @@ class Step:
         member has not seen the current version, else on every ``fast_gossip_factor``-th."""
         settings = self.node.settings
         ticks = self.node.gossip_ticks + 1
-        self.update(gossip_ticks=ticks)
+        self.node = dataclasses.replace(self.node, gossip_ticks=ticks)
         if ticks % settings.fast_gossip_factor == 0 or needs_fast_gossip(self.state):
             self.gossip_once()
         self.effects.append(
@@ -252,7 +244,7 @@ class Step:
         """Mark this member LEAVING; the leader moves it on to EXITING and REMOVED."""
         member = self.state.member(self.uuid)
         if member is not None and member.status < MemberStatus.LEAVING:
-            self.update(leaving=True)
+            self.node = dataclasses.replace(self.node, leaving=True)
             self.adopt(self.state.set_status(self.uuid, MemberStatus.LEAVING, by=self.uuid))
 
     def act_as_leader(self) -> None:
@@ -276,7 +268,7 @@ class Step:
         if self.node.termination is not None:
             return
         termination = Termination(kind, reason)
-        self.update(termination=termination, running=False)
+        self.node = dataclasses.replace(self.node, termination=termination, running=False)
         log = logger.info if kind is TerminationKind.LEFT else logger.error
         log("%s is out of the cluster (%s): %s", self.node.me.address, kind.value, reason)
         self.effects.append(termination)
@@ -291,7 +283,7 @@ class Step:
         if new_state is old_state:
             return
         published, changed = self.node.published.publish(new_state)
-        self.update(published=published)
+        self.node = dataclasses.replace(self.node, published=published)
         self.effects.append(MembershipReached(new_state.version, new_state.tombstoned))
         if changed is None:
             return
@@ -312,7 +304,9 @@ class Step:
         it (it finishes its exit on that). Close the link unless another incarnation lives there."""
         node = self.node
         if member.uuid in node.detectors:
-            self.update(detectors={u: d for u, d in node.detectors.items() if u != member.uuid})
+            self.node = dataclasses.replace(
+                self.node, detectors={u: d for u, d in node.detectors.items() if u != member.uuid}
+            )
         if goodbye:
             gossip = Gossip(from_uuid=self.uuid, to_uuid=member.uuid, state=self.state)
             self.send(member.address, gossip)
