@@ -17,6 +17,8 @@ from messages.member import Member, select_members
 from messages.membership.effects import (
     Broadcast,
     CloseLink,
+    Downing,
+    Dropped,
     Effect,
     GossipTick,
     HeartbeatTick,
@@ -26,17 +28,22 @@ from messages.membership.effects import (
     JoinCluster,
     Joined,
     JoinFailed,
+    JoinTried,
     Leave,
+    LeaveTimedOut,
     MembershipChanged,
     MembershipReached,
+    Paused,
     Reply,
     SendTo,
     SetTimer,
+    Suspected,
     Termination,
     TerminationKind,
     Watching,
 )
 from messages.membership.node import NodeState
+from messages.membership.protocol import RemovalNotice
 from messages.membership.step import step
 from messages.settings import Settings
 
@@ -52,7 +59,7 @@ class MembershipActor(pykka.ThreadingActor):
     actor holds the ``NodeState``, turns wire messages, timers and commands into its inputs, and
     carries out the effects: messages for the transport, the listener registry and the ordering
     actor, timers on the I/O loop, and reports to its ``supervisor`` (``Joined``, ``JoinFailed``,
-    ``Termination``).
+    ``Termination``). It is the one place that logs what the protocol does (``_log``).
 
     Nothing from the wire can stop it: the step function validates every message, and a step
     that raises (a bug) is logged with its input and leaves the state as it was.
@@ -93,7 +100,14 @@ class MembershipActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case Inbound() | GossipTick() | HeartbeatTick() | JoinAttempt() | JoinCluster():
+            case (
+                Inbound()
+                | GossipTick()
+                | HeartbeatTick()
+                | JoinAttempt()
+                | LeaveTimedOut()
+                | JoinCluster()
+            ):
                 self._step(message)
             case Leave():
                 self._step(message)
@@ -119,7 +133,61 @@ class MembershipActor(pykka.ThreadingActor):
             )
             return
         for effect in effects:
+            self._log(effect)
             self._carry_out(effect)
+
+    def _log(self, effect: Effect) -> None:
+        """Log what the step reports, at the level it deserves (most effects need no line)."""
+        me = self._node.me
+        match effect:
+            case Dropped(message=name, peer=peer, rule=None, detail=detail, sender=sender):
+                logger.debug("Ignored %s from %s%s: %s", name, peer, _member(sender), detail)
+            case Dropped(message=name, peer=peer, rule=rule, detail=detail, sender=sender):
+                logger.warning(
+                    "Dropped %s from %s%s: it breaks rule %r: %s",
+                    name,
+                    peer,
+                    _member(sender),
+                    rule,
+                    detail,
+                )
+            case Reply(message=RemovalNotice(to_uuid=uuid)):
+                logger.info("Telling %s that it is out of the cluster", uuid)
+            case JoinTried(attempt=attempt, seed=seed):
+                logger.debug("Join attempt %d via %s", attempt, seed)
+            case Joined(formed=formed):
+                if formed:
+                    logger.info(
+                        "%s forms a new cluster (it has no other seed, or none answered)",
+                        me.address,
+                    )
+                logger.info("%s joined the cluster", me)
+            case JoinFailed(reason=reason):
+                logger.error("Join failed: %s", reason)
+            case Suspected(member=member):
+                logger.warning("%s is unreachable", member)
+            case Paused(gap=gap):
+                logger.warning("This member was paused for %.1f s; it discounts that silence", gap)
+            case Downing(members=members, reachable=reachable, total=total) if any(
+                m.uuid == me.uuid for m in members
+            ):
+                logger.error(
+                    "Partitioned into a minority (%d of %d up members reachable, or too few to "
+                    "be sure with the membership changes in flight): downing this member and "
+                    "shutting down",
+                    reachable,
+                    total,
+                )
+            case Downing(members=members):
+                for member in members:
+                    logger.warning("Downing unreachable %s", member)
+            case Termination(kind=kind, reason=reason):
+                level = _TERMINATION_LEVELS[kind]
+                logger.log(
+                    level, "%s is out of the cluster (%s): %s", me.address, kind.value, reason
+                )
+            case _:
+                pass  # the effect itself is what happens: nothing to add to the log
 
     def _carry_out(self, effect: Effect) -> None:
         match effect:
@@ -141,6 +209,8 @@ class MembershipActor(pykka.ThreadingActor):
                 self._report(effect)
             case Joined() | JoinFailed():
                 self._report(effect)
+            case Dropped() | JoinTried() | Suspected() | Paused() | Downing():
+                pass  # news for the log only
 
     def _tell_transport(self, message: SendTo | Reply | Broadcast | CloseLink | Watching) -> None:
         if self._transport is None:
@@ -161,3 +231,15 @@ class MembershipActor(pykka.ThreadingActor):
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+
+
+_TERMINATION_LEVELS = {
+    TerminationKind.LEFT: logging.INFO,
+    TerminationKind.STOPPED: logging.WARNING,  # here: it gave up waiting for its leave to end
+    TerminationKind.REMOVED: logging.ERROR,
+    TerminationKind.FAILED: logging.ERROR,
+}
+
+
+def _member(uuid: str | None) -> str:
+    return f" (member {uuid})" if uuid else ""

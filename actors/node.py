@@ -165,7 +165,12 @@ class Node(StopOnExit, Messaging):
         return self._stopped.wait(timeout)
 
     def leave(self, timeout: float | None = None) -> bool:
-        """Leave gracefully (LEAVING -> EXITING -> REMOVED), then stop. True if removal was seen."""
+        """Leave gracefully (LEAVING -> EXITING -> REMOVED), then stop. True if removal was seen.
+
+        The member gives up a leave not confirmed within ``leave_timeout`` and the node stops
+        (``STOPPED``, as by ``stop()``). This waits at most ``timeout`` (default: that, plus
+        ``ask_timeout``) for the node to stop, and stops it if it has not.
+        """
         if self._stopped.is_set():
             return False
         try:
@@ -174,11 +179,15 @@ class Node(StopOnExit, Messaging):
             logger.warning("Cannot leave gracefully (%r); stopping", error)
             self.stop()
             return False
-        done = self._stopped.wait(self.settings.leave_timeout if timeout is None else timeout)
-        if not done:
-            logger.warning("Leave of %s not confirmed in time; stopping anyway", self.member)
-        self.stop()
-        return done
+        if timeout is None:
+            timeout = self.settings.leave_timeout + self.settings.ask_timeout
+        if not self._stopped.wait(timeout):
+            logger.warning(
+                "%s did not stop within %g s of leaving; stopping it", self.member, timeout
+            )
+            self.stop()
+        termination = self._termination
+        return termination is not None and termination.kind is not TerminationKind.STOPPED
 
     def stop(self) -> None:
         """Stop this node's actors at once (no leave). Idempotent."""

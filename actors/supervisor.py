@@ -26,8 +26,8 @@ class JoinTimeoutError(TimeoutError):
 
 class NodeSupervisor(pykka.ThreadingActor):
     """Receives ``Joined``/``JoinFailed`` (settling ``joined``, which the starting node waits on)
-    and ``Termination`` from the node's actors: the first one that is not ``STOPPED`` (the
-    member is out of the cluster, or an actor crashed) stops the node with ``stop_node``."""
+    and ``Termination`` from the node's actors: the first one (the member is out of the cluster,
+    gave up leaving, or an actor crashed) stops the node with ``stop_node``."""
 
     def __init__(
         self, joined: pykka.Future[None], stop_node: Callable[[Termination], None]
@@ -47,9 +47,9 @@ class NodeSupervisor(pykka.ThreadingActor):
             case Termination(kind=kind, reason=reason) if not self._terminated:
                 self._terminated = True
                 fail(self._joined, RuntimeError(f"the node stopped while joining: {reason}"))
-                if kind is not TerminationKind.STOPPED:
+                if kind is not TerminationKind.STOPPED:  # else stop() or a leave given up
                     logger.info("Node stops: %s", reason)
-                    self._stop_node(message)
+                self._stop_node(message)  # a no-op when it is stop()'s own report
             case Termination():
                 pass  # the node is stopping already
             case _:

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import math
 import signal
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -117,6 +117,10 @@ def report_schedules(schedules: Schedules, members: int | None, report: Report) 
     report("runs_without_survivors", len(deserted))
     if deserted:
         report("runs_without_survivors_seeds", " ".join(map(str, deserted[:MAX_SEEDS_LISTED])))
+    effects: Counter[str] = Counter()
+    for outcome in outcomes:
+        effects.update(outcome.effects)
+    report("effects", " ".join(f"{name}={effects[name]}" for name in sorted(effects)))
     report("runs_converged", len(rounds))
     if rounds:
         report("rounds_to_converge_after_last_fault_median", float(statistics.median(rounds)))
@@ -371,7 +375,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     arguments = parser.parse_args(argv)
     sizes = sizes_from(arguments)
-    logging.disable(logging.CRITICAL)  # the core warns on every suspicion
     report = Report(TARGETS)
     report.environment()
     report("mode", "quick" if arguments.quick else "full")

@@ -351,7 +351,7 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
             try:
                 actor.tell(AttachTransport(sink))
                 actor.tell(JoinCluster(seeds=()))
-                reports.wait_for(lambda news: Joined() in news)
+                reports.wait_for(lambda news: Joined(formed=True) in news)
                 for message in messages:
                     actor.tell(Inbound(message=message, link=1, peer="fuzzer"))
                     actor.tell(rng.choice([GossipTick(), HeartbeatTick()]))

@@ -7,9 +7,6 @@ prints its fault schedule and last steps; ``Simulation(seed=..., members=...).ru
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-
 import pytest
 
 from messages.membership import detection
@@ -21,14 +18,6 @@ from messages.testing.simulator import Outcome, Simulation
 
 SCHEDULES = 300
 CHUNK = 30
-
-
-@pytest.fixture(autouse=True)
-def quiet_core() -> Iterator[None]:
-    """The core logs every suspicion and downing; thousands of them here would only slow it."""
-    logging.disable(logging.CRITICAL)
-    yield
-    logging.disable(logging.NOTSET)
 
 
 def partition(at: float, until: float, *groups: tuple[int, ...]) -> list[Fault]:
@@ -75,6 +64,9 @@ def test_a_partition_that_heals_before_downing_costs_nobody() -> None:
 def test_a_partition_that_heals_after_downing_leaves_the_majority() -> None:
     outcome = run(2, 5, partition(1.0, 30.0, (0, 1), (2, 3, 4)))
     assert outcome.survivors == 3
+    # what the membership actor would log, counted: suspicions, then the downings on both sides
+    assert outcome.effects["Suspected"] >= 2 * 3
+    assert outcome.effects["Downing"] >= 2  # the majority's leader, and each of the minority
 
 
 def test_a_member_paused_past_its_removal_stops_when_it_wakes() -> None:

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 import pytest
+from state_strategies import BROKEN_STATES
 
 from messages.address import Address
 from messages.events import MemberJoined, MemberLeft, MemberUp
 from messages.member import Member, MemberStatus
 from messages.membership.effects import (
+    Dropped,
     Effect,
     GossipTick,
     HeartbeatTick,
@@ -20,16 +22,21 @@ from messages.membership.effects import (
     JoinCluster,
     Joined,
     JoinFailed,
+    JoinTried,
     Leave,
+    LeaveTimedOut,
     MembershipChanged,
+    Paused,
     Reply,
     SendTo,
     SetTimer,
+    Suspected,
     Termination,
     TerminationKind,
 )
 from messages.membership.node import NodeState
 from messages.membership.protocol import (
+    ClientUpdate,
     Gossip,
     HeartbeatAck,
     Join,
@@ -37,8 +44,10 @@ from messages.membership.protocol import (
     RemovalNotice,
     Welcome,
 )
+from messages.membership.publication import Publication
 from messages.membership.step import step
 from messages.settings import Settings
+from messages.testing.simulator import converged_cluster
 
 T = TypeVar("T")
 SETTINGS = Settings.lan()
@@ -49,6 +58,15 @@ B = Member.create(Address("10.0.0.1", 5702), member_uuid="b")
 def formed(member: Member = A, now: float = 0.0) -> NodeState:
     node, _ = step(NodeState.create(member, SETTINGS, seed=1), JoinCluster(seeds=()), now)
     return node
+
+
+def converged_member(size: int = 3) -> NodeState:
+    """``member-00000`` (the leader) of a converged cluster of ``size``, running."""
+    state = converged_cluster(size)
+    me = state.members[0]
+    published, _ = Publication().publish(state)
+    node = NodeState.create(me, SETTINGS, seed=1)
+    return dataclasses.replace(node, published=published, running=True, last_step=0.0)
 
 
 def of_type(effects: Sequence[Effect], kind: type[T]) -> list[T]:
@@ -62,7 +80,7 @@ def inbound(message: object, link: int = 7, peer: str = "peer") -> Inbound:
 def test_a_member_without_seeds_forms_a_cluster_and_is_up_at_once() -> None:
     node, effects = step(NodeState.create(A, SETTINGS, seed=1), JoinCluster(seeds=()), 0.0)
 
-    assert Joined() in effects
+    assert Joined(formed=True) in effects
     timers = {type(t.message): t.delay for t in of_type(effects, SetTimer)}
     assert timers == {GossipTick: SETTINGS.gossip_interval / 3, HeartbeatTick: 1.0}
     me = node.state.member("a")
@@ -79,6 +97,7 @@ def test_a_join_through_a_seed_is_welcomed_and_the_joiner_reports_joined() -> No
     seed = formed()
     joiner, effects = step(NodeState.create(B, SETTINGS, seed=2), JoinCluster((A.address,)), 0.0)
     assert SendTo(A.address, Join(member=B)) in effects
+    assert JoinTried(1, A.address) in effects
     assert [type(t.message) for t in of_type(effects, SetTimer)] == [JoinAttempt]
 
     seed, answers = step(seed, inbound(Join(member=B), link=3), 0.1)
@@ -88,7 +107,7 @@ def test_a_join_through_a_seed_is_welcomed_and_the_joiner_reports_joined() -> No
     assert seed.state.member("b") is not None
 
     joiner, effects = step(joiner, inbound(welcome.message), 0.2)
-    assert Joined() in effects
+    assert Joined(formed=False) in effects
     assert joiner.joined
     assert joiner.running
 
@@ -136,10 +155,42 @@ def test_a_lone_leaver_removes_itself_and_stops_as_left() -> None:
     assert node.termination == Termination(TerminationKind.LEFT, "left the cluster")
 
 
-def test_invalid_gossip_is_dropped_without_a_trace() -> None:
+def test_invalid_gossip_is_dropped_and_said_with_the_rule_it_breaks() -> None:
     node = formed()
     bogus = Gossip(from_uuid="stranger", to_uuid="a", state=node.state)  # sender not in state
-    assert step(node, inbound(bogus), 1.0) == (dataclasses.replace(node, last_step=1.0), ())
+    after, effects = step(node, inbound(bogus), 1.0)
+    assert after == dataclasses.replace(node, last_step=1.0)
+    [dropped] = effects
+    assert dropped == Dropped(
+        "Gossip",
+        "peer",
+        "sender-in-state",
+        "gossip from stranger holds no member stranger",
+        "stranger",
+    )
+
+
+@pytest.mark.parametrize("rule", list(BROKEN_STATES))
+def test_gossip_of_an_inconsistent_state_is_dropped_naming_sender_and_rule(rule: str) -> None:
+    node = converged_member()
+    peer = node.state.members[1].uuid
+    broken = BROKEN_STATES[rule](node.state)
+    gossip = Gossip(from_uuid=peer, to_uuid=node.uuid, state=broken)
+    after, effects = step(node, inbound(gossip, peer="10.0.0.1:40000"), 1.0)
+    assert after == dataclasses.replace(node, last_step=1.0)
+    assert [(d.message, d.peer, d.sender, d.rule) for d in of_type(effects, Dropped)] == [
+        ("Gossip", "10.0.0.1:40000", peer, rule)
+    ]
+    assert len(effects) == 1
+
+
+def test_a_message_a_member_never_takes_is_dropped_as_such() -> None:
+    node = formed()
+    after, effects = step(node, inbound(ClientUpdate(state=node.state)), 1.0)
+    assert after == dataclasses.replace(node, last_step=1.0)
+    assert [(d.message, d.rule) for d in of_type(effects, Dropped)] == [
+        ("ClientUpdate", "known-type")
+    ]
 
 
 def test_a_member_waking_from_a_pause_discounts_it_and_welcomes_nobody_for_a_while() -> None:
@@ -149,8 +200,12 @@ def test_a_member_waking_from_a_pause_discounts_it_and_welcomes_nobody_for_a_whi
     seed = step(seed, inbound(_ack("b")), 1.01)[0]
     assert "b" in seed.detectors
 
-    woken, effects = step(seed, inbound(Join(member=Member.create("10.0.0.1:5703"))), 60.0)
+    joiner = Member.create("10.0.0.1:5703")
+    woken, effects = step(seed, inbound(Join(member=joiner)), 60.0)
     assert not of_type(effects, Reply)  # no welcome from a view that may be stale
+    assert of_type(effects, Paused) == [Paused(60.0 - 1.01)]
+    [ignored] = of_type(effects, Dropped)
+    assert (ignored.message, ignored.rule, ignored.sender) == ("Join", None, joiner.uuid)
     assert woken.quiet_until > 60.0
     assert woken.detectors["b"].is_available(60.5)  # the 59 s of silence were its own
     for second in range(61, 65):  # it runs on as usual, and is quiet for one detection period
@@ -159,8 +214,44 @@ def test_a_member_waking_from_a_pause_discounts_it_and_welcomes_nobody_for_a_whi
     assert any(isinstance(r.message, Welcome) for r in of_type(effects, Reply))
 
 
+def test_a_target_that_stops_answering_is_suspected_once() -> None:
+    seed = formed()
+    seed, _ = step(seed, inbound(Join(member=B)), 0.1)
+    seed = step(seed, HeartbeatTick(), 1.0)[0]
+    seed = step(seed, inbound(_ack("b")), 1.01)[0]
+    suspected: list[Suspected] = []
+    for second in range(2, 12):  # no answer any more
+        seed, effects = step(seed, HeartbeatTick(), float(second))
+        suspected += of_type(effects, Suspected)
+    assert [s.member.uuid for s in suspected] == ["b"]
+    assert "b" in seed.state.unreachable()
+
+
 def _ack(sender: str) -> HeartbeatAck:
     return HeartbeatAck(from_uuid=sender, sequence=1)
+
+
+def test_a_leave_sets_its_timeout_and_a_leave_not_confirmed_by_then_stops_the_member() -> None:
+    node, effects = step(converged_member(), Leave(), 1.0)
+    assert SetTimer(SETTINGS.leave_timeout, LeaveTimedOut()) in effects
+    assert node.leaving
+    me = node.state.member(node.uuid)
+    assert me is not None
+    assert me.status is MemberStatus.LEAVING  # the others never confirm it here
+
+    node, effects = step(node, LeaveTimedOut(), 1.0 + SETTINGS.leave_timeout)  # no tick between
+    gave_up = Termination(TerminationKind.STOPPED, "the leave was not confirmed within 15 s")
+    assert of_type(effects, Termination) == [gave_up]
+    assert node.termination == gave_up
+    assert not node.running
+
+
+def test_a_leave_timeout_after_the_leave_ended_is_nothing() -> None:
+    node, _ = step(formed(), Leave(), 1.0)
+    for tick in range(1, 4):
+        node = step(node, GossipTick(), 1.0 + tick)[0]
+    assert node.termination == Termination(TerminationKind.LEFT, "left the cluster")
+    assert step(node, LeaveTimedOut(), 1.0 + SETTINGS.leave_timeout) == (node, ())
 
 
 def test_a_step_that_names_no_field_of_the_node_is_a_bug_said_at_once() -> None:

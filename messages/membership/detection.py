@@ -9,12 +9,19 @@ Once the set of unreachable members has been stable for ``down_after``, keep-maj
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 
 from messages.member import MemberStatus
 from messages.membership.downing import Verdict, down_members, keep_majority, pending_unreachable
-from messages.membership.effects import CloseLink, HeartbeatTick, SetTimer, TerminationKind
+from messages.membership.effects import (
+    CloseLink,
+    Downing,
+    HeartbeatTick,
+    Paused,
+    SetTimer,
+    Suspected,
+    TerminationKind,
+)
 from messages.membership.failure_detector import PhiAccrualFailureDetector
 from messages.membership.node import Step
 from messages.membership.protocol import Heartbeat
@@ -28,8 +35,6 @@ __all__ = [
     "heartbeat_tick",
     "leader_tick",
 ]
-
-logger = logging.getLogger(__name__)
 
 MONITORED_STATUSES = frozenset({MemberStatus.JOINING, MemberStatus.UP, MemberStatus.LEAVING})
 """Members that heartbeat and are heartbeated; an EXITING one is on its way out."""
@@ -62,8 +67,9 @@ def heartbeat_tick(run: Step) -> None:
     downed = {m.uuid for m in state.members if m.status == MemberStatus.DOWN}
     unreachable = silent | (row & downed)  # a downed member stays unreachable until removed
     if unreachable != row:
-        for uuid in unreachable - row:
-            logger.warning("%s is unreachable", state.member(uuid))
+        for uuid in sorted(unreachable - row):
+            if (member := state.member(uuid)) is not None:
+                run.effects.append(Suspected(member))
         run.adopt(state.set_reachability(run.uuid, unreachable))
 
 
@@ -81,7 +87,7 @@ def discount_own_pause(run: Step) -> None:
     if node.last_step is None or run.now - node.last_step <= settings.acceptable_heartbeat_pause:
         return
     gap = run.now - node.last_step
-    logger.warning("This member was paused for %.1f s; it discounts that silence", gap)
+    run.effects.append(Paused(gap))
     run.node = dataclasses.replace(
         run.node,
         detectors={u: d.paused(gap, run.now) for u, d in node.detectors.items()},
@@ -185,17 +191,11 @@ def _apply_downing(run: Step) -> None:
     if decision.verdict is Verdict.DOWN_UNREACHABLE:
         leader = state.leader()
         if leader is not None and leader.uuid == run.uuid and not run.quiet:
-            for uuid in sorted(pending):
-                logger.warning("Downing unreachable %s", state.member(uuid))
+            downed = (m for u in sorted(pending) if (m := state.member(u)) is not None)
+            run.effects.append(Downing(tuple(downed), decision.reachable_count, decision.total))
             run.adopt(down_members(state, pending, by=run.uuid))
     elif decision.verdict is Verdict.DOWN_SELF:
-        logger.error(
-            "Partitioned into a minority (%d of %d up members reachable, or too few to be "
-            "sure with the membership changes in flight): downing this member and shutting "
-            "down",
-            decision.reachable_count,
-            decision.total,
-        )
+        run.effects.append(Downing((run.node.me,), decision.reachable_count, decision.total))
         run.finish(
             TerminationKind.REMOVED,
             "downed itself: this member was on the minority side of a partition",

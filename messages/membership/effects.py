@@ -1,12 +1,14 @@
 """The inputs of the member step function and the effects it returns, as typed values.
 
 Inputs are what a member can receive: its start (``JoinCluster``), a wire message (``Inbound``),
-a timer it set (``GossipTick``, ``HeartbeatTick``, ``JoinAttempt``), and ``Leave``. Effects are
-what it can do: messages for the transport (``SendTo``, ``Reply``, ``Broadcast``, ``CloseLink``,
-``Watching``), the listener registry (``MembershipChanged``) and the ordering actor
-(``MembershipReached``); a timer to set (``SetTimer``); and news for its supervisor (``Joined``,
-``JoinFailed``, ``Termination``). An interpreter (the membership actor, or the simulator) carries
-them out; the step function itself never does anything.
+a timer it set (``GossipTick``, ``HeartbeatTick``, ``JoinAttempt``, ``LeaveTimedOut``), and
+``Leave``. Effects are what it can do: messages for the transport (``SendTo``, ``Reply``,
+``Broadcast``, ``CloseLink``, ``Watching``), the listener registry (``MembershipChanged``) and the
+ordering actor (``MembershipReached``); a timer to set (``SetTimer``); news for its supervisor
+(``Joined``, ``JoinFailed``, ``Termination``); and news for whoever watches it run, which changes
+nothing elsewhere (``Dropped``, ``JoinTried``, ``Suspected``, ``Paused``, ``Downing``). An
+interpreter (the membership actor, or the simulator) carries them out (the actor logs the news,
+the simulator counts it); the step function itself never does anything, not even log.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import msgspec
 
 from messages.address import Address
 from messages.events import ClusterEvent, CurrentClusterState
+from messages.member import Member
 from messages.membership.protocol import MembershipMessage
 from messages.messaging.envelope import Envelope
 from messages.vector_clock import VectorClock
@@ -25,6 +28,8 @@ from messages.vector_clock import VectorClock
 __all__ = [
     "Broadcast",
     "CloseLink",
+    "Downing",
+    "Dropped",
     "Effect",
     "GossipTick",
     "HeartbeatTick",
@@ -33,15 +38,19 @@ __all__ = [
     "JoinAttempt",
     "JoinCluster",
     "JoinFailed",
+    "JoinTried",
     "Joined",
     "Leave",
+    "LeaveTimedOut",
     "MembershipChanged",
     "MembershipReached",
     "OnSent",
     "Outbound",
+    "Paused",
     "Reply",
     "SendTo",
     "SetTimer",
+    "Suspected",
     "Termination",
     "TerminationKind",
     "TimerMessage",
@@ -98,6 +107,11 @@ class JoinAttempt(msgspec.Struct, frozen=True):
     """Timer message: try the next seed (``attempt`` counts from 0)."""
 
     attempt: int
+
+
+class LeaveTimedOut(msgspec.Struct, frozen=True):
+    """Timer message: ``leave_timeout`` has passed since ``Leave``; a member still not removed
+    gives up waiting and stops."""
 
 
 OnSent = Callable[[], None] | None
@@ -159,7 +173,7 @@ class MembershipReached(msgspec.Struct, frozen=True):
     removed: frozenset[str]
 
 
-TimerMessage = GossipTick | HeartbeatTick | JoinAttempt
+TimerMessage = GossipTick | HeartbeatTick | JoinAttempt | LeaveTimedOut
 """What a timer delivers back to the member that set it."""
 
 
@@ -172,7 +186,10 @@ class SetTimer(msgspec.Struct, frozen=True):
 
 
 class Joined(msgspec.Struct, frozen=True):
-    """Supervisor: this member is part of a cluster now."""
+    """Supervisor: this member is part of a cluster now; ``formed``: a new cluster of its own
+    (it had no other seed, or, as the first seed, heard from none of the others)."""
+
+    formed: bool = False
 
 
 class JoinFailed(msgspec.Struct, frozen=True):
@@ -183,7 +200,48 @@ class JoinFailed(msgspec.Struct, frozen=True):
     refused: bool
 
 
-Input = JoinCluster | Inbound | GossipTick | HeartbeatTick | JoinAttempt | Leave
+class Dropped(msgspec.Struct, frozen=True):
+    """News: a wire message from ``peer`` (member ``sender``, when it names one) was dropped.
+    ``rule`` is the protocol rule it broke (``messages.membership.validation``; ``"known-type"``
+    for a message a member never takes), ``None`` for a valid one the member cannot act on yet;
+    ``detail`` says why."""
+
+    message: str  # its type's name
+    peer: str
+    rule: str | None
+    detail: str
+    sender: str | None = None
+
+
+class JoinTried(msgspec.Struct, frozen=True):
+    """News: join attempt ``attempt`` (counting from 1) went to ``seed``."""
+
+    attempt: int
+    seed: Address
+
+
+class Suspected(msgspec.Struct, frozen=True):
+    """News: this member's heartbeats to ``member`` went unanswered; it reports it unreachable."""
+
+    member: Member
+
+
+class Paused(msgspec.Struct, frozen=True):
+    """News: this member did not run for ``gap`` seconds; it discounts that silence."""
+
+    gap: float
+
+
+class Downing(msgspec.Struct, frozen=True):
+    """News: keep-majority downs ``members`` (this member itself, when it is in a minority), with
+    ``reachable`` of ``total`` up members reachable."""
+
+    members: tuple[Member, ...]
+    reachable: int
+    total: int
+
+
+Input = JoinCluster | Inbound | GossipTick | HeartbeatTick | JoinAttempt | LeaveTimedOut | Leave
 """Everything a member's step function takes."""
 
 
@@ -199,5 +257,10 @@ Effect = (
     | Joined
     | JoinFailed
     | Termination
+    | Dropped
+    | JoinTried
+    | Suspected
+    | Paused
+    | Downing
 )
 """Everything a member's step function asks its interpreter to do."""

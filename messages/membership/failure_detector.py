@@ -9,10 +9,7 @@ defaults, phi reaches 8 about 4.5 s after the last heartbeat.
 from __future__ import annotations
 
 import copy
-import logging
 import math
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["PhiAccrualFailureDetector"]
 
@@ -102,9 +99,6 @@ class PhiAccrualFailureDetector:
         elif self.is_available(now):
             recorded = (now - last,)
         else:
-            logger.debug(
-                "Heartbeat after a failure (%.3f s pause) left out of the history", now - last
-            )
             recorded = ()
         after = copy.copy(self)
         after._last_heartbeat = now

@@ -1,16 +1,15 @@
 """A member's answers to wire messages: joins, gossip, gossip status, heartbeats, notices.
 
 Every message is validated first (``messages.membership.validation``); one that breaks a rule is
-dropped with one log line naming the sender and the rule, so no input can derail the protocol.
+dropped, with a ``Dropped`` effect naming the sender and the rule, so no input can derail the
+protocol.
 """
 
 from __future__ import annotations
 
-import logging
-
 from messages.member import Member
 from messages.membership.detection import heartbeat_answered
-from messages.membership.effects import Inbound, Watching
+from messages.membership.effects import Dropped, Inbound, Watching
 from messages.membership.node import Step
 from messages.membership.protocol import (
     ClientUpdate,
@@ -30,8 +29,6 @@ from messages.wire.handshake import HelloAccepted, HelloRefused
 
 __all__ = ["receive"]
 
-logger = logging.getLogger(__name__)
-
 
 def receive(run: Step, inbound: Inbound) -> None:
     """Validate a wire message, then act on it."""
@@ -40,19 +37,14 @@ def receive(run: Step, inbound: Inbound) -> None:
         validate(wire, run.uuid)
     except InvalidMessage as error:
         sender = getattr(wire, "from_uuid", None)
-        logger.warning(
-            "Dropped %s from %s%s: it %s",
-            type(wire).__name__,
-            inbound.peer,
-            f" (member {sender})" if sender else "",
-            error,
-        )
+        name = type(wire).__name__
+        run.effects.append(Dropped(name, inbound.peer, error.rule, error.detail, sender))
         return
-    _act(run, wire, inbound.link)
+    _act(run, wire, inbound)
 
 
-def _act(run: Step, wire: object, link: int) -> None:
-    state = run.state
+def _act(run: Step, wire: object, inbound: Inbound) -> None:
+    state, link = run.state, inbound.link
     match wire:
         case (
             Gossip(to_uuid=recipient)
@@ -65,7 +57,6 @@ def _act(run: Step, wire: object, link: int) -> None:
         ) if (reason := state.removal_reason(sender)) is not None:
             # A downed or removed incarnation that still talks: never merge its gossip, never
             # acknowledge its heartbeats, tell it that it is out (so it stops, not lives on).
-            logger.info("Telling %s that it is out of the cluster", sender)
             run.reply(link, RemovalNotice(to_uuid=sender, reason=reason))
         case Gossip():
             _on_gossip(run, wire)
@@ -78,7 +69,7 @@ def _act(run: Step, wire: object, link: int) -> None:
         case HeartbeatAck(from_uuid=sender):
             heartbeat_answered(run, sender)
         case Join(member=member):
-            _on_join(run, member, link)
+            _on_join(run, member, inbound)
         case Welcome(state=welcome) if not run.node.joined and run.node.join is not None:
             run.adopt(state.receive(welcome, run.uuid)[0])
             run.joined_now()
@@ -93,18 +84,21 @@ def _act(run: Step, wire: object, link: int) -> None:
         case RemovalNotice() | Welcome() | HelloAccepted():
             pass  # for an earlier incarnation, or an answer this member no longer waits for
         case _:
-            logger.warning("Unexpected wire message %s", type(wire).__name__)
+            detail = "is no message a member takes"
+            run.effects.append(Dropped(type(wire).__name__, inbound.peer, "known-type", detail))
 
 
-def _on_join(run: Step, member: Member, link: int) -> None:
-    if not run.node.joined or run.quiet:
-        logger.debug("Ignoring a join from %s: not a member (in step) yet", member.address)
-        return  # the joiner retries, or tries another seed
+def _on_join(run: Step, member: Member, inbound: Inbound) -> None:
+    if not run.node.joined or run.quiet:  # the joiner retries, or tries another seed
+        why = "this member was just paused" if run.node.joined else "this member has not joined"
+        run.effects.append(Dropped("Join", inbound.peer, None, why, member.uuid))
+        return
     if run.state.is_tombstoned(member.uuid):
-        run.reply(link, JoinRefused(reason=f"incarnation {member.uuid} was removed"))
+        reason = f"incarnation {member.uuid} was removed"
+        run.reply(inbound.link, JoinRefused(reason=reason))
         return
     run.adopt(run.state.add_joining(member, by=run.uuid))
-    run.reply(link, Welcome(state=run.state))
+    run.reply(inbound.link, Welcome(state=run.state))
 
 
 def _on_gossip(run: Step, gossip: Gossip) -> None:

@@ -10,7 +10,6 @@ actor interprets those effects over real sockets and timers; the simulator over 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Mapping
 
 from messages.address import Address
@@ -25,6 +24,8 @@ from messages.membership.effects import (
     JoinAttempt,
     Joined,
     JoinFailed,
+    JoinTried,
+    LeaveTimedOut,
     MembershipReached,
     Reply,
     SendTo,
@@ -42,8 +43,6 @@ from messages.membership.state import MembershipState
 from messages.settings import Settings
 
 __all__ = ["JoinProgress", "NodeState", "Step"]
-
-logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -163,7 +162,6 @@ class Step:
         settings = self.node.settings
         seeds = [seed for seed in join.seeds if seed != self.node.me.address]
         if join.seeds[0] == self.node.me.address and join.attempt >= len(seeds) * 2:
-            logger.info("No other seed answered; %s forms the cluster", self.node.me.address)
             self.form_cluster()
             return
         if self.now >= join.deadline:
@@ -171,7 +169,7 @@ class Step:
             self.fail_join(f"no seed answered within {settings.join_timeout:g} s (tried {tried})")
             return
         seed = seeds[join.attempt % len(seeds)]
-        logger.debug("Join attempt %d via %s", join.attempt + 1, seed)
+        self.effects.append(JoinTried(join.attempt + 1, seed))
         self.send(seed, Join(member=self.node.me))
         rounds = join.attempt // len(seeds)
         backoff = settings.backoff(settings.join_backoff, rounds, self.rng.random())
@@ -183,10 +181,11 @@ class Step:
 
     def form_cluster(self) -> None:
         self.adopt(MembershipState.initial(self.node.me))
-        self.joined_now()
+        self.joined_now(formed=True)
 
-    def joined_now(self) -> None:
-        """Start the protocol timers once this member is part of a cluster."""
+    def joined_now(self, formed: bool = False) -> None:
+        """Start the protocol timers once this member is part of a cluster (``formed``: a new
+        one of its own)."""
         settings = self.node.settings
         self.node = dataclasses.replace(
             self.node, running=True, join=None, unreachable_since=self.now
@@ -195,11 +194,9 @@ class Step:
             SetTimer(settings.gossip_interval / settings.fast_gossip_factor, GossipTick())
         )
         self.effects.append(SetTimer(settings.heartbeat_interval, HeartbeatTick()))
-        self.effects.append(Joined())
-        logger.info("%s joined the cluster", self.node.me)
+        self.effects.append(Joined(formed))
 
     def fail_join(self, reason: str, refused: bool = False) -> None:
-        logger.error("Join failed: %s", reason)
         self.node = dataclasses.replace(self.node, join=None)
         self.effects.append(JoinFailed(reason, refused))
 
@@ -241,11 +238,20 @@ class Step:
     # -- leaving and finishing ---------------------------------------------------------------
 
     def leave(self) -> None:
-        """Mark this member LEAVING; the leader moves it on to EXITING and REMOVED."""
+        """Mark this member LEAVING; the leader moves it on to EXITING and REMOVED. It waits
+        ``leave_timeout`` for that (a later ``Leave`` starts the wait again)."""
         member = self.state.member(self.uuid)
         if member is not None and member.status < MemberStatus.LEAVING:
             self.node = dataclasses.replace(self.node, leaving=True)
             self.adopt(self.state.set_status(self.uuid, MemberStatus.LEAVING, by=self.uuid))
+        self.effects.append(SetTimer(self.node.settings.leave_timeout, LeaveTimedOut()))
+
+    def give_up_leaving(self) -> None:
+        """``leave_timeout`` has passed since ``Leave`` and this member is not out yet (it would
+        take no step then): it stops all the same, as ``stop()`` would; the others find it
+        silent, and down and remove it."""
+        timeout = self.node.settings.leave_timeout
+        self.finish(TerminationKind.STOPPED, f"the leave was not confirmed within {timeout:g} s")
 
     def act_as_leader(self) -> None:
         """Leader actions: a no-op unless this member leads a converged state. Run on every tick
@@ -269,8 +275,6 @@ class Step:
             return
         termination = Termination(kind, reason)
         self.node = dataclasses.replace(self.node, termination=termination, running=False)
-        log = logger.info if kind is TerminationKind.LEFT else logger.error
-        log("%s is out of the cluster (%s): %s", self.node.me.address, kind.value, reason)
         self.effects.append(termination)
 
     # -- adopting states ----------------------------------------------------------------------

@@ -7,7 +7,6 @@ Everything here is pure: states are immutable values, time is passed in, nothing
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Mapping, Set
 from typing import Annotated, Any
 
@@ -39,7 +38,6 @@ __all__ = [
     "merge",
 ]
 
-logger = logging.getLogger(__name__)
 
 JOINING = MemberStatus.JOINING
 UP = MemberStatus.UP
@@ -288,7 +286,6 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         )
         if not pruned or self_uuid not in merged._members_by_uuid:
             return merged
-        logger.debug("Merged %s and %s into new content; bumping", self.version, remote.version)
         return merged.local_change(self_uuid)
 
     # Helpers

@@ -17,6 +17,7 @@ from messages.membership.effects import (
     JoinAttempt,
     JoinCluster,
     Leave,
+    LeaveTimedOut,
 )
 from messages.membership.inbound import receive
 from messages.membership.node import NodeState, Step
@@ -51,6 +52,8 @@ def step(node: NodeState, message: Input, now: float) -> tuple[NodeState, tuple[
         case Leave():
             run.leave()
             leader_tick(run)
+        case LeaveTimedOut():
+            run.give_up_leaving()
         case _:
             pass  # a timer of a member that has stopped
     return run.result()

@@ -4,8 +4,10 @@ One seed fixes everything: the fault schedule, every latency, loss and duplicati
 member's random choices, so a failing seed replays exactly. There are no threads, sockets or
 clocks; a heap of timed events drives ``messages.membership.step.step``, and the effects it returns are
 carried out here the way the actors carry them out over TCP (``SendTo`` to an address, ``Reply``
-on the link a message came in on, ``SetTimer``, ``Termination``). After every step the rules of
-``invariants`` are checked; after the last fault, every live member must converge to the same view.
+on the link a message came in on, ``SetTimer``, ``Termination``), and counted by type (where the
+membership actor logs news such as ``Suspected`` or ``Dropped``, the simulator counts it). After
+every step the rules of ``invariants`` are checked; after the last fault, every live member must
+converge to the same view.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import heapq
 import itertools
 import math
 import random
-from collections import deque
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from messages.address import Address
@@ -83,6 +85,8 @@ class Outcome:
     faults: tuple[Fault, ...]
     trace: tuple[str, ...]
     survivors: int
+    effects: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """How many effects of each type the members' steps returned."""
 
     @property
     def ok(self) -> bool:
@@ -124,6 +128,7 @@ class Simulation:
         self.history = WorldHistory()
         self.now = 0.0
         self.steps = 0
+        self.effects: Counter[str] = Counter()
         self._events: list[tuple[float, int, Any]] = []
         self._order = itertools.count()
         self._links = itertools.count(1)
@@ -188,6 +193,7 @@ class Simulation:
             faults=tuple(self.faults),
             trace=tuple(self._trace),
             survivors=sum(1 for m in self._at.values() if m.live),
+            effects=dict(self.effects),
         )
 
     def _handle(self, event: Any) -> None:
@@ -199,8 +205,6 @@ class Simulation:
                     return  # for an incarnation that is gone
                 if member.paused_until > self.now:
                     self._push(member.paused_until, event)  # it runs on after the pause
-                elif message is _GIVE_UP_LEAVING:
-                    member.crashed = member.crashed or member.live  # as Node.leave() stops it
                 else:
                     self._step(member, message)
             case _:
@@ -267,6 +271,7 @@ class Simulation:
             self.history.adopted(uuid, member.node.state, self.now, before.state)
         fired: tuple[ClusterEvent, ...] = ()
         for effect in effects:
+            self.effects[type(effect).__name__] += 1
             self._carry_out(member, effect)
             if isinstance(effect, MembershipChanged):
                 fired += effect.events
@@ -294,7 +299,7 @@ class Simulation:
             case Termination():
                 member.timers.clear()
             case _:
-                pass  # transport, listener and ordering messages: nothing to simulate
+                pass  # transport, listener and ordering messages, news: nothing to simulate
 
     def _send(self, sender: _Member, target: _Member, message: Any) -> None:
         for delay in self.network.deliveries(self.rng, sender.index, target.index, self.now):
@@ -322,7 +327,6 @@ class Simulation:
             case FaultKind.LEAVE if member is not None and member.live:
                 self.history.leavers.add(member.node.uuid)
                 self._step(member, Leave())  # now: a leave under way is no convergence
-                self._push(self.now + self.settings.leave_timeout, (member, _GIVE_UP_LEAVING))
             case FaultKind.PARTITION | FaultKind.ONE_WAY | FaultKind.DEGRADE | FaultKind.HEAL:
                 self.network.apply(fault)
             case _:
@@ -352,10 +356,6 @@ class Simulation:
                     f"{member.node.uuid}[{view} unreachable={sorted(state.unreachable())}]"
                 )
         return "; ".join(views) or "no live member"
-
-
-_GIVE_UP_LEAVING = object()
-"""``Node.leave()`` stops a node whose leave is not confirmed within ``leave_timeout``."""
 
 
 @dataclasses.dataclass(frozen=True)
