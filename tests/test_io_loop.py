@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -217,35 +218,43 @@ def test_what_is_written_to_a_replaced_link_goes_over_its_successor(
                 received += peer.recv(1 << 16)
 
 
-def test_membership_frames_overtake_queued_application_frames(
-    loop: IoLoop, sink: Served, listener: socket.socket
-) -> None:
-    # The kernel takes what fits in the receiver's buffer and the sender's before this end reads
-    # (tens of MB with autotuning on some machines); a fixed small receive buffer (the accepted
-    # socket inherits it) leaves at most the sender's few MB there, however fast the I/O thread
-    # drains the queue while the frames are written. The rest waits in the link's queue, which
-    # the membership frame overtakes.
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-    link = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
-    sent = threading.Semaphore(0)
-    padding = b"x" * 4000
-    frames = 8000  # 32 MB
-    for number in range(frames):
-        loop.write(link, encode_frame(b"%d " % number + padding), data=True, on_sent=sent.release)
-    loop.write(link, encode_frame(b"membership"))
-    peer, _ = listener.accept()
-    decoder = FrameDecoder()
-    payloads: list[bytes] = []
-    with peer:
-        peer.settimeout(STEP_TIMEOUT)
-        while len(payloads) < frames + 2:
-            data = peer.recv(1 << 16)
-            assert data, f"EOF after {len(payloads)} frames"
-            payloads.extend(decoder.feed(data))
-    order = [p if p == b"membership" else int(p.split()[0]) for p in payloads[1:]]
-    assert order.index(b"membership") < frames // 2, "the membership frame skipped the backlog"
-    assert [n for n in order if isinstance(n, int)] == list(range(frames)), "each lane in order"
-    for _ in range(frames):
+def test_membership_frames_overtake_queued_application_frames(sink: Served) -> None:
+    """End to end over TCP, a few frames: everything is queued while the connect is pending (the
+    listener's backlog is full, so the SYN waits for its retry), then goes out membership first.
+    The lanes themselves, for any amount the socket takes, are tested in test_link.py."""
+    io = IoLoop(WIRE_CODEC, Settings(cluster_name="c", connect_timeout=STEP_TIMEOUT), name="lane")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        fillers = [socket.socket() for _ in range(4)]  # a backlog of 0 takes one or two
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(server.getsockname())
+        try:
+            sent = threading.Semaphore(0)
+            link = io.dial(address_of(server), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+            for number in range(10):
+                io.write(link, encode_frame(b"%d" % number), data=True, on_sent=sent.release)
+            io.write(link, encode_frame(b"membership"))
+            io.call_later(0.0, sink.ref, "queued")  # commands run in order: all are queued now
+            sink.wait_for(lambda got: "queued" in got)
+            for filler in fillers:
+                filler.close()
+            server.settimeout(STEP_TIMEOUT)
+            payloads: list[bytes] = []
+            while not payloads:  # the fillers' connections end at once; the link's speaks
+                peer, _ = server.accept()
+                with peer, contextlib.suppress(ConnectionResetError):
+                    peer.settimeout(STEP_TIMEOUT)
+                    decoder = FrameDecoder()
+                    while len(payloads) < 12 and (data := peer.recv(1 << 16)):
+                        payloads.extend(decoder.feed(data))
+        finally:
+            for filler in fillers:
+                filler.close()
+            io.stop()
+    assert payloads[1:] == [b"membership"] + [b"%d" % number for number in range(10)]
+    for _ in range(10):
         assert sent.acquire(timeout=STEP_TIMEOUT), "on_sent is called for every data frame"
 
 
