@@ -272,7 +272,7 @@ def test_application_frames_never_close_a_link_and_dropped_ones_are_reported(
             for _ in range(5000):  # ~20 MB queued: bounded by the flow gate, not by the link
                 io.write(link, payload, data=True, on_sent=done.release)
             io.write(link, frame(beat(1)))
-            with caplog.at_level("WARNING", logger="actors.transport.loop"):
+            with caplog.at_level("WARNING", logger="actors.transport"):
                 io.close(link, "closed by the test")
                 got = sink.wait_for(lambda got: any(isinstance(m, LinkClosed) for m in got))
             assert [m.reason for m in got if isinstance(m, LinkClosed)] == ["closed by the test"]

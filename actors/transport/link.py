@@ -32,14 +32,12 @@ __all__ = [
     "configure_socket",
     "consume",
     "drop_outbound",
-    "logger",
     "next_batch",
     "notify_sent",
     "requeue",
 ]
 
-logger = logging.getLogger("actors.transport.loop")
-"""The I/O thread's one logger, whichever of its modules logs: its warnings are known by this name."""
+logger = logging.getLogger(__name__)
 
 HelloCheck = Callable[[Hello], str | None]
 """Returns the reason to refuse a handshake, or None to accept it."""
@@ -81,6 +79,7 @@ class Link:
         "last_active",
         "manager",
         "name",
+        "on_finish",
         "outbound_bytes",
         "peer",
         "sock",
@@ -125,6 +124,7 @@ class Link:
         self.last_active = time.monotonic()
         self.timer: Timer | None = None  # the connect or handshake deadline
         self.handler: Callable[[int], None] | None = None  # its selector callback
+        self.on_finish: Callable[[], None] | None = None  # called once when the link ends
 
 
 def configure_socket(sock: socket.socket, settings: Settings) -> None:
