@@ -53,9 +53,6 @@ __all__ = ["HelloCheck", "IoLoop", "OnSent", "notify_sent"]
 
 logger = logging.getLogger(__name__)
 
-_MAX_SUCCESSORS = 1024
-"""Replaced links remembered, so that late writes to them reach their successor."""
-
 _READ_BYTES = 256 * 1024  # one recv per readiness event: a busy link cannot starve the others
 
 
@@ -79,7 +76,6 @@ class IoLoop:
         self._wakeup_out.setblocking(False)
         self._wakeup_pending = threading.Event()
         self._commands: collections.deque[Callable[[], object]] = collections.deque()
-        self._successors: dict[int, int] = {}  # a link closed as a duplicate -> the one kept
         self._selector.register(self._wakeup_in, selectors.EVENT_READ, self._on_wakeup)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -165,12 +161,6 @@ class IoLoop:
         """Close the link once the frames queued on it have gone out (or ``connect_timeout`` has
         passed)."""
         self._submit(lambda: self._close_by_id(link_id, reason))
-
-    def replace(self, old: int, new: int, reason: str) -> None:
-        """``close`` link ``old``, a duplicate of ``new`` to the same peer, and write what is
-        written to ``old`` from now on to ``new``: a writer that has not yet heard of the switch
-        (the ordering actor, with its copy of the routes) loses nothing."""
-        self._submit(lambda: self._replace(old, new, reason))
 
     def call_later(self, delay: float, target: pykka.ActorRef[Any], message: object) -> Timer:
         """Tell ``message`` to ``target`` once, after ``delay`` seconds, unless cancelled."""
@@ -304,16 +294,8 @@ class IoLoop:
         except pykka.ActorDeadError:
             self._links.finish(link, "the actor this link delivers to has stopped")
 
-    def _replace(self, old: int, new: int, reason: str) -> None:
-        self._successors[old] = new
-        while len(self._successors) > _MAX_SUCCESSORS:
-            del self._successors[next(iter(self._successors))]
-        self._close_by_id(old, reason)
-
     def _write(self, link_id: int, frame: bytes, data: bool, on_sent: OnSent) -> None:
         link = self._links.get(link_id)
-        if (link is None or link.closing) and link_id in self._successors:
-            link = self._links.get(self._successors[link_id])
         if link is None or link.closing:
             if data:
                 logger.warning("Dropped an application message: link %s has closed", link_id)

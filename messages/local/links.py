@@ -20,7 +20,6 @@ __all__ = [
     "LinkClosed",
     "LinkUp",
     "Reconnect",
-    "Routes",
     "WatchOverdue",
 ]
 
@@ -39,14 +38,6 @@ class LinkClosed(msgspec.Struct, frozen=True):
     link: int
     peer: Address | None
     reason: str
-
-
-class Routes(msgspec.Struct, frozen=True):
-    """Transport -> ordering actor: the link that carries messages to each member now (none for a
-    member behind an injected fault), so envelopes go straight to the I/O thread; to a member not
-    listed, they go by ``SendTo`` (which dials)."""
-
-    links: tuple[tuple[Address, int], ...]
 
 
 class Reconnect(msgspec.Struct, frozen=True):
