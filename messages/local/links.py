@@ -8,15 +8,9 @@ from __future__ import annotations
 import msgspec
 
 from messages.address import Address
-from messages.membership.effects import (
-    SendTo,
-)
 from messages.wire.handshake import Hello
 
 __all__ = [
-    "BlockPeers",
-    "DelayPeers",
-    "Delayed",
     "LinkClosed",
     "LinkUp",
     "Reconnect",
@@ -48,28 +42,3 @@ class WatchOverdue(msgspec.Struct, frozen=True):
     """Timer: a client's ``Watch`` on ``link`` has had no answer within ``handshake_timeout``."""
 
     link: int
-
-
-class DelayPeers(msgspec.Struct, frozen=True):
-    """Transport (fault injection for ordering tests): hold every send to these addresses for
-    ``seconds`` before it goes out (in order, as a slow network path would)."""
-
-    addresses: frozenset[Address]
-    seconds: float
-
-
-class Delayed(msgspec.Struct, frozen=True):
-    """Timer -> transport: a send held back by ``DelayPeers``, due now."""
-
-    send: SendTo
-
-
-class BlockPeers(msgspec.Struct, frozen=True):
-    """Transport (fault injection for partition tests): drop every send to these addresses.
-
-    Like packets lost in a network partition, not like a refused connection: a link that loses a
-    frame this way stays stalled, even after the block is lifted, until it is closed (so a test
-    sees what a TCP connection stuck in retransmission does to the protocol).
-    """
-
-    addresses: frozenset[Address]
