@@ -16,9 +16,9 @@ import pytest
 
 from actors.transport.link import (
     Link,
-    OnSent,
     consume,
     drop_outbound,
+    enqueue,
     next_batch,
     requeue,
 )
@@ -46,16 +46,6 @@ def link() -> Iterator[Link]:
         end.close()
 
 
-def queue(link: Link, frame: bytes, *, data: bool = False, on_sent: OnSent = None) -> None:
-    """What ``LinkTable.queue`` does to the lanes once a frame is accepted."""
-    if data:
-        link.data.append((frame, on_sent))
-        link.data_bytes += len(frame)
-    else:
-        link.control.append(frame)
-    link.outbound_bytes += len(frame)
-
-
 def drive(link: Link, takes: int) -> bytes:
     """Write out everything, the "socket" taking at most ``takes`` bytes per send."""
     wire = b""
@@ -68,10 +58,10 @@ def drive(link: Link, takes: int) -> bytes:
 
 
 def test_a_batch_takes_membership_frames_before_application_frames(link: Link) -> None:
-    queue(link, b"d1", data=True)
-    queue(link, b"c1")
-    queue(link, b"d2", data=True)
-    queue(link, b"c2")
+    enqueue(link, b"d1", data=True)
+    enqueue(link, b"c1")
+    enqueue(link, b"d2", data=True)
+    enqueue(link, b"c2")
     batch = next_batch(link)
     assert [bytes(queued.frame) for queued in batch] == [b"c1", b"c2", b"d1", b"d2"]
     assert [queued.data for queued in batch] == [False, False, True, True]
@@ -82,19 +72,19 @@ def test_a_batch_takes_membership_frames_before_application_frames(link: Link) -
 def test_a_batch_stops_once_it_holds_a_full_send(link: Link) -> None:
     big = b"x" * (200 * 1024)  # a send joins frames up to 256 KiB
     for _ in range(4):
-        queue(link, big, data=True)
+        enqueue(link, big, data=True)
     assert len(next_batch(link)) == 2
     assert len(link.data) == 2
 
 
 def test_a_frame_partly_sent_goes_on_before_anything_else(link: Link) -> None:
     done: list[str] = []
-    queue(link, b"0123456789", data=True, on_sent=lambda: done.append("d"))
+    enqueue(link, b"0123456789", data=True, on_sent=lambda: done.append("d"))
     consume(link, next_batch(link), 4)
     assert link.current is not None
     assert bytes(link.current.frame) == b"456789"
     assert done == []
-    queue(link, b"control")
+    enqueue(link, b"control")
     assert [bytes(queued.frame) for queued in next_batch(link)] == [b"456789", b"control"]
 
 
@@ -103,8 +93,8 @@ def test_consume_calls_on_sent_once_per_whole_frame_and_puts_the_rest_back_in_or
 ) -> None:
     done: list[int] = []
     for number in range(4):
-        queue(link, b"%d---" % number, data=True, on_sent=lambda n=number: done.append(n))
-    queue(link, b"c---")
+        enqueue(link, b"%d---" % number, data=True, on_sent=lambda n=number: done.append(n))
+    enqueue(link, b"c---")
     batch = next_batch(link)
     consume(link, batch, 4 + 4 + 2)  # c---, 0---, and 2 bytes of 1---
     assert done == [0]
@@ -116,11 +106,11 @@ def test_consume_calls_on_sent_once_per_whole_frame_and_puts_the_rest_back_in_or
 
 
 def test_requeue_puts_unsent_frames_back_at_the_head_of_their_lanes(link: Link) -> None:
-    queue(link, b"c1")
-    queue(link, b"d1", data=True)
+    enqueue(link, b"c1")
+    enqueue(link, b"d1", data=True)
     batch = next_batch(link)
-    queue(link, b"c2")
-    queue(link, b"d2", data=True)
+    enqueue(link, b"c2")
+    enqueue(link, b"d2", data=True)
     requeue(link, batch)
     assert list(link.control) == [b"c1", b"c2"]
     assert [frame for frame, _ in link.data] == [b"d1", b"d2"]
@@ -133,10 +123,10 @@ def test_a_membership_frame_overtakes_a_backlog_and_each_lane_keeps_its_order(
     sent: list[int] = []
     for number in range(200):
         frame = b"%04d" % number + b"." * 996
-        queue(link, frame, data=True, on_sent=lambda n=number: sent.append(n))
+        enqueue(link, frame, data=True, on_sent=lambda n=number: sent.append(n))
     batch = next_batch(link)
     consume(link, batch, 1500)  # the socket took one frame and a half
-    queue(link, b"MEMBERSHIP")
+    enqueue(link, b"MEMBERSHIP")
     wire = b"".join(bytes(queued.frame) for queued in batch)[:1500] + drive(link, takes=777)
     at = wire.index(b"MEMBERSHIP")
     assert at == 2000, "only the rest of the frame on its way goes first"
@@ -149,10 +139,10 @@ def test_a_membership_frame_overtakes_a_backlog_and_each_lane_keeps_its_order(
 
 def test_dropping_the_lanes_reports_every_unsent_application_frame(link: Link) -> None:
     dropped: list[str] = []
-    queue(link, b"on its way", data=True, on_sent=lambda: dropped.append("current"))
+    enqueue(link, b"on its way", data=True, on_sent=lambda: dropped.append("current"))
     consume(link, next_batch(link), 3)
-    queue(link, b"waiting", data=True, on_sent=lambda: dropped.append("waiting"))
-    queue(link, b"control")
+    enqueue(link, b"waiting", data=True, on_sent=lambda: dropped.append("waiting"))
+    enqueue(link, b"control")
     drop_outbound(link, "gone")
     assert dropped == ["current", "waiting"]
     assert not link.control
@@ -169,8 +159,8 @@ def test_a_failing_on_sent_is_logged_and_the_rest_go_on(
     def fails() -> None:
         raise RuntimeError("a bug in a callback")
 
-    queue(link, b"one", data=True, on_sent=fails)
-    queue(link, b"two", data=True, on_sent=lambda: done.append("two"))
+    enqueue(link, b"one", data=True, on_sent=fails)
+    enqueue(link, b"two", data=True, on_sent=lambda: done.append("two"))
     with caplog.at_level("ERROR", logger="actors.transport.link"):
         drive(link, takes=100)
     assert done == ["two"]

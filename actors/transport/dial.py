@@ -17,7 +17,7 @@ from typing import Any
 
 import pykka
 
-from actors.transport.link import Link, configure_socket
+from actors.transport.link import Link, configure_socket, enqueue
 from actors.transport.table import LinkTable, tell_closed
 from messages.address import Address
 from messages.settings import Settings
@@ -77,8 +77,7 @@ class Dialler:
             idle_close=idle_close,
         )
         link.connecting = status != 0
-        link.control.append(first_frames)
-        link.outbound_bytes = len(first_frames)
+        enqueue(link, first_frames)
         self._table.add(link, selectors.EVENT_READ | selectors.EVENT_WRITE)
         if link.connecting:
             timeout = self._settings.connect_timeout

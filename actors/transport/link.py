@@ -2,7 +2,7 @@
 
 Outbound frames wait in two lanes, so that membership frames never queue behind application frames
 (only behind the frame already on its way). The functions here do a lane's bookkeeping for the
-thread's write path: take a batch from the head (``next_batch``), account for what the socket took
+thread's write path: add a frame to its lane (``enqueue``), take a batch from the head (``next_batch``), account for what the socket took
 (``consume``), put back what it did not (``requeue``), and drop what is left when the link is gone
 (``drop_outbound``). Everything here is touched by the loop thread only.
 """
@@ -32,6 +32,7 @@ __all__ = [
     "configure_socket",
     "consume",
     "drop_outbound",
+    "enqueue",
     "next_batch",
     "notify_sent",
     "requeue",
@@ -141,6 +142,16 @@ def configure_socket(sock: socket.socket, settings: Settings) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
+
+
+def enqueue(link: Link, frame: bytes, data: bool = False, on_sent: OnSent = None) -> None:
+    """Add ``frame`` at the tail of its lane: application (``data``) or membership."""
+    if data:
+        link.data.append((frame, on_sent))
+        link.data_bytes += len(frame)
+    else:
+        link.control.append(frame)
+    link.outbound_bytes += len(frame)
 
 
 def next_batch(link: Link) -> list[Queued]:

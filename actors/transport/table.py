@@ -25,6 +25,7 @@ from actors.transport.link import (
     OnSent,
     consume,
     drop_outbound,
+    enqueue,
     next_batch,
     notify_sent,
     requeue,
@@ -112,12 +113,7 @@ class LinkTable:
             notify_sent(on_sent)
             self.finish(link, reason)
             return
-        if data:
-            link.data.append((frame, on_sent))
-            link.data_bytes += len(frame)
-        else:
-            link.control.append(frame)
-        link.outbound_bytes += len(frame)
+        enqueue(link, frame, data, on_sent)
         self._written[link.id] = link  # sent at the end of this round, with the rest
 
     def take_written(self) -> list[Link]:
