@@ -87,10 +87,18 @@ class Node(StopOnExit, Messaging):
     are pykka ActorRefs that application actors talk to with the messages of ``messages``.
     Construction binds the address and joins through the seeds; it raises if that fails (and
     leaves nothing running). Once the node has stopped, ``termination`` says why (left, stopped,
-    removed by the cluster, or failed).
+    removed by the cluster, or failed). ``transport`` is for tests: the class of the transport
+    actor, a fault-injecting double (tests/support/faulty_transport.py) instead of the real one.
     """
 
-    def __init__(self, member: Member, settings: Settings, seeds: tuple[Address, ...]) -> None:
+    def __init__(
+        self,
+        member: Member,
+        settings: Settings,
+        seeds: tuple[Address, ...],
+        *,
+        transport: type[TransportActor] = TransportActor,
+    ) -> None:
         self.settings = settings
         self._stopped = threading.Event()
         listener = bind_listener(member.address)
@@ -116,7 +124,7 @@ class Node(StopOnExit, Messaging):
         self._start_messaging(
             member.uuid, self.ordering, self.load_balancer, self.listeners, self._loop, settings
         )
-        self.transport = TransportActor.start(
+        self.transport = transport.start(
             loop=self._loop,
             listener=listener,
             hello=Hello(

@@ -22,10 +22,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pykka
+from support.faulty_transport import BlockPeers, FaultyTransport
 
 from actors.client import Client, start_client
 from actors.listeners.recorder import record_events, wait_until
-from actors.node import Node, start_member
+from actors.node import Node
 from messages.address import Address
 from messages.events import (
     ClusterEvent,
@@ -42,11 +43,10 @@ from messages.events import (
     MemberUp,
 )
 from messages.local.commands import GetClusterState, GetEvents
-from messages.local.links import BlockPeers
-from messages.member import MemberStatus
+from messages.member import Member, MemberStatus
 from messages.membership.protocol import ClientUpdate, Watch
 from messages.membership.state import MembershipState
-from messages.settings import FAST_TEST_TIMINGS, PROTOCOL_VERSION
+from messages.settings import FAST_TEST_TIMINGS, PROTOCOL_VERSION, Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import FrameDecoder, encode_frame
 from messages.wire.handshake import Hello, HelloAccepted, Role
@@ -428,11 +428,17 @@ class ClusterHarness:
     def start(
         self, seeds: Sequence[Address | str] | None = None, port: int = 0, **overrides: Any
     ) -> WatchedNode:
-        """Start one member and its recorder. Thread-safe, so joins can run concurrently."""
+        """Start one member (its transport a ``FaultyTransport``) and its recorder. Thread-safe, so
+        joins can run concurrently."""
         if seeds is None:
             seeds = [self.seed] if self.nodes else []
         options = {"cluster_name": self.cluster_name, **self.timings, **overrides}
-        node = start_member(host="127.0.0.1", port=port, seeds=seeds, **options)
+        node = Node(  # what start_member does, with a transport that takes injected faults
+            Member.create(Address("127.0.0.1", port)),
+            Settings(**options),
+            tuple(Address.parse(seed) for seed in seeds),
+            transport=FaultyTransport,
+        )
         watched = WatchedNode.of_node(node)
         with self._lock:
             self.nodes.append(watched)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -196,56 +197,82 @@ def test_a_peer_that_stops_reading_is_disconnected_and_others_are_served(
         io.stop()
 
 
-def test_what_is_written_to_a_replaced_link_goes_over_its_successor(
-    loop: IoLoop, sink: Served, listener: socket.socket
-) -> None:
-    """The transport replaces a duplicate link while the ordering actor may still write to it
-    with its copy of the routes: those frames must reach the peer, not be dropped."""
-    old = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
-    new = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
-    first, _ = listener.accept()
-    second, _ = listener.accept()
-    loop.replace(old, new, "a duplicate")
-    loop.write(old, encode_frame(b"late"), data=True)
-    received = b""
-    deadline = time.monotonic() + STEP_TIMEOUT
-    with first, second:
-        while b"late" not in received:  # over whichever socket is the successor's
-            assert time.monotonic() < deadline, received
-            readable, _, _ = select.select([first, second], [], [], STEP_TIMEOUT)
-            for peer in readable:
-                received += peer.recv(1 << 16)
+def test_nothing_written_to_a_link_the_member_replaces_is_lost(sink: Served) -> None:
+    """A member at a lower address dials us while our link to it is busy: the transport, the
+    one owner of the links to members, replaces ours by its link; what it wrote before the switch
+    goes out on the old link before that closes, what it writes after goes on the new one."""
+    io = IoLoop(WIRE_CODEC, Settings(cluster_name="c"), name="test-io-replace")
+    try:
+        transport, ours = start_transport(io, sink.ref, host="127.0.0.2")
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            server.settimeout(STEP_TIMEOUT)
+            theirs = address_of(server)
+            assert theirs < ours  # so their link is the one both keep
+            for sequence in range(100):
+                transport.tell(SendTo(theirs, beat(sequence)))
+            old, _ = server.accept()
+            new = socket.create_connection((ours.host, ours.port), timeout=STEP_TIMEOUT)
+            their_hello = msgspec.structs.replace(HELLO, uuid="them", address=theirs)
+            new.sendall(frame(their_hello))
+            for sequence in range(100, 200):
+                transport.tell(SendTo(theirs, beat(sequence)))
+            got: list[Any] = []
+            with old, new:
+                old.settimeout(STEP_TIMEOUT)
+                new.settimeout(STEP_TIMEOUT)
+                decoders = {old: FrameDecoder(), new: FrameDecoder()}
+                while sum(isinstance(m, Heartbeat) for m in got) < 200:
+                    readable, _, _ = select.select([old, new], [], [], STEP_TIMEOUT)
+                    assert readable, f"only {len(got)} messages came"
+                    for peer in readable:
+                        data = peer.recv(1 << 16)
+                        got += [WIRE_CODEC.decode(p) for p in decoders[peer].feed(data)]
+                while old.recv(1 << 16):  # the replaced link closes, once flushed
+                    pass
+        beats = [m.sequence for m in got if isinstance(m, Heartbeat)]
+        assert sorted(beats) == list(range(200))
+    finally:
+        pykka.ActorRegistry.stop_all()
+        io.stop()
 
 
-def test_membership_frames_overtake_queued_application_frames(
-    loop: IoLoop, sink: Served, listener: socket.socket
-) -> None:
-    # The kernel takes what fits in the receiver's buffer and the sender's before this end reads
-    # (tens of MB with autotuning on some machines); a fixed small receive buffer (the accepted
-    # socket inherits it) leaves at most the sender's few MB there, however fast the I/O thread
-    # drains the queue while the frames are written. The rest waits in the link's queue, which
-    # the membership frame overtakes.
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-    link = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
-    sent = threading.Semaphore(0)
-    padding = b"x" * 4000
-    frames = 8000  # 32 MB
-    for number in range(frames):
-        loop.write(link, encode_frame(b"%d " % number + padding), data=True, on_sent=sent.release)
-    loop.write(link, encode_frame(b"membership"))
-    peer, _ = listener.accept()
-    decoder = FrameDecoder()
-    payloads: list[bytes] = []
-    with peer:
-        peer.settimeout(STEP_TIMEOUT)
-        while len(payloads) < frames + 2:
-            data = peer.recv(1 << 16)
-            assert data, f"EOF after {len(payloads)} frames"
-            payloads.extend(decoder.feed(data))
-    order = [p if p == b"membership" else int(p.split()[0]) for p in payloads[1:]]
-    assert order.index(b"membership") < frames // 2, "the membership frame skipped the backlog"
-    assert [n for n in order if isinstance(n, int)] == list(range(frames)), "each lane in order"
-    for _ in range(frames):
+def test_membership_frames_overtake_queued_application_frames(sink: Served) -> None:
+    """End to end over TCP, a few frames: everything is queued while the connect is pending (the
+    listener's backlog is full, so the SYN waits for its retry), then goes out membership first.
+    The lanes themselves, for any amount the socket takes, are tested in test_link.py."""
+    io = IoLoop(WIRE_CODEC, Settings(cluster_name="c", connect_timeout=STEP_TIMEOUT), name="lane")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        fillers = [socket.socket() for _ in range(4)]  # a backlog of 0 takes one or two
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(server.getsockname())
+        try:
+            sent = threading.Semaphore(0)
+            link = io.dial(address_of(server), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+            for number in range(10):
+                io.write(link, encode_frame(b"%d" % number), data=True, on_sent=sent.release)
+            io.write(link, encode_frame(b"membership"))
+            io.call_later(0.0, sink.ref, "queued")  # commands run in order: all are queued now
+            sink.wait_for(lambda got: "queued" in got)
+            for filler in fillers:
+                filler.close()
+            server.settimeout(STEP_TIMEOUT)
+            payloads: list[bytes] = []
+            while not payloads:  # the fillers' connections end at once; the link's speaks
+                peer, _ = server.accept()
+                with peer, contextlib.suppress(ConnectionResetError):
+                    peer.settimeout(STEP_TIMEOUT)
+                    decoder = FrameDecoder()
+                    while len(payloads) < 12 and (data := peer.recv(1 << 16)):
+                        payloads.extend(decoder.feed(data))
+        finally:
+            for filler in fillers:
+                filler.close()
+            io.stop()
+    assert payloads[1:] == [b"membership"] + [b"%d" % number for number in range(10)]
+    for _ in range(10):
         assert sent.acquire(timeout=STEP_TIMEOUT), "on_sent is called for every data frame"
 
 
@@ -263,7 +290,7 @@ def test_application_frames_never_close_a_link_and_dropped_ones_are_reported(
             for _ in range(5000):  # ~20 MB queued: bounded by the flow gate, not by the link
                 io.write(link, payload, data=True, on_sent=done.release)
             io.write(link, frame(beat(1)))
-            with caplog.at_level("WARNING", logger="actors.transport.loop"):
+            with caplog.at_level("WARNING", logger="actors.transport"):
                 io.close(link, "closed by the test")
                 got = sink.wait_for(lambda got: any(isinstance(m, LinkClosed) for m in got))
             assert [m.reason for m in got if isinstance(m, LinkClosed)] == ["closed by the test"]
@@ -322,9 +349,11 @@ def established(port_a: int, port_b: int) -> int:
     return sum(1 for row in rows if row[3] == "01" and row[1] in accepting)
 
 
-def start_transport(io: IoLoop, sink: pykka.ActorRef[Any]) -> tuple[pykka.ActorRef[Any], Address]:
-    listener = bind_listener(Address("127.0.0.1", 0))
-    address = Address("127.0.0.1", listener.getsockname()[1])
+def start_transport(
+    io: IoLoop, sink: pykka.ActorRef[Any], host: str = "127.0.0.1"
+) -> tuple[pykka.ActorRef[Any], Address]:
+    listener = bind_listener(Address(host, 0))
+    address = Address(host, listener.getsockname()[1])
     transport = TransportActor.start(
         loop=io,
         listener=listener,

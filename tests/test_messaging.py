@@ -11,9 +11,9 @@ import msgspec
 import pykka
 import pytest
 from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode, all_up, saw
+from support.faulty_transport import DelayPeers
 
 from messages.events import MemberRemoved
-from messages.local.links import DelayPeers
 from messages.local.routing import GetOrderingStats, RemoteAsk, RemoteFailure, RemoteReply
 from messages.wire.remote import (
     MemberGone,

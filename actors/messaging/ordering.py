@@ -22,8 +22,6 @@ import pykka
 
 from actors.transport.loop import IoLoop, notify_sent
 from actors.transport.timers import Timer
-from messages.address import Address
-from messages.local.links import Routes
 from messages.local.routing import (
     Attach,
     Deliver,
@@ -104,7 +102,6 @@ class OrderingActor(pykka.ThreadingActor):
         self._sequences: dict[str, int] = {}
         self._version = _encoder.encode(VectorClock())
         self._expiry: Timer | None = None
-        self._routes: dict[Address, int] = {}
         self._membership_messages = 0
         self._delivered = 0
         self._late = 0
@@ -139,8 +136,6 @@ class OrderingActor(pykka.ThreadingActor):
                 return OrderingStats(
                     self._membership_messages, self._delivered, self._late, self._queue.held
                 )
-            case Routes(links=links):
-                self._routes = dict(links)
             case Attach(membership=membership, router=router, transport=transport):
                 self._membership, self._router, self._transport = membership, router, transport
                 early, self._early = self._early, []
@@ -240,14 +235,14 @@ class OrderingActor(pykka.ThreadingActor):
     def _send(
         self, to: str, body: Any, address: Any, link: int | None, on_sent: Any = None
     ) -> None:
-        """Stamp and send: straight to the I/O thread when the link is known (``Routes``), by
-        the transport otherwise (it dials)."""
+        """Stamp and send: to a member by the transport, which owns the links to members (so
+        envelopes to one receiver keep their order, whichever link carries them, and none is
+        written to a link it has replaced); an answer to a client straight on its link."""
         envelope = self._stamp(to, body)
-        route = link if address is None else self._routes.get(address)
-        if route is not None:
-            self._scheduler.send(route, envelope, data=True, on_sent=on_sent)
-        elif self._transport is not None and address is not None:
+        if address is not None and self._transport is not None:
             self._transport.tell(SendTo(address, envelope, on_sent))
+        elif address is None and link is not None:
+            self._scheduler.send(link, envelope, data=True, on_sent=on_sent)
         else:
             notify_sent(on_sent)
 

@@ -1,4 +1,4 @@
-"""Accepting: the listening side of the I/O thread, up to each accepted link's checked ``Hello``.
+"""Acceptor: the listening side of the I/O thread, up to each accepted link's checked ``Hello``.
 
 It accepts without blocking, at most ``_ACCEPTS_PER_EVENT`` per readiness event; out of file
 descriptors (or other resources), it stops watching the listener for a while and keeps accepting
@@ -12,21 +12,25 @@ first frame, with ``HelloRefused`` and the link's close.
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
+import logging
 import selectors
 import socket
 from typing import Any
 
 import pykka
 
-from actors.transport.core import LoopCore
-from actors.transport.link import HelloCheck, Link, configure_socket, logger
+from actors.transport.link import HelloCheck, Link, configure_socket
+from actors.transport.table import LinkTable
 from messages.local.links import LinkUp
 from messages.settings import Settings
 from messages.wire.framing import Codec, FrameDecoder, encode_frame
 from messages.wire.handshake import HANDSHAKE_FRAME_BYTES, Hello, HelloRefused
 
-__all__ = ["Accepting", "Listener"]
+__all__ = ["Acceptor", "Listener"]
+
+logger = logging.getLogger(__name__)
 
 _ACCEPTS_PER_EVENT = 64
 _ACCEPT_BACKOFF_MIN = 0.05  # after EMFILE, ENFILE, ENOBUFS, ENOMEM: out of resources
@@ -54,20 +58,56 @@ class Listener:
         self.manager = manager
 
 
-class Accepting(LoopCore):
+class Acceptor:
     """The listener and the handshakes of accepted links; loop thread only."""
 
-    def __init__(self, codec: Codec, settings: Settings) -> None:
-        super().__init__(codec, settings)
+    def __init__(
+        self,
+        table: LinkTable,
+        selector: selectors.BaseSelector,
+        codec: Codec,
+        settings: Settings,
+    ) -> None:
+        self._table = table
+        self._selector = selector
+        self._codec = codec
+        self._settings = settings
         self._handshakes_by_source: collections.Counter[str] = collections.Counter()
         self._refused_since_log = 0
         self._listener: Listener | None = None
-        self._accept_backoff = _ACCEPT_BACKOFF_MIN
+        self._backoff = _ACCEPT_BACKOFF_MIN
 
-    def _start_listening(self, listener: Listener) -> None:
+    def listen(self, listener: Listener) -> None:
+        """Accept connections on ``listener`` from now on."""
         listener.sock.setblocking(False)
         self._listener = listener
         self._selector.register(listener.sock, selectors.EVENT_READ, self._on_acceptable)
+
+    def close(self) -> None:
+        """The loop ends: close the listening socket."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.sock.close()
+
+    def handshake(self, link: Link, message: Any) -> bool:
+        """Check an accepted link's first message; True if the link is up."""
+        listener = self._listener
+        assert link.check_hello is not None
+        assert listener is not None
+        if not isinstance(message, Hello):
+            refusal: str | None = f"expected Hello as first frame, got {type(message).__name__}"
+        else:
+            refusal = link.check_hello(message)
+        self._handshake_done(link)
+        if refusal is None:
+            self._table.queue(link, listener.accept_frame)
+            link.manager.tell(LinkUp(link=link.id, hello=message))
+            return True
+        logger.error("Refusing link from %s: %s", link.name, refusal)
+        self._table.queue(link, encode_frame(self._codec.encode(HelloRefused(reason=refusal))))
+        self._table.start_closing(link, f"refused: {refusal}")
+        return False
 
     def _on_acceptable(self, _mask: int) -> None:
         listener = self._listener
@@ -80,25 +120,23 @@ class Accepting(LoopCore):
             except OSError as error:
                 if error.errno in _CONNECTION_ABORTED:
                     continue
-                self._back_off_accepting(error)
+                self._back_off(listener, error)
                 return
-            self._accept_backoff = _ACCEPT_BACKOFF_MIN
+            self._backoff = _ACCEPT_BACKOFF_MIN
             self._on_accepted(sock, str(remote[0]), listener)
 
-    def _back_off_accepting(self, error: OSError) -> None:
+    def _back_off(self, listener: Listener, error: OSError) -> None:
         """Stop watching the listener for a while: level-triggered, it would wake us at once."""
-        listener = self._listener
-        assert listener is not None
-        delay = self._accept_backoff
-        self._accept_backoff = min(delay * 2, _ACCEPT_BACKOFF_MAX)
+        delay = self._backoff
+        self._backoff = min(delay * 2, _ACCEPT_BACKOFF_MAX)
         logger.warning("Cannot accept connections: %s; retrying in %.2f s", error.strerror, delay)
         self._selector.unregister(listener.sock)
 
         def resume() -> None:
-            if self._listener is listener and not self._stopping:
+            if self._listener is listener:
                 self._selector.register(listener.sock, selectors.EVENT_READ, self._on_acceptable)
 
-        self._after(delay, resume)
+        self._table.after(delay, resume)
 
     def _on_accepted(self, sock: socket.socket, source: str, listener: Listener) -> None:
         settings = self._settings
@@ -131,7 +169,7 @@ class Accepting(LoopCore):
             logger.debug("Accepted connection unusable: %s", error)
             return
         link = Link(
-            self._next_id(),
+            self._table.new_id(),
             sock,
             name,
             peer=None,
@@ -143,36 +181,18 @@ class Accepting(LoopCore):
             idle_close=False,
         )
         self._handshakes_by_source[source] += 1
-        self._add(link, selectors.EVENT_READ)
+        link.on_finish = lambda: self._release_handshake(link)
+        self._table.add(link, selectors.EVENT_READ)
         timeout = settings.handshake_timeout
-        link.timer = self._after(
+        link.timer = self._table.after(
             timeout,
             lambda: self._handshake_overdue(link, f"no Hello from {name} within {timeout:g} s"),
         )
 
-    def _handshake(self, link: Link, message: Any) -> bool:
-        """Check an accepted link's first message; True if the link is up."""
-        listener = self._listener
-        assert link.check_hello is not None
-        assert listener is not None
-        if not isinstance(message, Hello):
-            refusal: str | None = f"expected Hello as first frame, got {type(message).__name__}"
-        else:
-            refusal = link.check_hello(message)
-        self._handshake_done(link)
-        if refusal is None:
-            self._queue(link, listener.accept_frame)
-            link.manager.tell(LinkUp(link=link.id, hello=message))
-            return True
-        logger.error("Refusing link from %s: %s", link.name, refusal)
-        self._queue(link, encode_frame(self._codec.encode(HelloRefused(reason=refusal))))
-        self._start_closing(link, f"refused: {refusal}")
-        return False
-
     def _handshake_overdue(self, link: Link, reason: str) -> None:
-        if link.check_hello is not None and self._links.get(link.id) is link:
+        if link.check_hello is not None and self._table.holds(link):
             logger.warning("Closing link: %s", reason)
-            self._finish(link, reason)
+            self._table.finish(link, reason)
 
     def _handshake_done(self, link: Link) -> None:
         link.check_hello = None
@@ -181,6 +201,8 @@ class Accepting(LoopCore):
         self._release_handshake(link)
 
     def _release_handshake(self, link: Link) -> None:
+        """Give back an accepted link's handshake slot (once)."""
+        link.on_finish = None
         if link.source is not None:
             self._handshakes_by_source[link.source] -= 1
             if self._handshakes_by_source[link.source] <= 0:

@@ -2,7 +2,10 @@
 
 The sockets belong to the node's ``IoLoop``; this actor keeps the link table and routes ``SendTo``
 (dialling a link on first use), ``Reply`` and ``Broadcast`` to it, encoding each message once. It
-never blocks: every socket operation is a command queued to the I/O thread.
+is the one owner of the routes to members: everything sent to a member by address (the ordering
+actor's envelopes too) passes here, so frames to one member keep their order and none is written
+to a link after this actor has replaced it. It never blocks: every socket operation is a command
+queued to the I/O thread.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from typing import Any
 
 import pykka
 
-from actors.transport.loop import HelloCheck, IoLoop, notify_sent
+from actors.transport.loop import HelloCheck, IoLoop
 from messages.address import Address
-from messages.local.links import BlockPeers, Delayed, DelayPeers, LinkClosed, LinkUp, Routes
+from messages.local.links import LinkClosed, LinkUp
 from messages.membership.effects import (
     Broadcast,
     CloseLink,
@@ -76,11 +79,6 @@ class TransportActor(pykka.ThreadingActor):
         self._peers: dict[int, Address] = {}  # the member at the other end of a member link
         self._dialled: set[int] = set()
         self._clients: set[int] = set()
-        self._blocked: frozenset[Address] = frozenset()
-        self._delayed: frozenset[Address] = frozenset()
-        self._delay = 0.0
-        self._stalled: set[Address] = set()
-        self._shared_routes: tuple[tuple[Address, int], ...] = ()
 
     def on_start(self) -> None:
         if self._listener is None:
@@ -100,18 +98,7 @@ class TransportActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case SendTo(address=address, on_sent=on_sent) if (
-                address in self._blocked or address in self._stalled
-            ):
-                if address in self._routes:
-                    self._stalled.add(address)  # the frame is lost: this link is stuck now
-                    self._share_routes()
-                notify_sent(on_sent)
-            case SendTo(address=address) if address in self._delayed:
-                self._loop.call_later(self._delay, self.actor_ref, Delayed(message))
-            case SendTo(address=address, message=payload, on_sent=on_sent) | Delayed(
-                SendTo(address, payload, on_sent)
-            ):
+            case SendTo(address=address, message=payload, on_sent=on_sent):
                 self._send_to(address, payload, on_sent)
             case Reply(link=link, message=payload, on_sent=on_sent):
                 self._write(link, payload, on_sent)
@@ -121,21 +108,12 @@ class TransportActor(pykka.ThreadingActor):
                         self._loop.write(link, frame)
             case LinkUp(link=link, hello=hello):
                 self._link_up(link, hello)
-                self._share_routes()
             case Watching(link=link):
                 self._clients.add(link)
             case LinkClosed(link=link, reason=reason):
                 self._link_closed(link, reason)
-                self._share_routes()
             case CloseLink(address=address, reason=reason):
                 self._close(address, reason)
-                self._share_routes()
-            case BlockPeers(addresses=addresses):
-                self._blocked = addresses
-                self._share_routes()
-            case DelayPeers(addresses=addresses, seconds=seconds):
-                self._delayed, self._delay = addresses, seconds
-                self._share_routes()
             case _:
                 logger.warning("TransportActor ignores unexpected message %r", message)
         return None
@@ -143,17 +121,12 @@ class TransportActor(pykka.ThreadingActor):
     def _write(self, link: int, message: Any, on_sent: Any) -> None:
         self._loop.send(link, message, data=isinstance(message, Envelope), on_sent=on_sent)
 
-    def _share_routes(self) -> None:
-        """Tell the ordering actor the links it may write envelopes to itself (not those to a
-        member behind an injected fault: this actor applies those)."""
-        faulty = self._blocked | self._delayed | self._stalled
-        routes = tuple((a, link) for a, link in self._routes.items() if a not in faulty)
-        if routes != self._shared_routes:
-            self._shared_routes = routes
-            self._deliver_to.tell(Routes(routes))
+    def route(self, address: Address) -> int | None:
+        """The link that carries messages to the member at ``address`` now, if any."""
+        return self._routes.get(address)
 
     def _send_to(self, address: Address, message: Any, on_sent: Any = None) -> None:
-        link = self._routes.get(address)
+        link = self.route(address)
         if link is None:
             link = self._loop.dial(
                 address,
@@ -165,7 +138,6 @@ class TransportActor(pykka.ThreadingActor):
             self._routes[address] = link
             self._peers[link] = address
             self._dialled.add(link)
-            self._share_routes()
         self._write(link, message, on_sent)
 
     def _link_up(self, link: int, hello: Hello) -> None:
@@ -183,9 +155,8 @@ class TransportActor(pykka.ThreadingActor):
             logger.debug("Link %d from %s is a duplicate; its dialler closes it", link, address)
         else:  # theirs stays; or a link from the member (or its next incarnation) replaces one
             self._routes[address] = link
-            self._stalled.discard(address)
             logger.debug("Link %d to %s is replaced by link %d", current, address, link)
-            self._loop.replace(current, link, "replaced by the link the member dialled")
+            self._loop.close(current, "replaced by the link the member dialled")
 
     def _link_closed(self, link: int, reason: str) -> None:
         self._clients.discard(link)
@@ -193,12 +164,10 @@ class TransportActor(pykka.ThreadingActor):
         address = self._peers.pop(link, None)
         if address is not None and self._routes.get(address) == link:
             del self._routes[address]
-            self._stalled.discard(address)
             logger.debug("Link to %s closed: %s", address, reason)
 
     def _close(self, address: Address, reason: str) -> None:
         link = self._routes.pop(address, None)
-        self._stalled.discard(address)
         if link is not None:
             self._loop.close(link, reason)
 

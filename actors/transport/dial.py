@@ -1,4 +1,4 @@
-"""Dialling: the connecting side of the I/O thread, up to a dialled link's first write.
+"""Dialler: the connecting side of the I/O thread, up to a dialled link's first write.
 
 A connect is non-blocking, with its own deadline (``connect_timeout``), so a peer behind a
 partition never holds up anything else; the link's first frames (its ``Hello``) are queued at once
@@ -8,7 +8,6 @@ thread, never in the I/O thread. A dial that fails is told to its manager as ``L
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import ipaddress
 import os
@@ -18,52 +17,52 @@ from typing import Any
 
 import pykka
 
-from actors.transport.core import LoopCore
-from actors.transport.link import Link, configure_socket
+from actors.transport.link import Link, configure_socket, enqueue
+from actors.transport.table import LinkTable, tell_closed
 from messages.address import Address
-from messages.local.links import LinkClosed
+from messages.settings import Settings
 from messages.wire.framing import FrameDecoder
 
-__all__ = ["Dialling", "cannot_connect", "resolve"]
+__all__ = ["Dialler", "cannot_connect", "resolve"]
 
 
-class Dialling(LoopCore):
+class Dialler:
     """Connects of dialled links, and their deadlines; loop thread only."""
 
-    @staticmethod
-    def _tell_closed(
-        manager: pykka.ActorRef[Any], link_id: int, peer: Address | None, reason: str
-    ) -> None:
-        with contextlib.suppress(pykka.ActorDeadError):
-            manager.tell(LinkClosed(link=link_id, peer=peer, reason=reason))
+    def __init__(self, table: LinkTable, settings: Settings) -> None:
+        self._table = table
+        self._settings = settings
 
-    def _start_dial(
+    def dial(
         self,
         link_id: int,
         address: Address,
-        family: int,
-        sockaddr: tuple[Any, ...],
+        target: tuple[int, tuple[Any, ...]],
         first_frames: bytes,
+        *,
         deliver_to: pykka.ActorRef[Any],
         manager: pykka.ActorRef[Any],
         idle_close: bool,
     ) -> None:
+        """Connect to ``target`` (``address``, resolved); the link is in the table at once, its
+        ``first_frames`` queued."""
+        family, sockaddr = target
         try:
             sock = socket.socket(family, socket.SOCK_STREAM)
         except OSError as error:  # out of file descriptors, say
-            self._tell_closed(manager, link_id, address, cannot_connect(address, error))
+            tell_closed(manager, link_id, address, cannot_connect(address, error))
             return
         try:
             configure_socket(sock, self._settings)
             status = sock.connect_ex(sockaddr)
         except OSError as error:
             sock.close()
-            self._tell_closed(manager, link_id, address, cannot_connect(address, error))
+            tell_closed(manager, link_id, address, cannot_connect(address, error))
             return
         if status not in (0, errno.EINPROGRESS):
             sock.close()
             failure = OSError(status, os.strerror(status))
-            self._tell_closed(manager, link_id, address, cannot_connect(address, failure))
+            tell_closed(manager, link_id, address, cannot_connect(address, failure))
             return
         link = Link(
             link_id,
@@ -78,26 +77,28 @@ class Dialling(LoopCore):
             idle_close=idle_close,
         )
         link.connecting = status != 0
-        link.control.append(first_frames)
-        link.outbound_bytes = len(first_frames)
-        self._add(link, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        enqueue(link, first_frames)
+        self._table.add(link, selectors.EVENT_READ | selectors.EVENT_WRITE)
         if link.connecting:
             timeout = self._settings.connect_timeout
-            link.timer = self._after(timeout, lambda: self._connect_overdue(link, timeout))
+            link.timer = self._table.after(timeout, lambda: self._connect_overdue(link, timeout))
 
-    def _connect_overdue(self, link: Link, timeout: float) -> None:
-        if link.connecting and self._links.get(link.id) is link:
-            self._finish(link, f"cannot connect to {link.name}: no answer within {timeout:g} s")
-
-    def _connected(self, link: Link) -> None:
+    def connected(self, link: Link) -> None:
+        """A connecting link became writable: it is up (its frames go out), or it failed."""
         status = link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if status:
-            self._finish(link, cannot_connect(link.name, OSError(status, os.strerror(status))))
+            reason = cannot_connect(link.name, OSError(status, os.strerror(status)))
+            self._table.finish(link, reason)
             return
         link.connecting = False
         if link.timer is not None:
             link.timer.cancel()
-        self._flush(link)
+        self._table.flush(link)
+
+    def _connect_overdue(self, link: Link, timeout: float) -> None:
+        if link.connecting and self._table.holds(link):
+            reason = f"cannot connect to {link.name}: no answer within {timeout:g} s"
+            self._table.finish(link, reason)
 
 
 def cannot_connect(address: Address | str, error: OSError) -> str:

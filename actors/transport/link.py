@@ -2,7 +2,7 @@
 
 Outbound frames wait in two lanes, so that membership frames never queue behind application frames
 (only behind the frame already on its way). The functions here do a lane's bookkeeping for the
-thread's write path: take a batch from the head (``next_batch``), account for what the socket took
+thread's write path: add a frame to its lane (``enqueue``), take a batch from the head (``next_batch``), account for what the socket took
 (``consume``), put back what it did not (``requeue``), and drop what is left when the link is gone
 (``drop_outbound``). Everything here is touched by the loop thread only.
 """
@@ -32,14 +32,13 @@ __all__ = [
     "configure_socket",
     "consume",
     "drop_outbound",
-    "logger",
+    "enqueue",
     "next_batch",
     "notify_sent",
     "requeue",
 ]
 
-logger = logging.getLogger("actors.transport.loop")
-"""The I/O thread's one logger, whichever of its modules logs: its warnings are known by this name."""
+logger = logging.getLogger(__name__)
 
 HelloCheck = Callable[[Hello], str | None]
 """Returns the reason to refuse a handshake, or None to accept it."""
@@ -81,6 +80,7 @@ class Link:
         "last_active",
         "manager",
         "name",
+        "on_finish",
         "outbound_bytes",
         "peer",
         "sock",
@@ -125,6 +125,7 @@ class Link:
         self.last_active = time.monotonic()
         self.timer: Timer | None = None  # the connect or handshake deadline
         self.handler: Callable[[int], None] | None = None  # its selector callback
+        self.on_finish: Callable[[], None] | None = None  # called once when the link ends
 
 
 def configure_socket(sock: socket.socket, settings: Settings) -> None:
@@ -141,6 +142,16 @@ def configure_socket(sock: socket.socket, settings: Settings) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
+
+
+def enqueue(link: Link, frame: bytes, data: bool = False, on_sent: OnSent = None) -> None:
+    """Add ``frame`` at the tail of its lane: application (``data``) or membership."""
+    if data:
+        link.data.append((frame, on_sent))
+        link.data_bytes += len(frame)
+    else:
+        link.control.append(frame)
+    link.outbound_bytes += len(frame)
 
 
 def next_batch(link: Link) -> list[Queued]:

@@ -18,15 +18,18 @@ closed), accepted connections still waiting for their ``Hello`` (``max_pending_h
 ``handshake_timeout`` in a first frame of at most ``HANDSHAKE_FRAME_BYTES``), frame size
 (``max_frame_bytes``). Out of file descriptors, the listener backs off and keeps accepting.
 
-The parts, one module each: a link's state and outbound lanes (``actors.transport.link``), the links and
-how frames go out and links end (``actors.transport.core``), the accepting side (``actors.transport.accept``),
-the dialling side (``actors.transport.dial``); here, the thread, its inbound path and its API.
+The loop is composed of parts, one module and one logger each, which it calls and which call back
+only through what it hands them: a link's state and outbound lanes (``actors.transport.link``), the
+table of links and how frames go out and links end (``LinkTable``, ``actors.transport.table``), the
+accepting side (``Acceptor``, ``actors.transport.accept``) and the dialling side (``Dialler``,
+``actors.transport.dial``); here, the thread, its inbound path and its API.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import selectors
 import socket
 import threading
@@ -36,10 +39,11 @@ from typing import Any
 
 import pykka
 
-from actors.transport.accept import Accepting, Listener
-from actors.transport.dial import Dialling, cannot_connect, resolve
-from actors.transport.link import HelloCheck, Link, OnSent, logger, notify_sent
-from actors.transport.timers import Timer
+from actors.transport.accept import Acceptor, Listener
+from actors.transport.dial import Dialler, cannot_connect, resolve
+from actors.transport.link import HelloCheck, Link, OnSent, notify_sent
+from actors.transport.table import LinkTable, tell_closed
+from actors.transport.timers import Timer, TimerQueue
 from messages.address import Address
 from messages.membership.effects import Inbound
 from messages.settings import Settings
@@ -47,13 +51,12 @@ from messages.wire.framing import Codec, FrameError, encode_frame
 
 __all__ = ["HelloCheck", "IoLoop", "OnSent", "notify_sent"]
 
-_MAX_SUCCESSORS = 1024
-"""Replaced links remembered, so that late writes to them reach their successor."""
+logger = logging.getLogger(__name__)
 
 _READ_BYTES = 256 * 1024  # one recv per readiness event: a busy link cannot starve the others
 
 
-class IoLoop(Accepting, Dialling):
+class IoLoop:
     """The sockets and timers of one node, served by one thread (see the module docstring).
 
     Links are numbered; ``Inbound(message, link, peer)`` goes to the link's ``deliver_to`` and
@@ -61,17 +64,22 @@ class IoLoop(Accepting, Dialling):
     """
 
     def __init__(self, codec: Codec, settings: Settings, name: str = "io") -> None:
-        super().__init__(codec, settings)
+        self._codec = codec
+        self._selector = selectors.DefaultSelector()
+        self._timers = TimerQueue()
+        self._links = LinkTable(self._selector, self._timers, settings, self._on_event)
+        self._acceptor = Acceptor(self._links, self._selector, codec, settings)
+        self._dialler = Dialler(self._links, settings)
+        self._stopping = False
         self._wakeup_in, self._wakeup_out = socket.socketpair()
         self._wakeup_in.setblocking(False)
         self._wakeup_out.setblocking(False)
         self._wakeup_pending = threading.Event()
         self._commands: collections.deque[Callable[[], object]] = collections.deque()
-        self._successors: dict[int, int] = {}  # a link closed as a duplicate -> the one kept
         self._selector.register(self._wakeup_in, selectors.EVENT_READ, self._on_wakeup)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
-        self._every(settings.idle_timeout / 2, self._close_idle)
+        self._every(settings.idle_timeout / 2, self._links.close_idle)
 
     # -- the thread-safe API ------------------------------------------------------------------
 
@@ -87,7 +95,7 @@ class IoLoop(Accepting, Dialling):
         """Accept connections on ``sock``; each must say a ``Hello`` that ``check_hello`` accepts,
         answered with ``accept_frame``; then ``manager`` gets ``LinkUp``."""
         listener = Listener(sock, accept_frame, check_hello, deliver_to, manager)
-        self._submit(lambda: self._start_listening(listener))
+        self._submit(lambda: self._acceptor.listen(listener))
 
     def dial(
         self,
@@ -102,16 +110,22 @@ class IoLoop(Accepting, Dialling):
         link's number at once. With ``idle_close``, the link closes after ``idle_timeout``
         without traffic either way. A host name (not an IP address) is resolved here, in the
         caller's thread, so that a slow resolver never holds up the I/O thread."""
-        link_id = self._next_id()
+        link_id = self._links.new_id()
         try:
-            family, sockaddr = resolve(address)
+            target = resolve(address)
         except OSError as error:
             reason = cannot_connect(address, error)
-            self._submit(lambda: self._tell_closed(manager, link_id, address, reason))
+            self._submit(lambda: tell_closed(manager, link_id, address, reason))
             return link_id
         self._submit(
-            lambda: self._start_dial(
-                link_id, address, family, sockaddr, first_frames, deliver_to, manager, idle_close
+            lambda: self._dialler.dial(
+                link_id,
+                address,
+                target,
+                first_frames,
+                deliver_to=deliver_to,
+                manager=manager,
+                idle_close=idle_close,
             )
         )
         return link_id
@@ -147,12 +161,6 @@ class IoLoop(Accepting, Dialling):
         """Close the link once the frames queued on it have gone out (or ``connect_timeout`` has
         passed)."""
         self._submit(lambda: self._close_by_id(link_id, reason))
-
-    def replace(self, old: int, new: int, reason: str) -> None:
-        """``close`` link ``old``, a duplicate of ``new`` to the same peer, and write what is
-        written to ``old`` from now on to ``new``: a writer that has not yet heard of the switch
-        (the ordering actor, with its copy of the routes) loses nothing."""
-        self._submit(lambda: self._replace(old, new, reason))
 
     def call_later(self, delay: float, target: pykka.ActorRef[Any], message: object) -> Timer:
         """Tell ``message`` to ``target`` once, after ``delay`` seconds, unless cancelled."""
@@ -204,6 +212,8 @@ class IoLoop(Accepting, Dialling):
         return timer
 
     def _every(self, interval: float, action: Callable[[], None]) -> None:
+        """Run ``action`` in the loop thread every ``interval`` seconds."""
+
         def run() -> bool:
             action()
             return True
@@ -223,18 +233,21 @@ class IoLoop(Accepting, Dialling):
             self._wakeup_pending.clear()
             while self._commands:
                 self._guarded(self._commands.popleft())
-            self._flush_written()
+            for link in self._links.take_written():
+                self._guarded(self._links.flush, link)
             self._guarded(self._timers.fire_due, time.monotonic())
         self._shutdown()
 
+    def _guarded(self, action: Callable[..., Any], *args: Any) -> None:
+        """Run one handler; an error is a bug to log, never the end of the I/O thread."""
+        try:
+            action(*args)
+        except Exception:
+            logger.exception("I/O thread kept running after an error in %r", action)
+
     def _shutdown(self) -> None:
-        for link in list(self._links.values()):
-            with contextlib.suppress(OSError):
-                link.sock.close()
-        self._links.clear()
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.sock.close()
+        self._links.close_all()
+        self._acceptor.close()
         self._selector.close()
         for sock in (self._wakeup_in, self._wakeup_out):
             sock.close()
@@ -242,14 +255,15 @@ class IoLoop(Accepting, Dialling):
     # -- a link's events -------------------------------------------------------------------------
 
     def _on_event(self, link: Link, mask: int) -> None:
-        if self._links.get(link.id) is not link:
+        """A link's selector callback."""
+        if not self._links.holds(link):
             return
         if mask & selectors.EVENT_WRITE:
             if link.connecting:
-                self._connected(link)
+                self._dialler.connected(link)
             else:
-                self._flush(link)
-        if mask & selectors.EVENT_READ and self._links.get(link.id) is link and not link.closing:
+                self._links.flush(link)
+        if mask & selectors.EVENT_READ and self._links.holds(link) and not link.closing:
             self._read(link)
 
     def _read(self, link: Link) -> None:
@@ -258,47 +272,39 @@ class IoLoop(Accepting, Dialling):
         except (BlockingIOError, InterruptedError):
             return
         except OSError as error:
-            self._finish(link, f"connection error: {error}")
+            self._links.finish(link, f"connection error: {error}")
             return
         try:
             if not data:
                 link.decoder.finish()
-                self._finish(link, "closed by peer")
+                self._links.finish(link, "closed by peer")
                 return
-            self._touch(link)
+            self._links.touch(link)
             for payload in link.decoder.feed(data):
                 message = self._codec.decode(payload)
                 if link.check_hello is not None:
-                    if not self._handshake(link, message):
+                    if not self._acceptor.handshake(link, message):
                         return
                 else:
                     link.deliver_to.tell(Inbound(message=message, link=link.id, peer=link.name))
         except FrameError as error:
             reason = f"bad input from {link.name}: {error}"
             logger.warning("Closing link: %s", reason)
-            self._finish(link, reason)
+            self._links.finish(link, reason)
         except pykka.ActorDeadError:
-            self._finish(link, "the actor this link delivers to has stopped")
-
-    def _replace(self, old: int, new: int, reason: str) -> None:
-        self._successors[old] = new
-        while len(self._successors) > _MAX_SUCCESSORS:
-            del self._successors[next(iter(self._successors))]
-        self._close_by_id(old, reason)
+            self._links.finish(link, "the actor this link delivers to has stopped")
 
     def _write(self, link_id: int, frame: bytes, data: bool, on_sent: OnSent) -> None:
         link = self._links.get(link_id)
-        if (link is None or link.closing) and link_id in self._successors:
-            link = self._links.get(self._successors[link_id])
         if link is None or link.closing:
             if data:
                 logger.warning("Dropped an application message: link %s has closed", link_id)
             notify_sent(on_sent)
             return
-        self._touch(link)
-        self._queue(link, frame, data, on_sent)
+        self._links.touch(link)
+        self._links.queue(link, frame, data, on_sent)
 
     def _close_by_id(self, link_id: int, reason: str) -> None:
         link = self._links.get(link_id)
         if link is not None:
-            self._start_closing(link, reason)
+            self._links.start_closing(link, reason)

@@ -45,6 +45,15 @@ class TimerQueue:
         heapq.heappush(self._heap, (deadline, next(self._sequence), timer))
         return timer
 
+    def call_once(self, deadline: float, action: Callable[[], None]) -> Timer:
+        """Run ``action`` (in the owner thread) once at ``deadline``, unless cancelled."""
+
+        def run() -> bool:
+            action()
+            return False
+
+        return self.add(deadline, Timer(run, None))
+
     def next_deadline(self) -> float | None:
         """The earliest deadline of a live timer (cancelled ones are dropped on the way)."""
         heap = self._heap

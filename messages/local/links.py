@@ -8,19 +8,12 @@ from __future__ import annotations
 import msgspec
 
 from messages.address import Address
-from messages.membership.effects import (
-    SendTo,
-)
 from messages.wire.handshake import Hello
 
 __all__ = [
-    "BlockPeers",
-    "DelayPeers",
-    "Delayed",
     "LinkClosed",
     "LinkUp",
     "Reconnect",
-    "Routes",
     "WatchOverdue",
 ]
 
@@ -41,14 +34,6 @@ class LinkClosed(msgspec.Struct, frozen=True):
     reason: str
 
 
-class Routes(msgspec.Struct, frozen=True):
-    """Transport -> ordering actor: the link that carries messages to each member now (none for a
-    member behind an injected fault), so envelopes go straight to the I/O thread; to a member not
-    listed, they go by ``SendTo`` (which dials)."""
-
-    links: tuple[tuple[Address, int], ...]
-
-
 class Reconnect(msgspec.Struct, frozen=True):
     """Timer: a client dials the next known member."""
 
@@ -57,28 +42,3 @@ class WatchOverdue(msgspec.Struct, frozen=True):
     """Timer: a client's ``Watch`` on ``link`` has had no answer within ``handshake_timeout``."""
 
     link: int
-
-
-class DelayPeers(msgspec.Struct, frozen=True):
-    """Transport (fault injection for ordering tests): hold every send to these addresses for
-    ``seconds`` before it goes out (in order, as a slow network path would)."""
-
-    addresses: frozenset[Address]
-    seconds: float
-
-
-class Delayed(msgspec.Struct, frozen=True):
-    """Timer -> transport: a send held back by ``DelayPeers``, due now."""
-
-    send: SendTo
-
-
-class BlockPeers(msgspec.Struct, frozen=True):
-    """Transport (fault injection for partition tests): drop every send to these addresses.
-
-    Like packets lost in a network partition, not like a refused connection: a link that loses a
-    frame this way stays stalled, even after the block is lifted, until it is closed (so a test
-    sees what a TCP connection stuck in retransmission does to the protocol).
-    """
-
-    addresses: frozenset[Address]
