@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import functools
 import logging
 import threading
@@ -62,11 +63,12 @@ class LocalActors:
             ref.stop()
 
 
-class StopOnExit:
+class StopOnExit(abc.ABC):
     """``with start_member(...) as node:`` stops the node (or client) on leaving the block."""
 
+    @abc.abstractmethod
     def stop(self) -> None:
-        raise NotImplementedError
+        """Stop at once; idempotent."""
 
     def __enter__(self) -> Self:
         return self

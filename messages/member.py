@@ -105,14 +105,6 @@ class Member(msgspec.Struct, frozen=True):
             self, status=status, up_number=self.up_number if up_number is None else up_number
         )
 
-    def is_older_than(self, other: Member) -> bool:
-        """Age order: smaller up_number first; ties broken by address, then uuid."""
-        return (self.up_number, self.address, self.uuid) < (
-            other.up_number,
-            other.address,
-            other.uuid,
-        )
-
     def __hash__(self) -> int:
         return hash(self.uuid)
 

@@ -5,12 +5,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = [
-    "LOAD_BALANCING",
-    "PROTOCOL_VERSION",
-    "Settings",
-]
-
 PROTOCOL_VERSION = 1
 LOAD_BALANCING = ("round_robin", "random")
 
