@@ -259,9 +259,7 @@ class Client(StopOnExit, Messaging):
         self.lifecycle = LifecycleService(self.cluster)
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}")
         self.ordering = OrderingActor.start(self.uuid, settings, self._loop)
-        self._start_messaging(
-            self.uuid, self.ordering, self.load_balancer, self.listeners, self._loop, settings
-        )
+        self._start_messaging(self.uuid, self.ordering, self.listeners, self._loop, settings)
         self.transport = TransportActor.start(
             loop=self._loop,
             listener=None,

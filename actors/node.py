@@ -27,7 +27,7 @@ from messages.local.commands import AttachTransport, GetClusterState, RunCallbac
 from messages.local.routing import Attach
 from messages.member import Member
 from messages.membership.effects import JoinCluster, Leave, Termination, TerminationKind
-from messages.messaging.balancing import RandomStrategy, RoundRobinStrategy
+from messages.messaging.balancing import strategy_named
 from messages.settings import PROTOCOL_VERSION, Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.handshake import Hello, Role, check_hello
@@ -43,8 +43,9 @@ class LocalActors:
     def __init__(self, settings: Settings) -> None:
         self.callbacks = CallbackRunner.start()
         self.listeners = ListenerRegistryActor.start(self.callbacks)
-        strategy = RandomStrategy() if settings.load_balancing == "random" else RoundRobinStrategy()
-        self.load_balancer = LoadBalancerActor.start(self.listeners, strategy)
+        self.load_balancer = LoadBalancerActor.start(
+            self.listeners, strategy_named(settings.load_balancing)
+        )
         self.cluster = ClusterService(
             self.listeners, self.callbacks, ask_timeout=settings.ask_timeout
         )
@@ -123,9 +124,7 @@ class Node(StopOnExit, Messaging):
         self.membership = MembershipActor.start(
             member, self.listeners, settings, self._loop, self._supervisor, self.ordering
         )
-        self._start_messaging(
-            member.uuid, self.ordering, self.load_balancer, self.listeners, self._loop, settings
-        )
+        self._start_messaging(member.uuid, self.ordering, self.listeners, self._loop, settings)
         self.transport = transport.start(
             loop=self._loop,
             listener=listener,

@@ -108,7 +108,6 @@ class Messaging:
         self,
         node_id: str,
         ordering: pykka.ActorRef[Any],
-        load_balancer: pykka.ActorRef[Any],
         registry: pykka.ActorRef[Any],
         loop: IoLoop,
         settings: Settings,
@@ -118,7 +117,6 @@ class Messaging:
         self.router = RouterActor.start(
             node_id=node_id,
             ordering=ordering,
-            load_balancer=load_balancer,
             registry=registry,
             scheduler=loop,
             settings=settings,
@@ -126,7 +124,7 @@ class Messaging:
         )
 
     def remote(self, name: str, member: MemberChoice = None) -> RemoteRef:
-        """The actor registered as ``name`` on ``member`` (default: the load balancer's pick)."""
+        """The actor registered as ``name`` on ``member`` (default: the router's pick, by ``Settings.load_balancing``)."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty str, not {name!r}")
         return RemoteRef(self.router, self.gate, name, member, self.settings)

@@ -1,7 +1,8 @@
 """RouterActor: actors reachable by name, remote tells and asks, publish and subscribe.
 
 It keeps the names of this node's actors, the asks in flight and the topic subscriptions. Outbound,
-it picks the member (through the load balancer when none is named), encodes the payload and hands
+it picks the member (with its own ``Settings.load_balancing`` strategy over the up members it
+keeps, when none is named: no ask on the hot path), encodes the payload and hands
 the message to the ordering actor; inbound, it gets each envelope from the ordering actor in order
 and hands it to the actor registered under its name. A remote ask is run against the local actor
 without blocking anyone: the actor's reply future sends the answer on to the ordering actor
@@ -32,7 +33,7 @@ from actors.transport.loop import IoLoop
 from actors.transport.timers import Timer
 from messages.address import Address
 from messages.events import MemberDowned, MemberEvent, MemberRemoved, MemberUp
-from messages.local.commands import InitialState, NextMember, Subscribe
+from messages.local.commands import InitialState, Subscribe
 from messages.local.routing import (
     Admitted,
     Deliver,
@@ -47,6 +48,8 @@ from messages.local.routing import (
     UnsubscribeTopic,
 )
 from messages.member import Member
+from messages.membership.changes import age_order
+from messages.messaging.balancing import strategy_named
 from messages.messaging.envelope import Answer, Ask, Failure, Publish, Tell
 from messages.settings import Settings
 from messages.wire.remote import (
@@ -86,7 +89,6 @@ class RouterActor(pykka.ThreadingActor):
         *,
         node_id: str,
         ordering: pykka.ActorRef[Any],
-        load_balancer: pykka.ActorRef[Any],
         registry: pykka.ActorRef[Any],
         scheduler: IoLoop,
         settings: Settings,
@@ -96,13 +98,14 @@ class RouterActor(pykka.ThreadingActor):
         self._gate = gate
         self._node_id = node_id
         self._ordering = ordering
-        self._load_balancer = load_balancer
+        self._strategy = strategy_named(settings.load_balancing)
         self._registry = registry
         self._scheduler = scheduler
         self._settings = settings
         self._names: dict[str, pykka.ActorRef[Any]] = {}
         self._topics: dict[str, dict[str, pykka.ActorRef[Any]]] = {}
         self._members: dict[str, Member] = {}
+        self._by_age: tuple[Member, ...] = ()  # ``_members`` in age order, as the strategy rotates
         self._pending: dict[int, _Pending] = {}
         self._ask_ids = itertools.count(1)
 
@@ -134,6 +137,7 @@ class RouterActor(pykka.ThreadingActor):
                 self._finish(ask_id, error=RemoteTimeout(f"no answer within {seconds:g} s"))
             case MemberUp(member=member):
                 self._members[member.uuid] = member
+                self._by_age = age_order(self._members.values())
             case MemberDowned(member=member) | MemberRemoved(member=member):
                 self._member_gone(
                     member,
@@ -160,9 +164,9 @@ class RouterActor(pykka.ThreadingActor):
     def _resolve(self, member: Any) -> Member:
         """The up member a message goes to; ``NoMemberAvailable`` when there is none."""
         if member is None:
-            chosen = self._load_balancer.ask(NextMember(), timeout=self._settings.ask_timeout)
-            if not isinstance(chosen, Member):
-                raise NoMemberAvailable("the load balancer has no member to send to")
+            chosen = self._strategy.next(self._by_age)
+            if chosen is None:
+                raise NoMemberAvailable("no up member to send to")
             return chosen
         if isinstance(member, Member):
             member = member.uuid
@@ -314,6 +318,7 @@ class RouterActor(pykka.ThreadingActor):
 
     def _member_gone(self, member: Member, how: str) -> None:
         self._members.pop(member.uuid, None)
+        self._by_age = age_order(self._members.values())
         for ask_id, pending in list(self._pending.items()):
             if pending.member == member.uuid:
                 self._finish(

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from messages.member import Member
 
-__all__ = ["LoadBalancingStrategy", "RandomStrategy", "RoundRobinStrategy"]
+__all__ = ["LoadBalancingStrategy", "RandomStrategy", "RoundRobinStrategy", "strategy_named"]
 
 
 class LoadBalancingStrategy(Protocol):
@@ -45,3 +45,9 @@ class RoundRobinStrategy:
         member = members[self._index % len(members)]
         self._index += 1
         return member
+
+
+def strategy_named(name: str) -> LoadBalancingStrategy:
+    """The strategy ``Settings.load_balancing`` names ("random" or "round_robin"), fresh: the
+    node's load balancer and its router each rotate on their own."""
+    return RandomStrategy() if name == "random" else RoundRobinStrategy()
