@@ -347,20 +347,28 @@ def member_addresses(members: Iterable[str | Address]) -> tuple[Address, ...]:
 
 
 def start_client(
-    cluster_name: str = "dev",
+    cluster_name: str | None = None,
     members: Iterable[str | Address] = ("127.0.0.1",),
     lifecycle_listeners: Iterable[Callable[[LifecycleState], Any]] = (),
     membership_listeners: Iterable[MembershipListener] = (),
-    **timings: Any,
+    *,
+    settings: Settings = Settings.lan(),
+    **overrides: Any,
 ) -> Client:
     """Connect to one of ``members`` (shuffled, with backoff) and mirror the cluster's membership.
 
     A member given without a port stands for ports 5701 to 5703. ``lifecycle_listeners`` (functions
     of a ``LifecycleState``) and ``membership_listeners`` (``(member_added, member_removed)`` pairs)
-    are registered before the first connection and have heard it when this returns. Raises
-    ``JoinRefusedError`` when a member refuses the client (another cluster name or protocol
-    version), ``TimeoutError`` (with the last connection failure) when no member answers within
-    ``join_timeout``.
+    are registered before the first connection and have heard it when this returns. ``settings``,
+    ``overrides`` and ``cluster_name`` are as for ``start_member``. Raises ``JoinRefusedError``
+    when a member refuses the client (another cluster name or protocol version), ``TimeoutError``
+    (with the last connection failure) when no member answers within ``join_timeout``.
     """
-    settings = Settings(cluster_name=cluster_name, **timings)
-    return Client(member_addresses(members), settings, lifecycle_listeners, membership_listeners)
+    if cluster_name is not None:
+        overrides["cluster_name"] = cluster_name
+    return Client(
+        member_addresses(members),
+        settings.replace(**overrides),
+        lifecycle_listeners,
+        membership_listeners,
+    )

@@ -219,21 +219,27 @@ class Node(StopOnExit, Messaging):
 
 
 def start_member(
-    cluster_name: str = "dev",
+    cluster_name: str | None = None,
     host: str = "127.0.0.1",
     port: int = 5701,
     seeds: Iterable[str | Address] = (),
     attributes: Mapping[str, str] | None = None,
     lite_member: bool = False,
-    **timings: Any,
+    *,
+    settings: Settings = Settings.lan(),
+    **overrides: Any,
 ) -> Node:
     """Start a member on ``host:port`` (port 0: any free port) and join through ``seeds``.
 
-    With no seeds, or only itself, it forms a new cluster. Raises ``JoinRefusedError`` when the
-    cluster refuses it (name or protocol mismatch), ``JoinTimeoutError`` when no seed answers within
-    ``join_timeout``, ``OSError`` when the address cannot be bound.
+    ``settings`` with ``overrides`` (any of its fields, by name) are the member's timings and
+    limits; ``cluster_name``, when given, overrides the settings' own. With no seeds, or only
+    itself, it forms a new cluster. Raises ``JoinRefusedError`` when the cluster refuses it (name
+    or protocol mismatch), ``JoinTimeoutError`` when no seed answers within ``join_timeout``,
+    ``OSError`` when the address cannot be bound, ``TypeError`` for an unknown setting and
+    ``ValueError`` for a bad value.
     """
-    settings = Settings(cluster_name=cluster_name, **timings)
+    if cluster_name is not None:
+        overrides["cluster_name"] = cluster_name
     member = Member.create(Address(host, port), attributes=attributes, lite_member=lite_member)
     seed_addresses = tuple(Address.parse(seed) for seed in seeds)
-    return Node(member, settings, seed_addresses)
+    return Node(member, settings.replace(**overrides), seed_addresses)

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from typing import Any
 
 PROTOCOL_VERSION = 1
 LOAD_BALANCING = ("round_robin", "random")
 
-__all__ = ["FAST_TEST_TIMINGS", "LOAD_BALANCING", "PROTOCOL_VERSION", "Settings"]
-
-
-FAST_TEST_TIMINGS: dict[str, Any] = {
-    "gossip_interval": 0.2,
-    "heartbeat_interval": 0.2,
-    "acceptable_heartbeat_pause": 1.0,
-    "down_after": 1.5,
-    "join_timeout": 15.0,
-    "leave_timeout": 10.0,
-    "connect_timeout": 2.0,
-    "ask_timeout": 10.0,
-}
-"""The overrides of ``Settings.fast_test()``."""
+__all__ = ["LOAD_BALANCING", "PROTOCOL_VERSION", "Settings"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,14 +79,33 @@ class Settings:
     @classmethod
     def lan(cls, **overrides: Any) -> Settings:
         """The defaults: Akka's timings for a LAN (1 s gossip and heartbeats, phi 8, 3 s pause)."""
-        return cls(**overrides)
+        return cls().replace(**overrides)
 
     @classmethod
     def fast_test(cls, **overrides: Any) -> Settings:
         """Timings for tests that run many nodes in one process on a small machine: a crashed
         member is unreachable after ~1.5 s and downed ~1.5 s later; the pause is generous because
         the nodes share one GIL."""
-        return cls(**{**FAST_TEST_TIMINGS, **overrides})
+        fast = cls(
+            gossip_interval=0.2,
+            heartbeat_interval=0.2,
+            acceptable_heartbeat_pause=1.0,
+            down_after=1.5,
+            join_timeout=15.0,
+            leave_timeout=10.0,
+            ask_timeout=10.0,
+        )
+        return fast.replace(**overrides)
+
+    def replace(self, **overrides: Any) -> Settings:
+        """These settings with ``overrides`` (field names) changed, validated anew. Raises
+        ``TypeError`` naming any name that is not a setting (and the closest one, if any)."""
+        names = {field.name for field in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            hints = [_hint(name, names) for name in unknown]
+            raise TypeError(f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(hints)}")
+        return dataclasses.replace(self, **overrides)
 
     def backoff(self, base: float, failures: int, jitter: float) -> float:
         """Seconds to wait after ``failures`` failed tries: ``base`` doubled per failure, capped at
@@ -111,3 +118,8 @@ class Settings:
         """How long data sent on a link may stay unacknowledged before the link is dropped: as
         long as the failure detector tolerates silence (one interval plus the acceptable pause)."""
         return self.heartbeat_interval + self.acceptable_heartbeat_pause
+
+
+def _hint(name: str, names: set[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)

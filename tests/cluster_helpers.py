@@ -46,15 +46,12 @@ from messages.local.commands import GetClusterState, GetEvents
 from messages.member import Member, MemberStatus
 from messages.membership.protocol import ClientUpdate, Watch
 from messages.membership.state import MembershipState
-from messages.settings import FAST_TEST_TIMINGS, PROTOCOL_VERSION, Settings
+from messages.settings import PROTOCOL_VERSION, Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import FrameDecoder, encode_frame
 from messages.wire.handshake import Hello, HelloAccepted, Role
 
 EventPredicate = Callable[[tuple[ClusterEvent, ...]], bool]
-
-FAST_TIMINGS = FAST_TEST_TIMINGS
-"""The timings of ``Settings.fast_test()``, as keyword arguments for ``start_member``."""
 
 STEP_TIMEOUT = 20.0
 """Upper bound of one wait in a test (a healthy run needs a small fraction of it)."""
@@ -411,9 +408,9 @@ class ClusterHarness:
     (or forms the cluster when it is the first). Use as a context manager or pytest fixture.
     """
 
-    def __init__(self, cluster_name: str | None = None, **timings: Any) -> None:
+    def __init__(self, cluster_name: str | None = None, **overrides: Any) -> None:
         self.cluster_name = cluster_name or f"test-{uuid_module.uuid4().hex[:8]}"
-        self.timings: dict[str, Any] = {**FAST_TIMINGS, **timings}
+        self.settings = Settings.fast_test(cluster_name=self.cluster_name, **overrides)
         self.nodes: list[WatchedNode] = []
         self.clients: list[WatchedNode] = []
         self._lock = threading.Lock()
@@ -432,10 +429,9 @@ class ClusterHarness:
         joins can run concurrently."""
         if seeds is None:
             seeds = [self.seed] if self.nodes else []
-        options = {"cluster_name": self.cluster_name, **self.timings, **overrides}
         node = Node(  # what start_member does, with a transport that takes injected faults
             Member.create(Address("127.0.0.1", port)),
-            Settings(**options),
+            self.settings.replace(**overrides),
             tuple(Address.parse(seed) for seed in seeds),
             transport=FaultyTransport,
         )
@@ -464,15 +460,14 @@ class ClusterHarness:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(self.timings["join_timeout"] + self.timings["ask_timeout"] + STEP_TIMEOUT)
+            thread.join(self.settings.join_timeout + self.settings.ask_timeout + STEP_TIMEOUT)
         assert not errors, f"concurrent joins failed: {errors!r}"
         assert len(started) == count, f"only {len(started)} of {count} joins finished"
         return started
 
     def start_client(self, members: Sequence[Address], **overrides: Any) -> WatchedNode:
         """Start a client watching through ``members``, with its recorder."""
-        options = {**self.timings, **overrides}
-        client = start_client(self.cluster_name, members=members, **options)
+        client = start_client(members=members, settings=self.settings, **overrides)
         watched = WatchedNode.of_client(client)
         self.clients.append(watched)
         return watched
@@ -501,7 +496,7 @@ class ClusterHarness:
         wait_converged(
             (node.address for node in (self.running() if nodes is None else nodes)),
             self.cluster_name,
-            settle=self.timings["gossip_interval"],
+            settle=self.settings.gossip_interval,
         )
 
     def check_invariants(self) -> None:

@@ -17,6 +17,7 @@ import msgspec
 import pykka
 
 from actors.node import start_member
+from messages.settings import Settings
 from messages.wire.remote import register
 
 CLUSTER = "remote-member-test"
@@ -81,7 +82,7 @@ def main(argv: list[str]) -> None:
     timings = {
         key: float(value) for key, value in (arg.split("=") for arg in argv[1:] if "=" in arg)
     }
-    with start_member(cluster_name=CLUSTER, port=port, **timings) as node:
+    with start_member(CLUSTER, port=port, settings=Settings.fast_test(), **timings) as node:
         for name, actor in (("echo", Echo), ("slow", Slow), ("count", Counter)):
             node.register(name, actor.start())
         print("ready", flush=True)

@@ -97,7 +97,7 @@ class Lines:
 
 def event_line(event: str, address: str) -> str:
     """Pattern of the log line a member writes for ``event`` about the member at ``address``."""
-    return rf"INFO\s+membership: {event}\s+{re.escape(address)}\s"
+    return rf"INFO\s+actors\.cli\.main: {event}\s+{re.escape(address)}\s"
 
 
 class Cli:

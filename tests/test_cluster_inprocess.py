@@ -187,7 +187,7 @@ def test_cluster_name_mismatch_is_refused_and_the_seed_keeps_serving(
 
     with pytest.raises(actors.JoinRefusedError) as refused:
         actors.start_member(
-            cluster_name=wrong_name, port=0, seeds=[seed.address], **harness.timings
+            cluster_name=wrong_name, port=0, seeds=[seed.address], settings=harness.settings
         )
 
     message = str(refused.value)

@@ -49,7 +49,7 @@ def harness() -> Iterator[ClusterHarness]:
 
 def client_of(harness: ClusterHarness, *members: WatchedNode, **listeners: object) -> Client:
     addresses = [member.address for member in members]
-    return actors.start_client(harness.cluster_name, addresses, **listeners, **harness.timings)  # type: ignore[arg-type]
+    return actors.start_client(members=addresses, **listeners, settings=harness.settings)  # type: ignore[arg-type]
 
 
 def same_member(member: object, node: WatchedNode) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from cluster_helpers import (
-    FAST_TIMINGS,
     STEP_TIMEOUT,
     ClusterHarness,
     WatchedNode,
@@ -105,7 +104,7 @@ def harness() -> Iterator[ClusterHarness]:
 
 @pytest.fixture
 def pair(harness: ClusterHarness) -> Iterator[Pair]:
-    node, remote = start_pair(harness, timings=FAST_TIMINGS)
+    node, remote = start_pair(harness, timings={})
     yield node, remote
     remote.close()
 
@@ -138,7 +137,7 @@ def test_request_reply_and_every_error_across_processes(pair: Pair) -> None:
 def test_a_type_the_receiver_has_not_registered_comes_back_as_a_clear_error(
     harness: ClusterHarness,
 ) -> None:
-    node, remote = start_pair(harness, "--without-types", timings=FAST_TIMINGS)
+    node, remote = start_pair(harness, "--without-types", timings={})
     try:
         echo = node.node.remote("echo", member=remote.address)
         with pytest.raises(UnknownMessageType, match=r"remote_member\.Ping"):
@@ -182,10 +181,9 @@ def test_every_ask_outstanding_at_a_sigkill_fails_within_its_timeout(
 def test_a_stopped_receiver_raises_backpressure_and_loses_nothing_once_it_resumes(
     harness: ClusterHarness,
 ) -> None:
-    timings = {**FAST_TIMINGS, **PATIENT}
     node, remote = start_pair(
         harness,
-        timings=timings,
+        timings=PATIENT,
         max_bytes_in_flight=GATE_BYTES,
         block_on_backpressure=False,
     )
@@ -213,10 +211,9 @@ def test_a_stopped_receiver_raises_backpressure_and_loses_nothing_once_it_resume
 
 
 def test_by_default_a_tell_waits_for_room(harness: ClusterHarness) -> None:
-    timings = {**FAST_TIMINGS, **PATIENT}
     node, remote = start_pair(
         harness,
-        timings=timings,
+        timings=PATIENT,
         max_bytes_in_flight=GATE_BYTES,
     )
     try:
@@ -247,7 +244,7 @@ def test_a_burst_of_messages_never_makes_a_member_unreachable(pair: Pair) -> Non
     node, remote = pair
     counter = node.node.remote("count", member=remote.address)
     blob = Blob(b"x" * 1024)
-    burst = 3 * FAST_TIMINGS["acceptable_heartbeat_pause"]  # heartbeats must get through
+    burst = 3 * node.node.settings.acceptable_heartbeat_pause  # heartbeats must get through
     sent = 0
     deadline = time.monotonic() + burst
     while time.monotonic() < deadline:

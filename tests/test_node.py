@@ -23,6 +23,7 @@ from messages import (
 )
 from messages.local.commands import GetEvents
 from messages.membership.effects import TerminationKind
+from messages.settings import Settings
 
 TIMEOUT = 10.0
 
@@ -78,10 +79,20 @@ def test_bad_settings_fail_before_anything_starts() -> None:
         actors.start_member(cluster_name="solo", port=0, gossip_interval=0)
     with pytest.raises(ValueError, match="cluster_name"):
         actors.start_member(cluster_name="", port=0)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="'no_such_setting'"):
         actors.start_member(cluster_name="solo", port=0, no_such_setting=1)
     with pytest.raises(ValueError, match="Malformed address"):
         actors.start_member(cluster_name="solo", port=0, seeds=["127.0.0.1:notaport"])
+
+
+def test_settings_come_whole_with_overrides_and_the_cluster_name_on_top() -> None:
+    settings = Settings.fast_test(cluster_name="from-settings", down_after=7.0)
+    with actors.start_member(port=0, settings=settings, gossip_interval=0.5) as node:
+        assert node.settings == settings.replace(gossip_interval=0.5)
+    with actors.start_member("named", port=0, settings=settings) as node:
+        assert node.settings == settings.replace(cluster_name="named")
+    with actors.start_member(port=0) as node:
+        assert node.settings == Settings.lan()
 
 
 def test_an_address_in_use_is_a_clear_error() -> None:

@@ -27,6 +27,7 @@ from messages.events import (
 )
 from messages.local.commands import InitialState
 from messages.membership.effects import TerminationKind
+from messages.settings import Settings
 
 __all__ = [
     "EXIT_CODES",
@@ -37,7 +38,7 @@ __all__ = [
     "main",
 ]
 
-logger = logging.getLogger("membership")
+logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -49,6 +50,16 @@ EXIT_CODES: dict[TerminationKind, int] = {
     TerminationKind.REMOVED: EXIT_REMOVED,
     TerminationKind.FAILED: EXIT_FAILED,
 }
+
+
+_DEFAULTS = Settings.lan()
+_MEMBER_TIMINGS = (
+    ("--gossip-interval", "gossip_interval", "seconds between gossip rounds"),
+    ("--heartbeat-interval", "heartbeat_interval", "seconds between heartbeats"),
+    ("--down-after", "down_after", "seconds unreachable before the leader downs a member"),
+    ("--acceptable-pause", "acceptable_heartbeat_pause", "heartbeat pause the detector tolerates"),
+)
+"""The settings ``membership member`` takes as flags: (flag, ``Settings`` field, help)."""
 
 
 def _attribute(text: str) -> tuple[str, str]:
@@ -83,16 +94,15 @@ def _parser() -> argparse.ArgumentParser:
     member.add_argument("--seed", action="append", default=[], type=_address, metavar="HOST:PORT")
     member.add_argument("--attribute", action="append", default=[], type=_attribute, metavar="K=V")
     member.add_argument("--lite", action="store_true", help="a lite (non-data) member")
-    member.add_argument("--gossip-interval", type=_positive, default=1.0, metavar="S")
-    member.add_argument("--heartbeat-interval", type=_positive, default=1.0, metavar="S")
-    member.add_argument("--down-after", type=_positive, default=10.0, metavar="S")
-    member.add_argument(
-        "--acceptable-pause",
-        type=_positive,
-        default=3.0,
-        metavar="S",
-        help="heartbeat pause the failure detector tolerates (default 3)",
-    )
+    for flag, setting, text in _MEMBER_TIMINGS:
+        member.add_argument(
+            flag,
+            dest=setting,
+            type=_positive,
+            default=getattr(_DEFAULTS, setting),
+            metavar="S",
+            help=f"{text} (default %(default)s)",
+        )
 
     for name, text in (
         ("members", "print the member table"),
@@ -128,12 +138,6 @@ def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
 
 
 def _run_member(args: argparse.Namespace) -> int:
-    timings = {
-        "gossip_interval": args.gossip_interval,
-        "heartbeat_interval": args.heartbeat_interval,
-        "down_after": args.down_after,
-        "acceptable_heartbeat_pause": args.acceptable_pause,
-    }
     node = start_member(
         cluster_name=args.cluster,
         host=args.bind.host,
@@ -141,7 +145,7 @@ def _run_member(args: argparse.Namespace) -> int:
         seeds=args.seed,
         attributes=dict(args.attribute),
         lite_member=args.lite,
-        **timings,
+        **{setting: getattr(args, setting) for _, setting, _ in _MEMBER_TIMINGS},
     )
     recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
 
