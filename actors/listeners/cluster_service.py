@@ -20,6 +20,7 @@ from messages.local.commands import (
     RunCallbacks,
 )
 from messages.member import Member, SelectorLike, as_predicate
+from messages.settings import Settings
 
 __all__ = [
     "ClusterService",
@@ -45,7 +46,7 @@ class ClusterService:
         self,
         listeners: pykka.ActorRef[Any],
         callbacks: pykka.ActorRef[Any],
-        ask_timeout: float = 10.0,
+        ask_timeout: float = Settings.lan().ask_timeout,
     ) -> None:
         for name, ref in (("listeners", listeners), ("callbacks", callbacks)):
             if not isinstance(ref, pykka.ActorRef):

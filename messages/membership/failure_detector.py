@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import math
 
+from messages.settings import Settings
+
 __all__ = ["PhiAccrualFailureDetector"]
 
 # Coefficients of the logistic approximation of the standard normal CDF used by Akka:
@@ -20,6 +22,7 @@ _LOGISTIC_CUBIC = 0.070566
 # Cap of that exponent: keeps exp() finite, so phi tops out at 700 / ln(10) ~= 304.
 _MAX_EXPONENT = 700.0
 _LN_10 = math.log(10.0)
+_LAN = Settings.lan()
 
 
 class PhiAccrualFailureDetector:
@@ -46,11 +49,11 @@ class PhiAccrualFailureDetector:
 
     def __init__(
         self,
-        threshold: float = 8.0,
+        threshold: float = _LAN.phi_threshold,
         max_sample_size: int = 1000,
-        min_std_deviation: float = 0.1,
-        acceptable_heartbeat_pause: float = 3.0,
-        first_heartbeat_estimate: float = 1.0,
+        min_std_deviation: float = _LAN.min_std_deviation,
+        acceptable_heartbeat_pause: float = _LAN.acceptable_heartbeat_pause,
+        first_heartbeat_estimate: float = _LAN.heartbeat_interval,
     ) -> None:
         _require_positive("threshold", threshold)
         if isinstance(max_sample_size, bool) or not isinstance(max_sample_size, int):

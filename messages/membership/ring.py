@@ -11,13 +11,15 @@ import functools
 import hashlib
 from collections.abc import Iterable
 
-__all__ = ["DEFAULT_MONITORS", "heartbeat_targets", "monitored_by"]
+from messages.settings import Settings
 
-DEFAULT_MONITORS = 5
+__all__ = ["heartbeat_targets", "monitored_by"]
+
+_LAN = Settings.lan()
 
 
 def heartbeat_targets(
-    self_id: str, member_ids: Iterable[str], k: int = DEFAULT_MONITORS
+    self_id: str, member_ids: Iterable[str], k: int = _LAN.monitored_by
 ) -> tuple[str, ...]:
     """The up to ``k`` members after ``self_id`` on the ring, nearest first, never ``self_id``.
 
@@ -27,7 +29,7 @@ def heartbeat_targets(
 
 
 def monitored_by(
-    self_id: str, member_ids: Iterable[str], k: int = DEFAULT_MONITORS
+    self_id: str, member_ids: Iterable[str], k: int = _LAN.monitored_by
 ) -> tuple[str, ...]:
     """The up to ``k`` members before ``self_id`` on the ring, nearest first.
 
