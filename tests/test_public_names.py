@@ -7,6 +7,7 @@ import importlib
 import pkgutil
 import types
 
+import pykka
 import pytest
 
 import actors
@@ -37,3 +38,37 @@ def test_all_lists_the_public_classes_and_functions(name: str) -> None:
         and value.__module__ == name
     }
     assert defined - set(listed) == set(), f"{name} defines public names its __all__ leaves out"
+
+
+PUBLIC_API = {
+    "start_member",
+    "start_client",
+    "Node",
+    "Client",
+    "ClusterService",
+    "Settings",
+    "RandomLoadBalancer",
+    "RoundRobinLoadBalancer",
+    "EventRecorder",
+    "record_events",
+    "wait_until",
+    "JoinRefusedError",
+    "JoinTimeoutError",
+    "RemoteError",
+    "Backpressure",
+    "MemberGone",
+    "MessageTooLarge",
+    "NoMemberAvailable",
+    "NoSuchActor",
+    "RemoteActorFailed",
+    "RemoteTimeout",
+    "UnknownMessageType",
+}
+"""What users call from ``actors``: a change here is a change of the public API, on purpose."""
+
+
+def test_the_top_level_api_is_curated() -> None:
+    assert set(actors.__all__) == PUBLIC_API
+    exported = [getattr(actors, name) for name in actors.__all__]
+    actor_classes = [v for v in exported if isinstance(v, type) and issubclass(v, pykka.Actor)]
+    assert actor_classes == [], "actor classes are reached through a node's refs, not imported"
