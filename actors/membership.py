@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 
 class MembershipActor(pykka.ThreadingActor):
-    """Joins, gossips, detects failures, downs and leaves, as design.md section 4 says.
+    """Joins, gossips, detects failures, downs and leaves, as docs/architecture.md describes.
 
     Every protocol decision is made by the pure step function (``messages.membership.step``); this
     actor holds the ``NodeState``, turns wire messages, timers and commands into its inputs, and

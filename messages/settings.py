@@ -1,4 +1,4 @@
-"""Tunable timings and limits of a node, with the defaults of the design brief."""
+"""Tunable timings and limits of a node, with their defaults: the only place a default is written."""
 
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ def events_about(
 def check_event_invariants(
     events: Sequence[ClusterEvent], final_state: CurrentClusterState | None = None
 ) -> None:
-    """Assert what design.md section 5 promises about one node's event history.
+    """Assert what docs/architecture.md ("Events") promises about one node's event history.
 
     Per member: each lifecycle event (Joined, Up, Left, Exited, Downed, Removed) at most once and
     in lifecycle order (so MemberUp comes before MemberRemoved), nothing after MemberRemoved, and

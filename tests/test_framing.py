@@ -15,10 +15,10 @@ from messages import Address, Member, MemberRemoved, MemberStatus, MemberUp, Vec
 from messages.events import EVENT_TYPES
 from messages.membership.protocol import Gossip as WireGossip
 from messages.membership.protocol import Heartbeat, Join, RemovalNotice
+from messages.settings import Settings
 from messages.testing.simulator import converged_cluster
 from messages.wire.codec import WIRE_TYPES
 from messages.wire.framing import (
-    DEFAULT_MAX_FRAME_BYTES,
     Codec,
     DecodeError,
     DecodeFailure,
@@ -104,7 +104,7 @@ def test_partial_frame_is_kept_and_counted_as_pending() -> None:
 
 
 def test_big_frame_in_small_pieces_takes_linear_time() -> None:
-    payload = bytes(range(256)) * (DEFAULT_MAX_FRAME_BYTES // 256)
+    payload = bytes(range(256)) * (Settings().max_frame_bytes // 256)
     stream = encode_frame(payload)
     decoder = FrameDecoder()
     piece = 1024

@@ -24,7 +24,7 @@ from messages.vector_clock import VectorClock
 from messages.wire.remote import NoSuchActor, RemoteError, UnknownMessageType, encode_payload
 
 __all__ = [
-    "Outcome",
+    "OnOutcome",
     "answer_body",
     "ask_without_waiting",
     "local_envelope",
@@ -32,11 +32,9 @@ __all__ = [
     "reply",
 ]
 
-logger = logging.getLogger(
-    "actors.messaging.router"
-)  # the router's log, whichever of its modules logs
+logger = logging.getLogger(__name__)
 
-Outcome = Callable[[Any, BaseException | None], None]
+OnOutcome = Callable[[Any, BaseException | None], None]
 """Takes an ask's outcome: its value, or the error that ended it."""
 
 
@@ -46,7 +44,7 @@ class _Completion:
 
     __slots__ = ("_answer",)
 
-    def __init__(self, answer: Outcome) -> None:
+    def __init__(self, answer: OnOutcome) -> None:
         self._answer = answer
 
     def set(self, value: Any = None) -> None:
@@ -67,7 +65,7 @@ class _AskEnvelope:
         self.reply_to = reply_to
 
 
-def ask_without_waiting(actor: pykka.ActorRef[Any], message: Any, answer: Outcome) -> None:
+def ask_without_waiting(actor: pykka.ActorRef[Any], message: Any, answer: OnOutcome) -> None:
     """Ask ``actor`` and have ``answer`` called with the outcome, in the actor's thread."""
     # What ActorRef.ask does, with a reply future that hands the answer on instead of blocking.
     actor.actor_inbox.put(_AskEnvelope(message, _Completion(answer)))  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ pykka future, or blocks on it.
 
 from __future__ import annotations
 
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 import pykka
 
@@ -67,10 +67,14 @@ class RemoteRef:
         self._send(RemoteTell(self.name, message, self.member))
 
     @overload
-    def ask(self, message: Any, *, timeout: float | None = None) -> Any: ...
+    def ask(
+        self, message: Any, *, timeout: float | None = None, block: Literal[True] = True
+    ) -> Any: ...
 
     @overload
-    def ask(self, message: Any, *, timeout: float | None = None, block: bool) -> Any: ...
+    def ask(
+        self, message: Any, *, timeout: float | None = None, block: Literal[False]
+    ) -> pykka.Future[Any]: ...
 
     def ask(self, message: Any, *, timeout: float | None = None, block: bool = True) -> Any:
         """The remote actor's answer (its ``on_receive`` return value). With ``block=False``, a

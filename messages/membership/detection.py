@@ -191,9 +191,10 @@ def _apply_downing(run: Step) -> None:
     if decision.verdict is Verdict.DOWN_UNREACHABLE:
         leader = state.leader()
         if leader is not None and leader.uuid == run.uuid and not run.quiet:
-            downed = (m for u in sorted(pending) if (m := state.member(u)) is not None)
+            doomed = decision.unreachable
+            downed = (m for u in sorted(doomed) if (m := state.member(u)) is not None)
             run.effects.append(Downing(tuple(downed), decision.reachable_count, decision.total))
-            run.adopt(down_members(state, pending, by=run.uuid))
+            run.adopt(down_members(state, doomed, by=run.uuid))
     elif decision.verdict is Verdict.DOWN_SELF:
         run.effects.append(Downing((run.node.me,), decision.reachable_count, decision.total))
         run.finish(

@@ -1,6 +1,6 @@
 """The state of one member's protocol, and ``Step``: one step of it under way.
 
-Every protocol decision of a member is made here (design.md section 4): how it joins, answers a
+Every protocol decision of a member is made here (docs/architecture.md): how it joins, answers a
 join, gossips and to whom, detects failures and downs, leaves, and when it is out for good.
 ``NodeState`` is an immutable value; time (``now``, seconds of a monotonic clock) and randomness
 (a seed in the state) come in, typed effects (``messages.membership.effects``) go out. The membership

@@ -1,6 +1,6 @@
 """The membership state and its pure protocol rules: merge, convergence, leader actions, events.
 
-Gossip is versioned by vector clocks in the manner of Akka Cluster (design.md sections 4 and 5).
+Gossip is versioned by vector clocks in the manner of Akka Cluster (docs/architecture.md, "Gossip").
 Everything here is pure: states are immutable values, time is passed in, nothing blocks.
 """
 

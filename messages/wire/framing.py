@@ -12,8 +12,9 @@ from typing import Any, Union
 
 import msgspec
 
+from messages.settings import Settings
+
 __all__ = [
-    "DEFAULT_MAX_FRAME_BYTES",
     "HEADER_BYTES",
     "MAX_FRAME_LENGTH",
     "Codec",
@@ -29,7 +30,7 @@ __all__ = [
 
 HEADER_BYTES = 4
 MAX_FRAME_LENGTH = 2 ** (8 * HEADER_BYTES) - 1
-DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
+_LAN = Settings.lan()
 # Consumed bytes at the front of the buffer are dropped once they are this many and at least
 # half of the buffer, so compaction stays amortised O(1) per byte.
 _COMPACT_BYTES = 64 * 1024
@@ -102,7 +103,7 @@ class FrameDecoder:
     """
 
     def __init__(
-        self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, first_frame_bytes: int | None = None
+        self, max_frame_bytes: int = _LAN.max_frame_bytes, first_frame_bytes: int | None = None
     ) -> None:
         _check_limit("max_frame_bytes", max_frame_bytes)
         if first_frame_bytes is not None:
