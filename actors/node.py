@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import functools
 import logging
+import random
 import threading
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -44,7 +45,7 @@ class LocalActors:
         self.callbacks = CallbackRunner.start()
         self.listeners = ListenerRegistryActor.start(self.callbacks)
         self.load_balancer = LoadBalancerActor.start(
-            self.listeners, strategy_named(settings.load_balancing)
+            self.listeners, strategy_named(settings.load_balancing, random.Random())
         )
         self.cluster = ClusterService(
             self.listeners, self.callbacks, ask_timeout=settings.ask_timeout

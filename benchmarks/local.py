@@ -161,7 +161,7 @@ def ask_samples(sizes: Sizes, placement: Placement) -> tuple[list[float], list[f
     """Sorted ask times (us) of NextMember to a load balancer and of the bare baseline."""
     members = tuple(up_member(i) for i in range(BALANCED_MEMBERS))
     with pinned(placement.actor_cpus), registry_started() as registry:
-        balancer = LoadBalancerActor.start(registry, RoundRobinStrategy())
+        balancer = LoadBalancerActor.start(registry, RoundRobinStrategy(0))
         bare = ConstantActor.start()
         try:
             registry.tell(members_up(members, version=1))

@@ -21,7 +21,7 @@ from messages.events import (
 )
 from messages.member import Member, MemberStatus
 from messages.membership.replay import replay_events
-from messages.messaging.balancing import RandomStrategy, RoundRobinStrategy
+from messages.messaging.balancing import RandomStrategy, RoundRobinStrategy, strategy_named
 
 LIVE_STATUSES = [s for s in MemberStatus if s is not MemberStatus.REMOVED]
 
@@ -111,7 +111,7 @@ def test_round_robin_rotates_exactly(count: int, start: int, calls: int) -> None
 
 def test_round_robin_with_random_start_still_rotates() -> None:
     members = members_of(4)
-    strategy = RoundRobinStrategy()
+    strategy = RoundRobinStrategy.starting_anywhere(random.Random(3))
 
     picked = [strategy.next(members) for _ in range(8)]
 
@@ -154,7 +154,16 @@ def test_random_is_reproducible_with_a_seeded_rng() -> None:
     assert [first.next(members) for _ in range(20)] == [second.next(members) for _ in range(20)]
 
 
+def test_strategy_named_draws_only_from_the_given_rng() -> None:
+    members = members_of(5)
+    assert isinstance(strategy_named("random", random.Random(0)), RandomStrategy)
+    first, second = (strategy_named("round_robin", random.Random(5)) for _ in range(2))
+
+    assert isinstance(first, RoundRobinStrategy)
+    assert [first.next(members) for _ in range(6)] == [second.next(members) for _ in range(6)]
+
+
 def test_single_member_is_always_chosen() -> None:
     only = members_of(1)
-    assert RandomStrategy().next(only) == only[0]
-    assert RoundRobinStrategy().next(only) == only[0]
+    assert RandomStrategy(random.Random(0)).next(only) == only[0]
+    assert RoundRobinStrategy.starting_anywhere(random.Random(0)).next(only) == only[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import random
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -133,11 +134,11 @@ class RandomLoadBalancer(_LoadBalancer):
     """Picks a random up member (Hazelcast's ``RandomLB``)."""
 
     def __init__(self, cluster_service: ClusterService) -> None:
-        super().__init__(cluster_service, RandomStrategy())
+        super().__init__(cluster_service, RandomStrategy(random.Random()))
 
 
 class RoundRobinLoadBalancer(_LoadBalancer):
     """Takes the up members in turn (Hazelcast's ``RoundRobinLB``)."""
 
     def __init__(self, cluster_service: ClusterService) -> None:
-        super().__init__(cluster_service, RoundRobinStrategy())
+        super().__init__(cluster_service, RoundRobinStrategy.starting_anywhere(random.Random()))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import random
 from typing import Any, NamedTuple
 
 import msgspec
@@ -98,7 +99,7 @@ class RouterActor(pykka.ThreadingActor):
         self._gate = gate
         self._node_id = node_id
         self._ordering = ordering
-        self._strategy = strategy_named(settings.load_balancing)
+        self._strategy = strategy_named(settings.load_balancing, random.Random())
         self._registry = registry
         self._scheduler = scheduler
         self._settings = settings

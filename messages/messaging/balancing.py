@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from typing import Protocol
 
 from messages.member import Member
+from messages.membership.entropy import Random
 
 __all__ = ["LoadBalancingStrategy", "RandomStrategy", "RoundRobinStrategy", "strategy_named"]
 
@@ -17,10 +17,11 @@ class LoadBalancingStrategy(Protocol):
 
 
 class RandomStrategy:
-    """Picks a member uniformly at random (Hazelcast's ``RandomLB``)."""
+    """Picks a member uniformly at random (Hazelcast's ``RandomLB``) with ``rng``, which the
+    caller makes (a ``random.Random``, or a seeded one for a reproducible run)."""
 
-    def __init__(self, rng: random.Random | None = None) -> None:
-        self._rng = rng if rng is not None else random.Random()
+    def __init__(self, rng: Random) -> None:
+        self._rng = rng
 
     def next(self, members: tuple[Member, ...]) -> Member | None:
         return self._rng.choice(members) if members else None
@@ -30,14 +31,18 @@ class RoundRobinStrategy:
     """Takes the members in turn: call ``k`` returns ``members[(start + k) % len(members)]``.
 
     The counter does not depend on the members, so a changed member tuple keeps the rotation going.
-    With ``start=None`` the counter starts at a random offset, so that clients that start together
-    do not all pick the same first member (as Hazelcast's ``RoundRobinLB``).
     """
 
-    def __init__(self, start: int | None = None) -> None:
-        if start is not None and not isinstance(start, int):
-            raise TypeError(f"start must be an int or None, not {type(start).__name__}")
-        self._index = random.randrange(1 << 31) if start is None else start
+    def __init__(self, start: int) -> None:
+        if not isinstance(start, int):
+            raise TypeError(f"start must be an int, not {type(start).__name__}")
+        self._index = start
+
+    @classmethod
+    def starting_anywhere(cls, rng: Random) -> RoundRobinStrategy:
+        """A round robin from an offset ``rng`` draws, so that clients that start together do not
+        all pick the same first member (as Hazelcast's ``RoundRobinLB``)."""
+        return cls(rng.choice(range(1 << 31)))
 
     def next(self, members: tuple[Member, ...]) -> Member | None:
         if not members:
@@ -47,7 +52,8 @@ class RoundRobinStrategy:
         return member
 
 
-def strategy_named(name: str) -> LoadBalancingStrategy:
+def strategy_named(name: str, rng: Random) -> LoadBalancingStrategy:
     """The strategy ``Settings.load_balancing`` names ("random" or "round_robin"), fresh: the
-    node's load balancer and its router each rotate on their own."""
-    return RandomStrategy() if name == "random" else RoundRobinStrategy()
+    node's load balancer and its router each rotate on their own. ``rng`` makes its random picks,
+    or the round robin's first one."""
+    return RandomStrategy(rng) if name == "random" else RoundRobinStrategy.starting_anywhere(rng)

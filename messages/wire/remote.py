@@ -9,7 +9,6 @@ dicts) travel too, under the empty name; anything else is refused at send time w
 
 from __future__ import annotations
 
-import threading
 from typing import Any, TypeVar
 
 import msgspec
@@ -36,7 +35,6 @@ __all__ = [
 
 T = TypeVar("T", bound=type[msgspec.Struct])
 
-_lock = threading.Lock()
 _types_by_name: dict[str, type[msgspec.Struct]] = {}
 _names_by_type: dict[type[msgspec.Struct], str] = {}
 _decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {}
@@ -56,13 +54,13 @@ def register(message_type: T, name: str | None = None) -> T:
     name = name or f"{message_type.__module__}.{message_type.__qualname__}"
     if not name:
         raise ValueError("a message type's name must not be empty")
-    with _lock:
-        known = _types_by_name.get(name)
-        if known is not None and known is not message_type:
-            raise ValueError(f"{name!r} is already the name of {known!r}")
-        _types_by_name[name] = message_type
-        _names_by_type[message_type] = name
-        _decoders[name] = msgspec.msgpack.Decoder(message_type)
+    # setdefault claims the name in one atomic step (no lock, so no threading in the pure core):
+    # of two threads registering different types under one name, exactly one wins.
+    known = _types_by_name.setdefault(name, message_type)
+    if known is not message_type:
+        raise ValueError(f"{name!r} is already the name of {known!r}")
+    _decoders[name] = msgspec.msgpack.Decoder(message_type)
+    _names_by_type[message_type] = name
     return message_type
 
 
