@@ -48,6 +48,8 @@ class Settings:
     max_frame_bytes: int = 16 * 1024 * 1024
     ask_timeout: float = 10.0
     causal_wait: float = 5.0
+    # Envelopes (and, apart, publishes) the ordering actor holds back waiting for an earlier one.
+    max_held_messages: int = 10_000
     # Flow control of the tells and asks this node has sent but not yet written to a socket: a full gate makes ``tell``/``ask`` wait up to ``ask_timeout`` for room
     # (``block_on_backpressure``), or raise ``Backpressure`` at once.
     max_messages_in_flight: int = 10_000

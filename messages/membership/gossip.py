@@ -5,12 +5,14 @@ from __future__ import annotations
 from messages.member import Member, MemberStatus
 from messages.membership.entropy import Random
 from messages.membership.state import MembershipState
+from messages.settings import Settings
 
 __all__ = ["GOSSIP_TARGET_STATUSES", "choose_gossip_peer", "gossip_peers", "needs_fast_gossip"]
 
 GOSSIP_TARGET_STATUSES = frozenset(
     {MemberStatus.JOINING, MemberStatus.UP, MemberStatus.LEAVING, MemberStatus.EXITING}
 )
+_LAN = Settings.lan()
 
 
 def gossip_peers(state: MembershipState, self_uuid: str) -> tuple[Member, ...]:
@@ -29,7 +31,10 @@ def gossip_peers(state: MembershipState, self_uuid: str) -> tuple[Member, ...]:
 
 
 def choose_gossip_peer(
-    state: MembershipState, self_uuid: str, rng: Random, unseen_bias: float = 0.8
+    state: MembershipState,
+    self_uuid: str,
+    rng: Random,
+    unseen_bias: float = _LAN.gossip_unseen_bias,
 ) -> Member | None:
     """One peer, preferring (with probability ``unseen_bias``) those that have not seen this version."""
     peers = gossip_peers(state, self_uuid)

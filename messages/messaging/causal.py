@@ -12,9 +12,12 @@ from typing import Any
 
 import msgspec
 
+from messages.settings import Settings
 from messages.vector_clock import VectorClock
 
 __all__ = ["CausalBuffer", "HoldBackOverflow", "Stamped", "stamp"]
+
+_LAN = Settings.lan()
 
 
 class Stamped(msgspec.Struct, frozen=True):
@@ -49,7 +52,7 @@ class CausalBuffer:
     were waiting for the deliverer: no scan of everything held.
     """
 
-    def __init__(self, max_held: int = 10_000, *, join_late: bool = False) -> None:
+    def __init__(self, max_held: int = _LAN.max_held_messages, *, join_late: bool = False) -> None:
         """With ``join_late``, the first item from a sender this buffer has never heard of starts
         that sender's sequence (its earlier items were sent before this node took part); this is
         sound only when each sender's items arrive in its own order."""

@@ -20,10 +20,13 @@ from typing import Generic, NamedTuple, TypeVar
 
 import msgspec
 
+from messages.settings import Settings
 from messages.vector_clock import VectorClock
 from messages.wire.framing import DecodeError, decode_with
 
 __all__ = ["DeliveryQueue", "Release"]
+
+_LAN = Settings.lan()
 
 T = TypeVar("T")
 
@@ -53,7 +56,7 @@ class _Sender(Generic[T]):
 class DeliveryQueue(Generic[T]):
     """The envelopes held back at one node, and the membership it has reached."""
 
-    def __init__(self, causal_wait: float, max_held: int = 10_000) -> None:
+    def __init__(self, causal_wait: float, max_held: int = _LAN.max_held_messages) -> None:
         if causal_wait <= 0 or max_held < 1:
             raise ValueError("causal_wait must be positive and max_held at least 1")
         self._causal_wait = causal_wait
