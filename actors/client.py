@@ -32,10 +32,9 @@ from messages.events import (
     CurrentClusterState,
     LifecycleState,
 )
-from messages.local.commands import GetClusterState, GetConnection, GetMembers, MemberCallback
+from messages.local.commands import GetClusterState, GetConnection, MemberCallback
 from messages.local.links import LinkClosed, Reconnect, WatchOverdue
 from messages.local.routing import Attach
-from messages.member import select_members
 from messages.membership.effects import Inbound, MembershipReached
 from messages.membership.protocol import ClientUpdate, Watch
 from messages.membership.publication import Publication, follow
@@ -127,8 +126,6 @@ class ClientActor(pykka.ThreadingActor):
                 self._loop.close(link, reason)  # its LinkClosed makes the client try the next
             case WatchOverdue():
                 pass  # answered, or given up already
-            case GetMembers(selector=selector):
-                return select_members(self._published.snapshot.up_members, selector)
             case GetClusterState():
                 return self._published.snapshot
             case GetConnection():

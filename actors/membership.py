@@ -12,8 +12,8 @@ import pykka
 
 from actors.transport.loop import IoLoop
 from actors.transport.timers import Timer
-from messages.local.commands import AttachTransport, GetClusterState, GetMembers
-from messages.member import Member, select_members
+from messages.local.commands import AttachTransport, GetClusterState
+from messages.member import Member
 from messages.membership.effects import (
     Broadcast,
     CloseLink,
@@ -112,8 +112,6 @@ class MembershipActor(pykka.ThreadingActor):
             case Leave():
                 self._step(message)
                 return self._node.published.snapshot
-            case GetMembers(selector=selector):
-                return select_members(self._node.published.snapshot.up_members, selector)
             case GetClusterState():
                 return self._node.published.snapshot
             case AttachTransport(transport=transport):

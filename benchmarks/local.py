@@ -29,7 +29,7 @@ from actors.listeners.load_balancer import LoadBalancerActor
 from actors.listeners.registry import ListenerRegistryActor
 from messages.address import Address
 from messages.events import CurrentClusterState, MemberUp
-from messages.local.commands import GetClusterState, GetMembers, InitialState, NextMember, Subscribe
+from messages.local.commands import GetClusterState, InitialState, NextMember, Subscribe
 from messages.member import Member, MemberStatus
 from messages.membership.effects import MembershipChanged
 from messages.messaging.balancing import RoundRobinStrategy
@@ -166,10 +166,11 @@ def ask_samples(sizes: Sizes, placement: Placement) -> tuple[list[float], list[f
         try:
             registry.tell(members_up(members, version=1))
             registry.ask(GetClusterState(), timeout=ASK_TIMEOUT)  # the fan-out has been told
-            known: tuple[Member, ...] = balancer.ask(GetMembers(), block=True, timeout=ASK_TIMEOUT)
-            if len(known) != BALANCED_MEMBERS:
-                raise RuntimeError(f"load balancer knows {len(known)} members, not {len(members)}")
             message = NextMember()
+            known = {balancer.ask(message, block=True, timeout=ASK_TIMEOUT) for _ in members}
+            known.discard(None)  # what it gives when it knows no member
+            if len(known) != BALANCED_MEMBERS:  # a round robin gives each member it knows in turn
+                raise RuntimeError(f"load balancer knows {len(known)} members, not {len(members)}")
             balanced: list[float] = []
             baseline: list[float] = []
             with pinned(placement.asker_cpus):

@@ -13,7 +13,7 @@ from actors.listeners.registry import ListenerRegistryActor
 from messages.address import Address
 from messages.events import ClusterEvent, CurrentClusterState, MemberRemoved, MemberUp
 from messages.local.commands import GetClusterState, GetMembers
-from messages.member import Member, MemberStatus
+from messages.member import DataMemberSelector, Member, MemberStatus
 from messages.membership.effects import MembershipChanged
 
 MakeMember = Callable[..., Member]
@@ -101,11 +101,23 @@ class MembershipFeed:
 
 class UncheckedGetMembers(GetMembers, frozen=True):
     """Test-only: a ``GetMembers`` whose selector may be any function. It skips the check that
-    keeps a caller's functions out of actors, so that a test can crash or pause an actor that
-    still calls the selector of a GetMembers (the membership actor, by ``select_members``)."""
+    keeps a caller's functions out of actors, so that a test can see that the registry, which
+    answers ``GetMembers``, refuses such a selector rather than run it."""
 
     def __post_init__(self) -> None:
         pass
+
+
+def raising_selector(member: Member) -> bool:
+    """A selector function that raises: no actor may run it."""
+    raise ZeroDivisionError(f"selector failed on {member.address}")
+
+
+class DataButRaising(DataMemberSelector, frozen=True):
+    """A subclass of a value selector whose ``select`` is code of its own."""
+
+    def select(self, member: Member) -> bool:
+        return raising_selector(member)
 
 
 @pytest.fixture

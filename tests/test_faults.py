@@ -34,7 +34,6 @@ from cluster_helpers import (
     saw,
 )
 from cluster_helpers import Sink as RecordingSink
-from conftest import UncheckedGetMembers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from state_strategies import (
@@ -49,6 +48,7 @@ from state_strategies import (
     uuid_sets,
     uuids,
 )
+from support.membership_hook import ReadHookedAttachTransport
 from test_cli_processes import Lines
 
 from actors.listeners.callbacks import CallbackRunner
@@ -124,10 +124,15 @@ def distinct_ports(count: int) -> list[int]:
 
 def freeze(node: WatchedNode) -> threading.Event:
     """Block the node's membership actor until the returned event is set (a paused process: no
-    heartbeat answers, no gossip, while its transport keeps its sockets open)."""
+    heartbeat answers, no gossip, while its transport keeps its sockets open).
+
+    The actor runs no function of a caller's in any message it handles, so the test makes it wait
+    by a test-only message that does: an ``AttachTransport`` whose field, when the actor reads it,
+    waits for the thaw (``tests/support/membership_hook.py``), then re-attaches the same transport.
+    """
     thaw = threading.Event()
-    pause = UncheckedGetMembers(selector=lambda _: thaw.wait(STEP_TIMEOUT))  # type: ignore[arg-type]
-    node.node.membership.ask(pause, block=False)
+    pause = ReadHookedAttachTransport(node.node.transport, lambda: thaw.wait(STEP_TIMEOUT))
+    node.node.membership.tell(pause)
     return thaw
 
 

@@ -6,7 +6,7 @@ import logging
 import socket
 
 import pytest
-from conftest import UncheckedGetMembers
+from support.membership_hook import ReadHookedAttachTransport
 
 import actors
 from messages import (
@@ -37,7 +37,7 @@ def test_a_lone_member_forms_a_cluster_and_goes_up() -> None:
         assert members[0].attributes == {"zone": "a"}
         assert node.cluster.size() == 1
         assert node.cluster.get_member_by_address(str(node.address)) == members[0]
-        assert list(node.membership.ask(GetMembers(), timeout=TIMEOUT)) == members
+        assert list(node.listeners.ask(GetMembers(), timeout=TIMEOUT)) == members
         state = node.membership.ask(GetClusterState(), timeout=TIMEOUT)
         assert state.leader == node.address
 
@@ -46,6 +46,15 @@ def test_a_lone_member_forms_a_cluster_and_goes_up() -> None:
         assert [type(e) for e in events] == [MemberUp, LeaderChanged]
         recorder.stop()
     assert not node.is_running
+
+
+def test_only_the_listener_registry_answers_get_members() -> None:
+    with actors.start_member(cluster_name="solo", port=0) as node:
+        (member,) = node.listeners.ask(GetMembers(), timeout=TIMEOUT)
+        assert member.uuid == node.uuid
+        for other in (node.membership, node.load_balancer):
+            assert other.ask(GetMembers(), timeout=TIMEOUT) is None  # ignored, as any stray
+            assert other.is_alive()
 
 
 def test_leave_goes_through_leaving_exiting_removed_in_order() -> None:
@@ -110,7 +119,7 @@ def test_a_crashed_membership_actor_stops_the_node_and_says_why(
     node = actors.start_member(cluster_name="solo", port=0)
     try:
         with caplog.at_level(logging.INFO, logger="actors.supervisor"):
-            node.membership.tell(UncheckedGetMembers(selector=lambda member: 1 / 0))  # type: ignore[arg-type]
+            node.membership.tell(ReadHookedAttachTransport(node.transport, lambda: 1 / 0))
             assert node.wait_stopped(TIMEOUT)
         assert "membership actor crashed: ZeroDivisionError" in caplog.text
         assert node.termination is not None

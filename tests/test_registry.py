@@ -10,7 +10,14 @@ from typing import Any
 import msgspec
 import pykka
 import pytest
-from conftest import MakeMember, MembershipFeed, UncheckedGetMembers, build_member
+from conftest import (
+    DataButRaising,
+    MakeMember,
+    MembershipFeed,
+    UncheckedGetMembers,
+    build_member,
+    raising_selector,
+)
 
 from messages.events import (
     ClusterEvent,
@@ -344,17 +351,6 @@ def test_get_members_are_the_up_members_in_age_order_filtered(
     assert ask(LiteMemberSelector()) == (lite,)
     with pytest.raises(TypeError, match="selector"):
         ask(42)
-
-
-def raising_selector(member: Member) -> bool:
-    raise ZeroDivisionError(f"selector failed on {member.address}")
-
-
-class DataButRaising(DataMemberSelector, frozen=True):
-    """A subclass of a value selector whose ``select`` is code of its own."""
-
-    def select(self, member: Member) -> bool:
-        return raising_selector(member)
 
 
 @pytest.mark.parametrize("send", ["tell", "ask"])

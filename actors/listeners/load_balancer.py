@@ -14,7 +14,6 @@ from messages.address import Address
 from messages.events import CurrentClusterState, MemberRemoved, MemberUp
 from messages.local.commands import (
     GetClusterState,
-    GetMembers,
     InitialState,
     NextMember,
     Subscribe,
@@ -80,8 +79,6 @@ class LoadBalancerActor(pykka.ThreadingActor):
         match message:
             case NextMember(selector=selector, among=among):
                 return self._strategy.next(filter_members(self._still_up(among), selector))
-            case GetMembers(selector=selector):
-                return filter_members(self._members, selector)
             case MemberUp(version=version, member=member) if version > self._snapshot_version:
                 members = [m for m in self._members if m.uuid != member.uuid]
                 bisect.insort(members, member, key=_age)

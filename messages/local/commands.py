@@ -129,7 +129,9 @@ class RemoveListener(msgspec.Struct, frozen=True):
 
 
 class GetMembers(msgspec.Struct, frozen=True):
-    """Ask for the up members (age order), filtered by ``selector``. Replies ``tuple[Member, ...]``.
+    """Ask the listener registry for the up members (age order), filtered by ``selector``.
+    Replies ``tuple[Member, ...]``. The registry holds the published member list, so it is the one
+    actor that answers: the others ignore it, as any message they do not handle.
 
     ``selector`` is a ``MemberFilter`` (a value) or None, never a function: select with your own
     function in your own thread, ``select_members(reply, selector)``.
@@ -155,7 +157,7 @@ class NextMember(msgspec.Struct, frozen=True):
     ``MemberFilter`` or None.
 
     With ``among``, it chooses among those members only (the ones of them still up): a selection
-    the caller made in its own thread, e.g. ``select_members(balancer.ask(GetMembers()), f)``,
+    the caller made in its own thread, e.g. ``select_members(registry.ask(GetMembers()), f)``,
     since no function of the caller's runs in the load balancer.
     """
 
