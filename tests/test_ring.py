@@ -127,3 +127,25 @@ def test_every_member_is_monitored_by_min_k_n_minus_one_others(
         assert set(monitored_by(member, member_ids, k)) == {
             monitor for monitor, chosen in targets.items() if member in chosen
         }
+
+
+def test_unreachable_targets_are_kept_but_not_counted() -> None:
+    plain = heartbeat_targets("member-0", MEMBERS, k=9)
+    unreachable = frozenset(plain[:2])
+    extended = heartbeat_targets("member-0", MEMBERS, k=3, unreachable=unreachable)
+    assert extended == plain[:5]  # the two unreachable ones, then three that count
+    assert len([m for m in extended if m not in unreachable]) == 3
+
+
+def test_a_partitioned_far_side_is_still_watched_from_this_side() -> None:
+    """Ten members, k = 3: whatever half is unreachable, every one of it is the target of some
+    member of the other half, so no far-side member goes unwatched (and unheard when it heals)."""
+    far = frozenset(MEMBERS[:6])
+    near = [m for m in MEMBERS if m not in far]
+    watched = {t for m in near for t in heartbeat_targets(m, MEMBERS, k=3, unreachable=far)}
+    assert far <= watched
+
+
+def test_when_everyone_else_is_unreachable_every_member_is_a_target() -> None:
+    others = frozenset(MEMBERS[1:])
+    assert set(heartbeat_targets("member-0", MEMBERS, k=2, unreachable=others)) == others

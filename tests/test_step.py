@@ -38,6 +38,7 @@ from messages.membership.node import NodeState
 from messages.membership.protocol import (
     ClientUpdate,
     Gossip,
+    GossipStatus,
     HeartbeatAck,
     Join,
     JoinRefused,
@@ -259,3 +260,27 @@ def test_a_step_that_names_no_field_of_the_node_is_a_bug_said_at_once() -> None:
     and a misspelt name that slips past it still fails at once."""
     with pytest.raises(TypeError):
         dataclasses.replace(formed(), runing=False)  # type: ignore[call-arg]
+
+
+def test_gossip_from_a_member_this_one_marks_unreachable_is_not_taken_until_the_mark_clears() -> (
+    None
+):
+    node = converged_member()
+    peer = node.state.members[1].uuid
+    marked = node.state.set_reachability(node.uuid, frozenset({peer}))
+    node = dataclasses.replace(node, published=Publication().publish(marked)[0])
+    other = node.state.members[2].uuid
+    accusing = node.state.set_reachability(peer, frozenset({node.uuid, other}))
+    for message in (
+        Gossip(from_uuid=peer, to_uuid=node.uuid, state=accusing),
+        GossipStatus(from_uuid=peer, to_uuid=node.uuid, version=accusing.version, seen=frozenset()),
+    ):
+        after, effects = step(node, inbound(message), 1.0)
+        assert after == dataclasses.replace(node, last_step=1.0)
+        assert not effects
+    healed = dataclasses.replace(
+        node,
+        published=Publication().publish(node.state.set_reachability(node.uuid, frozenset()))[0],
+    )
+    after, _ = step(healed, inbound(Gossip(from_uuid=peer, to_uuid=node.uuid, state=accusing)), 1.0)
+    assert after.state.reachability_row(peer) == {node.uuid, other}

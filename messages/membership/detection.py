@@ -50,7 +50,7 @@ def heartbeat_tick(run: Step) -> None:
     if me is None or me.status not in MONITORED_STATUSES:
         return
     monitored = [m.uuid for m in state.members if m.status in MONITORED_STATUSES]
-    targets = heartbeat_targets(run.uuid, monitored, settings.monitored_by)
+    targets = heartbeat_targets(run.uuid, monitored, settings.monitored_by, state.unreachable())
     _watch(run, targets)
     detectors = run.node.detectors
     silent = frozenset(

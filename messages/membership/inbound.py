@@ -58,6 +58,13 @@ def _act(run: Step, wire: object, inbound: Inbound) -> None:
             # A downed or removed incarnation that still talks: never merge its gossip, never
             # acknowledge its heartbeats, tell it that it is out (so it stops, not lives on).
             run.reply(link, RemovalNotice(to_uuid=sender, reason=reason))
+        case Gossip(from_uuid=sender) | GossipStatus(from_uuid=sender) if (
+            sender in state.reachability_row(run.uuid)
+        ):
+            # No gossip from a member this one marks unreachable (Pekko's receive-side filter):
+            # a member that hears nobody accuses everybody, and its row must not spread through
+            # those it cannot hear. Heartbeats still pass, so the mark clears once the link heals.
+            pass
         case Gossip():
             _on_gossip(run, wire)
             run.act_as_leader()
