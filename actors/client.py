@@ -32,9 +32,14 @@ from messages.events import (
     CurrentClusterState,
     LifecycleState,
 )
-from messages.local.commands import GetClusterState, GetConnection, GetMembers, MemberCallback
+from messages.local.commands import (
+    GetClusterState,
+    GetConnection,
+    GetMembers,
+    Listen,
+    MemberCallback,
+)
 from messages.local.links import LinkClosed, Reconnect, WatchOverdue
-from messages.local.routing import Attach
 from messages.member import select_members
 from messages.membership.effects import Inbound, MembershipReached
 from messages.membership.protocol import ClientUpdate, Watch
@@ -258,31 +263,39 @@ class Client(StopOnExit, Messaging):
         self.load_balancer = self._local.load_balancer
         self.lifecycle = LifecycleService(self.cluster)
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}")
-        self.ordering = OrderingActor.start(self.uuid, settings, self._loop)
-        self._start_messaging(self.uuid, self.ordering, self.listeners, self._loop, settings)
         self.transport = TransportActor.start(
             loop=self._loop,
             listener=None,
             hello=Hello(settings.cluster_name, PROTOCOL_VERSION, self.uuid, Role.CLIENT),
             check_hello=functools.partial(check_hello, settings),
             codec=WIRE_CODEC,
-            deliver_to=self.ordering,
         )
         for on_change in lifecycle_listeners:
             self.lifecycle.add_listener(on_change)
         for member_added, member_removed in membership_listeners:
             self.cluster.add_listener(member_added, member_removed)
         started: pykka.Future[None] = pykka.ThreadingFuture()
-        self.actor = ClientActor.start(
-            client_uuid=self.uuid,
-            members=members,
-            listeners=self.listeners,
-            settings=settings,
-            loop=self._loop,
-            ordering=self.ordering,
-            started=started,
+
+        def start_peers(
+            ordering: pykka.ActorRef[Any],
+        ) -> tuple[pykka.ActorRef[Any], pykka.ActorRef[Any]]:
+            """Start the client actor (it connects at once) and the router, with ``ordering``."""
+            self.actor = ClientActor.start(
+                client_uuid=self.uuid,
+                members=members,
+                listeners=self.listeners,
+                settings=settings,
+                loop=self._loop,
+                ordering=ordering,
+                started=started,
+            )
+            self._start_messaging(self.uuid, ordering, self.listeners, self._loop, settings)
+            return self.actor, self.router
+
+        self.ordering = OrderingActor.start(
+            self.uuid, settings, self._loop, transport=self.transport, start_peers=start_peers
         )
-        self.ordering.tell(Attach(self.actor, self.router, self.transport))
+        self.transport.tell(Listen(deliver_to=self.ordering))
         try:
             started.get(timeout=settings.join_timeout + settings.ask_timeout)
             self._local.drain(settings.ask_timeout)

@@ -23,8 +23,7 @@ from actors.supervisor import NodeSupervisor
 from actors.transport.actor import TransportActor, bind_listener
 from actors.transport.loop import IoLoop
 from messages.address import Address
-from messages.local.commands import AttachTransport, GetClusterState, RunCallbacks
-from messages.local.routing import Attach
+from messages.local.commands import GetClusterState, Listen, RunCallbacks
 from messages.member import Member
 from messages.membership.effects import JoinCluster, Leave, Termination, TerminationKind
 from messages.messaging.balancing import strategy_named
@@ -120,11 +119,6 @@ class Node(StopOnExit, Messaging):
         joined: pykka.Future[None] = pykka.ThreadingFuture()
         self._supervisor = NodeSupervisor.start(joined, self._stop)
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}")
-        self.ordering = OrderingActor.start(member.uuid, settings, self._loop)
-        self.membership = MembershipActor.start(
-            member, self.listeners, settings, self._loop, self._supervisor, self.ordering
-        )
-        self._start_messaging(member.uuid, self.ordering, self.listeners, self._loop, settings)
         self.transport = transport.start(
             loop=self._loop,
             listener=listener,
@@ -137,18 +131,38 @@ class Node(StopOnExit, Messaging):
             ),
             check_hello=functools.partial(check_hello, settings),
             codec=WIRE_CODEC,
-            deliver_to=self.ordering,
             supervisor=self._supervisor,
         )
-        # The membership actor knows its transport before the ordering actor hands it anything.
-        self.membership.tell(AttachTransport(self.transport))
-        self.ordering.tell(Attach(self.membership, self.router, self.transport))
+        self.ordering = OrderingActor.start(
+            member.uuid,
+            settings,
+            self._loop,
+            transport=self.transport,
+            start_peers=self._start_peers,
+        )
+        self.transport.tell(Listen(deliver_to=self.ordering))  # wired: let the links in
         self.membership.tell(JoinCluster(seeds=seeds))
         try:
             joined.get(timeout=settings.join_timeout + settings.ask_timeout)
         except BaseException:
             self.stop()
             raise
+
+    def _start_peers(
+        self, ordering: pykka.ActorRef[Any]
+    ) -> tuple[pykka.ActorRef[Any], pykka.ActorRef[Any]]:
+        """Start the membership actor and the router with the ordering actor's ref."""
+        self.membership = MembershipActor.start(
+            self.member,
+            self.listeners,
+            self.settings,
+            self._loop,
+            transport=self.transport,
+            supervisor=self._supervisor,
+            ordering=ordering,
+        )
+        self._start_messaging(self.uuid, ordering, self.listeners, self._loop, self.settings)
+        return self.membership, self.router
 
     @property
     def address(self) -> Address:

@@ -63,7 +63,7 @@ from messages.events import (
     MemberRemoved,
     MemberUnreachable,
 )
-from messages.local.commands import AttachTransport, GetClusterState
+from messages.local.commands import GetClusterState
 from messages.member import Member
 from messages.membership.effects import (
     GossipTick,
@@ -347,9 +347,10 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
             supervisor = RecordingSink.start(reports)
             member = Member.create(ADDRESS_POOL[0], member_uuid=SELF)
             settings_ = Settings(cluster_name="fuzz", gossip_interval=30, heartbeat_interval=30)
-            actor = MembershipActor.start(member, registry, settings_, scheduler, supervisor)
+            actor = MembershipActor.start(
+                member, registry, settings_, scheduler, transport=sink, supervisor=supervisor
+            )
             try:
-                actor.tell(AttachTransport(sink))
                 actor.tell(JoinCluster(seeds=()))
                 reports.wait_for(lambda news: Joined(formed=True) in news)
                 for message in messages:
