@@ -16,7 +16,7 @@ from actors.listeners.lifecycle import LifecycleService
 from actors.messaging.futures import ask, fail
 from actors.messaging.ordering import OrderingActor
 from actors.messaging.remote_ref import Messaging
-from actors.node import LocalActors, StopOnExit
+from actors.node import LocalActors, StopOnExit, stop_wired
 from actors.supervisor import JoinRefusedError
 from actors.transport.actor import TransportActor
 from actors.transport.loop import IoLoop
@@ -331,9 +331,7 @@ class Client(StopOnExit, Messaging):
     def stop(self) -> None:
         """Stop the client (``SHUTTING_DOWN``, then ``SHUTDOWN``, both heard by the listeners
         before this returns). Idempotent."""
-        for ref in (self.actor, self.transport, self.router, self.ordering):
-            ref.stop()
-        self._loop.stop()
+        stop_wired(self._loop, self.actor, self.router, self.ordering, self.transport)
         if self.listeners.is_alive():
             self._local.drain(self.settings.ask_timeout)
         self._local.stop()

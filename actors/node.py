@@ -31,7 +31,7 @@ from messages.settings import PROTOCOL_VERSION, Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.handshake import Hello, Role, check_hello
 
-__all__ = ["LocalActors", "Node", "StopOnExit", "start_member"]
+__all__ = ["LocalActors", "Node", "StopOnExit", "start_member", "stop_wired"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,23 @@ class LocalActors:
         self.cluster.shutdown()
         for ref in (self.load_balancer, self.listeners, self.callbacks):
             ref.stop()
+
+
+def stop_wired(
+    loop: IoLoop,
+    peer: pykka.ActorRef[Any],
+    router: pykka.ActorRef[Any],
+    ordering: pykka.ActorRef[Any],
+    transport: pykka.ActorRef[Any],
+) -> None:
+    """Stop the I/O and the wired actors of a node (``peer``: its membership actor) or a client
+    (its client actor), each after the ones that tell it things, so none tells a stopped actor:
+    the I/O thread first (it delivers to them all and runs their timers), then ``peer`` and the
+    router, then the ordering actor they tell (which drops what it still hands them), then the
+    transport they send through. Its listeners' actors (``LocalActors``) stop after."""
+    loop.stop()
+    for ref in (peer, router, ordering, transport):
+        ref.stop()
 
 
 class StopOnExit(abc.ABC):
@@ -224,9 +241,7 @@ class Node(StopOnExit, Messaging):
                 return
             self._termination = termination
         self._supervisor.tell(termination)  # a later report of an actor is no news then
-        for ref in (self.transport, self.router, self.ordering, self.membership):
-            ref.stop()
-        self._loop.stop()
+        stop_wired(self._loop, self.membership, self.router, self.ordering, self.transport)
         self._local.stop()
         self._supervisor.stop(block=False)  # this may be the supervisor's own turn
         self._stopped.set()

@@ -12,6 +12,7 @@ entry folded into a causal clock would make publishes wait for deliveries that n
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import queue
 import time
@@ -210,7 +211,10 @@ class OrderingActor(pykka.ThreadingActor):
 
     @staticmethod
     def _hand_to(actor: pykka.ActorRef[Any], message: Inbound | Deliver) -> None:
-        actor.tell(message)
+        # The membership actor and the router tell this actor things too, so a stopping node
+        # stops them first, then this one: what it still hands them meanwhile has no taker.
+        with contextlib.suppress(pykka.ActorDeadError):
+            actor.tell(message)
 
     def _schedule_expiry(self) -> None:
         deadlines = [self._queue.next_deadline()]
