@@ -16,7 +16,7 @@ from actors.listeners.lifecycle import LifecycleService
 from actors.messaging.futures import ask, fail
 from actors.messaging.ordering import OrderingActor
 from actors.messaging.remote_ref import Messaging
-from actors.node import LocalActors, StopOnExit
+from actors.node import LocalActors, StopOnExit, stop_wired
 from actors.supervisor import JoinRefusedError
 from actors.transport.actor import TransportActor
 from actors.transport.loop import IoLoop
@@ -32,9 +32,8 @@ from messages.events import (
     CurrentClusterState,
     LifecycleState,
 )
-from messages.local.commands import GetClusterState, GetConnection, MemberCallback
+from messages.local.commands import GetClusterState, GetConnection, Listen, MemberCallback
 from messages.local.links import LinkClosed, Reconnect, WatchOverdue
-from messages.local.routing import Attach
 from messages.membership.effects import Inbound, MembershipReached
 from messages.membership.protocol import ClientUpdate, Watch
 from messages.membership.publication import Publication, follow
@@ -255,31 +254,39 @@ class Client(StopOnExit, Messaging):
         self.load_balancer = self._local.load_balancer
         self.lifecycle = LifecycleService(self.cluster)
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}")
-        self.ordering = OrderingActor.start(self.uuid, settings, self._loop)
-        self._start_messaging(self.uuid, self.ordering, self.listeners, self._loop, settings)
         self.transport = TransportActor.start(
             loop=self._loop,
             listener=None,
             hello=Hello(settings.cluster_name, PROTOCOL_VERSION, self.uuid, Role.CLIENT),
             check_hello=functools.partial(check_hello, settings),
             codec=WIRE_CODEC,
-            deliver_to=self.ordering,
         )
         for on_change in lifecycle_listeners:
             self.lifecycle.add_listener(on_change)
         for member_added, member_removed in membership_listeners:
             self.cluster.add_listener(member_added, member_removed)
         started: pykka.Future[None] = pykka.ThreadingFuture()
-        self.actor = ClientActor.start(
-            client_uuid=self.uuid,
-            members=members,
-            listeners=self.listeners,
-            settings=settings,
-            loop=self._loop,
-            ordering=self.ordering,
-            started=started,
+
+        def start_peers(
+            ordering: pykka.ActorRef[Any],
+        ) -> tuple[pykka.ActorRef[Any], pykka.ActorRef[Any]]:
+            """Start the client actor (it connects at once) and the router, with ``ordering``."""
+            self.actor = ClientActor.start(
+                client_uuid=self.uuid,
+                members=members,
+                listeners=self.listeners,
+                settings=settings,
+                loop=self._loop,
+                ordering=ordering,
+                started=started,
+            )
+            self._start_messaging(self.uuid, ordering, self.listeners, self._loop, settings)
+            return self.actor, self.router
+
+        self.ordering = OrderingActor.start(
+            self.uuid, settings, self._loop, transport=self.transport, start_peers=start_peers
         )
-        self.ordering.tell(Attach(self.actor, self.router, self.transport))
+        self.transport.tell(Listen(deliver_to=self.ordering))
         try:
             started.get(timeout=settings.join_timeout + settings.ask_timeout)
             self._local.drain(settings.ask_timeout)
@@ -315,9 +322,7 @@ class Client(StopOnExit, Messaging):
     def stop(self) -> None:
         """Stop the client (``SHUTTING_DOWN``, then ``SHUTDOWN``, both heard by the listeners
         before this returns). Idempotent."""
-        for ref in (self.actor, self.transport, self.router, self.ordering):
-            ref.stop()
-        self._loop.stop()
+        stop_wired(self._loop, self.actor, self.router, self.ordering, self.transport)
         if self.listeners.is_alive():
             self._local.drain(self.settings.ask_timeout)
         self._local.stop()

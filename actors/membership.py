@@ -12,7 +12,7 @@ import pykka
 
 from actors.transport.loop import IoLoop
 from actors.transport.timers import Timer
-from messages.local.commands import AttachTransport, GetClusterState
+from messages.local.commands import GetClusterState
 from messages.member import Member
 from messages.membership.effects import (
     Broadcast,
@@ -71,6 +71,8 @@ class MembershipActor(pykka.ThreadingActor):
         listeners: pykka.ActorRef[Any],
         settings: Settings,
         scheduler: IoLoop,
+        *,
+        transport: pykka.ActorRef[Any],
         supervisor: pykka.ActorRef[Any] | None = None,
         ordering: pykka.ActorRef[Any] | None = None,
         seed: int | None = None,
@@ -86,7 +88,7 @@ class MembershipActor(pykka.ThreadingActor):
         self._scheduler = scheduler
         self._supervisor = supervisor
         self._ordering = ordering
-        self._transport: pykka.ActorRef[Any] | None = None
+        self._transport = transport
         self._timers: dict[type, Timer] = {}
 
     def on_stop(self) -> None:
@@ -114,8 +116,6 @@ class MembershipActor(pykka.ThreadingActor):
                 return self._node.published.snapshot
             case GetClusterState():
                 return self._node.published.snapshot
-            case AttachTransport(transport=transport):
-                self._transport = transport
             case _:
                 logger.warning("MembershipActor ignores unexpected message %r", message)
         return None
@@ -211,8 +211,6 @@ class MembershipActor(pykka.ThreadingActor):
                 pass  # news for the log only
 
     def _tell_transport(self, message: SendTo | Reply | Broadcast | CloseLink | Watching) -> None:
-        if self._transport is None:
-            return
         try:
             self._transport.tell(message)
         except pykka.ActorDeadError:

@@ -24,8 +24,7 @@ from actors.supervisor import NodeSupervisor
 from actors.transport.actor import TransportActor, bind_listener
 from actors.transport.loop import IoLoop
 from messages.address import Address
-from messages.local.commands import AttachTransport, GetClusterState, RunCallbacks
-from messages.local.routing import Attach
+from messages.local.commands import GetClusterState, Listen, RunCallbacks
 from messages.member import Member
 from messages.membership.effects import JoinCluster, Leave, Termination, TerminationKind
 from messages.messaging.balancing import strategy_named
@@ -33,7 +32,7 @@ from messages.settings import PROTOCOL_VERSION, Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.handshake import Hello, Role, check_hello
 
-__all__ = ["LocalActors", "Node", "StopOnExit", "start_member"]
+__all__ = ["LocalActors", "Node", "StopOnExit", "start_member", "stop_wired"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +62,23 @@ class LocalActors:
         self.cluster.shutdown()
         for ref in (self.load_balancer, self.listeners, self.callbacks):
             ref.stop()
+
+
+def stop_wired(
+    loop: IoLoop,
+    peer: pykka.ActorRef[Any],
+    router: pykka.ActorRef[Any],
+    ordering: pykka.ActorRef[Any],
+    transport: pykka.ActorRef[Any],
+) -> None:
+    """Stop the I/O and the wired actors of a node (``peer``: its membership actor) or a client
+    (its client actor), each after the ones that tell it things, so none tells a stopped actor:
+    the I/O thread first (it delivers to them all and runs their timers), then ``peer`` and the
+    router, then the ordering actor they tell (which drops what it still hands them), then the
+    transport they send through. Its listeners' actors (``LocalActors``) stop after."""
+    loop.stop()
+    for ref in (peer, router, ordering, transport):
+        ref.stop()
 
 
 class StopOnExit(abc.ABC):
@@ -121,11 +137,6 @@ class Node(StopOnExit, Messaging):
         joined: pykka.Future[None] = pykka.ThreadingFuture()
         self._supervisor = NodeSupervisor.start(joined, self._stop)
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}")
-        self.ordering = OrderingActor.start(member.uuid, settings, self._loop)
-        self.membership = MembershipActor.start(
-            member, self.listeners, settings, self._loop, self._supervisor, self.ordering
-        )
-        self._start_messaging(member.uuid, self.ordering, self.listeners, self._loop, settings)
         self.transport = transport.start(
             loop=self._loop,
             listener=listener,
@@ -138,18 +149,38 @@ class Node(StopOnExit, Messaging):
             ),
             check_hello=functools.partial(check_hello, settings),
             codec=WIRE_CODEC,
-            deliver_to=self.ordering,
             supervisor=self._supervisor,
         )
-        # The membership actor knows its transport before the ordering actor hands it anything.
-        self.membership.tell(AttachTransport(self.transport))
-        self.ordering.tell(Attach(self.membership, self.router, self.transport))
+        self.ordering = OrderingActor.start(
+            member.uuid,
+            settings,
+            self._loop,
+            transport=self.transport,
+            start_peers=self._start_peers,
+        )
+        self.transport.tell(Listen(deliver_to=self.ordering))  # wired: let the links in
         self.membership.tell(JoinCluster(seeds=seeds))
         try:
             joined.get(timeout=settings.join_timeout + settings.ask_timeout)
         except BaseException:
             self.stop()
             raise
+
+    def _start_peers(
+        self, ordering: pykka.ActorRef[Any]
+    ) -> tuple[pykka.ActorRef[Any], pykka.ActorRef[Any]]:
+        """Start the membership actor and the router with the ordering actor's ref."""
+        self.membership = MembershipActor.start(
+            self.member,
+            self.listeners,
+            self.settings,
+            self._loop,
+            transport=self.transport,
+            supervisor=self._supervisor,
+            ordering=ordering,
+        )
+        self._start_messaging(self.uuid, ordering, self.listeners, self._loop, self.settings)
+        return self.membership, self.router
 
     @property
     def address(self) -> Address:
@@ -211,9 +242,7 @@ class Node(StopOnExit, Messaging):
                 return
             self._termination = termination
         self._supervisor.tell(termination)  # a later report of an actor is no news then
-        for ref in (self.transport, self.router, self.ordering, self.membership):
-            ref.stop()
-        self._loop.stop()
+        stop_wired(self._loop, self.membership, self.router, self.ordering, self.transport)
         self._local.stop()
         self._supervisor.stop(block=False)  # this may be the supervisor's own turn
         self._stopped.set()

@@ -24,6 +24,7 @@ from report import Report
 from actors.transport.actor import TransportActor, bind_listener
 from actors.transport.loop import IoLoop
 from messages.address import Address
+from messages.local.commands import Listen
 from messages.membership.effects import SendTo
 from messages.membership.protocol import Heartbeat
 from messages.settings import Settings
@@ -85,8 +86,8 @@ def through_transport(count: int) -> Callable[[int], None]:
             hello=msgspec.structs.replace(HELLO, address=own_address),
             check_hello=lambda hello: None,
             codec=WIRE_CODEC,
-            deliver_to=Sink.start(),
         )
+        transport.tell(Listen(deliver_to=Sink.start()))
         peer = Address("127.0.0.1", port)
         for message in messages(count):
             transport.tell(SendTo(peer, message))

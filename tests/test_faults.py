@@ -48,7 +48,7 @@ from state_strategies import (
     uuid_sets,
     uuids,
 )
-from support.membership_hook import ReadHookedAttachTransport
+from support.actor_hook import ActorThreadHook
 from test_cli_processes import Lines
 
 from actors.listeners.callbacks import CallbackRunner
@@ -63,7 +63,7 @@ from messages.events import (
     MemberRemoved,
     MemberUnreachable,
 )
-from messages.local.commands import AttachTransport, GetClusterState
+from messages.local.commands import GetClusterState
 from messages.member import Member
 from messages.membership.effects import (
     GossipTick,
@@ -127,12 +127,10 @@ def freeze(node: WatchedNode) -> threading.Event:
     heartbeat answers, no gossip, while its transport keeps its sockets open).
 
     The actor runs no function of a caller's in any message it handles, so the test makes it wait
-    by a test-only message that does: an ``AttachTransport`` whose field, when the actor reads it,
-    waits for the thaw (``tests/support/membership_hook.py``), then re-attaches the same transport.
+    by a test-only message that runs one in its thread (``tests/support/actor_hook.py``).
     """
     thaw = threading.Event()
-    pause = ReadHookedAttachTransport(node.node.transport, lambda: thaw.wait(STEP_TIMEOUT))
-    node.node.membership.tell(pause)
+    node.node.membership.tell(ActorThreadHook(lambda: thaw.wait(STEP_TIMEOUT)))
     return thaw
 
 
@@ -352,9 +350,10 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
             supervisor = RecordingSink.start(reports)
             member = Member.create(ADDRESS_POOL[0], member_uuid=SELF)
             settings_ = Settings(cluster_name="fuzz", gossip_interval=30, heartbeat_interval=30)
-            actor = MembershipActor.start(member, registry, settings_, scheduler, supervisor)
+            actor = MembershipActor.start(
+                member, registry, settings_, scheduler, transport=sink, supervisor=supervisor
+            )
             try:
-                actor.tell(AttachTransport(sink))
                 actor.tell(JoinCluster(seeds=()))
                 reports.wait_for(lambda news: Joined(formed=True) in news)
                 for message in messages:

@@ -19,6 +19,7 @@ from actors.transport.actor import TransportActor, bind_listener
 from actors.transport.loop import IoLoop
 from actors.transport.timers import Timer, TimerQueue
 from messages import Address
+from messages.local.commands import Listen
 from messages.local.links import LinkClosed
 from messages.membership.effects import Inbound, SendTo
 from messages.membership.protocol import ClientUpdate, Heartbeat, Watch
@@ -360,9 +361,35 @@ def start_transport(
         hello=msgspec.structs.replace(HELLO, uuid=str(address), address=address),
         check_hello=lambda hello: None,
         codec=WIRE_CODEC,
-        deliver_to=sink,
     )
+    transport.tell(Listen(deliver_to=sink))
     return transport, address
+
+
+def test_what_a_client_sends_before_listen_is_delivered_after_it(loop: IoLoop) -> None:
+    """A client's ``Watch`` can come the moment a member's port is open, before the member's actors
+    are wired (it used to be dropped, and the client waited for an answer that never came). The
+    transport reads nothing before ``Listen``: the kernel holds the link until it does."""
+    listener = bind_listener(Address("127.0.0.1", 0))
+    address = Address("127.0.0.1", listener.getsockname()[1])
+    transport = TransportActor.start(
+        loop=loop,
+        listener=listener,
+        hello=msgspec.structs.replace(HELLO, uuid=str(address), address=address),
+        check_hello=lambda hello: None,
+        codec=WIRE_CODEC,
+    )
+    served = Served()
+    try:
+        with RawLink(address) as client:
+            client.send(Hello(cluster_name="c", protocol_version=1, uuid="cl", role=Role.CLIENT))
+            client.send(Watch())
+            transport.tell(Listen(deliver_to=served.ref))
+            got = served.wait_for(lambda got: any(isinstance(m, Inbound) for m in got))
+            assert [m.message for m in got if isinstance(m, Inbound)] == [Watch()]
+    finally:
+        transport.stop()
+        served.ref.stop()
 
 
 @pytest.mark.timeout(60)

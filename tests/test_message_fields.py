@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 import messages
-from messages.local.commands import AttachTransport, UnwatchEvents, WatchEvents
+from messages.local.commands import Listen, UnwatchEvents, WatchEvents
 from messages.local.routing import UnsubscribeTopic
 
 
 @pytest.mark.parametrize(
     ("build", "text"),
     [
-        (lambda: AttachTransport("transport"), "transport must be a pykka ActorRef"),
+        (lambda: Listen("ordering"), "deliver_to must be a pykka ActorRef"),
         (lambda: WatchEvents("watcher"), "watcher must be a pykka ActorRef"),
         (lambda: UnwatchEvents(None), "watcher must be a pykka ActorRef"),
         (lambda: UnsubscribeTopic("news", "actor"), "actor must be a pykka ActorRef"),

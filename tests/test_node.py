@@ -6,7 +6,7 @@ import logging
 import socket
 
 import pytest
-from support.membership_hook import ReadHookedAttachTransport
+from support.actor_hook import ActorThreadHook
 
 import actors
 from messages import (
@@ -119,7 +119,7 @@ def test_a_crashed_membership_actor_stops_the_node_and_says_why(
     node = actors.start_member(cluster_name="solo", port=0)
     try:
         with caplog.at_level(logging.INFO, logger="actors.supervisor"):
-            node.membership.tell(ReadHookedAttachTransport(node.transport, lambda: 1 / 0))
+            node.membership.tell(ActorThreadHook(lambda: 1 / 0))
             assert node.wait_stopped(TIMEOUT)
         assert "membership actor crashed: ZeroDivisionError" in caplog.text
         assert node.termination is not None

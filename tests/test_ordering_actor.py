@@ -15,7 +15,7 @@ from cluster_helpers import Received, Sink
 from actors.messaging.ordering import OrderingActor
 from actors.transport.loop import IoLoop
 from messages.address import Address
-from messages.local.routing import Attach, Deliver, GetOrderingStats, PublishEnvelope, SendEnvelope
+from messages.local.routing import Deliver, GetOrderingStats, PublishEnvelope, SendEnvelope
 from messages.membership.effects import Inbound, MembershipReached, SendTo
 from messages.membership.protocol import Heartbeat
 from messages.messaging.envelope import Envelope, Publish, Tell
@@ -35,9 +35,12 @@ class Rig:
         settings = Settings(cluster_name="t", causal_wait=causal_wait)
         self.loop = IoLoop(WIRE_CODEC, settings, name="ordering-test-io")
         self.membership, self.router, self.transport = Received(), Received(), Received()
-        self.actor = OrderingActor.start("me", settings, self.loop)
-        self.actor.tell(
-            Attach(Sink.start(self.membership), Sink.start(self.router), Sink.start(self.transport))
+        self.actor = OrderingActor.start(
+            "me",
+            settings,
+            self.loop,
+            transport=Sink.start(self.transport),
+            start_peers=lambda ordering: (Sink.start(self.membership), Sink.start(self.router)),
         )
 
     def envelope(self, sender: str, sequence: int, body: Any, version: bytes = EMPTY) -> Inbound:
@@ -68,18 +71,23 @@ def test_membership_messages_go_straight_to_the_membership_actor(rig: Rig) -> No
     assert rig.stats().membership_messages == 1
 
 
-def test_what_comes_in_before_the_node_attaches_its_actors_is_kept_for_them() -> None:
-    """A client's ``Watch`` can arrive the moment the listener opens, before ``Attach``: it used to
-    be dropped, and the client waited for an answer that never came."""
+def test_what_its_peers_tell_it_before_it_runs_waits_for_it() -> None:
+    """The membership actor and the router are started with its ref before it runs (they need it,
+    as it needs theirs); what they tell it meanwhile is handled once it does, nothing lost."""
     settings = Settings(cluster_name="t")
     loop = IoLoop(WIRE_CODEC, settings, name="ordering-early-io")
-    actor = OrderingActor.start("me", settings, loop)
+    membership = Received()
+    heartbeat = Inbound(Heartbeat("a", "me", 1), 3, "peer")
+
+    def start_peers(ordering: Any) -> tuple[Any, Any]:
+        ordering.tell(heartbeat)
+        return Sink.start(membership), Sink.start(Received())
+
+    actor = OrderingActor.start(
+        "me", settings, loop, transport=Sink.start(Received()), start_peers=start_peers
+    )
     try:
-        early = Inbound(Heartbeat("a", "me", 1), 3, "peer")
-        actor.tell(early)
-        membership = Received()
-        actor.tell(Attach(Sink.start(membership), Sink.start(Received()), Sink.start(Received())))
-        assert membership.wait_for(lambda got: len(got) == 1) == [early]
+        assert membership.wait_for(lambda got: len(got) == 1) == [heartbeat]
     finally:
         actor.stop()
         loop.stop()

@@ -12,9 +12,11 @@ entry folded into a causal clock would make publishes wait for deliveries that n
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import queue
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -23,7 +25,6 @@ import pykka
 from actors.transport.loop import IoLoop, notify_sent
 from actors.transport.timers import Timer
 from messages.local.routing import (
-    Attach,
     Deliver,
     ExpireHeld,
     GetOrderingStats,
@@ -40,15 +41,17 @@ from messages.vector_clock import VectorClock
 
 __all__ = [
     "OrderingActor",
+    "StartPeers",
 ]
 
 logger = logging.getLogger(__name__)
 
-_MAX_EARLY = 1024
-"""Inbound messages held while the node is still attaching its actors."""
-
 _encoder = msgspec.msgpack.Encoder()
 _Arrival = tuple[Envelope, int | None, str]  # an envelope, the link it came on, its peer
+
+StartPeers = Callable[[pykka.ActorRef[Any]], tuple[pykka.ActorRef[Any], pykka.ActorRef[Any]]]
+"""Starts, given the ordering actor's ref, the two actors it hands inbound messages to and that
+talk back to it: the membership (or client) actor and the router; returns their refs."""
 
 
 class _ControlFirst(queue.Queue[Any]):
@@ -82,23 +85,35 @@ class OrderingActor(pykka.ThreadingActor):
     and go to the router as ``Deliver``. Outbound: ``SendEnvelope`` and ``PublishEnvelope`` are
     stamped with the next sequence for their receiver and this node's membership version and go to
     the transport.
+
+    It is built with every ref it needs: ``transport``, and the membership actor and the router,
+    which need its ref in turn and so are started by ``start_peers`` with it (pykka sets
+    ``actor_ref`` before ``__init__`` runs; what they tell it waits in its inbox until it runs).
     """
 
     @staticmethod
     def _create_actor_inbox() -> Any:
         return _ControlFirst()
 
-    def __init__(self, node_id: str, settings: Settings, scheduler: IoLoop) -> None:
+    def __init__(
+        self,
+        node_id: str,
+        settings: Settings,
+        scheduler: IoLoop,
+        *,
+        transport: pykka.ActorRef[Any],
+        start_peers: StartPeers,
+    ) -> None:
         super().__init__()
         self._node_id = node_id
         self._settings = settings
         self._scheduler = scheduler
-        self._membership: pykka.ActorRef[Any] | None = None
-        self._early: list[Inbound] = []
-        self._router: pykka.ActorRef[Any] | None = None
-        self._transport: pykka.ActorRef[Any] | None = None
-        self._queue: DeliveryQueue[_Arrival] = DeliveryQueue(settings.causal_wait)
-        self._publishes = CausalBuffer(join_late=True)
+        self._transport = transport
+        self._membership, self._router = start_peers(self.actor_ref)
+        self._queue: DeliveryQueue[_Arrival] = DeliveryQueue(
+            settings.causal_wait, settings.max_held_messages
+        )
+        self._publishes = CausalBuffer(settings.max_held_messages, join_late=True)
         self._sequences: dict[str, int] = {}
         self._version = _encoder.encode(VectorClock())
         self._expiry: Timer | None = None
@@ -112,14 +127,11 @@ class OrderingActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case Inbound() if self._membership is None:
-                self._hold_until_attached(message)
             case Inbound(message=Envelope() as envelope, link=link, peer=peer):
                 self._on_envelope(envelope, link, peer)
             case Inbound():
                 self._membership_messages += 1
-                if self._membership is not None:
-                    self._membership.tell(message)
+                self._hand_to(self._membership, message)
             case SendEnvelope(to=to, body=body, address=address, link=link, on_sent=on_sent):
                 self._send(to, body, address, link, on_sent)
             case PublishEnvelope():
@@ -136,26 +148,11 @@ class OrderingActor(pykka.ThreadingActor):
                 return OrderingStats(
                     self._membership_messages, self._delivered, self._late, self._queue.held
                 )
-            case Attach(membership=membership, router=router, transport=transport):
-                self._membership, self._router, self._transport = membership, router, transport
-                early, self._early = self._early, []
-                for inbound in early:
-                    self.on_receive(inbound)
             case _:
                 logger.warning("OrderingActor ignores unexpected message %r", message)
         return None
 
     # -- inbound -------------------------------------------------------------------------------
-
-    def _hold_until_attached(self, inbound: Inbound) -> None:
-        """A message that came in before the node attached its actors (a client's ``Watch`` can,
-        the moment the listener opens): kept for them, up to ``_MAX_EARLY``."""
-        if len(self._early) < _MAX_EARLY:
-            self._early.append(inbound)
-        else:
-            logger.warning(
-                "Dropped %s from %s: it came before the node started", inbound, inbound.peer
-            )
 
     def _on_envelope(self, envelope: Envelope, link: int | None, peer: str) -> None:
         try:
@@ -212,8 +209,14 @@ class OrderingActor(pykka.ThreadingActor):
 
     def _hand_on(self, deliver: Deliver) -> None:
         self._delivered += 1
-        if self._router is not None:
-            self._router.tell(deliver)
+        self._hand_to(self._router, deliver)
+
+    @staticmethod
+    def _hand_to(actor: pykka.ActorRef[Any], message: Inbound | Deliver) -> None:
+        # The membership actor and the router tell this actor things too, so a stopping node
+        # stops them first, then this one: what it still hands them meanwhile has no taker.
+        with contextlib.suppress(pykka.ActorDeadError):
+            actor.tell(message)
 
     def _schedule_expiry(self) -> None:
         deadlines = [self._queue.next_deadline()]
@@ -239,7 +242,7 @@ class OrderingActor(pykka.ThreadingActor):
         envelopes to one receiver keep their order, whichever link carries them, and none is
         written to a link it has replaced); an answer to a client straight on its link."""
         envelope = self._stamp(to, body)
-        if address is not None and self._transport is not None:
+        if address is not None:
             self._transport.tell(SendTo(address, envelope, on_sent))
         elif address is None and link is not None:
             self._scheduler.send(link, envelope, data=True, on_sent=on_sent)

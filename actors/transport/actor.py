@@ -5,7 +5,8 @@ The sockets belong to the node's ``IoLoop``; this actor keeps the link table and
 is the one owner of the routes to members: everything sent to a member by address (the ordering
 actor's envelopes too) passes here, so frames to one member keep their order and none is written
 to a link after this actor has replaced it. It never blocks: every socket operation is a command
-queued to the I/O thread.
+queued to the I/O thread. It starts deaf: it accepts no link and dials none until ``Listen`` names
+the actor that takes what the links bring, so nothing can come in before the node is wired.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pykka
 
 from actors.transport.loop import HelloCheck, IoLoop
 from messages.address import Address
+from messages.local.commands import Listen
 from messages.local.links import LinkClosed, LinkUp
 from messages.membership.effects import (
     Broadcast,
@@ -60,7 +62,6 @@ class TransportActor(pykka.ThreadingActor):
         hello: Hello,
         check_hello: HelloCheck,
         codec: Codec,
-        deliver_to: pykka.ActorRef[Any],
         supervisor: pykka.ActorRef[Any] | None = None,
     ) -> None:
         super().__init__()
@@ -72,24 +73,13 @@ class TransportActor(pykka.ThreadingActor):
         self._address = hello.address
         self._check_hello = check_hello
         self._codec = codec
-        self._deliver_to = deliver_to
+        self._deliver_to: pykka.ActorRef[Any] | None = None  # set by Listen
         self._supervisor = supervisor
         self._hello_frame = encode_frame(codec.encode(hello))
         self._routes: dict[Address, int] = {}  # the link that carries our messages to a member
         self._peers: dict[int, Address] = {}  # the member at the other end of a member link
         self._dialled: set[int] = set()
         self._clients: set[int] = set()
-
-    def on_start(self) -> None:
-        if self._listener is None:
-            return  # a client's transport: it only dials
-        self._loop.listen(
-            self._listener,
-            accept_frame=encode_frame(self._codec.encode(HelloAccepted(uuid=self._hello.uuid))),
-            check_hello=self._check_hello,
-            deliver_to=self._deliver_to,
-            manager=self.actor_ref,
-        )
 
     def on_failure(self, *exc_info: Any) -> None:
         if self._supervisor is not None:
@@ -98,6 +88,8 @@ class TransportActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
+            case Listen(deliver_to=deliver_to):
+                self._listen(deliver_to)
             case SendTo(address=address, message=payload, on_sent=on_sent):
                 self._send_to(address, payload, on_sent)
             case Reply(link=link, message=payload, on_sent=on_sent):
@@ -118,6 +110,18 @@ class TransportActor(pykka.ThreadingActor):
                 logger.warning("TransportActor ignores unexpected message %r", message)
         return None
 
+    def _listen(self, deliver_to: pykka.ActorRef[Any]) -> None:
+        self._deliver_to = deliver_to
+        if self._listener is None:
+            return  # a client's transport: it only dials
+        self._loop.listen(
+            self._listener,
+            accept_frame=encode_frame(self._codec.encode(HelloAccepted(uuid=self._hello.uuid))),
+            check_hello=self._check_hello,
+            deliver_to=deliver_to,
+            manager=self.actor_ref,
+        )
+
     def _write(self, link: int, message: Any, on_sent: Any) -> None:
         self._loop.send(link, message, data=isinstance(message, Envelope), on_sent=on_sent)
 
@@ -128,6 +132,8 @@ class TransportActor(pykka.ThreadingActor):
     def _send_to(self, address: Address, message: Any, on_sent: Any = None) -> None:
         link = self.route(address)
         if link is None:
+            if self._deliver_to is None:
+                raise RuntimeError(f"a message to {address} before Listen: no one takes replies")
             link = self._loop.dial(
                 address,
                 self._hello_frame,

@@ -16,13 +16,13 @@ from messages.member import Member, MemberFilter, check_member_filter
 __all__ = [
     "AddCallbackListener",
     "AddLifecycleListener",
-    "AttachTransport",
     "CallbackCall",
     "GetClusterState",
     "GetConnection",
     "GetEvents",
     "GetMembers",
     "InitialState",
+    "Listen",
     "MemberCallback",
     "NextMember",
     "RemoveListener",
@@ -173,13 +173,17 @@ class NextMember(msgspec.Struct, frozen=True):
             raise TypeError(f"among must be a tuple of Member or None, not {reprlib.repr(among)}")
 
 
-class AttachTransport(msgspec.Struct, frozen=True):
-    """Node -> membership: the transport actor that carries this node's wire messages."""
+class Listen(msgspec.Struct, frozen=True):
+    """Node -> transport, once the actors it serves are running: deliver what the links bring to
+    ``deliver_to`` (the ordering actor) and start accepting on the listener, if there is one.
 
-    transport: pykka.ActorRef[Any]
+    Nothing comes in before it: the listener is not accepted from, and nobody has been dialled.
+    """
+
+    deliver_to: pykka.ActorRef[Any]
 
     def __post_init__(self) -> None:
-        _check_actor("transport", self.transport)
+        _check_actor("deliver_to", self.deliver_to)
 
 
 class GetEvents(msgspec.Struct, frozen=True):

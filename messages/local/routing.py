@@ -21,7 +21,6 @@ from messages.wire.remote import RemoteError
 
 __all__ = [
     "Admitted",
-    "Attach",
     "Deliver",
     "ExpireHeld",
     "GetOrderingStats",
@@ -201,14 +200,6 @@ class PublishEnvelope(msgspec.Struct, frozen=True):
     topic: str
     kind: str
     payload: bytes
-
-
-class Attach(msgspec.Struct, frozen=True):
-    """Node -> ordering actor: the actors it hands inbound messages to and sends through."""
-
-    membership: pykka.ActorRef[Any]
-    router: pykka.ActorRef[Any]
-    transport: pykka.ActorRef[Any]
 
 
 class ExpireHeld(msgspec.Struct, frozen=True):
