@@ -32,7 +32,7 @@ from messages.membership.effects import (
 )
 from messages.messaging.envelope import Envelope
 from messages.wire.framing import Codec, encode_frame
-from messages.wire.handshake import Hello, HelloAccepted, Role
+from messages.wire.handshake import Hello, HelloAccepted, Role, keeps_dialled_link
 
 __all__ = [
     "TransportActor",
@@ -154,10 +154,13 @@ class TransportActor(pykka.ThreadingActor):
         current = self._routes.get(address)
         if current is None:
             self._routes[address] = link
-        elif current in self._dialled and self._address is not None and self._address < address:
-            # Both dialled at once; the lower address's link stays. The other is the peer's to
-            # close: it does once it sees ours, after writing what it had queued there, and this
-            # end reads that link to its end. Closing it here lost what the peer had sent on it.
+        elif (
+            current in self._dialled
+            and self._address is not None
+            and keeps_dialled_link(self._address, address)
+        ):
+            # Both dialled at once; the dialler of the other link closes it (this end reads it
+            # to its end: closing it here lost what the peer had sent on it).
             logger.debug("Link %d from %s is a duplicate; its dialler closes it", link, address)
         else:  # theirs stays; or a link from the member (or its next incarnation) replaces one
             self._routes[address] = link

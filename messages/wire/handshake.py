@@ -22,6 +22,7 @@ __all__ = [
     "HelloRefused",
     "Role",
     "check_hello",
+    "keeps_dialled_link",
 ]
 
 HANDSHAKE_FRAME_BYTES = 4096
@@ -72,3 +73,12 @@ def check_hello(settings: Settings, hello: Hello) -> str | None:
             f"the peer {hello.protocol_version}"
         )
     return None
+
+
+def keeps_dialled_link(own: Address, peer: Address) -> bool:
+    """Two members that dialled each other at once hold two links: which one carries their
+    messages. This member keeps the link it dialled when its address is the lower one; the
+    peer, applying the same rule, keeps that same link, and the one who dialled the other link
+    closes it (after writing what it had queued there, which is why the other end never does).
+    Any other new link from a member (or its next incarnation) replaces the one held."""
+    return own < peer
