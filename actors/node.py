@@ -44,7 +44,9 @@ class LocalActors:
         self.callbacks = CallbackRunner.start()
         self.listeners = ListenerRegistryActor.start(self.callbacks)
         self.load_balancer = LoadBalancerActor.start(
-            self.listeners, strategy_named(settings.load_balancing, random.Random())
+            self.listeners,
+            strategy_named(settings.load_balancing, random.Random()),
+            settings.ask_timeout,
         )
         self.cluster = ClusterService(
             self.listeners, self.callbacks, ask_timeout=settings.ask_timeout

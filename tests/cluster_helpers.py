@@ -556,6 +556,17 @@ class Sink(pykka.ThreadingActor):
 # -- network faults -----------------------------------------------------------------------
 
 
+def poll_until(condition: Callable[[], bool], what: str, timeout: float = STEP_TIMEOUT) -> None:
+    """Check ``condition`` (cheap and local) every 10 ms until it holds; AssertionError after
+    ``timeout``. For states no event announces (a flow gate's counters, a socket's end): where an
+    event, a future or a recorded event exists, tests wait on that instead."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()  # never set: a wait on it is an interruptible 10 ms pause
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
+        pause.wait(0.01)
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pykka
@@ -31,6 +31,7 @@ from cluster_helpers import (
     free_port,
     heal,
     partition,
+    poll_until,
     saw,
 )
 from cluster_helpers import Sink as RecordingSink
@@ -282,7 +283,7 @@ def test_inconsistent_states_from_the_wire_are_dropped_naming_sender_and_rule(
         for rule, breaks in BROKEN_STATES.items():
             link.send(Gossip(from_uuid=peer.uuid, to_uuid=target.uuid, state=breaks(honest)))
             expected = f"Dropped Gossip from {sender} (member {peer.uuid}): it breaks rule {rule!r}"
-            wait_for(lambda: expected in caplog.text, f"the log line for {rule}")  # noqa: B023
+            poll_until(lambda: expected in caplog.text, f"the log line for {rule}")  # noqa: B023
         link.send(Welcome(state=honest))  # not joining: ignored, and not a crash either
 
     newcomer = harness.start()
@@ -355,7 +356,7 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
             )
             try:
                 actor.tell(JoinCluster(seeds=()))
-                reports.wait_for(lambda news: Joined(formed=True) in news)
+                reports.poll_until(lambda news: Joined(formed=True) in news)
                 for message in messages:
                     actor.tell(Inbound(message=message, link=1, peer="fuzzer"))
                     actor.tell(rng.choice([GossipTick(), HeartbeatTick()]))
@@ -378,15 +379,6 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
 
 
 # -- connections that never say Hello, and running out of file descriptors ----------------------
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = STEP_TIMEOUT) -> None:
-    """Poll ``condition`` (cheap, local) until it holds; AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
-        pause.wait(0.02)
 
 
 def closed_by_peer(sock: socket.socket, deadline: float) -> bool:
@@ -419,7 +411,7 @@ def test_connections_that_never_say_hello_are_closed_and_cost_nothing_after(
         for sock in silent:
             sock.close()
 
-    wait_for(lambda: threading.active_count() <= baseline, "threads back to the baseline")
+    poll_until(lambda: threading.active_count() <= baseline, "threads back to the baseline")
     assert "no Hello from 127.0.0.1:" in caplog.text
     assert "are waiting for their Hello, the limit: closing new ones" in caplog.text
     assert fetch_state(node.address, harness.cluster_name).member(node.uuid) is not None
@@ -454,11 +446,11 @@ def test_the_acceptor_keeps_accepting_after_running_out_of_file_descriptors() ->
     try:
         stdout = Lines(process.stdout, "member stdout")
         log = Lines(process.stderr, "member stderr")
-        address = Address("127.0.0.1", int(stdout.line(stdout.wait_for(r"^\d+$"))))
+        address = Address("127.0.0.1", int(stdout.line(stdout.poll_until(r"^\d+$"))))
 
         flood = [socket.create_connection((address.host, address.port)) for _ in range(60)]
         try:
-            log.wait_for("Cannot accept connections: Too many open files; retrying")
+            log.poll_until("Cannot accept connections: Too many open files; retrying")
         finally:
             for sock in flood:
                 sock.close()

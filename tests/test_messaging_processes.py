@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from cluster_helpers import (
     ClusterHarness,
     WatchedNode,
     free_port,
+    poll_until,
     up_uuids,
 )
 from remote_member import CLUSTER, Blob, Ping, Pong, register_types
@@ -109,14 +110,6 @@ def pair(harness: ClusterHarness) -> Iterator[Pair]:
     remote.close()
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = STEP_TIMEOUT) -> None:
-    """Until ``condition()`` holds (checked every 10 ms), or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
 def gate_full(node: WatchedNode, blob: Blob) -> bool:
     """The node's flow gate has no room for one more ``blob``."""
     _, waiting = node.node.gate.in_flight
@@ -204,8 +197,8 @@ def test_a_stopped_receiver_raises_backpressure_and_loses_nothing_once_it_resume
         assert sent < 1_000
         assert gate_full(node, blob)
         remote.signal(signal.SIGCONT)  # heals: the backlog drains, nothing was dropped
-        wait_for(lambda: node.node.gate.in_flight == (0, 0), "an empty gate")
-        wait_for(lambda: counter.ask("count", timeout=5) == sent, f"{sent} blobs counted")
+        poll_until(lambda: node.node.gate.in_flight == (0, 0), "an empty gate")
+        poll_until(lambda: counter.ask("count", timeout=5) == sent, f"{sent} blobs counted")
     finally:
         remote.close()
 
@@ -230,12 +223,12 @@ def test_by_default_a_tell_waits_for_room(harness: ClusterHarness) -> None:
         remote.signal(signal.SIGSTOP)
         sender = threading.Thread(target=tell_all, name="blocked-sender")
         sender.start()
-        wait_for(lambda: gate_full(node, blob), "a full gate")
+        poll_until(lambda: gate_full(node, blob), "a full gate")
         assert not done.is_set()  # the sender waits at the gate instead of queueing more
         remote.signal(signal.SIGCONT)
         sender.join(STEP_TIMEOUT)
         assert done.is_set()
-        wait_for(lambda: counter.ask("count", timeout=5) == total, f"{total} blobs counted")
+        poll_until(lambda: counter.ask("count", timeout=5) == total, f"{total} blobs counted")
     finally:
         remote.close()
 
@@ -250,6 +243,6 @@ def test_a_burst_of_messages_never_makes_a_member_unreachable(pair: Pair) -> Non
     while time.monotonic() < deadline:
         counter.tell(blob)
         sent += 1
-    wait_for(lambda: counter.ask("count", timeout=10) == sent, f"{sent} blobs counted")
+    poll_until(lambda: counter.ask("count", timeout=10) == sent, f"{sent} blobs counted")
     unreachable = [e for e in node.events() if isinstance(e, MemberUnreachable)]
     assert not unreachable, f"during a {burst:g} s burst of {sent} messages: {unreachable}"

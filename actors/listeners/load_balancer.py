@@ -21,20 +21,18 @@ from messages.local.commands import (
 )
 from messages.member import Member, filter_members
 from messages.messaging.balancing import LoadBalancingStrategy, RandomStrategy, RoundRobinStrategy
+from messages.settings import Settings
 
 if TYPE_CHECKING:
     from actors.listeners.cluster_service import ClusterService
 
 __all__ = [
-    "REGISTRY_TIMEOUT",
     "LoadBalancerActor",
     "RandomLoadBalancer",
     "RoundRobinLoadBalancer",
 ]
 
 logger = logging.getLogger(__name__)
-
-REGISTRY_TIMEOUT = 10.0
 
 
 def _age(member: Member) -> tuple[int, Address, str]:
@@ -44,16 +42,23 @@ def _age(member: Member) -> tuple[int, Address, str]:
 class LoadBalancerActor(pykka.ThreadingActor):
     """Keeps the up members (age order) and answers ``NextMember`` with ``strategy``.
 
-    On start it registers with ``registry`` and then takes the registry's snapshot, both by ``ask``,
-    so its members are current before it handles its first message, however early that was sent.
+    On start it registers with ``registry`` and then takes the registry's snapshot, both by ``ask``
+    (each within ``ask_timeout``), so its members are current before it handles its first message,
+    however early that was sent: the one wait of its life, before it serves anyone.
     Live events already covered by the snapshot (version not above it) are skipped. Callers are
     serialised by the actor, so a round robin rotates exactly even with concurrent callers. It runs
     no caller's function: a caller that selects with its own passes the result as ``among``.
     """
 
-    def __init__(self, registry: pykka.ActorRef[Any], strategy: LoadBalancingStrategy) -> None:
+    def __init__(
+        self,
+        registry: pykka.ActorRef[Any],
+        strategy: LoadBalancingStrategy,
+        ask_timeout: float = Settings.lan().ask_timeout,
+    ) -> None:
         super().__init__()
         self._registry = registry
+        self._ask_timeout = ask_timeout
         self._strategy = strategy
         self._members: tuple[Member, ...] = ()
         self._snapshot_version = 0
@@ -62,9 +67,9 @@ class LoadBalancerActor(pykka.ThreadingActor):
         subscribe = Subscribe(
             self.actor_ref, events=(MemberUp, MemberRemoved), initial_state=InitialState.NONE
         )
-        self._registry.ask(subscribe, block=True, timeout=REGISTRY_TIMEOUT)
+        self._registry.ask(subscribe, block=True, timeout=self._ask_timeout)
         state: CurrentClusterState = self._registry.ask(
-            GetClusterState(), block=True, timeout=REGISTRY_TIMEOUT
+            GetClusterState(), block=True, timeout=self._ask_timeout
         )
         self._members = state.up_members
         self._snapshot_version = state.version
@@ -105,7 +110,7 @@ class _LoadBalancer:
     def __init__(self, cluster_service: ClusterService, strategy: LoadBalancingStrategy) -> None:
         registry = cluster_service.listeners
         self._ask_timeout = cluster_service.ask_timeout
-        self._actor = LoadBalancerActor.start(registry, strategy)
+        self._actor = LoadBalancerActor.start(registry, strategy, self._ask_timeout)
         cluster_service.stop_on_shutdown(self._actor)
 
     def next(self) -> Member | None:
