@@ -52,12 +52,13 @@ logger = logging.getLogger(__name__)
 class ClientActor(pykka.ThreadingActor):
     """Holds one link to a member, follows the view that member pushes, and fails over to another.
 
-    How a pushed state changes the view is ``messages.membership.state.follow``: after a (re)connection the
-    member's view is reconciled with the client's (replacing it when the member belongs to another
-    cluster incarnation), then followed as the member pushes it. While it has no member the client
-    keeps its last view. Each connection and loss is announced as ``ClientConnected`` and
-    ``ClientDisconnected``. ``started`` (a pykka Future) is set once the first state arrives, or to
-    the error, with the last connection failure in it, if none comes within ``join_timeout``.
+    How a pushed state changes the view is ``messages.membership.publication.follow``: after a
+    (re)connection the member's view is reconciled with the client's (replacing it when the member
+    belongs to another cluster incarnation), then followed as the member pushes it. While it has no
+    member the client keeps its last view. Each connection and loss is announced as
+    ``ClientConnected`` and ``ClientDisconnected``. ``started`` (a pykka Future) is set once the
+    first state arrives, or to the error, with the last connection failure in it, if none comes
+    within ``join_timeout``.
     """
 
     def __init__(

@@ -38,7 +38,10 @@ logger = logging.getLogger(__name__)
 
 
 class LocalActors:
-    """The actors that members and clients share: callback runner, listener registry, load balancer."""
+    """The actors that members and clients share.
+
+    Callback runner, listener registry, load balancer.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.callbacks = CallbackRunner.start()

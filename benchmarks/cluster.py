@@ -224,10 +224,10 @@ def phi_crossing_s(settings: Settings) -> float:
 
 
 def bench_crash(sizes: Sizes, report: Report, prefix: str, settle_s: float) -> None:
-    """SIGKILL one member (not the leader) of a cluster up for ``settle_s``: when do survivors react?
+    """SIGKILL one member (not the leader) of a cluster up for ``settle_s``.
 
-    The settle time matters: each detector's interval history starts with the first-heartbeat
-    estimate, so a young cluster detects later than a settled one.
+    When do survivors react? The settle time matters: each detector's interval history starts with
+    the first-heartbeat estimate, so a young cluster detects later than a settled one.
     """
     unreachable_medians: list[float] = []
     removed_medians: list[float] = []

@@ -1,8 +1,9 @@
-"""Local benchmark: in-process figures of pykka-membership, each beside a baseline from the same run.
+"""Local benchmark: in-process figures of pykka-membership, each beside a baseline.
 
-Usage: ``python benchmarks/local.py [--quick]``. Prints ``name: value`` lines. The machines are noisy,
-so latencies are medians and percentiles of many samples, the actor measurements alternate in blocks
-with their bare-pykka baselines, and each figure is printed with its baseline and their ratio.
+Usage: ``python benchmarks/local.py [--quick]``. Prints ``name: value`` lines. The machines are
+noisy, so latencies are medians and percentiles of many samples, the actor measurements alternate
+in blocks with their bare-pykka baselines, and each figure is printed with its baseline from the
+same run and their ratio.
 """
 
 from __future__ import annotations

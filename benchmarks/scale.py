@@ -1,15 +1,15 @@
 """Scale: N member processes on this machine, what each costs, and how the cluster copes.
 
-Usage: ``python benchmarks/scale.py --members 100``. Starts N ``python -m actors member`` processes on
-127.0.0.1 (the first 3 are the seeds of all, default timings) and a client watching through the
-seeds, then prints ``name: value`` lines: seconds from the last process start until the client sees N
-UP; per member process, after a settle period, threads, file descriptors, RSS, idle CPU and the TCP
-payload bytes it sends per second (from ``ss``, the kernel's per-socket counters); then it SIGKILLs
-10 % of the members at once (never a seed) and reports, from the client's events, the seconds to
-unreachable and to removed, the members that were unreachable or removed without having been killed
-(from every member's log and from the client), and the client's final size against the truth; then a
-graceful leave of 3 members (seconds, exit codes). Baselines in the same run: an idle Python process
-that imported ``actors`` (threads, RSS).
+Usage: ``python benchmarks/scale.py --members 100``. Starts N ``python -m actors member`` processes
+on 127.0.0.1 (the first 3 are the seeds of all, default timings) and a client watching through the
+seeds, then prints ``name: value`` lines: seconds from the last process start until the client sees
+N UP; per member process, after a settle period, threads, file descriptors, RSS, idle CPU and the
+TCP payload bytes it sends per second (from ``ss``, the kernel's per-socket counters); then it
+SIGKILLs 10 % of the members at once (never a seed) and reports, from the client's events, the
+seconds to unreachable and to removed, the members that were unreachable or removed without having
+been killed (from every member's log and from the client), and the client's final size against the
+truth; then a graceful leave of 3 members (seconds, exit codes). Baselines in the same run: an idle
+Python process that imported ``actors`` (threads, RSS).
 """
 
 from __future__ import annotations

@@ -37,10 +37,10 @@ CLUSTER = "worker-pool"
 REQUESTS = 60
 KILL_AFTER = REQUESTS // 3
 ASK_TIMEOUT = 3.0
-ATTEMPTS = 3  # a failed request is sent again, to the next member, at most this often
 ATTEMPTS = 3  # a request is sent again after a failure, to the next member, at most this often
 START_TIMEOUT = 30.0
-# Quick failure detection for a demo on one machine: unreachable within about 2 s, removed 2 s later.
+# Quick failure detection for a demo on one machine:
+# unreachable within about 2 s, removed 2 s later.
 TIMINGS: dict[str, Any] = {
     "heartbeat_interval": 0.3,
     "gossip_interval": 0.3,

@@ -40,7 +40,8 @@ MAX_MEMBERS = 10_000
 this library is built for, and below the point where one forged state costs seconds to merge."""
 
 MAX_TOMBSTONES = 100_000
-"""Removed uuids remembered for ``tombstone_ttl`` (a day by default): a restart a second for a day."""
+"""Removed uuids remembered for ``tombstone_ttl`` (a day by default):
+a restart a second for a day."""
 
 MAX_ATTRIBUTES = 64
 """Attributes of one member."""

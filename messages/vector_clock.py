@@ -28,10 +28,10 @@ class VectorClock(msgspec.Struct):
     """Replica id -> logical timestamp.
 
     ``is_after``, ``set_replica_timestamp``, ``entry_set`` and ``size`` behave exactly as in the
-    Hazelcast client (``is_after`` treats a missing local entry as "not after", and a clock with more
-    entries as after an otherwise equal one). ``compare``, ``merge`` and ``increment`` follow the
-    textbook rules where a missing entry counts as 0, and return new clocks: a clock that has been put
-    in a message is never mutated.
+    Hazelcast client (``is_after`` treats a missing local entry as "not after", and a clock with
+    more entries as after an otherwise equal one). ``compare``, ``merge`` and ``increment`` follow
+    the textbook rules where a missing entry counts as 0, and return new clocks: a clock that has
+    been put in a message is never mutated.
     """
 
     timestamps: Annotated[dict[MemberId, Counter], msgspec.Meta(max_length=MAX_MEMBERS)] = (

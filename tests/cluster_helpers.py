@@ -363,7 +363,10 @@ class WatchedNode:
     def wait(
         self, predicate: EventPredicate, timeout: float = STEP_TIMEOUT, what: str = "condition"
     ) -> tuple[ClusterEvent, ...]:
-        """Block until ``predicate`` holds on the recorded events; AssertionError after ``timeout``."""
+        """Block until ``predicate`` holds on the recorded events.
+
+        AssertionError after ``timeout``.
+        """
         try:
             return wait_until(self.recorder, predicate, timeout)
         except pykka.Timeout:
@@ -603,7 +606,8 @@ def assert_minority_stops(minority: list[WatchedNode], timeout: float) -> None:
 
 class TcpProxy:
     """Forwards each connection to 127.0.0.1:``address.port`` on to ``target``; ``close()`` cuts
-    them all (a link that drops while both ends live on). A thread pair per connection: a test tool."""
+    them all (a link that drops while both ends live on). A thread pair per connection: a test
+    tool."""
 
     def __init__(self, target: Address) -> None:
         self._target = target

@@ -37,7 +37,10 @@ def build_member(
     lite: bool = False,
     host: str = "127.0.0.1",
 ) -> Member:
-    """A member at ``host:port``; UP when ``up_number`` > 0, JOINING otherwise, unless ``status``."""
+    """A member at ``host:port``.
+
+    UP when ``up_number`` > 0, JOINING otherwise, unless ``status``.
+    """
     if status is None:
         status = MemberStatus.UP if up_number > 0 else MemberStatus.JOINING
     return Member(

@@ -43,7 +43,10 @@ def register_types() -> None:
 
 
 class Echo(pykka.ThreadingActor):
-    """``Ping(n)`` → ``Pong(n)``; raises ``ValueError`` on ``Ping(-1)``; a plain value comes back."""
+    """``Ping(n)`` → ``Pong(n)``; raises ``ValueError`` on ``Ping(-1)``.
+
+    A plain value comes back.
+    """
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Ping):

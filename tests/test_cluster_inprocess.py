@@ -1,4 +1,7 @@
-"""Several members in one process over real loopback TCP: join, partition, leave, restart, client."""
+"""Several members in one process over real loopback TCP.
+
+Join, partition, leave, restart, client.
+"""
 
 from __future__ import annotations
 

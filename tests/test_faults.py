@@ -1,8 +1,9 @@
 """The faults a membership system exists for, each also in the version that heals halfway.
 
 In-process members over real loopback TCP. A partition is ``BlockPeers`` at each side's transport
-(``tests/support/faulty_transport.py``: frames are lost, links stall until re-dialled); a frozen process is a membership actor blocked in
-a message (as a long GC pause or SIGSTOP would block it, while its sockets stay open).
+(``tests/support/faulty_transport.py``: frames are lost, links stall until re-dialled); a frozen
+process is a membership actor blocked in a message (as a long GC pause or SIGSTOP would block it,
+while its sockets stay open).
 """
 
 from __future__ import annotations

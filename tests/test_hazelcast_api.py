@@ -49,7 +49,11 @@ def harness() -> Iterator[ClusterHarness]:
 
 def client_of(harness: ClusterHarness, *members: WatchedNode, **listeners: object) -> Client:
     addresses = [member.address for member in members]
-    return actors.start_client(members=addresses, **listeners, settings=harness.settings)  # type: ignore[arg-type]
+    return actors.start_client(
+        members=addresses,
+        **listeners,  # type: ignore[arg-type]
+        settings=harness.settings,
+    )
 
 
 def same_member(member: object, node: WatchedNode) -> None:

@@ -1,4 +1,7 @@
-"""The I/O thread and the transport over real loopback sockets: order, close, limits, one link a pair."""
+"""The I/O thread and the transport over real loopback sockets.
+
+Order, close, limits, one link a pair.
+"""
 
 from __future__ import annotations
 

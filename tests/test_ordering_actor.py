@@ -1,4 +1,7 @@
-"""The ordering actor alone, with stand-ins for the actors around it: pass-through, hold-back, stamps."""
+"""The ordering actor alone, with stand-ins for the actors around it.
+
+Pass-through, hold-back, stamps.
+"""
 
 from __future__ import annotations
 

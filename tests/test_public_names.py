@@ -1,5 +1,5 @@
-"""``__all__``: every module of ``actors`` and ``messages`` has one, listing what it defines in public
-(classes and functions) and nothing that is not there."""
+"""``__all__``: every module of ``actors`` and ``messages`` has one, listing what it defines in
+public (classes and functions) and nothing that is not there."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """The pykka internals this project relies on, pinned (pyproject.toml bounds pykka below 5).
 
-``actors.messaging.ordering`` gives its actor an inbox of its own through ``Actor._create_actor_inbox`` and
-sorts what pykka puts in it by the envelope's ``message``; ``actors.messaging.outcomes.ask_without_waiting``
-puts an envelope with a ``reply_to`` that pykka's loop settles by ``set``/``set_exception``. If a
-pykka release changes any of these, this module fails first and says which.
+``actors.messaging.ordering`` gives its actor an inbox of its own through
+``Actor._create_actor_inbox`` and sorts what pykka puts in it by the envelope's ``message``;
+``actors.messaging.outcomes.ask_without_waiting`` puts an envelope with a ``reply_to`` that pykka's
+loop settles by ``set``/``set_exception``. If a pykka release changes any of these, this module
+fails first and says which.
 """
 
 from __future__ import annotations

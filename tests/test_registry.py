@@ -332,7 +332,10 @@ def test_bad_event_types_are_refused(
 def test_bad_initial_state_is_refused(registry: pykka.ActorRef[Any]) -> None:
     recorder = Recorder.start()
     with pytest.raises(TypeError, match="initial_state must be an InitialState"):
-        registry.ask(Subscribe(recorder, initial_state="events"), timeout=TIMEOUT)  # type: ignore[arg-type]
+        registry.ask(
+            Subscribe(recorder, initial_state="events"),  # type: ignore[arg-type]
+            timeout=TIMEOUT,
+        )
 
 
 def test_get_members_are_the_up_members_in_age_order_filtered(

@@ -1,4 +1,7 @@
-"""VectorClock: the Hazelcast client's ``is_after`` truth table, textbook ``compare``/``merge``, laws."""
+"""VectorClock: the Hazelcast client's ``is_after`` truth table.
+
+Also textbook ``compare``/``merge``, and laws.
+"""
 
 from __future__ import annotations
 

@@ -80,8 +80,10 @@ def table_text(state: CurrentClusterState) -> str:
         attributes = ",".join(f"{k}={v}" for k, v in sorted(row["attributes"].items()))
         if row["lite"]:
             attributes = ",".join(filter(None, ["lite", attributes]))
+        leader = "*" if row["leader"] else " "
+        reachable = "yes" if row["reachable"] else "NO"
         lines.append(
-            f"{'*' if row['leader'] else ' '} {row['address']:<21} {row['status']:<8} "
-            f"{'yes' if row['reachable'] else 'NO':<5} {row['up_number']:>3}  {row['uuid']:<36}  {attributes}"
+            f"{leader} {row['address']:<21} {row['status']:<8} "
+            f"{reachable:<5} {row['up_number']:>3}  {row['uuid']:<36}  {attributes}"
         )
     return "\n".join(lines)

@@ -34,12 +34,13 @@ class _Phase(enum.Enum):
 
 
 class ClusterService:
-    """Members and membership listeners, callable from any thread (Hazelcast Python client 3.x names).
+    """Members and membership listeners, callable from any thread.
 
-    Every call asks the listener registry actor ``listeners`` and waits at most ``ask_timeout``
-    seconds; ``callbacks``, the callback runner that registry hands listener calls to, is asked
-    only to wait for them (``fire_for_existing``). Member selectors run in the caller's thread,
-    never in an actor: one that raises raises in the caller, one that hangs hangs only the caller.
+    Names as in the Hazelcast Python client 3.x. Every call asks the listener registry actor
+    ``listeners`` and waits at most ``ask_timeout`` seconds; ``callbacks``, the callback runner that
+    registry hands listener calls to, is asked only to wait for them (``fire_for_existing``). Member
+    selectors run in the caller's thread, never in an actor: one that raises raises in the caller,
+    one that hangs hangs only the caller.
     """
 
     def __init__(

@@ -62,7 +62,10 @@ class EventRecorder(pykka.ThreadingActor):
         return None
 
     def _call_on_event(self, event: ClusterEvent) -> None:
-        """Call ``on_event``, if any; one that raises is logged, and the recorder keeps recording."""
+        """Call ``on_event``, if any.
+
+        One that raises is logged, and the recorder keeps recording.
+        """
         if self._on_event is None:
             return
         try:

@@ -128,7 +128,10 @@ class Messaging:
         )
 
     def remote(self, name: str, member: MemberChoice = None) -> RemoteRef:
-        """The actor registered as ``name`` on ``member`` (default: the router's pick, by ``Settings.load_balancing``)."""
+        """The actor registered as ``name`` on ``member``.
+
+        ``member`` defaults to the router's pick, by ``Settings.load_balancing``.
+        """
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty str, not {name!r}")
         return RemoteRef(self.router, self.gate, name, member, self.settings)

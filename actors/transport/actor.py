@@ -49,9 +49,9 @@ class TransportActor(pykka.ThreadingActor):
     names its address): it then carries both ends' messages. When two members dial each other at
     once, both keep the link dialled by the member with the lower address, and the other member
     closes the link it dialled (after flushing it; this end reads it to its end, so nothing sent on
-    either is lost), so a member holds one link per peer it talks to. A dialled link closes after ``idle_timeout`` without
-    traffic, on ``CloseLink``, or when it fails; the next send dials again. Accepted links from
-    clients get every ``Broadcast``.
+    either is lost), so a member holds one link per peer it talks to. A dialled link closes after
+    ``idle_timeout`` without traffic, on ``CloseLink``, or when it fails; the next send dials
+    again. Accepted links from clients get every ``Broadcast``.
     """
 
     def __init__(

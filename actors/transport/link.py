@@ -2,9 +2,10 @@
 
 Outbound frames wait in two lanes, so that membership frames never queue behind application frames
 (only behind the frame already on its way). The functions here do a lane's bookkeeping for the
-thread's write path: add a frame to its lane (``enqueue``), take a batch from the head (``next_batch``), account for what the socket took
-(``consume``), put back what it did not (``requeue``), and drop what is left when the link is gone
-(``drop_outbound``). Everything here is touched by the loop thread only.
+thread's write path: add a frame to its lane (``enqueue``), take a batch from the head
+(``next_batch``), account for what the socket took (``consume``), put back what it did not
+(``requeue``), and drop what is left when the link is gone (``drop_outbound``). Everything here is
+touched by the loop thread only.
 """
 
 from __future__ import annotations

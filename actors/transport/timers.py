@@ -32,7 +32,10 @@ class Timer:
 
 
 class TimerQueue:
-    """Timers by deadline; only its owner thread calls ``add``, ``next_deadline`` and ``fire_due``."""
+    """Timers by deadline.
+
+    Only its owner thread calls ``add``, ``next_deadline`` and ``fire_due``.
+    """
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Timer]] = []

@@ -82,7 +82,10 @@ class CausalBuffer:
         return self._duplicates
 
     def stamp(self, sender: str, body: Any) -> Stamped:
-        """Stamp an own send: the delivered clock counts it, so replies that depend on it deliver."""
+        """Stamp an own send.
+
+        The delivered clock counts it, so replies that depend on it deliver.
+        """
         self._delivered, stamped = stamp(self._delivered, sender, body)
         return stamped
 

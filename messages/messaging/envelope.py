@@ -51,7 +51,10 @@ class Answer(msgspec.Struct, frozen=True, tag=True):
 
 
 class Failure(msgspec.Struct, frozen=True, tag=True):
-    """Ask ``ask_id`` failed: ``error`` names why (see ``messages.wire.remote``), ``message`` says it."""
+    """Ask ``ask_id`` failed.
+
+    ``error`` names why (see ``messages.wire.remote``), ``message`` says it.
+    """
 
     ask_id: Counter
     error: Name

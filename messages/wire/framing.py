@@ -207,7 +207,9 @@ class Codec:
         self.types = types
         self._type_set = frozenset(types)
         self._encoder = msgspec.msgpack.Encoder()
-        self._decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Union[types])  # noqa: UP007
+        self._decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(
+            Union[types]  # noqa: UP007
+        )
 
     def encode(self, message: msgspec.Struct) -> bytes:
         """The payload for ``message``, which must be of one of the codec's types."""
