@@ -7,10 +7,12 @@ then one ``target_<name>: ok|MISSED`` line per target; exits with status 1 if an
 Random schedules: seeds ``0..N-1`` of ``messages.testing.simulator.Simulation``, each forming a
 cluster by joins and then suffering a random schedule of 2-6 faults drawn from its seed
 (partitions, one-way partitions, loss/duplication/reordering windows, crashes and restarts,
-pauses, joins, one leave), with ``5 + seed % 3`` members unless ``--members`` is given. Figures:
+pauses, limping members, loss of all traffic into one member, one member cut from some peers,
+joins, one leave), with ``5 + seed % 3`` members unless ``--members`` is given. Figures:
 schedules and node-steps per second of wall time, violations of the safety rules and of
 convergence (each failing seed's replayable report is printed, at most 3), runs in which no
-member survived, and gossip rounds from the end of the last fault until every live member holds
+member survived, split into forced (the schedule alone left no majority for longer than the
+protocol needs to decide: ``messages.testing.majority``) and avoidable, and gossip rounds from the end of the last fault until every live member holds
 the same converged view (median, max).
 
 Scale (unless ``--no-scale``): a converged cluster of N members (``start_converged``), split half
@@ -46,8 +48,10 @@ from types import FrameType
 from report import Report
 
 from messages.events import ClusterEvent, MemberDowned, MemberUnreachable
+from messages.settings import Settings
 from messages.testing.faults import Fault, FaultKind
 from messages.testing.invariants import WorldHistory
+from messages.testing.majority import decision_time, majority_lost_at
 from messages.testing.simulator import Outcome, Simulation
 
 PARTITION_AT = 1.0
@@ -113,10 +117,18 @@ def report_schedules(schedules: Schedules, members: int | None, report: Report) 
     report("node_steps_per_s", steps / schedules.seconds)
     report("violations", sum(len(outcome.violations) for outcome in outcomes))
     report("failing_seeds", " ".join(str(o.seed) for o in failing) or "none")
-    deserted = [outcome.seed for outcome in outcomes if outcome.survivors == 0]
+    deserted = [outcome for outcome in outcomes if outcome.survivors == 0]
+    decide = decision_time(Settings.lan())
+    avoidable = [o.seed for o in deserted if majority_lost_at(o.faults, o.members, decide) is None]
     report("runs_without_survivors", len(deserted))
+    report("runs_without_survivors_forced", len(deserted) - len(avoidable))
+    report("runs_without_survivors_avoidable", len(avoidable))
     if deserted:
-        report("runs_without_survivors_seeds", " ".join(map(str, deserted[:MAX_SEEDS_LISTED])))
+        seeds = [outcome.seed for outcome in deserted]
+        report("runs_without_survivors_seeds", " ".join(map(str, seeds[:MAX_SEEDS_LISTED])))
+    if avoidable:
+        listed = " ".join(map(str, avoidable[:MAX_SEEDS_LISTED]))
+        report("runs_without_survivors_avoidable_seeds", listed)
     effects: Counter[str] = Counter()
     for outcome in outcomes:
         effects.update(outcome.effects)

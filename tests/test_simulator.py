@@ -36,7 +36,8 @@ def run(seed: int, members: int, faults: list[Fault]) -> Outcome:
 @pytest.mark.parametrize("first", range(0, SCHEDULES, CHUNK))
 def test_seeded_fault_schedules_break_no_rule_and_converge(first: int) -> None:
     """5 to 7 members formed by joins, then 2-6 random faults (partitions, one-way partitions,
-    loss/duplication/reordering, crashes and restarts, pauses, joins, a leave), all healing."""
+    loss/duplication/reordering, crashes and restarts, pauses, limping, deaf and partly cut
+    members, joins, a leave), all healing."""
     for seed in range(first, first + CHUNK):
         outcome = Simulation(seed, members=5 + seed % 3).run()
         assert outcome.ok, outcome.report()

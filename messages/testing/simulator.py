@@ -65,11 +65,17 @@ class _Member:
     link: int
     timers: dict[type, int] = dataclasses.field(default_factory=dict)
     paused_until: float = 0.0
+    limp: Fault | None = None
     crashed: bool = False
 
     @property
     def live(self) -> bool:
         return not self.crashed and self.node.termination is None
+
+    def wakes_at(self, now: float) -> float:
+        """When this member runs again after a pause or a limp's freeze (``now``: it runs)."""
+        wake = self.limp.wakes_at(now) if self.limp is not None else now
+        return max(wake, self.paused_until)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +113,8 @@ class Outcome:
 class Simulation:
     """One seeded run: bootstrap ``members`` members, apply the seed's faults, then check that
     the live members converge within ``settle_rounds`` gossip rounds (default: detection, the
-    downing delay and removal, plus 4 log2(N) + 10 rounds of gossip)."""
+    downing delay and removal, plus 4 log2(N) + 10 rounds of gossip). With ``new_faults`` false
+    a drawn schedule has no limping, deaf or partly cut member (``faults.NEW_KINDS``)."""
 
     def __init__(
         self,
@@ -118,6 +125,7 @@ class Simulation:
         trace_length: int = 40,
         settle_rounds: float | None = None,
         start_converged: bool = False,
+        new_faults: bool = True,
     ) -> None:
         if members < 1:
             raise ValueError(f"a simulation needs at least one member, got {members}")
@@ -145,7 +153,7 @@ class Simulation:
         self.start_converged = start_converged
         if faults is None or isinstance(faults, int):
             count = faults if faults is not None else self.rng.randint(2, 6)
-            self.faults = schedule_faults(self.rng, members, count, start=5.0)
+            self.faults = schedule_faults(self.rng, members, count, 5.0, new_faults)
         else:
             self.faults = sorted(faults, key=lambda fault: (fault.at, fault.kind.value))
         self.network = Network(self.faults)
@@ -203,8 +211,9 @@ class Simulation:
             case (_Member() as member, message):
                 if member.crashed or member is not self._at.get(member.index):
                     return  # for an incarnation that is gone
-                if member.paused_until > self.now:
-                    self._push(member.paused_until, event)  # it runs on after the pause
+                wake = member.wakes_at(self.now)
+                if wake > self.now:
+                    self._push(wake, event)  # it runs on after the pause
                 else:
                     self._step(member, message)
             case _:
@@ -321,13 +330,22 @@ class Simulation:
                 self._start(fault.target or 0, at=self.now)
             case FaultKind.PAUSE if member is not None:
                 member.paused_until = max(member.paused_until, fault.until)
+            case FaultKind.LIMP if member is not None:
+                member.limp = fault
             case FaultKind.JOIN:
                 index = max(self._at) + 1
                 self._start(index, at=self.now)
             case FaultKind.LEAVE if member is not None and member.live:
                 self.history.leavers.add(member.node.uuid)
                 self._step(member, Leave())  # now: a leave under way is no convergence
-            case FaultKind.PARTITION | FaultKind.ONE_WAY | FaultKind.DEGRADE | FaultKind.HEAL:
+            case (
+                FaultKind.PARTITION
+                | FaultKind.ONE_WAY
+                | FaultKind.DEGRADE
+                | FaultKind.DEAF
+                | FaultKind.CUT
+                | FaultKind.HEAL
+            ):
                 self.network.apply(fault)
             case _:
                 pass  # the target is gone already
