@@ -28,6 +28,9 @@ class Settings:
     min_std_deviation: float = 0.1
     monitored_by: int = 5
     down_after: float = 10.0
+    # Pekko's down-all-when-unstable: a member whose unreachable picture keeps changing for
+    # ``down_after`` plus this long without a decision downs itself; None turns it off.
+    down_all_when_unstable: float | None = 7.5
     join_timeout: float = 20.0
     # Join retries: ``join_backoff`` doubling once per round of seeds, at most ``join_backoff_max``;
     # a client's reconnections: ``reconnect_backoff`` doubling per failure, at most the same cap.
