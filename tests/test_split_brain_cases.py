@@ -6,9 +6,12 @@ the rows the deciding members hold: ``"A>B"`` is A marking B unreachable, and a 
 partition marks every member outside it (every member watches every other at these sizes).
 Each case asserts which members end up downed when every member of the deciding side acts on
 that table: a member whose verdict is DOWN_SELF downs itself, the keeping leader downs the
-others. Pekko's answer is in the last column where it differs (Pekko downs every indirectly
-connected member; this project downs the fewest whose removal leaves no accusation among the
-rest, and counts them unreachable when it then applies keep-majority).
+others. Pekko's answer is beside ours. Pekko downs every indirectly connected member (an
+observer that is also accused) and decides again on the rest, counting them reachable there;
+here they count by the plain union, as before, so a cycle costs more (a minimum vertex cover of
+the accusation graph downed fewer than Pekko, but gave a split brain in the simulator, seed 465:
+docs/architecture.md). Where ours downs fewer, it is a predicted self-downer that the others
+accuse: it alone is downed.
 """
 
 from __future__ import annotations
@@ -71,22 +74,22 @@ PEKKO_KEEP_MAJORITY = [
     ("a tie keeps the lowest address {A, B} | {C, D}", 4, "AB", "", "CD", "CD"),
     ("a tie without the lowest address {A, B} | {C, D}", 4, "CD", "", "CD", "CD"),
     ("{(A, B)} => {}", 2, "AB", "A>B B>A", "B", "AB"),
-    ("{(A, B), C} => {C}", 3, "ABC", "A>B B>A", "B", "AB"),
+    ("{(A, B), C} => {C}", 3, "ABC", "A>B B>A", "ABC", "AB"),
     ("{(A, B, C)} => {}", 3, "ABC", "A>B B>C C>A", "ABC", "ABC"),
-    ("{(A, B, C, D)} => {}", 4, "ABCD", "A>D D>A B>C C>B", "CD", "ABCD"),
-    ("{(A, B, C), D, E} => {D, E}", 5, "ABCDE", "A>B B>C C>A", "BC", "ABC"),
-    ("{A, (B, C), D, (E, F), G} => {A, D, G}", 7, "ABCDEFG", "B>C C>B E>F F>E", "CF", "BCEF"),
+    ("{(A, B, C, D)} => {}", 4, "ABCD", "A>D D>A B>C C>B", "ABCD", "ABCD"),
+    ("{(A, B, C), D, E} => {D, E}", 5, "ABCDE", "A>B B>C C>A", "ABCDE", "ABC"),
+    ("{A, (B, C), D, (E, F), G} => {A, D, G}", 7, "ABCDEFG", "B>C C>B E>F F>E", "ABCDEFG", "BCEF"),
     # Pekko finds these through "seen"; here there is no cycle: the plain union decides
     ("seen: {(A, B, C)} => {}", 3, "ABC", "A>B A>C", "ABC", "ABC"),
-    ("seen: {(A, B, C, D), E} => {E}", 5, "ABCDE", "B>C C>B A>D", "CD", "ABCD"),
-    ("with crashed: {(A, B), D, E} | {C} => {D, E}", 5, "ABDE", "A>B B>A", "BC", "ABC"),
-    # counted unreachable in the re-decision, B and C cost side 1 its majority (research 1.8)
+    ("seen: {(A, B, C, D), E} => {E}", 5, "ABCDE", "B>C C>B A>D", "ABCDE", "ABCD"),
+    ("with crashed: {(A, B), D, E} | {C} => {D, E}", 5, "ABDE", "A>B B>A", "ABDE", "ABC"),
+    # B and C count unreachable, so side 1 has no majority (research 1.8: Pekko counts them)
     ("{A, (B, C)} | {D, E} => {A}, side 1", 5, "ABC", "B>C C>B", "ABC", "BCDE"),
     ("{A, (B, C)} | {D, E} => {A}, side 2", 5, "DE", "", "DE", "DE"),
     ("{A, (B, C)} | {D, E} => {A}, side 2 saw B-C", 5, "DE", "B>C C>B", "DE", "BCDE"),
     ("{A, (B, C)} | {D, E, F, G}, side 1", 7, "ABC", "B>C C>B", "ABC", "ABC"),
     ("{A, (B, C)} | {D, E, F, G}, side 2", 7, "DEFG", "B>C C>B", "ABC", "ABC"),
-    # E counted unreachable, D, F and G are 3 of 7; Pekko counts D and E reachable (4 of 7)
+    # D and E count unreachable: F and G are 2 of 7; Pekko counts D and E reachable (4 of 7)
     ("{A, B, C} | {(D, E), F, G} => {F, G}, side 2", 7, "DEFG", "D>E E>D", "DEFG", "ABCDE"),
     ("{A, (B), C} | {D, (E, F), G} => {D, G}, side 1", 7, "ABC", "B>E E>F F>B", "ABC", "ABCEF"),
     ("{A, (B), C} | {D, (E, F), G} => {D, G}, side 2", 7, "DEFG", "B>E E>F F>B", "DEFG", "ABCEF"),
@@ -105,7 +108,6 @@ def test_pekko_keep_majority_cases(
     size: int, side: str, records: str, ours: str, pekko: str
 ) -> None:
     assert downed(table(size, side, records), side) == ours
-    assert set(ours) <= set(pekko) | set(side)  # never more than Pekko but for this side
 
 
 # Five members A, B, C, D and X (= E, the highest address), each watching the other four.
@@ -113,8 +115,8 @@ E_CASES = [
     ("E1: X deaf, its row reaches the others", "ABCDE", "E>A E>B E>C E>D A>E B>E C>E D>E", "E"),
     ("E1: X deaf, holding only its own row", "E", "E>A E>B E>C E>D", "E"),
     ("E2: X deaf, then crashed", "ABCD", "E>A E>B E>C E>D A>E B>E C>E D>E", "E"),
-    ("E3: only X's early partial row escaped", "ABCDE", "E>A A>E B>E C>E D>E", "E"),
-    ("E4: {A, B} | {C, D} with X bridging", "ABCDE", "A>C A>D B>C B>D C>A C>B D>A D>B", "CD"),
+    ("E3: only X's early partial row escaped", "ABCDE", "E>A A>E B>E C>E D>E", "AE"),
+    ("E4: {A, B} | {C, D} with X bridging", "ABCDE", "A>C A>D B>C B>D C>A C>B D>A D>B", "ABCDE"),
     ("E5: clean partition, side {A, B}", "AB", "A>C A>D A>E B>C B>D B>E", "AB"),
     ("E5: clean partition, side {C, D, X}", "CDE", "C>A C>B D>A D>B E>A E>B", "AB"),
 ]

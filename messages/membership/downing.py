@@ -9,9 +9,10 @@ counting this side as small as it could be (no LEAVING members, which may be EXI
 side) and the other side as large (with its JOINING members, which may be UP there). If that changes
 the verdict, this side downs itself too: never two live clusters, at worst none.
 
-Who counts as unreachable is read from the gossiped table alone (``verdicts``: suspects and the
-fewest indirectly connected members are counted unreachable and their verdicts set aside), so every
-member holding one table keeps the same side; a member that side downs downs itself.
+Who counts as unreachable is read from the gossiped table alone (``verdicts``: a suspect, an
+observer that will lose by its own row and that others accuse, counts unreachable and its verdicts
+are set aside), so every member holding one table keeps the same side; a member that side downs
+downs itself.
 
 Why this is safe: the leader moves a member to UP, or LEAVING to EXITING, only once every UP and
 LEAVING member has seen the state before the move, so the two sides count the same members but

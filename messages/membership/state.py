@@ -133,7 +133,7 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
 
     def unreachable(self) -> frozenset[str]:
         """Members that count as unreachable, read from the table alone (``verdicts``): whoever a
-        trusted observer marks, suspects and the fewest indirectly connected members. Only members
+        trusted observer marks, and the suspects whose verdicts are not trusted. Only members
         that are not DOWN observe: a downed member's last verdicts (often all others, from its
         side of a partition) would otherwise block convergence for good (as in Akka)."""
         return self._unreachable

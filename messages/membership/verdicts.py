@@ -2,7 +2,7 @@
 
 A pure function of the gossiped members and rows, so every member that holds the same table
 counts the same members unreachable, and keep-majority (``downing``) then keeps the same side.
-Only live (not DOWN) observers' rows are read. Two kinds of verdicts are not taken at face value:
+Only live (not DOWN) observers' rows are read, and one kind of observer is not taken at its word:
 
 - A *suspect* is a counted observer whose own row alone already makes it lose keep-majority (it
   will down itself whatever else it learns) and that an observer which is no such predicted
@@ -11,10 +11,11 @@ Only live (not DOWN) observers' rows are read. Two kinds of verdicts are not tak
   own view holds its row, so there it is a suspect too, or it loses on the plain union. A
   predicted self-downer nobody else accuses (one side of a clean partition, seen from inside)
   is read as it is: the union, as before.
-- *Indirectly connected* members (Pekko's term) are observers that are also accused among the
-  remaining rows: a clean partition seen from one side never gives both ends of an accusation.
-  The fewest of them whose removal leaves no accusation among the rest (a minimum vertex cover
-  of their accusation graph) count as unreachable, and their own verdicts are set aside.
+- *Indirectly connected* members (Pekko's term: an observer that is also accused, which a clean
+  partition seen from one side never gives) are not set apart (they count by the union): downing the fewest of them (a
+  minimum vertex cover of their accusation graph) and setting their verdicts aside excused the
+  members they accused, and the simulator found a split brain in that (seed 465, see
+  docs/architecture.md).
 
 Everything else is the union of verdicts, as before: whoever a trusted observer accuses.
 """
@@ -23,25 +24,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from messages.address import Address
 from messages.member import Member, MemberStatus
 from messages.membership.merging import ReachabilityRow, address_order
 
-__all__ = ["EXACT_COVER_LIMIT", "counted_unreachable", "fewest_to_down", "predicted_self_downers"]
+__all__ = ["counted_unreachable", "predicted_self_downers"]
 
 COUNTED = frozenset({MemberStatus.UP, MemberStatus.LEAVING})
 """The members keep-majority counts (``downing``)."""
-EXACT_COVER_LIMIT = 20
-"""Above this many indirectly connected members, the cover is greedy rather than exact."""
-
-Graph = Mapping[str, frozenset[str]]
 
 
 def counted_unreachable(
     members: Mapping[str, Member], rows: Iterable[ReachabilityRow]
 ) -> frozenset[str]:
-    """The members that count as unreachable: suspects, the cover of the indirectly connected,
-    and whoever the other live observers accuse."""
+    """The members that count as unreachable: suspects, and whoever the other live observers
+    accuse."""
     verdicts = {
         row.observer: row.unreachable.intersection(members)
         for row in rows
@@ -51,18 +47,8 @@ def counted_unreachable(
     predicted = predicted_self_downers(members, verdicts)
     confirmed = frozenset().union(*(row for o, row in verdicts.items() if o not in predicted))
     suspected = predicted & confirmed
-    trusted = {o: row for o, row in verdicts.items() if o not in suspected and row}
-    accused = frozenset().union(*trusted.values())
-    tangled = accused.intersection(trusted)
-    graph: dict[str, set[str]] = {uuid: set() for uuid in tangled}
-    for observer in tangled:
-        for subject in trusted[observer] & tangled:
-            graph[observer].add(subject)
-            graph[subject].add(observer)
-    rank = {uuid: address_order(members[uuid]) for uuid in tangled}
-    cover = fewest_to_down({u: frozenset(n) for u, n in graph.items()}, rank)
-    kept = frozenset().union(*(row for o, row in trusted.items() if o not in cover))
-    return kept | suspected | cover
+    trusted = (row for o, row in verdicts.items() if o not in suspected)
+    return frozenset().union(*trusted) | suspected
 
 
 def predicted_self_downers(
@@ -84,65 +70,3 @@ def predicted_self_downers(
         if there > here or (there == here and lowest in row):
             found.add(observer)
     return frozenset(found)
-
-
-def fewest_to_down(graph: Graph, rank: Mapping[str, tuple[Address, str]]) -> frozenset[str]:
-    """A minimum vertex cover of ``graph`` (adjacency sets, symmetric): exact up to
-    ``EXACT_COVER_LIMIT`` vertices, degree-greedy beyond. Deterministic: among covers of the
-    same size the search takes the first that downs the highest ``rank`` first."""
-    edged = {u: n for u, n in graph.items() if n}
-    if not edged:
-        return frozenset()
-    order = sorted(edged, key=rank.__getitem__, reverse=True)
-    greedy = _greedy_cover(edged, order)
-    if len(order) > EXACT_COVER_LIMIT:
-        return greedy
-    return _search(edged, order, frozenset(), len(greedy) + 1) or greedy
-
-
-def _search(
-    graph: Graph, order: list[str], chosen: frozenset[str], bound: int
-) -> frozenset[str] | None:
-    """The first cover (in ``order``'s preference) with fewer than ``bound`` vertices
-    containing ``chosen``, or None: branch on the first vertex with an uncovered edge, in the
-    cover or all its uncovered neighbours in it; prune by a maximal matching's size."""
-    if len(chosen) >= bound:
-        return None
-    left = {u: n - chosen for u, n in graph.items() if u not in chosen and n - chosen}
-    if not left:
-        return chosen
-    if len(chosen) + _matching_size(left, order) >= bound:
-        return None
-    pick = next(u for u in order if u in left)
-    best = None
-    for extra in (frozenset({pick}), left[pick]):
-        found = _search(graph, order, chosen | extra, bound)
-        if found is not None:
-            best, bound = found, len(found)
-    return best
-
-
-def _matching_size(graph: Graph, order: list[str]) -> int:
-    """The size of a greedy maximal matching: a lower bound on any vertex cover."""
-    matched: set[str] = set()
-    for u in order:
-        if u in graph and u not in matched:
-            partner = next((v for v in order if v in graph[u] and v not in matched), None)
-            if partner is not None:
-                matched |= {u, partner}
-    return len(matched) // 2
-
-
-def _greedy_cover(graph: Graph, order: list[str]) -> frozenset[str]:
-    """Repeatedly down the vertex with the most uncovered edges (the highest rank on a tie)."""
-    position = {u: i for i, u in enumerate(order)}
-    chosen: set[str] = set()
-    left = {u: set(n) for u, n in graph.items()}
-    while left:
-        pick = max(left, key=lambda u: (len(left[u]), -position[u]))
-        chosen.add(pick)
-        for v in left.pop(pick):
-            left[v].discard(pick)
-            if not left[v]:
-                del left[v]
-    return frozenset(chosen)
