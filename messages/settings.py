@@ -28,6 +28,10 @@ class Settings:
     min_std_deviation: float = 0.1
     monitored_by: int = 5
     down_after: float = 10.0
+    # Pekko's down-all-when-unstable: a member whose unreachable picture keeps changing for
+    # ``down_after`` plus this long without a decision downs itself. None (the default) is off:
+    # in the simulator, at 7.5 s, it turned 134 of 1,000 total losses into 340.
+    down_all_when_unstable: float | None = None
     join_timeout: float = 20.0
     # Join retries: ``join_backoff`` doubling once per round of seeds, at most ``join_backoff_max``;
     # a client's reconnections: ``reconnect_backoff`` doubling per failure, at most the same cap.

@@ -99,7 +99,9 @@ def test_the_checks_catch_a_downing_rule_that_allows_split_brain(
     """With a downing rule where every side keeps the cluster, a long partition ends in two
     clusters, and the simulator says so: its checks are not vacuous."""
 
-    def everyone_keeps(state: MembershipState, stable_for: float, down_after: float) -> Decision:
+    def everyone_keeps(
+        state: MembershipState, self_uuid: str, stable_for: float, down_after: float
+    ) -> Decision:
         pending = pending_unreachable(state)
         verdict = Verdict.DOWN_UNREACHABLE if pending and stable_for >= down_after else Verdict.WAIT
         return Decision(verdict, pending, 0, 0)

@@ -3,7 +3,9 @@
 Each member heartbeats its ``monitored_by`` successors on the ring (``ring``), feeds their
 answers to one phi accrual detector each, and publishes the silent ones as its reachability row.
 Once the set of unreachable members has been stable for ``down_after``, keep-majority
-(``downing``) decides: the leader of the majority downs the others; a minority downs itself.
+(``downing``) decides: the leader of the majority downs the others; a minority downs itself. A
+picture that keeps changing for ``down_after + down_all_when_unstable`` downs every member that
+sees it (Pekko's down-all-when-unstable).
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ import dataclasses
 import math
 
 from messages.member import MemberStatus
-from messages.membership.downing import Verdict, down_members, keep_majority, pending_unreachable
+from messages.membership.downing import (
+    Decision,
+    Verdict,
+    down_members,
+    keep_majority,
+    pending_unreachable,
+)
 from messages.membership.effects import (
     CloseLink,
     Downing,
@@ -177,17 +185,12 @@ def leader_tick(run: Step) -> None:
 
 def _apply_downing(run: Step) -> None:
     state = run.state
-    pending = pending_unreachable(state)
-    before = run.node.pending_unreachable
-    if pending != before:
-        # Only a new suspicion, or one withdrawn, makes the picture unstable again; a member
-        # that leaves the set because it was downed (maybe by itself) is progress.
-        withdrawn = any(_is_live(state, uuid) for uuid in before - pending)
-        if pending - before or withdrawn:
-            run.node = dataclasses.replace(run.node, unreachable_since=run.now)
-        run.node = dataclasses.replace(run.node, pending_unreachable=pending)
+    settings = run.node.settings
+    _track_stability(run, pending_unreachable(state))
     stable_for = run.now - run.node.unreachable_since
-    decision = keep_majority(state, stable_for, run.node.settings.down_after)
+    decision = keep_majority(state, run.uuid, stable_for, settings.down_after)
+    if decision.verdict is not Verdict.WAIT:
+        run.node = dataclasses.replace(run.node, unstable_since=None)
     if decision.verdict is Verdict.DOWN_UNREACHABLE:
         leader = state.leader()
         if leader is not None and leader.uuid == run.uuid and not run.quiet:
@@ -196,12 +199,45 @@ def _apply_downing(run: Step) -> None:
             run.effects.append(Downing(tuple(downed), decision.reachable_count, decision.total))
             run.adopt(down_members(state, doomed, by=run.uuid))
     elif decision.verdict is Verdict.DOWN_SELF:
-        run.effects.append(Downing((run.node.me,), decision.reachable_count, decision.total))
-        run.finish(
-            TerminationKind.REMOVED,
-            "downed itself: this member was on the minority side of a partition",
-        )
-        run.adopt(down_members(run.state, frozenset({run.uuid}), by=run.uuid))
+        _down_self(run, decision, "this member was on the minority side of a partition")
+    elif _unstable_too_long(run):
+        _down_self(run, decision, "the unreachable members did not settle (down all when unstable)")
+
+
+def _track_stability(run: Step, pending: frozenset[str]) -> None:
+    """Restart the stable window when a suspicion is added or withdrawn, and note when the
+    picture first became unstable (until it is decided or nothing is pending any more)."""
+    before = run.node.pending_unreachable
+    if pending != before:
+        # Only a new suspicion, or one withdrawn, makes the picture unstable again; a member
+        # that leaves the set because it was downed (maybe by itself) is progress.
+        withdrawn = any(_is_live(run.state, uuid) for uuid in before - pending)
+        if pending - before or withdrawn:
+            unstable_since = run.node.unstable_since
+            run.node = dataclasses.replace(
+                run.node,
+                unreachable_since=run.now,
+                unstable_since=run.now if unstable_since is None else unstable_since,
+            )
+        run.node = dataclasses.replace(run.node, pending_unreachable=pending)
+    if not pending and run.node.unstable_since is not None:
+        run.node = dataclasses.replace(run.node, unstable_since=None)
+
+
+def _unstable_too_long(run: Step) -> bool:
+    """Pekko's down-all-when-unstable: the picture has kept changing for ``down_after`` plus
+    ``down_all_when_unstable`` without a decision, so every member that sees it downs itself."""
+    settings = run.node.settings
+    since = run.node.unstable_since
+    if settings.down_all_when_unstable is None or since is None:
+        return False
+    return run.now - since >= settings.down_after + settings.down_all_when_unstable
+
+
+def _down_self(run: Step, decision: Decision, why: str) -> None:
+    run.effects.append(Downing((run.node.me,), decision.reachable_count, decision.total))
+    run.finish(TerminationKind.REMOVED, f"downed itself: {why}")
+    run.adopt(down_members(run.state, frozenset({run.uuid}), by=run.uuid))
 
 
 def _is_live(state: MembershipState, uuid: str) -> bool:

@@ -9,6 +9,11 @@ counting this side as small as it could be (no LEAVING members, which may be EXI
 side) and the other side as large (with its JOINING members, which may be UP there). If that changes
 the verdict, this side downs itself too: never two live clusters, at worst none.
 
+Who counts as unreachable is read from the gossiped table alone (``verdicts``: a suspect, an
+observer that will lose by its own row and that others accuse, counts unreachable and its verdicts
+are set aside), so every member holding one table keeps the same side; a member that side downs
+downs itself.
+
 Why this is safe: the leader moves a member to UP, or LEAVING to EXITING, only once every UP and
 LEAVING member has seen the state before the move, so the two sides count the same members but
 for those moves, and the second count covers them. Downing a member is itself such a decision,
@@ -24,10 +29,9 @@ import msgspec
 
 from messages.member import Member, MemberStatus
 from messages.membership.state import MembershipState
+from messages.membership.verdicts import COUNTED
 
 __all__ = ["Decision", "Verdict", "down_members", "keep_majority", "pending_unreachable"]
-
-_COUNTED = frozenset({MemberStatus.UP, MemberStatus.LEAVING})
 
 
 class Verdict(enum.Enum):
@@ -72,12 +76,16 @@ def pending_unreachable(state: MembershipState) -> frozenset[str]:
     )
 
 
-def keep_majority(state: MembershipState, stable_for: float, down_after: float) -> Decision:
-    """The decision of this node, whose view is ``state``, once the set of pending unreachable
-    members has not changed for ``stable_for`` seconds."""
+def keep_majority(
+    state: MembershipState, self_uuid: str, stable_for: float, down_after: float
+) -> Decision:
+    """The decision of member ``self_uuid``, whose view is ``state``, once the set of pending
+    unreachable members has not changed for ``stable_for`` seconds. The survivors depend on
+    the state alone; ``self_uuid`` only says on which side this member is: one the keeping
+    side downs (a suspect that cannot hear the others, say) downs itself."""
     pending = pending_unreachable(state)
     unreachable = state.unreachable()
-    counted = [m for m in state.members if m.status in _COUNTED]
+    counted = [m for m in state.members if m.status in COUNTED]
     reachable = sum(1 for m in counted if m.uuid not in unreachable)
     if not pending or stable_for < down_after:
         verdict = Verdict.WAIT
@@ -86,7 +94,9 @@ def keep_majority(state: MembershipState, stable_for: float, down_after: float) 
     else:
         lowest_unreachable = _lowest(counted).uuid in unreachable
         verdict = _majority(reachable, len(counted) - reachable, lowest_unreachable)
-        if verdict is Verdict.DOWN_UNREACHABLE and not _keeps_with_changes_in_flight(state):
+        if verdict is Verdict.DOWN_UNREACHABLE and (
+            self_uuid in pending or not _keeps_with_changes_in_flight(state)
+        ):
             verdict = Verdict.DOWN_SELF
     return Decision(verdict, pending, reachable, len(counted))
 
@@ -100,7 +110,7 @@ def _keeps_with_changes_in_flight(state: MembershipState) -> bool:
     there = sum(
         1
         for m in state.members
-        if m.uuid in unreachable and m.status in (MemberStatus.JOINING, *_COUNTED)
+        if m.uuid in unreachable and m.status in (MemberStatus.JOINING, *COUNTED)
     )
     if not this_side:
         return False

@@ -78,6 +78,7 @@ class NodeState:
     running: bool = False
     pending_unreachable: frozenset[str] = frozenset()
     unreachable_since: float = 0.0
+    unstable_since: float | None = None
     leaving: bool = False
     termination: Termination | None = None
 

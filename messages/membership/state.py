@@ -23,6 +23,7 @@ from messages.membership.merging import (
     merge_tombstones,
     sorted_rows,
 )
+from messages.membership.verdicts import counted_unreachable
 from messages.vector_clock import Causality, VectorClock
 
 __all__ = [
@@ -131,9 +132,10 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         return None
 
     def unreachable(self) -> frozenset[str]:
-        """Members that some observer marks unreachable. Only members that are not DOWN observe:
-        a downed member's last verdicts (often all others, from its side of a partition) would
-        otherwise block convergence for good (Akka excludes downed observers the same way)."""
+        """Members that count as unreachable, read from the table alone (``verdicts``): whoever a
+        trusted observer marks, and the suspects whose verdicts are not trusted. Only members
+        that are not DOWN observe: a downed member's last verdicts (often all others, from its
+        side of a partition) would otherwise block convergence for good (as in Akka)."""
         return self._unreachable
 
     def reachability_row(self, observer: str) -> frozenset[str]:
@@ -324,13 +326,7 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
 
     @functools.cached_property
     def _unreachable(self) -> frozenset[str]:
-        members = self._members_by_uuid
-        subjects: set[str] = set()
-        for row in self.reachability:
-            observer = members.get(row.observer)
-            if observer is not None and observer.status is not DOWN:
-                subjects.update(row.unreachable)
-        return frozenset(subjects.intersection(members))
+        return counted_unreachable(self._members_by_uuid, self.reachability)
 
 
 def merge(a: MembershipState, b: MembershipState) -> MembershipState:

@@ -1,0 +1,137 @@
+"""Decision-level cases: Pekko's SplitBrainResolverSpec "KeepMajority" block, and the research's
+E1-E5 (docs/architecture.md, "Failure detection and downing").
+
+Members A, B, C, ... are ``converged_cluster``'s, in address order (A is the lowest). A table is
+the rows the deciding members hold: ``"A>B"`` is A marking B unreachable, and a side of a
+partition marks every member outside it (every member watches every other at these sizes).
+Each case asserts which members end up downed when every member of the deciding side acts on
+that table: a member whose verdict is DOWN_SELF downs itself, the keeping leader downs the
+others. Pekko's answer is beside ours. Pekko downs every indirectly connected member (an
+observer that is also accused) and decides again on the rest, counting them reachable there;
+here they count by the plain union, as before, so a cycle costs more (a minimum vertex cover of
+the accusation graph downed fewer than Pekko, but gave a split brain in the simulator, seed 465:
+docs/architecture.md). Where ours downs fewer, it is a predicted self-downer that the others
+accuse: it alone is downed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from messages.membership.downing import Verdict, keep_majority
+from messages.membership.state import MembershipState
+from messages.testing.simulator import converged_cluster
+
+LETTERS = "ABCDEFG"
+
+
+def uuid(letter: str) -> str:
+    return f"member-{LETTERS.index(letter):05d}"
+
+
+def letter(member: str) -> str:
+    return LETTERS[int(member.rsplit("-", 1)[1])]
+
+
+def table(size: int, side: str, records: str) -> MembershipState:
+    """A converged cluster of ``size`` whose members in ``side`` mark all others, plus the
+    ``records`` (space-separated ``"A>B"``)."""
+    everyone = LETTERS[:size]
+    rows: dict[str, set[str]] = defaultdict(set)
+    if side != everyone:
+        for observer in side:
+            rows[observer] |= set(everyone) - set(side)
+    for record in records.split():
+        observer, subject = record.split(">")
+        rows[observer].add(subject)
+    state = converged_cluster(size)
+    for observer, subjects in sorted(rows.items()):
+        state = state.set_reachability(uuid(observer), {uuid(s) for s in subjects})
+    return state
+
+
+def downed(state: MembershipState, deciders: str) -> str:
+    """The members downed when each member of ``deciders`` acts on ``state``."""
+    gone: set[str] = set()
+    leader = state.leader()
+    for member in deciders:
+        decision = keep_majority(state, uuid(member), stable_for=10.0, down_after=10.0)
+        if decision.verdict is Verdict.DOWN_SELF:
+            gone.add(member)
+        elif decision.verdict is Verdict.DOWN_UNREACHABLE:
+            assert leader is not None
+            if letter(leader.uuid) in deciders:
+                gone |= {letter(u) for u in decision.unreachable}
+    return "".join(sorted(gone))
+
+
+# (name, cluster size, deciding side, records, downed here, downed by Pekko)
+PEKKO_KEEP_MAJORITY = [
+    ("keep the majority {A, B, C} | {D, E}", 5, "ABC", "", "DE", "DE"),
+    ("the minority downs itself {A, B, C} | {D, E}", 5, "DE", "", "DE", "DE"),
+    ("a tie keeps the lowest address {A, B} | {C, D}", 4, "AB", "", "CD", "CD"),
+    ("a tie without the lowest address {A, B} | {C, D}", 4, "CD", "", "CD", "CD"),
+    ("{(A, B)} => {}", 2, "AB", "A>B B>A", "B", "AB"),
+    ("{(A, B), C} => {C}", 3, "ABC", "A>B B>A", "ABC", "AB"),
+    ("{(A, B, C)} => {}", 3, "ABC", "A>B B>C C>A", "ABC", "ABC"),
+    ("{(A, B, C, D)} => {}", 4, "ABCD", "A>D D>A B>C C>B", "ABCD", "ABCD"),
+    ("{(A, B, C), D, E} => {D, E}", 5, "ABCDE", "A>B B>C C>A", "ABCDE", "ABC"),
+    ("{A, (B, C), D, (E, F), G} => {A, D, G}", 7, "ABCDEFG", "B>C C>B E>F F>E", "ABCDEFG", "BCEF"),
+    # Pekko finds these through "seen"; here there is no cycle: the plain union decides
+    ("seen: {(A, B, C)} => {}", 3, "ABC", "A>B A>C", "ABC", "ABC"),
+    ("seen: {(A, B, C, D), E} => {E}", 5, "ABCDE", "B>C C>B A>D", "ABCDE", "ABCD"),
+    ("with crashed: {(A, B), D, E} | {C} => {D, E}", 5, "ABDE", "A>B B>A", "ABDE", "ABC"),
+    # B and C count unreachable, so side 1 has no majority (research 1.8: Pekko counts them)
+    ("{A, (B, C)} | {D, E} => {A}, side 1", 5, "ABC", "B>C C>B", "ABC", "BCDE"),
+    ("{A, (B, C)} | {D, E} => {A}, side 2", 5, "DE", "", "DE", "DE"),
+    ("{A, (B, C)} | {D, E} => {A}, side 2 saw B-C", 5, "DE", "B>C C>B", "DE", "BCDE"),
+    ("{A, (B, C)} | {D, E, F, G}, side 1", 7, "ABC", "B>C C>B", "ABC", "ABC"),
+    ("{A, (B, C)} | {D, E, F, G}, side 2", 7, "DEFG", "B>C C>B", "ABC", "ABC"),
+    # D and E count unreachable: F and G are 2 of 7; Pekko counts D and E reachable (4 of 7)
+    ("{A, B, C} | {(D, E), F, G} => {F, G}, side 2", 7, "DEFG", "D>E E>D", "DEFG", "ABCDE"),
+    ("{A, (B), C} | {D, (E, F), G} => {D, G}, side 1", 7, "ABC", "B>E E>F F>B", "ABC", "ABCEF"),
+    ("{A, (B), C} | {D, (E, F), G} => {D, G}, side 2", 7, "DEFG", "B>E E>F F>B", "DEFG", "ABCEF"),
+    ("double indirectly connected {A, B, C} | {(D, E), (F, G)}, side 1", 7, "ABC", "D>E G>F",
+     "ABC", "ABCDEFG"),
+    ("double indirectly connected {A, B, C} | {(D, E), (F, G)}, side 2", 7, "DEFG", "D>E G>F",
+     "DEFG", "ABCDEFG"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("size", "side", "records", "ours", "pekko"),
+    [pytest.param(*case[1:], id=case[0]) for case in PEKKO_KEEP_MAJORITY],
+)
+def test_pekko_keep_majority_cases(
+    size: int, side: str, records: str, ours: str, pekko: str
+) -> None:
+    assert downed(table(size, side, records), side) == ours
+
+
+# Five members A, B, C, D and X (= E, the highest address), each watching the other four.
+E_CASES = [
+    ("E1: X deaf, its row reaches the others", "ABCDE", "E>A E>B E>C E>D A>E B>E C>E D>E", "E"),
+    ("E1: X deaf, holding only its own row", "E", "E>A E>B E>C E>D", "E"),
+    ("E2: X deaf, then crashed", "ABCD", "E>A E>B E>C E>D A>E B>E C>E D>E", "E"),
+    ("E3: only X's early partial row escaped", "ABCDE", "E>A A>E B>E C>E D>E", "AE"),
+    ("E4: {A, B} | {C, D} with X bridging", "ABCDE", "A>C A>D B>C B>D C>A C>B D>A D>B", "ABCDE"),
+    ("E5: clean partition, side {A, B}", "AB", "A>C A>D A>E B>C B>D B>E", "AB"),
+    ("E5: clean partition, side {C, D, X}", "CDE", "C>A C>B D>A D>B E>A E>B", "AB"),
+]
+
+
+@pytest.mark.parametrize(
+    ("deciders", "records", "expected"), [pytest.param(*c[1:], id=c[0]) for c in E_CASES]
+)
+def test_research_cases(deciders: str, records: str, expected: str) -> None:
+    state = table(5, "ABCDE", records)
+    assert downed(state, deciders) == expected
+
+
+def test_a_suspect_finds_itself_a_suspect_and_downs_itself() -> None:
+    state = table(5, "ABCDE", "E>A E>B E>C E>D A>E")
+    assert state.unreachable() == frozenset({uuid("E")})
+    decision = keep_majority(state, uuid("E"), stable_for=10.0, down_after=10.0)
+    assert decision.verdict is Verdict.DOWN_SELF
