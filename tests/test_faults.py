@@ -357,7 +357,7 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
             )
             try:
                 actor.tell(JoinCluster(seeds=()))
-                reports.poll_until(lambda news: Joined(formed=True) in news)
+                reports.wait_for(lambda news: Joined(formed=True) in news)
                 for message in messages:
                     actor.tell(Inbound(message=message, link=1, peer="fuzzer"))
                     actor.tell(rng.choice([GossipTick(), HeartbeatTick()]))
@@ -447,11 +447,11 @@ def test_the_acceptor_keeps_accepting_after_running_out_of_file_descriptors() ->
     try:
         stdout = Lines(process.stdout, "member stdout")
         log = Lines(process.stderr, "member stderr")
-        address = Address("127.0.0.1", int(stdout.line(stdout.poll_until(r"^\d+$"))))
+        address = Address("127.0.0.1", int(stdout.line(stdout.wait_for(r"^\d+$"))))
 
         flood = [socket.create_connection((address.host, address.port)) for _ in range(60)]
         try:
-            log.poll_until("Cannot accept connections: Too many open files; retrying")
+            log.wait_for("Cannot accept connections: Too many open files; retrying")
         finally:
             for sock in flood:
                 sock.close()

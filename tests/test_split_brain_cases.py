@@ -7,11 +7,12 @@ partition marks every member outside it (every member watches every other at the
 Each case asserts which members end up downed when every member of the deciding side acts on
 that table: a member whose verdict is DOWN_SELF downs itself, the keeping leader downs the
 others. Pekko's answer is beside ours. Pekko downs every indirectly connected member (an
-observer that is also accused) and decides again on the rest, counting them reachable there;
-here they count by the plain union, as before, so a cycle costs more (a minimum vertex cover of
-the accusation graph downed fewer than Pekko, but gave a split brain in the simulator, seed 465:
-docs/architecture.md). Where ours downs fewer, it is a predicted self-downer that the others
-accuse: it alone is downed.
+observer that is also accused) and decides again on the rest, counting them reachable there.
+Here the fewest of them whose removal leaves no accusation (a minimum vertex cover) are downed,
+the highest addresses first on a tie, while each still has a witness (a member that stays and
+neither accuses it nor is accused by it); else the plain union decides
+(messages/membership/verdicts.py). A predicted self-downer that the others accuse is downed
+alone.
 """
 
 from __future__ import annotations
@@ -74,15 +75,15 @@ PEKKO_KEEP_MAJORITY = [
     ("a tie keeps the lowest address {A, B} | {C, D}", 4, "AB", "", "CD", "CD"),
     ("a tie without the lowest address {A, B} | {C, D}", 4, "CD", "", "CD", "CD"),
     ("{(A, B)} => {}", 2, "AB", "A>B B>A", "B", "AB"),
-    ("{(A, B), C} => {C}", 3, "ABC", "A>B B>A", "ABC", "AB"),
+    ("{(A, B), C} => {C}", 3, "ABC", "A>B B>A", "B", "AB"),
     ("{(A, B, C)} => {}", 3, "ABC", "A>B B>C C>A", "ABC", "ABC"),
-    ("{(A, B, C, D)} => {}", 4, "ABCD", "A>D D>A B>C C>B", "ABCD", "ABCD"),
-    ("{(A, B, C), D, E} => {D, E}", 5, "ABCDE", "A>B B>C C>A", "ABCDE", "ABC"),
-    ("{A, (B, C), D, (E, F), G} => {A, D, G}", 7, "ABCDEFG", "B>C C>B E>F F>E", "ABCDEFG", "BCEF"),
+    ("{(A, B, C, D)} => {}", 4, "ABCD", "A>D D>A B>C C>B", "CD", "ABCD"),
+    ("{(A, B, C), D, E} => {D, E}", 5, "ABCDE", "A>B B>C C>A", "BC", "ABC"),
+    ("{A, (B, C), D, (E, F), G} => {A, D, G}", 7, "ABCDEFG", "B>C C>B E>F F>E", "CF", "BCEF"),
     # Pekko finds these through "seen"; here there is no cycle: the plain union decides
     ("seen: {(A, B, C)} => {}", 3, "ABC", "A>B A>C", "ABC", "ABC"),
-    ("seen: {(A, B, C, D), E} => {E}", 5, "ABCDE", "B>C C>B A>D", "ABCDE", "ABCD"),
-    ("with crashed: {(A, B), D, E} | {C} => {D, E}", 5, "ABDE", "A>B B>A", "ABDE", "ABC"),
+    ("seen: {(A, B, C, D), E} => {E}", 5, "ABCDE", "B>C C>B A>D", "CD", "ABCD"),
+    ("with crashed: {(A, B), D, E} | {C} => {D, E}", 5, "ABDE", "A>B B>A", "BC", "ABC"),
     # B and C count unreachable, so side 1 has no majority (research 1.8: Pekko counts them)
     ("{A, (B, C)} | {D, E} => {A}, side 1", 5, "ABC", "B>C C>B", "ABC", "BCDE"),
     ("{A, (B, C)} | {D, E} => {A}, side 2", 5, "DE", "", "DE", "DE"),
@@ -116,7 +117,7 @@ E_CASES = [
     ("E1: X deaf, holding only its own row", "E", "E>A E>B E>C E>D", "E"),
     ("E2: X deaf, then crashed", "ABCD", "E>A E>B E>C E>D A>E B>E C>E D>E", "E"),
     ("E3: only X's early partial row escaped", "ABCDE", "E>A A>E B>E C>E D>E", "AE"),
-    ("E4: {A, B} | {C, D} with X bridging", "ABCDE", "A>C A>D B>C B>D C>A C>B D>A D>B", "ABCDE"),
+    ("E4: {A, B} | {C, D} with X bridging", "ABCDE", "A>C A>D B>C B>D C>A C>B D>A D>B", "CD"),
     ("E5: clean partition, side {A, B}", "AB", "A>C A>D A>E B>C B>D B>E", "AB"),
     ("E5: clean partition, side {C, D, X}", "CDE", "C>A C>B D>A D>B E>A E>B", "AB"),
 ]

@@ -12,10 +12,14 @@ Only live (not DOWN) observers' rows are read, and one kind of observer is not t
   predicted self-downer nobody else accuses (one side of a clean partition, seen from inside)
   is read as it is: the union, as before.
 - *Indirectly connected* members (Pekko's term: an observer that is also accused, which a clean
-  partition seen from one side never gives) are not set apart (they count by the union): downing the fewest of them (a
-  minimum vertex cover of their accusation graph) and setting their verdicts aside excused the
-  members they accused, and the simulator found a split brain in that (seed 465, see
-  docs/architecture.md).
+  partition seen from one side never gives) are split by the fewest of them whose removal leaves
+  no accusation among the rest (a minimum vertex cover of their accusation graph): those count
+  as unreachable, so they are downed, and their own verdicts are set aside. Only while every one
+  of them still has a *witness*, a member outside the cover and not counted unreachable that
+  neither accuses it nor is accused by it: what a covered member decided then has a path to the
+  rest. A covered member nobody hears any more may have acted on its verdicts alone (a leader
+  that downed the far side, then was cut off before that spread: seed 465 of the simulator made
+  a split brain of it), so without witnesses the picture is read by the union, as before.
 
 Everything else is the union of verdicts, as before: whoever a trusted observer accuses.
 """
@@ -24,13 +28,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from messages.address import Address
 from messages.member import Member, MemberStatus
 from messages.membership.merging import ReachabilityRow, address_order
 
-__all__ = ["counted_unreachable", "predicted_self_downers"]
+__all__ = ["EXACT_COVER_LIMIT", "counted_unreachable", "fewest_to_down", "predicted_self_downers"]
 
 COUNTED = frozenset({MemberStatus.UP, MemberStatus.LEAVING})
 """The members keep-majority counts (``downing``)."""
+EXACT_COVER_LIMIT = 20
+"""Above this many indirectly connected members, the cover is greedy rather than exact."""
+
+Graph = Mapping[str, frozenset[str]]
 
 
 def counted_unreachable(
@@ -47,8 +56,47 @@ def counted_unreachable(
     predicted = predicted_self_downers(members, verdicts)
     confirmed = frozenset().union(*(row for o, row in verdicts.items() if o not in predicted))
     suspected = predicted & confirmed
-    trusted = (row for o, row in verdicts.items() if o not in suspected)
-    return frozenset().union(*trusted) | suspected
+    trusted = {o: row for o, row in verdicts.items() if o not in suspected and row}
+    union = frozenset().union(*trusted.values()) | suspected
+    cover = fewest_to_down(_tangle(trusted), {u: address_order(members[u]) for u in members})
+    if not cover:
+        return union
+    kept = frozenset().union(*(row for o, row in trusted.items() if o not in cover))
+    unreachable = kept | suspected | cover
+    if all(_witnessed(x, members, trusted, unreachable) for x in cover):
+        return unreachable
+    return union
+
+
+def _tangle(trusted: Mapping[str, frozenset[str]]) -> Graph:
+    """The accusation graph (undirected) among the indirectly connected: observers that are
+    accused too."""
+    tangled = frozenset().union(*trusted.values()).intersection(trusted)
+    graph: dict[str, set[str]] = {uuid: set() for uuid in tangled}
+    for observer in tangled:
+        for subject in trusted[observer] & tangled:
+            graph[observer].add(subject)
+            graph[subject].add(observer)
+    return {uuid: frozenset(neighbours) for uuid, neighbours in graph.items()}
+
+
+def _witnessed(
+    covered: str,
+    members: Mapping[str, Member],
+    trusted: Mapping[str, frozenset[str]],
+    unreachable: frozenset[str],
+) -> bool:
+    """Some live member that stays (not ``unreachable``) and ``covered`` accuse neither the
+    other: the covered member's gossip, and any decision in it, still reaches the rest."""
+    accuses = trusted.get(covered, frozenset())
+    return any(
+        uuid not in unreachable
+        and uuid != covered
+        and member.status in COUNTED
+        and uuid not in accuses
+        and covered not in trusted.get(uuid, frozenset())
+        for uuid, member in members.items()
+    )
 
 
 def predicted_self_downers(
@@ -70,3 +118,65 @@ def predicted_self_downers(
         if there > here or (there == here and lowest in row):
             found.add(observer)
     return frozenset(found)
+
+
+def fewest_to_down(graph: Graph, rank: Mapping[str, tuple[Address, str]]) -> frozenset[str]:
+    """A minimum vertex cover of ``graph`` (adjacency sets, symmetric): exact up to
+    ``EXACT_COVER_LIMIT`` vertices, degree-greedy beyond. Deterministic: among covers of the
+    same size the search takes the first that downs the highest ``rank`` first."""
+    edged = {u: n for u, n in graph.items() if n}
+    if not edged:
+        return frozenset()
+    order = sorted(edged, key=rank.__getitem__, reverse=True)
+    greedy = _greedy_cover(edged, order)
+    if len(order) > EXACT_COVER_LIMIT:
+        return greedy
+    return _search(edged, order, frozenset(), len(greedy) + 1) or greedy
+
+
+def _search(
+    graph: Graph, order: list[str], chosen: frozenset[str], bound: int
+) -> frozenset[str] | None:
+    """The first cover (in ``order``'s preference) with fewer than ``bound`` vertices
+    containing ``chosen``, or None: branch on the first vertex with an uncovered edge, in the
+    cover or all its uncovered neighbours in it; prune by a maximal matching's size."""
+    if len(chosen) >= bound:
+        return None
+    left = {u: n - chosen for u, n in graph.items() if u not in chosen and n - chosen}
+    if not left:
+        return chosen
+    if len(chosen) + _matching_size(left, order) >= bound:
+        return None
+    pick = next(u for u in order if u in left)
+    best = None
+    for extra in (frozenset({pick}), left[pick]):
+        found = _search(graph, order, chosen | extra, bound)
+        if found is not None:
+            best, bound = found, len(found)
+    return best
+
+
+def _matching_size(graph: Graph, order: list[str]) -> int:
+    """The size of a greedy maximal matching: a lower bound on any vertex cover."""
+    matched: set[str] = set()
+    for u in order:
+        if u in graph and u not in matched:
+            partner = next((v for v in order if v in graph[u] and v not in matched), None)
+            if partner is not None:
+                matched |= {u, partner}
+    return len(matched) // 2
+
+
+def _greedy_cover(graph: Graph, order: list[str]) -> frozenset[str]:
+    """Repeatedly down the vertex with the most uncovered edges (the highest rank on a tie)."""
+    position = {u: i for i, u in enumerate(order)}
+    chosen: set[str] = set()
+    left = {u: set(n) for u, n in graph.items()}
+    while left:
+        pick = max(left, key=lambda u: (len(left[u]), -position[u]))
+        chosen.add(pick)
+        for v in left.pop(pick):
+            left[v].discard(pick)
+            if not left[v]:
+                del left[v]
+    return frozenset(chosen)
