@@ -34,12 +34,14 @@ from messages.membership.effects import (
     MembershipChanged,
     MembershipReached,
     Paused,
+    ProbeTick,
     Reply,
     SendTo,
     SetTimer,
     Suspected,
     Termination,
     TerminationKind,
+    Unconfirmed,
     Watching,
 )
 from messages.membership.node import NodeState
@@ -106,6 +108,7 @@ class MembershipActor(pykka.ThreadingActor):
                 Inbound()
                 | GossipTick()
                 | HeartbeatTick()
+                | ProbeTick()
                 | JoinAttempt()
                 | LeaveTimedOut()
                 | JoinCluster()
@@ -164,6 +167,13 @@ class MembershipActor(pykka.ThreadingActor):
                 logger.error("Join failed: %s", reason)
             case Suspected(member=member):
                 logger.warning("%s is unreachable", member)
+            case Unconfirmed(member=member, health=health):
+                logger.info(
+                    "%s is silent here, but no relay answered about it: not reporting it "
+                    "(local health score %d)",
+                    member,
+                    health,
+                )
             case Paused(gap=gap):
                 logger.warning("This member was paused for %.1f s; it discounts that silence", gap)
             case Downing(members=members, reachable=reachable, total=total) if any(
@@ -207,7 +217,7 @@ class MembershipActor(pykka.ThreadingActor):
                 self._report(effect)
             case Joined() | JoinFailed():
                 self._report(effect)
-            case Dropped() | JoinTried() | Suspected() | Paused() | Downing():
+            case Dropped() | JoinTried() | Suspected() | Unconfirmed() | Paused() | Downing():
                 pass  # news for the log only
 
     def _tell_transport(self, message: SendTo | Reply | Broadcast | CloseLink | Watching) -> None:

@@ -27,6 +27,13 @@ class Settings:
     acceptable_heartbeat_pause: float = 3.0
     min_std_deviation: float = 0.1
     monitored_by: int = 5
+    # Confirmation before accusation (SWIM/Lifeguard): a silent heartbeat target is published
+    # unreachable only once one of ``indirect_checks`` relays also finds it silent for
+    # ``probe_timeout``; an observer none of whose relays answers suspects itself and raises its
+    # local health score (at most ``max_local_health``), which stretches its probe deadlines.
+    indirect_checks: int = 3
+    probe_timeout: float = 0.5
+    max_local_health: int = 7
     down_after: float = 10.0
     # Pekko's down-all-when-unstable: a member whose unreachable picture keeps changing for
     # ``down_after`` plus this long without a decision downs itself. None (the default) is off:
@@ -96,6 +103,7 @@ class Settings:
             gossip_interval=0.2,
             heartbeat_interval=0.2,
             acceptable_heartbeat_pause=1.0,
+            probe_timeout=0.2,
             down_after=1.5,
             join_timeout=15.0,
             leave_timeout=10.0,

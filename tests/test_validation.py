@@ -21,7 +21,16 @@ from messages.membership.changes import diff
 from messages.membership.downing import down_members, pending_unreachable
 from messages.membership.gossip import choose_gossip_peer
 from messages.membership.leader import leader_actions
-from messages.membership.protocol import ClientUpdate, Gossip, GossipStatus, Join, Welcome
+from messages.membership.protocol import (
+    ClientUpdate,
+    Gossip,
+    GossipStatus,
+    Join,
+    ProbeRequest,
+    ProbeResult,
+    Suspect,
+    Welcome,
+)
 from messages.membership.state import MembershipState, merge
 from messages.membership.validation import InvalidMessage, validate, validate_state
 from messages.testing.simulator import converged_cluster
@@ -64,6 +73,22 @@ def test_messages_are_checked_in_their_context() -> None:
     with pytest.raises(InvalidMessage, match="joiner-is-joining"):
         validate(Join(member=joiner.with_status(MemberStatus.UP, up_number=3)), A)
     validate(GossipStatus(from_uuid=A, to_uuid=B, version=VectorClock(), seen=frozenset()), B)
+
+
+def test_a_probe_names_three_different_members_and_a_suspicion_two() -> None:
+    validate(ProbeRequest(from_uuid=A, to_uuid=B, target_uuid=C, nonce=1), B)
+    validate(ProbeResult(from_uuid=B, to_uuid=A, target_uuid=C, nonce=1, alive=False), A)
+    validate(Suspect(from_uuid=A, to_uuid=C, nonce=1), C)
+    for sender, relay, target in ((A, B, A), (A, B, B), (A, A, C)):
+        with pytest.raises(InvalidMessage, match="probe-members-distinct"):
+            validate(ProbeRequest(from_uuid=sender, to_uuid=relay, target_uuid=target, nonce=1), B)
+        result = ProbeResult(
+            from_uuid=relay, to_uuid=sender, target_uuid=target, nonce=1, alive=True
+        )
+        with pytest.raises(InvalidMessage, match="probe-members-distinct"):
+            validate(result, A)
+    with pytest.raises(InvalidMessage, match="suspect-not-itself"):
+        validate(Suspect(from_uuid=C, to_uuid=C, nonce=1), C)
 
 
 @settings(max_examples=100, deadline=None)

@@ -1,7 +1,8 @@
 """Failure detection and downing, as steps of a member: heartbeats, reachability, keep-majority.
 
 Each member heartbeats its ``monitored_by`` successors on the ring (``ring``), feeds their
-answers to one phi accrual detector each, and publishes the silent ones as its reachability row.
+answers to one phi accrual detector each, and publishes the silent ones that a relay confirms
+(``probing``) as its reachability row.
 Once the set of unreachable members has been stable for ``down_after``, keep-majority
 (``downing``) decides: the leader of the majority downs the others; a minority downs itself. A
 picture that keeps changing for ``down_after + down_all_when_unstable`` downs every member that
@@ -27,11 +28,11 @@ from messages.membership.effects import (
     HeartbeatTick,
     Paused,
     SetTimer,
-    Suspected,
     TerminationKind,
 )
 from messages.membership.failure_detector import PhiAccrualFailureDetector
 from messages.membership.node import Step
+from messages.membership.probing import adjust_health, publish_row, start_probes
 from messages.membership.protocol import Heartbeat
 from messages.membership.ring import heartbeat_targets
 from messages.membership.state import MembershipState
@@ -50,7 +51,11 @@ MONITORED_STATUSES = frozenset({MemberStatus.JOINING, MemberStatus.UP, MemberSta
 
 def heartbeat_tick(run: Step) -> None:
     """Heartbeat the targets, update this member's reachability row, redial silent targets;
-    then set the next tick."""
+    then set the next tick.
+
+    A target that turns silent is published only once a relay confirms it (``probing``); one
+    already published stays so while silent, and a downed one until it is removed.
+    """
     settings = run.node.settings
     run.effects.append(SetTimer(settings.heartbeat_interval, HeartbeatTick()))
     state = run.state
@@ -71,14 +76,12 @@ def heartbeat_tick(run: Step) -> None:
         target = state.member(uuid)
         assert target is not None
         run.send(target.address, Heartbeat(from_uuid=run.uuid, to_uuid=uuid, sequence=sequence))
+    if len(silent) < len(targets):
+        adjust_health(run, -1)  # this member hears from some of its targets
     row = state.reachability_row(run.uuid)
     downed = {m.uuid for m in state.members if m.status == MemberStatus.DOWN}
-    unreachable = silent | (row & downed)  # a downed member stays unreachable until removed
-    if unreachable != row:
-        for uuid in sorted(unreachable - row):
-            if (member := state.member(uuid)) is not None:
-                run.effects.append(Suspected(member))
-        run.adopt(state.set_reachability(run.uuid, unreachable))
+    alone = start_probes(run, silent - row, monitored)
+    publish_row(run, (silent & row) | alone | (row & downed))
 
 
 def discount_own_pause(run: Step) -> None:

@@ -1,14 +1,15 @@
 """The inputs of the member step function and the effects it returns, as typed values.
 
 Inputs are what a member can receive: its start (``JoinCluster``), a wire message (``Inbound``),
-a timer it set (``GossipTick``, ``HeartbeatTick``, ``JoinAttempt``, ``LeaveTimedOut``), and
-``Leave``. Effects are what it can do: messages for the transport (``SendTo``, ``Reply``,
-``Broadcast``, ``CloseLink``, ``Watching``), the listener registry (``MembershipChanged``) and the
-ordering actor (``MembershipReached``); a timer to set (``SetTimer``); news for its supervisor
-(``Joined``, ``JoinFailed``, ``Termination``); and news for whoever watches it run, which changes
-nothing elsewhere (``Dropped``, ``JoinTried``, ``Suspected``, ``Paused``, ``Downing``). An
-interpreter (the membership actor, or the simulator) carries them out (the actor logs the news,
-the simulator counts it); the step function itself never does anything, not even log.
+a timer it set (``GossipTick``, ``HeartbeatTick``, ``ProbeTick``, ``JoinAttempt``,
+``LeaveTimedOut``), and ``Leave``. Effects are what it can do: messages for the transport
+(``SendTo``, ``Reply``, ``Broadcast``, ``CloseLink``, ``Watching``), the listener registry
+(``MembershipChanged``) and the ordering actor (``MembershipReached``); a timer to set
+(``SetTimer``); news for its supervisor (``Joined``, ``JoinFailed``, ``Termination``); and news for
+whoever watches it run, which changes nothing elsewhere (``Dropped``, ``JoinTried``, ``Suspected``,
+``Unconfirmed``, ``Paused``, ``Downing``). An interpreter (the membership actor, or the
+simulator) carries them out (the actor logs the news, the simulator counts it); the step function
+itself never does anything, not even log.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "OnSent",
     "Outbound",
     "Paused",
+    "ProbeTick",
     "Reply",
     "SendTo",
     "SetTimer",
@@ -54,6 +56,7 @@ __all__ = [
     "Termination",
     "TerminationKind",
     "TimerMessage",
+    "Unconfirmed",
     "Watching",
 ]
 
@@ -94,6 +97,11 @@ class GossipTick(msgspec.Struct, frozen=True):
 
 class HeartbeatTick(msgspec.Struct, frozen=True):
     """Timer message: time to send heartbeats and check the failure detectors."""
+
+
+class ProbeTick(msgspec.Struct, frozen=True):
+    """Timer message: the earliest deadline of a probe under way (asked of relays, or run as
+    a relay) has come."""
 
 
 class JoinCluster(msgspec.Struct, frozen=True):
@@ -173,7 +181,7 @@ class MembershipReached(msgspec.Struct, frozen=True):
     removed: frozenset[str]
 
 
-TimerMessage = GossipTick | HeartbeatTick | JoinAttempt | LeaveTimedOut
+TimerMessage = GossipTick | HeartbeatTick | ProbeTick | JoinAttempt | LeaveTimedOut
 """What a timer delivers back to the member that set it."""
 
 
@@ -221,9 +229,19 @@ class JoinTried(msgspec.Struct, frozen=True):
 
 
 class Suspected(msgspec.Struct, frozen=True):
-    """News: this member's heartbeats to ``member`` went unanswered; it reports it unreachable."""
+    """News: this member's heartbeats to ``member`` went unanswered, and a relay confirmed the
+    silence (or there was no other member to ask); it reports it unreachable."""
 
     member: Member
+
+
+class Unconfirmed(msgspec.Struct, frozen=True):
+    """News: ``member`` is silent to this member, but none of the relays asked about it
+    answered: the fault is likely this member's own, so it accuses nobody; its local health
+    score is now ``health``."""
+
+    member: Member
+    health: int
 
 
 class Paused(msgspec.Struct, frozen=True):
@@ -241,7 +259,16 @@ class Downing(msgspec.Struct, frozen=True):
     total: int
 
 
-Input = JoinCluster | Inbound | GossipTick | HeartbeatTick | JoinAttempt | LeaveTimedOut | Leave
+Input = (
+    JoinCluster
+    | Inbound
+    | GossipTick
+    | HeartbeatTick
+    | ProbeTick
+    | JoinAttempt
+    | LeaveTimedOut
+    | Leave
+)
 """Everything a member's step function takes."""
 
 
@@ -260,6 +287,7 @@ Effect = (
     | Dropped
     | JoinTried
     | Suspected
+    | Unconfirmed
     | Paused
     | Downing
 )

@@ -1,4 +1,5 @@
-"""A member's answers to wire messages: joins, gossip, gossip status, heartbeats, notices.
+"""A member's answers to wire messages: joins, gossip, gossip status, heartbeats, probes,
+notices.
 
 Every message is validated first (``messages.membership.validation``); one that breaks a rule is
 dropped, with a ``Dropped`` effect naming the sender and the rule, so no input can derail the
@@ -11,6 +12,7 @@ from messages.member import Member
 from messages.membership.detection import heartbeat_answered
 from messages.membership.effects import Dropped, Inbound, Watching
 from messages.membership.node import Step
+from messages.membership.probing import probe_requested, probe_result, target_answered
 from messages.membership.protocol import (
     ClientUpdate,
     Gossip,
@@ -19,7 +21,10 @@ from messages.membership.protocol import (
     HeartbeatAck,
     Join,
     JoinRefused,
+    ProbeRequest,
+    ProbeResult,
     RemovalNotice,
+    Suspect,
     Watch,
     Welcome,
 )
@@ -50,10 +55,17 @@ def _act(run: Step, wire: object, inbound: Inbound) -> None:
             Gossip(to_uuid=recipient)
             | GossipStatus(to_uuid=recipient)
             | Heartbeat(to_uuid=recipient)
+            | Suspect(to_uuid=recipient)
+            | ProbeRequest(to_uuid=recipient)
+            | ProbeResult(to_uuid=recipient)
         ) if recipient != run.uuid:
             pass  # meant for an earlier incarnation at this address
         case (
-            Gossip(from_uuid=sender) | GossipStatus(from_uuid=sender) | Heartbeat(from_uuid=sender)
+            Gossip(from_uuid=sender)
+            | GossipStatus(from_uuid=sender)
+            | Heartbeat(from_uuid=sender)
+            | Suspect(from_uuid=sender)
+            | ProbeRequest(from_uuid=sender)
         ) if (reason := state.removal_reason(sender)) is not None:
             # A downed or removed incarnation that still talks: never merge its gossip, never
             # acknowledge its heartbeats, tell it that it is out (so it stops, not lives on).
@@ -71,10 +83,16 @@ def _act(run: Step, wire: object, inbound: Inbound) -> None:
         case GossipStatus():
             _on_gossip_status(run, wire)
             run.act_as_leader()
-        case Heartbeat(sequence=sequence):
+        case Heartbeat(sequence=sequence) | Suspect(nonce=sequence):
+            # A suspect answers at once, so a false suspicion ends before it is confirmed.
             run.reply(link, HeartbeatAck(from_uuid=run.uuid, sequence=sequence))
         case HeartbeatAck(from_uuid=sender):
             heartbeat_answered(run, sender)
+            target_answered(run, sender)
+        case ProbeRequest():
+            probe_requested(run, wire)
+        case ProbeResult():
+            probe_result(run, wire)
         case Join(member=member):
             _on_join(run, member, inbound)
         case Welcome(state=welcome) if not run.node.joined and run.node.join is not None:

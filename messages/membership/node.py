@@ -42,7 +42,7 @@ from messages.membership.publication import Publication
 from messages.membership.state import MembershipState
 from messages.settings import Settings
 
-__all__ = ["JoinProgress", "NodeState", "Step"]
+__all__ = ["JoinProgress", "NodeState", "Probe", "Relayed", "Step"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -55,11 +55,37 @@ class JoinProgress:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Probe:
+    """A silent target this member confirms through relays, since ``since``: the round under
+    way (``nonce``, ending at ``deadline``; None between rounds), the ``relays`` it asked and
+    those that found the target silent too (``nacks``)."""
+
+    since: float
+    nonce: int
+    deadline: float | None
+    relays: frozenset[str]
+    nacks: frozenset[str] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Relayed:
+    """A probe this member runs as a relay: ``requester`` wants to know by ``deadline`` whether
+    ``target`` answers (round ``nonce``)."""
+
+    requester: str
+    target: str
+    nonce: int
+    deadline: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class NodeState:
     """Everything one member's protocol knows, as an immutable value.
 
     ``published`` holds the membership state and the events listeners have seen; ``detectors``
-    the failure detectors of its heartbeat targets; ``random`` the state of its random source.
+    the failure detectors of its heartbeat targets; ``probes`` its silent targets being
+    confirmed through relays, ``relayed`` the probes it runs for others, ``local_health`` its
+    Lifeguard score (0 healthy); ``random`` the state of its random source.
     """
 
     me: Member
@@ -71,6 +97,9 @@ class NodeState:
     first_answer_due: Mapping[str, float] = dataclasses.field(default_factory=dict)
     redialled_at: Mapping[str, float] = dataclasses.field(default_factory=dict)
     heartbeat_sequence: int = 0
+    probes: Mapping[str, Probe] = dataclasses.field(default_factory=dict)
+    relayed: tuple[Relayed, ...] = ()
+    local_health: int = 0
     last_step: float | None = None
     quiet_until: float = 0.0
     gossip_ticks: int = 0

@@ -25,7 +25,10 @@ __all__ = [
     "Join",
     "JoinRefused",
     "MembershipMessage",
+    "ProbeRequest",
+    "ProbeResult",
     "RemovalNotice",
+    "Suspect",
     "Watch",
     "Welcome",
 ]
@@ -81,6 +84,36 @@ class HeartbeatAck(msgspec.Struct, frozen=True, tag=True):
     sequence: Counter
 
 
+class ProbeRequest(msgspec.Struct, frozen=True, tag=True):
+    """``from_uuid`` finds ``target_uuid`` silent and asks relay ``to_uuid`` to probe it: the
+    relay heartbeats the target and answers with a ``ProbeResult`` (SWIM's indirect probe)."""
+
+    from_uuid: MemberId
+    to_uuid: MemberId
+    target_uuid: MemberId
+    nonce: Counter
+
+
+class ProbeResult(msgspec.Struct, frozen=True, tag=True):
+    """Relay ``from_uuid`` tells requester ``to_uuid`` whether ``target_uuid`` answered its
+    probe within ``probe_timeout`` (``alive``, an ack) or not (a nack)."""
+
+    from_uuid: MemberId
+    to_uuid: MemberId
+    target_uuid: MemberId
+    nonce: Counter
+    alive: bool
+
+
+class Suspect(msgspec.Struct, frozen=True, tag=True):
+    """``from_uuid`` finds ``to_uuid`` silent and is asking relays about it; a live suspect
+    answers at once with ``HeartbeatAck(sequence=nonce)``, so a false suspicion ends fast."""
+
+    from_uuid: MemberId
+    to_uuid: MemberId
+    nonce: Counter
+
+
 class RemovalNotice(msgspec.Struct, frozen=True, tag=True):
     """Tells incarnation ``to_uuid`` that the cluster has downed or removed it.
 
@@ -111,6 +144,9 @@ MembershipMessage = (
     | GossipStatus
     | Heartbeat
     | HeartbeatAck
+    | Suspect
+    | ProbeRequest
+    | ProbeResult
     | RemovalNotice
     | ClientUpdate
 )

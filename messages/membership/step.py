@@ -1,8 +1,8 @@
 """A member's protocol as one pure function: ``step(node, input, now) -> (node, effects)``.
 
 The inputs and effects are in ``messages.membership.effects``; the rules in ``node`` (joining,
-gossip, adopting, leaving), ``inbound`` (answers to wire messages) and ``detection``
-(heartbeats, downing). Same node, input and ``now``: same result, always.
+gossip, adopting, leaving), ``inbound`` (answers to wire messages), ``detection``
+(heartbeats, downing) and ``probing`` (confirmation through relays). Same node, input and ``now``: same result, always.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from messages.membership.effects import (
     JoinCluster,
     Leave,
     LeaveTimedOut,
+    ProbeTick,
 )
 from messages.membership.inbound import receive
 from messages.membership.node import NodeState, Step
+from messages.membership.probing import probe_tick
 
 __all__ = ["step"]
 
@@ -43,6 +45,8 @@ def step(node: NodeState, message: Input, now: float) -> tuple[NodeState, tuple[
             run.gossip_tick()
         case HeartbeatTick() if active:
             heartbeat_tick(run)
+        case ProbeTick() if active:
+            probe_tick(run)
         case JoinAttempt():
             run.try_join()
             leader_tick(run)

@@ -14,7 +14,15 @@ import math
 from collections.abc import Iterable
 
 from messages.member import MemberStatus
-from messages.membership.protocol import ClientUpdate, Gossip, Join, Welcome
+from messages.membership.protocol import (
+    ClientUpdate,
+    Gossip,
+    Join,
+    ProbeRequest,
+    ProbeResult,
+    Suspect,
+    Welcome,
+)
 from messages.membership.state import MembershipState
 
 __all__ = [
@@ -41,6 +49,7 @@ def validate(message: object, receiver: str) -> None:
     """Check a wire message addressed to member ``receiver``; raise ``InvalidMessage`` if bad.
 
     Messages without cross-field rules (heartbeats, status digests, handshakes) pass as decoded.
+    A probe names three different members (requester, relay, target), a suspicion two.
     """
     match message:
         case Gossip(from_uuid=sender, state=state):
@@ -59,6 +68,21 @@ def validate(message: object, receiver: str) -> None:
             )
         case ClientUpdate(state=state):
             validate_state(state)
+        case (
+            ProbeRequest(from_uuid=sender, to_uuid=relay, target_uuid=target)
+            | ProbeResult(from_uuid=sender, to_uuid=relay, target_uuid=target)
+        ):
+            _require(
+                len({sender, relay, target}) == 3,
+                "probe-members-distinct",
+                f"a probe names {sender}, {relay} and {target}: three different members needed",
+            )
+        case Suspect(from_uuid=sender, to_uuid=suspect):
+            _require(
+                sender != suspect,
+                "suspect-not-itself",
+                f"{sender} tells itself that it is suspected",
+            )
         case Join(member=member):
             _require(
                 member.status is MemberStatus.JOINING and member.up_number == 0,

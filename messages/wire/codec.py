@@ -14,7 +14,10 @@ from messages.membership.protocol import (
     HeartbeatAck,
     Join,
     JoinRefused,
+    ProbeRequest,
+    ProbeResult,
     RemovalNotice,
+    Suspect,
     Watch,
     Welcome,
 )
@@ -38,6 +41,9 @@ WireMessage = (
     | GossipStatus
     | Heartbeat
     | HeartbeatAck
+    | Suspect
+    | ProbeRequest
+    | ProbeResult
     | RemovalNotice
     | Watch
     | ClientUpdate
