@@ -142,10 +142,31 @@ def test_a_relay_ack_means_alive_even_beside_nacks() -> None:
     first, second, *_ = sorted(observer.node.probes[target].relays)
     observer.hear(result(observer, first, target, alive=False))
     observer.hear(result(observer, second, target, alive=True))
-    assert target not in observer.node.probes
+    probe = observer.node.probes[target]
+    assert (probe.deadline, probe.alive_elsewhere) == (None, True)  # the round has ended
     effects = observer.step(ProbeTick(), observer.now + 10.0)
     assert not of_type(effects, Suspected)
     assert target not in observer.node.state.unreachable()
+
+
+def test_a_target_alive_to_relays_but_silent_here_for_a_pause_more_is_published() -> None:
+    """A broken link, not a dead member: the relays hear the target, this member still does
+    not an acceptable pause after the silence began. It publishes the target, and the
+    indirectly connected rule decides from the whole table which of the two is downed."""
+    observer = Observer(5)
+    target = observer.uuids()[0]
+    observer.until_silent(target)
+    since = observer.node.probes[target].since
+    alive = [u for u in observer.uuids() if u != target]
+    second = observer.now
+    while target not in observer.node.state.reachability_row(observer.uuid):
+        for relay in sorted(observer.node.probes[target].relays):
+            observer.hear(result(observer, relay, target, alive=True))
+        second += 1.0
+        observer.beat(second, alive)
+        assert second < 30.0, "a broken link was never published"
+    assert second - since >= SETTINGS.acceptable_heartbeat_pause
+    assert target not in observer.node.probes
 
 
 def test_an_answer_of_the_suspect_itself_ends_the_round() -> None:

@@ -136,3 +136,16 @@ def test_a_suspect_finds_itself_a_suspect_and_downs_itself() -> None:
     assert state.unreachable() == frozenset({uuid("E")})
     decision = keep_majority(state, uuid("E"), stable_for=10.0, down_after=10.0)
     assert decision.verdict is Verdict.DOWN_SELF
+
+
+def test_members_found_silent_but_not_confirmed_count_against_this_member_only() -> None:
+    """A (the lowest address) has published B, C and F (4 of 7 spared: it would keep), but
+    finds D, E and G silent too, unconfirmed by any relay: it cannot hear a majority, so it
+    downs itself instead of downing the others. The same table read without A's local
+    silence still keeps, as every other member reads it."""
+    state = table(7, "ABCDEFG", "A>B A>C A>F")
+    keeping = keep_majority(state, uuid("A"), stable_for=10.0, down_after=10.0)
+    assert keeping.verdict is Verdict.DOWN_UNREACHABLE
+    silent = frozenset(uuid(x) for x in "DEG")
+    alone = keep_majority(state, uuid("A"), stable_for=10.0, down_after=10.0, silent=silent)
+    assert alone.verdict is Verdict.DOWN_SELF

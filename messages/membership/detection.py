@@ -191,7 +191,8 @@ def _apply_downing(run: Step) -> None:
     settings = run.node.settings
     _track_stability(run, pending_unreachable(state))
     stable_for = run.now - run.node.unreachable_since
-    decision = keep_majority(state, run.uuid, stable_for, settings.down_after)
+    silent = frozenset(run.node.probes)  # found silent here, not confirmed by a relay yet
+    decision = keep_majority(state, run.uuid, stable_for, settings.down_after, silent)
     if decision.verdict is not Verdict.WAIT:
         run.node = dataclasses.replace(run.node, unstable_since=None)
     if decision.verdict is Verdict.DOWN_UNREACHABLE:

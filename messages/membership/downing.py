@@ -23,7 +23,7 @@ taken by one side at a time.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 import msgspec
 
@@ -77,14 +77,21 @@ def pending_unreachable(state: MembershipState) -> frozenset[str]:
 
 
 def keep_majority(
-    state: MembershipState, self_uuid: str, stable_for: float, down_after: float
+    state: MembershipState,
+    self_uuid: str,
+    stable_for: float,
+    down_after: float,
+    silent: Set[str] = frozenset(),
 ) -> Decision:
     """The decision of member ``self_uuid``, whose view is ``state``, once the set of pending
     unreachable members has not changed for ``stable_for`` seconds. The survivors depend on
     the state alone; ``self_uuid`` only says on which side this member is: one the keeping
-    side downs (a suspect that cannot hear the others, say) downs itself."""
+    side downs (a suspect that cannot hear the others, say) downs itself. ``silent`` are the
+    members this one finds silent but has not published (no relay has confirmed it yet): they
+    count as unreachable here, for this member's own verdict only, so a member that cannot
+    hear a majority never keeps (it can only make this member down itself, never keep)."""
     pending = pending_unreachable(state)
-    unreachable = state.unreachable()
+    unreachable = state.unreachable() | silent
     counted = [m for m in state.members if m.status in COUNTED]
     reachable = sum(1 for m in counted if m.uuid not in unreachable)
     if not pending or stable_for < down_after:
@@ -95,16 +102,15 @@ def keep_majority(
         lowest_unreachable = _lowest(counted).uuid in unreachable
         verdict = _majority(reachable, len(counted) - reachable, lowest_unreachable)
         if verdict is Verdict.DOWN_UNREACHABLE and (
-            self_uuid in pending or not _keeps_with_changes_in_flight(state)
+            self_uuid in pending or not _keeps_with_changes_in_flight(state, unreachable)
         ):
             verdict = Verdict.DOWN_SELF
     return Decision(verdict, pending, reachable, len(counted))
 
 
-def _keeps_with_changes_in_flight(state: MembershipState) -> bool:
+def _keeps_with_changes_in_flight(state: MembershipState, unreachable: Set[str]) -> bool:
     """This side still keeps when it counts itself without its LEAVING members and the other side
     with its JOINING ones."""
-    unreachable = state.unreachable()
     this_side = [m for m in state.members if m.status is MemberStatus.UP]
     here = sum(1 for m in this_side if m.uuid not in unreachable)
     there = sum(

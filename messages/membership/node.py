@@ -58,13 +58,15 @@ class JoinProgress:
 class Probe:
     """A silent target this member confirms through relays, since ``since``: the round under
     way (``nonce``, ending at ``deadline``; None between rounds), the ``relays`` it asked and
-    those that found the target silent too (``nacks``)."""
+    those that found the target silent too (``nacks``); ``alive_elsewhere`` once a relay has
+    heard the target while this member still does not (a broken link, not a dead member)."""
 
     since: float
     nonce: int
     deadline: float | None
     relays: frozenset[str]
     nacks: frozenset[str] = frozenset()
+    alive_elsewhere: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -3,9 +3,11 @@
 A heartbeat target that turns silent is not published at once. This member tells the suspect
 (``Suspect``, which a live one answers at once) and asks up to ``indirect_checks`` other members
 (``ProbeRequest``) to probe it. Each relay heartbeats the target and answers with a
-``ProbeResult``: alive if the target answered within ``probe_timeout``, else not (a nack). Any
-answer of the target (to a relay, or to this member directly) ends the round: no accusation. At
-the round's deadline, a nack and no ack publish the target unreachable; no answer at all means
+``ProbeResult``: alive if the target answered within ``probe_timeout``, else not (a nack). An
+answer of the target to this member ends the matter: no accusation. One to a relay only ends the
+round: the target lives, and if this member still cannot hear it an acceptable pause later, the
+link between them is broken, and it publishes the target (the indirectly connected rule then
+decides, from the whole table, which of the two goes). At the round's deadline, a nack and no ack publish the target unreachable; no answer at all means
 this member is the likely fault (it hears nobody): it publishes nothing, raises its local health
 score, which stretches its later rounds, and tries again at the next heartbeat tick. A member
 with nobody to ask (two members) publishes on its own silence, as before; so does one whose
@@ -58,12 +60,24 @@ def start_probes(run: Step, suspects: frozenset[str], monitored: Sequence[str]) 
         probe = probes.get(target)
         if probe is not None and probe.deadline is not None:
             continue  # a round under way
+        if (
+            probe is not None
+            and probe.alive_elsewhere
+            and run.now - probe.since >= node.settings.acceptable_heartbeat_pause
+        ):
+            # Others hear it, this member has not for a detection period more: the link
+            # between them is broken. Published as such; which of the two is downed is the
+            # indirectly connected rule's to decide (verdicts.py), from the whole table.
+            alone.add(target)
+            del probes[target]
+            continue
         relays = _relays(run, target, monitored)
         if not relays:
             alone.add(target)
             continue
         since = run.now if probe is None else probe.since
-        probes[target] = Probe(since, nonce, deadline, frozenset(relays))
+        elsewhere = probe is not None and probe.alive_elsewhere
+        probes[target] = Probe(since, nonce, deadline, frozenset(relays), alive_elsewhere=elsewhere)
         _send(run, target, Suspect(from_uuid=run.uuid, to_uuid=target, nonce=nonce))
         for relay in relays:
             request = ProbeRequest(
@@ -130,8 +144,14 @@ def probe_result(run: Step, result: ProbeResult) -> None:
     probe = run.node.probes.get(result.target_uuid)
     if probe is None or probe.nonce != result.nonce or result.from_uuid not in probe.relays:
         return  # a round that has ended, or an answer from a member not asked
-    if result.alive:
-        target_answered(run, result.target_uuid)
+    if result.alive:  # alive, but not to this member: the round ends, the silence goes on
+        probes = dict(run.node.probes)
+        probes[result.target_uuid] = dataclasses.replace(
+            probe, deadline=None, nacks=frozenset(), alive_elsewhere=True
+        )
+        run.node = dataclasses.replace(run.node, probes=probes)
+        adjust_health(run, -1)
+        _arm(run)
         return
     probes = dict(run.node.probes)
     probes[result.target_uuid] = dataclasses.replace(probe, nacks=probe.nacks | {result.from_uuid})
@@ -141,7 +161,11 @@ def probe_result(run: Step, result: ProbeResult) -> None:
 def probe_tick(run: Step) -> None:
     """End the rounds whose deadline has come: a target some relay found silent too (and none
     found alive) is published; a round nobody answered raises this member's local health
-    score by the relays that did not answer. Relays this member runs nack on their deadline."""
+    score by the relays that did not answer. A member that hears none of its relays (they are
+    silent targets of its own, or its health score is already at its worst: no relay has
+    answered it for rounds) publishes on its own silence once the target has stayed unconfirmed
+    for an acceptable pause: a member whose peers are all gone must still count itself alone.
+    Relays this member runs nack on their deadline."""
     _answer_relayed(run, lambda r: r.deadline <= run.now, alive=False)
     probes = dict(run.node.probes)
     confirmed: set[str] = set()
@@ -149,8 +173,9 @@ def probe_tick(run: Step) -> None:
     for target, probe in sorted(probes.items()):
         if probe.deadline is None or probe.deadline > run.now:
             continue
+        saturated = run.node.local_health >= run.node.settings.max_local_health
         adjust_health(run, len(probe.relays) - len(probe.nacks))
-        hears_none = all(_silent(run, relay) for relay in probe.relays)
+        hears_none = saturated or all(_silent(run, relay) for relay in probe.relays)
         if probe.nacks or (hears_none and run.now - probe.since >= pause):
             confirmed.add(target)
             del probes[target]

@@ -74,7 +74,7 @@ def _tangle(trusted: Mapping[str, frozenset[str]]) -> Graph:
     tangled = frozenset().union(*trusted.values()).intersection(trusted)
     graph: dict[str, set[str]] = {uuid: set() for uuid in tangled}
     for observer in tangled:
-        for subject in trusted[observer] & tangled:
+        for subject in (trusted[observer] & tangled) - {observer}:  # a self-mark is no edge
             graph[observer].add(subject)
             graph[subject].add(observer)
     return {uuid: frozenset(neighbours) for uuid, neighbours in graph.items()}
