@@ -76,14 +76,16 @@ def stop_wired(
     ordering: pykka.ActorRef[Any],
     transport: pykka.ActorRef[Any],
 ) -> None:
-    """Stop the I/O and the wired actors of a node (``peer``: its membership actor) or a client
-    (its client actor), each after the ones that tell it things, so none tells a stopped actor:
-    the I/O thread first (it delivers to them all and runs their timers), then ``peer`` and the
+    """Stop the wired actors of a node (``peer``: its membership actor) or a client (its client
+    actor), each after the ones that tell it things, then the I/O thread: ``peer`` and the
     router, then the ordering actor they tell (which drops what it still hands them), then the
-    transport they send through. Its listeners' actors (``LocalActors``) stop after."""
-    loop.stop()
+    transport they send through, whose last sends (a leaver's goodbye to its clients) are
+    handed to the I/O thread before it stops; its stop writes what is queued, then closes. The
+    I/O thread's deliveries and timers meanwhile find stopped actors and drop what they carry.
+    Its listeners' actors (``LocalActors``) stop after."""
     for ref in (peer, router, ordering, transport):
         ref.stop()
+    loop.stop()
 
 
 class StopOnExit(abc.ABC):

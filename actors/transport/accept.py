@@ -102,7 +102,8 @@ class Acceptor:
         self._handshake_done(link)
         if refusal is None:
             self._table.queue(link, listener.accept_frame)
-            link.manager.tell(LinkUp(link=link.id, hello=message))
+            with contextlib.suppress(pykka.ActorDeadError):  # the node is stopping
+                link.manager.tell(LinkUp(link=link.id, hello=message))
             return True
         logger.error("Refusing link from %s: %s", link.name, refusal)
         self._table.queue(link, encode_frame(self._codec.encode(HelloRefused(reason=refusal))))
