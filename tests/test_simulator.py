@@ -7,6 +7,8 @@ prints its fault schedule and last steps; ``Simulation(seed=..., members=...).ru
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 import pytest
 
 from messages.membership import detection
@@ -100,7 +102,11 @@ def test_the_checks_catch_a_downing_rule_that_allows_split_brain(
     clusters, and the simulator says so: its checks are not vacuous."""
 
     def everyone_keeps(
-        state: MembershipState, self_uuid: str, stable_for: float, down_after: float
+        state: MembershipState,
+        self_uuid: str,
+        stable_for: float,
+        down_after: float,
+        silent: Set[str] = frozenset(),
     ) -> Decision:
         pending = pending_unreachable(state)
         verdict = Verdict.DOWN_UNREACHABLE if pending and stable_for >= down_after else Verdict.WAIT

@@ -641,3 +641,17 @@ def test_a_client_reconnecting_within_its_cluster_never_goes_back() -> None:
     assert follow(view, ahead, in_step=False) == (ahead, True)
     merged, in_step = follow(view, aside, in_step=False)
     assert (status_of(merged, B), status_of(merged, C), in_step) == (LEAVING, LEAVING, False)
+
+
+def test_a_state_of_the_same_version_with_other_tombstone_times_joins_them() -> None:
+    """Pruning can leave two copies of one version that removed a member at different times
+    (hypothesis found gossip that never settled on them): receiving the other copy joins the
+    tombstones, so every copy ends the same."""
+    base = converged_cluster(2)
+    early = base.replaced(tombstones=(("gone", 27.0),))
+    late = base.replaced(tombstones=(("gone", 34.0),))
+    received, causality = early.receive(late, base.members[0].uuid)
+    assert causality is Causality.SAME
+    assert received.tombstones == (("gone", 34.0),)
+    back, _ = late.receive(received, base.members[1].uuid)
+    assert back.tombstones == received.tombstones

@@ -259,6 +259,12 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
             received = self
         elif causality is Causality.SAME:
             received = self.with_seen(remote.seen)
+            if remote.tombstones != self.tombstones:
+                # Two removals of one member at different times can meet under one version
+                # once pruning has forgotten the clock entry that told them apart: the
+                # tombstones' join (latest time per uuid) keeps every copy the same.
+                tombstones = merge_tombstones(self.tombstones, remote.tombstones)
+                received = received.replaced(tombstones=tombstones)
         else:
             received = self._merge_concurrent(remote, self_uuid)
         return received.seen_by(self_uuid), causality
