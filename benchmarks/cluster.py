@@ -42,9 +42,7 @@ DEFAULT_TIMINGS: tuple[str, ...] = ()  # the CLI defaults: those of Settings
 FAST_GOSSIP_TIMINGS = ("--gossip-interval", "0.2")
 DEFAULTS = Settings()
 JOIN_TIMEOUT = 60.0
-LOG_EVENT = re.compile(
-    r"^(?P<time>\S+ \S+) INFO\s+\S+: (?P<event>Member\w+)\s+(?P<address>\S+)"
-)
+LOG_EVENT = re.compile(r"^(?P<time>\S+ \S+) INFO\s+\S+: (?P<event>Member\w+)\s+(?P<address>\S+)")
 LOG_JOINED = re.compile(r"^(?P<time>\S+ \S+) INFO\s+actors\.membership: .* joined the cluster$")
 
 TARGETS: dict[str, float] = {

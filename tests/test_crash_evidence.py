@@ -7,7 +7,7 @@ import msgspec
 import pytest
 from test_probing import SETTINGS, Observer, of_type, result, sent
 
-from messages.membership.downing import stable_window
+from messages.membership.downing import Verdict, keep_majority, stable_window
 from messages.membership.effects import Downing, GossipTick, PeerGone, ProbeTick, Suspected
 from messages.membership.merging import ReachabilityRow, merge_reachability
 from messages.membership.protocol import Heartbeat, HeartbeatAck, ProbeRequest, ProbeResult, Suspect
@@ -282,3 +282,12 @@ def test_a_terminated_subject_that_is_not_unreachable_is_refused_by_rule() -> No
     assert refused.value.rule == "terminated-are-unreachable"
     with pytest.raises(ValueError, match="terminated"):
         converged_cluster(3).set_reachability("member-00000", set(), {"member-00001"})
+
+
+def test_a_crash_of_most_of_the_cluster_still_costs_it_after_the_short_window() -> None:
+    dead = frozenset({"member-00002", "member-00003", "member-00004"})
+    state = rows(ReachabilityRow("member-00000", 1, dead, dead))
+    window = stable_window(state, SETTINGS)
+    assert window == SETTINGS.crash_down_after
+    decision = keep_majority(state, "member-00000", stable_for=window, down_after=window)
+    assert decision.verdict is Verdict.DOWN_SELF
