@@ -34,6 +34,7 @@ from messages.membership.effects import (
     MembershipChanged,
     MembershipReached,
     Paused,
+    PeerGone,
     ProbeTick,
     Reply,
     SendTo,
@@ -109,6 +110,7 @@ class MembershipActor(pykka.ThreadingActor):
                 | GossipTick()
                 | HeartbeatTick()
                 | ProbeTick()
+                | PeerGone()
                 | JoinAttempt()
                 | LeaveTimedOut()
                 | JoinCluster()

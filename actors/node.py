@@ -165,7 +165,8 @@ class Node(StopOnExit, Messaging):
             transport=self.transport,
             start_peers=self._start_peers,
         )
-        self.transport.tell(Listen(deliver_to=self.ordering))  # wired: let the links in
+        # Wired: let the links in.
+        self.transport.tell(Listen(deliver_to=self.ordering, peer_news=self.membership))
         self.membership.tell(JoinCluster(seeds=seeds))
         try:
             joined.get(timeout=settings.join_timeout + settings.ask_timeout)

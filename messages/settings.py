@@ -35,6 +35,10 @@ class Settings:
     probe_timeout: float = 0.5
     max_local_health: int = 7
     down_after: float = 10.0
+    # The stable window instead of ``down_after`` when every unreachable member is a confirmed
+    # crash (every accusation of it a refused dial, docs/architecture.md); never longer than
+    # ``down_after``. Heartbeat interval + a probe round + gossip convergence, with a margin.
+    crash_down_after: float = 3.0
     # Pekko's down-all-when-unstable: a member whose unreachable picture keeps changing for
     # ``down_after`` plus this long without a decision downs itself. None (the default) is off:
     # in the simulator, at 7.5 s, it turned 134 of 1,000 total losses into 340.

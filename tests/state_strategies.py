@@ -133,6 +133,9 @@ BROKEN_STATES: dict[str, Callable[[MembershipState], MembershipState]] = {
     "row-version-positive": lambda s: _replace(s, reachability=(_row(s, 0, 0, _ids(s)[1]),)),
     "row-not-about-itself": lambda s: _replace(s, reachability=(_row(s, 0, 2, *_ids(s)[:2]),)),
     "row-subjects-are-members": lambda s: _replace(s, reachability=(_row(s, 0, 1, STRANGER),)),
+    "terminated-are-unreachable": lambda s: _replace(
+        s, reachability=(ReachabilityRow(_ids(s)[0], 1, frozenset(), frozenset({_ids(s)[1]})),)
+    ),
     "tombstones-sorted-unique": lambda s: _replace(s, tombstones=(("z", 1.0), ("y", 1.0))),
     "tombstone-times-finite": lambda s: _replace(s, tombstones=(("z", float("nan")),)),
     "tombstoned-not-member": lambda s: _replace(s, tombstones=((_ids(s)[-1], 1.0),)),

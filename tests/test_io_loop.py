@@ -24,7 +24,7 @@ from actors.transport.timers import Timer, TimerQueue
 from messages import Address
 from messages.local.commands import Listen
 from messages.local.links import LinkClosed
-from messages.membership.effects import Inbound, SendTo
+from messages.membership.effects import CloseLink, Inbound, PeerGone, SendTo
 from messages.membership.protocol import ClientUpdate, Heartbeat, Watch
 from messages.settings import Settings
 from messages.wire.codec import WIRE_CODEC
@@ -354,7 +354,10 @@ def established(port_a: int, port_b: int) -> int:
 
 
 def start_transport(
-    io: IoLoop, sink: pykka.ActorRef[Any], host: str = "127.0.0.1"
+    io: IoLoop,
+    sink: pykka.ActorRef[Any],
+    host: str = "127.0.0.1",
+    peer_news: pykka.ActorRef[Any] | None = None,
 ) -> tuple[pykka.ActorRef[Any], Address]:
     listener = bind_listener(Address(host, 0))
     address = Address(host, listener.getsockname()[1])
@@ -365,8 +368,43 @@ def start_transport(
         check_hello=lambda hello: None,
         codec=WIRE_CODEC,
     )
-    transport.tell(Listen(deliver_to=sink))
+    transport.tell(Listen(deliver_to=sink, peer_news=peer_news))
     return transport, address
+
+
+def test_the_membership_actor_hears_of_a_refused_dial_and_of_a_link_the_peer_closed(
+    loop: IoLoop, sink: Served, listener: socket.socket
+) -> None:
+    """A refused dial and a link ended by the peer are told to ``peer_news`` as ``PeerGone``
+    (evidence a process is gone); a link this end closes is not."""
+    news = Served()
+    transport, _ = start_transport(loop, sink.ref, peer_news=news.ref)
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            nobody = address_of(server)  # closed at once: nothing listens there any more
+        transport.tell(SendTo(nobody, beat(1)))
+        assert news.wait_for(lambda got: len(got) == 1) == [PeerGone(nobody, refused=True)]
+        peer_address = address_of(listener)
+        transport.tell(SendTo(peer_address, beat(2)))
+        peer, _ = listener.accept()
+        with peer:
+            peer.settimeout(STEP_TIMEOUT)
+            read_messages(peer, 2)  # the Hello and the heartbeat: the link is up
+        got = news.wait_for(lambda got: len(got) == 2)
+        assert got[1] == PeerGone(peer_address, refused=False)
+        transport.tell(SendTo(peer_address, beat(3)))  # a new link, which this end closes
+        again, _ = listener.accept()
+        with again:
+            again.settimeout(STEP_TIMEOUT)
+            read_messages(again, 2)
+            transport.tell(CloseLink(peer_address, "done here"))
+            assert again.recv(1) == b""
+        transport.tell(SendTo(nobody, beat(4)))  # news in order: the next is this refusal
+        got = news.wait_for(lambda got: len(got) == 3)
+        assert got[2] == PeerGone(nobody, refused=True)
+    finally:
+        transport.stop()
+        news.ref.stop()
 
 
 def test_what_a_client_sends_before_listen_is_delivered_after_it(loop: IoLoop) -> None:

@@ -11,6 +11,7 @@ the actor that takes what the links bring, so nothing can come in before the nod
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from typing import Any
@@ -20,10 +21,11 @@ import pykka
 from actors.transport.loop import HelloCheck, IoLoop
 from messages.address import Address
 from messages.local.commands import Listen
-from messages.local.links import LinkClosed, LinkUp
+from messages.local.links import LinkClosed, LinkEnd, LinkUp
 from messages.membership.effects import (
     Broadcast,
     CloseLink,
+    PeerGone,
     Reply,
     SendTo,
     Termination,
@@ -51,7 +53,8 @@ class TransportActor(pykka.ThreadingActor):
     closes the link it dialled (after flushing it; this end reads it to its end, so nothing sent on
     either is lost), so a member holds one link per peer it talks to. A dialled link closes after
     ``idle_timeout`` without traffic, on ``CloseLink``, or when it fails; the next send dials
-    again. Accepted links from clients get every ``Broadcast``.
+    again. Accepted links from clients get every ``Broadcast``. The close of a member's link by
+    the peer, or a refused dial to it, is told to ``Listen.peer_news`` as ``PeerGone``.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class TransportActor(pykka.ThreadingActor):
         self._check_hello = check_hello
         self._codec = codec
         self._deliver_to: pykka.ActorRef[Any] | None = None  # set by Listen
+        self._peer_news: pykka.ActorRef[Any] | None = None  # set by Listen
         self._supervisor = supervisor
         self._hello_frame = encode_frame(codec.encode(hello))
         self._routes: dict[Address, int] = {}  # the link that carries our messages to a member
@@ -88,7 +92,8 @@ class TransportActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case Listen(deliver_to=deliver_to):
+            case Listen(deliver_to=deliver_to, peer_news=peer_news):
+                self._peer_news = peer_news
                 self._listen(deliver_to)
             case SendTo(address=address, message=payload, on_sent=on_sent):
                 self._send_to(address, payload, on_sent)
@@ -102,8 +107,8 @@ class TransportActor(pykka.ThreadingActor):
                 self._link_up(link, hello)
             case Watching(link=link):
                 self._clients.add(link)
-            case LinkClosed(link=link, reason=reason):
-                self._link_closed(link, reason)
+            case LinkClosed(link=link, reason=reason, end=end):
+                self._link_closed(link, reason, end)
             case CloseLink(address=address, reason=reason):
                 self._close(address, reason)
             case _:
@@ -167,13 +172,18 @@ class TransportActor(pykka.ThreadingActor):
             logger.debug("Link %d to %s is replaced by link %d", current, address, link)
             self._loop.close(current, "replaced by the link the member dialled")
 
-    def _link_closed(self, link: int, reason: str) -> None:
+    def _link_closed(self, link: int, reason: str, end: LinkEnd) -> None:
+        """Forget a closed link; when it was the route to a member and its close tells of the
+        peer (closed by it, or refused), tell ``peer_news``: evidence the process may be gone."""
         self._clients.discard(link)
         self._dialled.discard(link)
         address = self._peers.pop(link, None)
         if address is not None and self._routes.get(address) == link:
             del self._routes[address]
             logger.debug("Link to %s closed: %s", address, reason)
+            if end is not LinkEnd.LOCAL and self._peer_news is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    self._peer_news.tell(PeerGone(address, refused=end is LinkEnd.REFUSED))
 
     def _close(self, address: Address, reason: str) -> None:
         link = self._routes.pop(address, None)

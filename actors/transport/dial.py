@@ -3,7 +3,8 @@
 A connect is non-blocking, with its own deadline (``connect_timeout``), so a peer behind a
 partition never holds up anything else; the link's first frames (its ``Hello``) are queued at once
 and go out when the connect completes. A host name is resolved by ``resolve`` in the dialling
-thread, never in the I/O thread. A dial that fails is told to its manager as ``LinkClosed``.
+thread, never in the I/O thread. A dial that fails is told to its manager as ``LinkClosed``
+(``LinkEnd.REFUSED`` when the peer's address refused it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import pykka
 
 from actors.transport.link import Link, configure_socket, enqueue
-from actors.transport.table import LinkTable, tell_closed
+from actors.transport.table import LinkTable, link_end, tell_closed
 from messages.address import Address
 from messages.settings import Settings
 from messages.wire.framing import FrameDecoder
@@ -57,12 +58,13 @@ class Dialler:
             status = sock.connect_ex(sockaddr)
         except OSError as error:
             sock.close()
-            tell_closed(manager, link_id, address, cannot_connect(address, error))
+            tell_closed(manager, link_id, address, cannot_connect(address, error), link_end(error))
             return
         if status not in (0, errno.EINPROGRESS):
             sock.close()
             failure = OSError(status, os.strerror(status))
-            tell_closed(manager, link_id, address, cannot_connect(address, failure))
+            reason = cannot_connect(address, failure)
+            tell_closed(manager, link_id, address, reason, link_end(failure))
             return
         link = Link(
             link_id,
@@ -87,8 +89,8 @@ class Dialler:
         """A connecting link became writable: it is up (its frames go out), or it failed."""
         status = link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if status:
-            reason = cannot_connect(link.name, OSError(status, os.strerror(status)))
-            self._table.finish(link, reason)
+            failure = OSError(status, os.strerror(status))
+            self._table.finish(link, cannot_connect(link.name, failure), link_end(failure))
             return
         link.connecting = False
         if link.timer is not None:

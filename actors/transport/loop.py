@@ -42,9 +42,10 @@ import pykka
 from actors.transport.accept import Acceptor, Listener
 from actors.transport.dial import Dialler, cannot_connect, resolve
 from actors.transport.link import HelloCheck, Link, OnSent, notify_sent
-from actors.transport.table import LinkTable, tell_closed
+from actors.transport.table import LinkTable, link_end, tell_closed
 from actors.transport.timers import Timer, TimerQueue
 from messages.address import Address
+from messages.local.links import LinkEnd
 from messages.membership.effects import Inbound
 from messages.settings import Settings
 from messages.wire.framing import Codec, FrameError, encode_frame
@@ -272,12 +273,12 @@ class IoLoop:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as error:
-            self._links.finish(link, f"connection error: {error}")
+            self._links.finish(link, f"connection error: {error}", link_end(error))
             return
         try:
             if not data:
                 link.decoder.finish()
-                self._links.finish(link, "closed by peer")
+                self._links.finish(link, "closed by peer", LinkEnd.PEER)
                 return
             self._links.touch(link)
             for payload in link.decoder.feed(data):

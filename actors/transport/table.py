@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import logging
 import selectors
 import socket
@@ -32,10 +33,10 @@ from actors.transport.link import (
 )
 from actors.transport.timers import Timer, TimerQueue
 from messages.address import Address
-from messages.local.links import LinkClosed
+from messages.local.links import LinkClosed, LinkEnd
 from messages.settings import Settings
 
-__all__ = ["LinkTable", "tell_closed"]
+__all__ = ["LinkTable", "link_end", "tell_closed"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class LinkTable:
                 sent = 0
             except OSError as error:
                 requeue(link, batch)
-                self.finish(link, f"write failed: {error}")
+                self.finish(link, f"write failed: {error}", link_end(error))
                 return
             consume(link, batch, sent)
             if sent < size:
@@ -166,8 +167,8 @@ class LinkTable:
         self.watch(link, selectors.EVENT_WRITE)
         self.after(self._settings.connect_timeout, lambda: self.finish(link, reason))
 
-    def finish(self, link: Link, reason: str) -> None:
-        """Close the socket now and tell the manager why (once)."""
+    def finish(self, link: Link, reason: str, end: LinkEnd = LinkEnd.LOCAL) -> None:
+        """Close the socket now and tell the manager why, and which ``end`` it tells of (once)."""
         if not self.holds(link):
             return
         del self._links[link.id]
@@ -182,7 +183,7 @@ class LinkTable:
             link.sock.shutdown(socket.SHUT_RDWR)
         link.sock.close()
         logger.debug("Link %s to %s closed: %s", link.id, link.name, reason)
-        tell_closed(link.manager, link.id, link.peer, reason)
+        tell_closed(link.manager, link.id, link.peer, reason, end)
 
     def close_idle(self) -> None:
         """Start closing the idle-closing links without traffic for ``idle_timeout``."""
@@ -200,8 +201,22 @@ class LinkTable:
 
 
 def tell_closed(
-    manager: pykka.ActorRef[Any], link_id: int, peer: Address | None, reason: str
+    manager: pykka.ActorRef[Any],
+    link_id: int,
+    peer: Address | None,
+    reason: str,
+    end: LinkEnd = LinkEnd.LOCAL,
 ) -> None:
     """Tell ``manager`` that a link is gone, or never came up (unless it has stopped)."""
     with contextlib.suppress(pykka.ActorDeadError):
-        manager.tell(LinkClosed(link=link_id, peer=peer, reason=reason))
+        manager.tell(LinkClosed(link=link_id, peer=peer, reason=reason, end=end))
+
+
+def link_end(error: OSError) -> LinkEnd:
+    """What a socket error tells of the peer: a refused connect, a reset or closed peer, or
+    nothing (a timeout, no route: silence is no evidence)."""
+    if error.errno == errno.ECONNREFUSED:
+        return LinkEnd.REFUSED
+    if error.errno in (errno.ECONNRESET, errno.EPIPE):
+        return LinkEnd.PEER
+    return LinkEnd.LOCAL

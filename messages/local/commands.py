@@ -178,12 +178,17 @@ class Listen(msgspec.Struct, frozen=True):
     ``deliver_to`` (the ordering actor) and start accepting on the listener, if there is one.
 
     Nothing comes in before it: the listener is not accepted from, and nobody has been dialled.
+    ``peer_news`` (the membership actor, if any) is told ``PeerGone`` when the link to a member
+    is ended by the peer or a dial to one is refused.
     """
 
     deliver_to: pykka.ActorRef[Any]
+    peer_news: pykka.ActorRef[Any] | None = None
 
     def __post_init__(self) -> None:
         _check_actor("deliver_to", self.deliver_to)
+        if self.peer_news is not None:
+            _check_actor("peer_news", self.peer_news)
 
 
 class GetEvents(msgspec.Struct, frozen=True):

@@ -5,6 +5,8 @@ A link is a number the ``IoLoop`` gives each connection; actors name links only 
 
 from __future__ import annotations
 
+import enum
+
 import msgspec
 
 from messages.address import Address
@@ -12,6 +14,7 @@ from messages.wire.handshake import Hello
 
 __all__ = [
     "LinkClosed",
+    "LinkEnd",
     "LinkUp",
     "Reconnect",
     "WatchOverdue",
@@ -25,13 +28,22 @@ class LinkUp(msgspec.Struct, frozen=True):
     hello: Hello
 
 
+class LinkEnd(enum.Enum):
+    """Which end a link's close says something about."""
+
+    LOCAL = "local"  # this end closed it, or it failed in a way that says nothing of the peer
+    PEER = "peer"  # the peer closed or reset it
+    REFUSED = "refused"  # a dial to the peer's address was refused: nothing listens there
+
+
 class LinkClosed(msgspec.Struct, frozen=True):
-    """I/O thread -> the link's manager: the link is gone, with the reason; ``peer`` is the
-    address it was dialled to (None for an accepted link)."""
+    """I/O thread -> the link's manager: the link is gone, with the reason and the ``end`` it
+    tells of; ``peer`` is the address it was dialled to (None for an accepted link)."""
 
     link: int
     peer: Address | None
     reason: str
+    end: LinkEnd = LinkEnd.LOCAL
 
 
 class Reconnect(msgspec.Struct, frozen=True):

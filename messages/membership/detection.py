@@ -21,6 +21,7 @@ from messages.membership.downing import (
     down_members,
     keep_majority,
     pending_unreachable,
+    stable_window,
 )
 from messages.membership.effects import (
     CloseLink,
@@ -43,6 +44,7 @@ __all__ = [
     "heartbeat_answered",
     "heartbeat_tick",
     "leader_tick",
+    "monitored_members",
 ]
 
 MONITORED_STATUSES = frozenset({MemberStatus.JOINING, MemberStatus.UP, MemberStatus.LEAVING})
@@ -54,7 +56,8 @@ def heartbeat_tick(run: Step) -> None:
     then set the next tick.
 
     A target that turns silent is published only once a relay confirms it (``probing``); one
-    already published stays so while silent, and a downed one until it is removed.
+    already published stays so while silent, a downed one until it is removed, and one
+    found terminated (``probing``) until it answers.
     """
     settings = run.node.settings
     run.effects.append(SetTimer(settings.heartbeat_interval, HeartbeatTick()))
@@ -62,7 +65,7 @@ def heartbeat_tick(run: Step) -> None:
     me = state.member(run.uuid)
     if me is None or me.status not in MONITORED_STATUSES:
         return
-    monitored = [m.uuid for m in state.members if m.status in MONITORED_STATUSES]
+    monitored = monitored_members(state)
     targets = heartbeat_targets(run.uuid, monitored, settings.monitored_by, state.unreachable())
     _watch(run, targets)
     detectors = run.node.detectors
@@ -80,8 +83,14 @@ def heartbeat_tick(run: Step) -> None:
         adjust_health(run, -1)  # this member hears from some of its targets
     row = state.reachability_row(run.uuid)
     downed = {m.uuid for m in state.members if m.status == MemberStatus.DOWN}
+    crashed = state.terminated_by(run.uuid)  # a refused dial: marked until it answers
     alone = start_probes(run, silent - row, monitored)
-    publish_row(run, (silent & row) | alone | (row & downed))
+    publish_row(run, (silent & row) | alone | (row & downed) | crashed)
+
+
+def monitored_members(state: MembershipState) -> list[str]:
+    """The members that heartbeat and are heartbeated, in state order."""
+    return [m.uuid for m in state.members if m.status in MONITORED_STATUSES]
 
 
 def discount_own_pause(run: Step) -> None:
@@ -192,7 +201,8 @@ def _apply_downing(run: Step) -> None:
     _track_stability(run, pending_unreachable(state))
     stable_for = run.now - run.node.unreachable_since
     silent = frozenset(run.node.probes)  # found silent here, not confirmed by a relay yet
-    decision = keep_majority(state, run.uuid, stable_for, settings.down_after, silent)
+    window = stable_window(state, settings)
+    decision = keep_majority(state, run.uuid, stable_for, window, silent)
     if decision.verdict is not Verdict.WAIT:
         run.node = dataclasses.replace(run.node, unstable_since=None)
     if decision.verdict is Verdict.DOWN_UNREACHABLE:

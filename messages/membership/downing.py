@@ -29,9 +29,17 @@ import msgspec
 
 from messages.member import Member, MemberStatus
 from messages.membership.state import MembershipState
-from messages.membership.verdicts import COUNTED
+from messages.membership.verdicts import COUNTED, only_crashes
+from messages.settings import Settings
 
-__all__ = ["Decision", "Verdict", "down_members", "keep_majority", "pending_unreachable"]
+__all__ = [
+    "Decision",
+    "Verdict",
+    "down_members",
+    "keep_majority",
+    "pending_unreachable",
+    "stable_window",
+]
 
 
 class Verdict(enum.Enum):
@@ -74,6 +82,15 @@ def pending_unreachable(state: MembershipState) -> frozenset[str]:
         for m in state.members
         if m.uuid in unreachable and m.status not in (MemberStatus.DOWN, MemberStatus.EXITING)
     )
+
+
+def stable_window(state: MembershipState, settings: Settings) -> float:
+    """How long the pending unreachable set must stay the same before keep-majority decides:
+    ``crash_down_after`` when every accusation is a confirmed crash (``verdicts.only_crashes``),
+    else ``down_after``."""
+    if only_crashes(state.by_uuid, state.reachability):
+        return min(settings.crash_down_after, settings.down_after)
+    return settings.down_after
 
 
 def keep_majority(

@@ -1,6 +1,7 @@
 """The inputs of the member step function and the effects it returns, as typed values.
 
 Inputs are what a member can receive: its start (``JoinCluster``), a wire message (``Inbound``),
+news from its transport that a peer's end is gone (``PeerGone``),
 a timer it set (``GossipTick``, ``HeartbeatTick``, ``ProbeTick``, ``JoinAttempt``,
 ``LeaveTimedOut``), and ``Leave``. Effects are what it can do: messages for the transport
 (``SendTo``, ``Reply``, ``Broadcast``, ``CloseLink``, ``Watching``), the listener registry
@@ -48,6 +49,7 @@ __all__ = [
     "OnSent",
     "Outbound",
     "Paused",
+    "PeerGone",
     "ProbeTick",
     "Reply",
     "SendTo",
@@ -120,6 +122,16 @@ class JoinAttempt(msgspec.Struct, frozen=True):
 class LeaveTimedOut(msgspec.Struct, frozen=True):
     """Timer message: ``leave_timeout`` has passed since ``Leave``; a member still not removed
     gives up waiting and stops."""
+
+
+class PeerGone(msgspec.Struct, frozen=True):
+    """Transport -> membership: the link to the member at ``address`` was ended by the peer
+    (closed or reset), or, ``refused``, a dial to ``address`` was refused. A hint, never a
+    verdict: a closed link may be a live peer's choice, so it only starts a probe round; a
+    refusal says no process listens at ``address`` (a crash), where silence says nothing."""
+
+    address: Address
+    refused: bool
 
 
 OnSent = Callable[[], None] | None
@@ -265,6 +277,7 @@ Input = (
     | GossipTick
     | HeartbeatTick
     | ProbeTick
+    | PeerGone
     | JoinAttempt
     | LeaveTimedOut
     | Leave

@@ -27,11 +27,17 @@ __all__ = [
 
 
 class ReachabilityRow(msgspec.Struct, frozen=True):
-    """One observer's failure detector verdicts; only the observer writes (and versions) its row."""
+    """One observer's failure detector verdicts; only the observer writes (and versions) its row.
+
+    ``terminated`` (a subset of ``unreachable``) are the subjects whose accusation every
+    confirmation gave as a refused dial: a crashed process, not silence (``probing``). It
+    defaults to empty, so a row from a peer that does not know it still decodes.
+    """
 
     observer: MemberId
     version: Counter
     unreachable: Annotated[frozenset[MemberId], msgspec.Meta(max_length=MAX_MEMBERS)]
+    terminated: Annotated[frozenset[MemberId], msgspec.Meta(max_length=MAX_MEMBERS)] = frozenset()
 
 
 def address_order(member: Member) -> tuple[Address, str]:
@@ -84,10 +90,13 @@ def merge_reachability(
         current = rows.get(row.observer)
         if current is None or stripped.version > current.version:
             rows[row.observer] = stripped
-        elif stripped.version == current.version and stripped.unreachable != current.unreachable:
+        elif stripped.version == current.version and stripped != current:
             # Cannot happen between honest peers; the union keeps the merge a join.
             rows[row.observer] = ReachabilityRow(
-                row.observer, row.version, stripped.unreachable | current.unreachable
+                row.observer,
+                row.version,
+                stripped.unreachable | current.unreachable,
+                stripped.terminated | current.terminated,
             )
     return sorted_rows(rows.values())
 
@@ -96,7 +105,9 @@ def without_subjects(row: ReachabilityRow, removed: frozenset[str]) -> Reachabil
     """The row without removed subjects (the leader strips them without bumping the version)."""
     if removed.isdisjoint(row.unreachable):
         return row
-    return ReachabilityRow(row.observer, row.version, row.unreachable - removed)
+    return ReachabilityRow(
+        row.observer, row.version, row.unreachable - removed, row.terminated - removed
+    )
 
 
 def sorted_rows(rows: Iterable[ReachabilityRow]) -> tuple[ReachabilityRow, ...]:

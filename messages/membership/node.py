@@ -57,15 +57,20 @@ class JoinProgress:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Probe:
     """A silent target this member confirms through relays, since ``since``: the round under
-    way (``nonce``, ending at ``deadline``; None between rounds), the ``relays`` it asked and
-    those that found the target silent too (``nacks``); ``alive_elsewhere`` once a relay has
-    heard the target while this member still does not (a broken link, not a dead member)."""
+    way (``nonce``, ending at ``deadline``; None between rounds), the ``relays`` it asked, those
+    that found the target silent too (``nacks``) and those of them whose dial to it was refused
+    (``refusals``); ``alive_elsewhere`` once a relay has heard the target while this member
+    still does not (a broken link, not a dead member). ``hinted``: the round was started by the transport's news that the target's
+    end is gone, not by its detector; ``refused_here``: this member's own dial was refused."""
 
     since: float
     nonce: int
     deadline: float | None
     relays: frozenset[str]
     nacks: frozenset[str] = frozenset()
+    refusals: frozenset[str] = frozenset()
+    hinted: bool = False
+    refused_here: bool = False
     alive_elsewhere: bool = False
 
 

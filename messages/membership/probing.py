@@ -14,6 +14,15 @@ with nobody to ask (two members) publishes on its own silence, as before; so doe
 relays are all silent to it too, once the target has stayed unconfirmed for an acceptable pause
 (a member whose peers are all gone must still count itself alone; if it is the deaf one instead,
 its peers have marked it unreachable by then and take no gossip from it).
+
+The transport's news that a heartbeat target's end is gone (``PeerGone``: its link closed by the
+peer, or a dial to it refused) starts a round at once, without waiting for the detector. A relay
+whose own dial to the target is refused answers at once, with a refused nack. A round in which
+this member's dial was refused and every confirmation is a refused nack found a crashed process,
+not silence: the target is published *terminated* as well as unreachable (as soon as every relay
+has answered so), which ``downing`` takes down after the shorter ``crash_down_after``. A hinted
+round that finds only silence publishes nothing while the detector still trusts the target:
+silence is the detector's to judge (else the next tick would withdraw it again).
 """
 
 from __future__ import annotations
@@ -21,12 +30,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-from messages.membership.effects import ProbeTick, SetTimer, Suspected, Unconfirmed
+from messages.membership.effects import PeerGone, ProbeTick, SetTimer, Suspected, Unconfirmed
 from messages.membership.node import Probe, Relayed, Step
 from messages.membership.protocol import Heartbeat, ProbeRequest, ProbeResult, Suspect
 
 __all__ = [
     "adjust_health",
+    "peer_gone",
     "probe_requested",
     "probe_result",
     "probe_tick",
@@ -36,58 +46,116 @@ __all__ = [
 ]
 
 
-def publish_row(run: Step, unreachable: frozenset[str]) -> None:
-    """Make ``unreachable`` this member's reachability row, with news of each new accusation."""
+def publish_row(
+    run: Step, unreachable: frozenset[str], terminated: frozenset[str] = frozenset()
+) -> None:
+    """Make ``unreachable`` this member's reachability row, with news of each new accusation;
+    the subjects it marked terminated stay so while unreachable, ``terminated`` join them."""
     row = run.state.reachability_row(run.uuid)
-    if unreachable == row:
+    crashed = (run.state.terminated_by(run.uuid) | terminated) & unreachable
+    if unreachable == row and crashed == run.state.terminated_by(run.uuid):
         return
     for uuid in sorted(unreachable - row):
         if (member := run.state.member(uuid)) is not None:
             run.effects.append(Suspected(member))
-    run.adopt(run.state.set_reachability(run.uuid, unreachable))
+    run.adopt(run.state.set_reachability(run.uuid, unreachable, crashed))
 
 
 def start_probes(run: Step, suspects: frozenset[str], monitored: Sequence[str]) -> frozenset[str]:
     """Ask relays about each of ``suspects`` (silent targets not published yet) that no round
-    covers yet; drop probes of members no longer among them. Returns the suspects with no
-    member to ask (to publish on this member's own silence)."""
+    covers yet; drop probes of members no longer among them (but for a hinted round under way).
+    Returns the suspects with no member to ask (to publish on this member's own silence)."""
     node = run.node
-    probes = {t: p for t, p in node.probes.items() if t in suspects}
-    alone: set[str] = set()
-    deadline = run.now + 2 * node.settings.probe_timeout * (node.local_health + 1)
-    nonce = node.heartbeat_sequence
-    for target in sorted(suspects):
-        probe = probes.get(target)
-        if probe is not None and probe.deadline is not None:
-            continue  # a round under way
-        if (
-            probe is not None
-            and probe.alive_elsewhere
-            and run.now - probe.since >= node.settings.acceptable_heartbeat_pause
-        ):
-            # Others hear it, this member has not for a detection period more: the link
-            # between them is broken. Published as such; which of the two is downed is the
-            # indirectly connected rule's to decide (verdicts.py), from the whole table.
-            alone.add(target)
-            del probes[target]
-            continue
-        relays = _relays(run, target, monitored)
-        if not relays:
-            alone.add(target)
-            continue
-        since = run.now if probe is None else probe.since
-        elsewhere = probe is not None and probe.alive_elsewhere
-        probes[target] = Probe(since, nonce, deadline, frozenset(relays), alive_elsewhere=elsewhere)
-        _send(run, target, Suspect(from_uuid=run.uuid, to_uuid=target, nonce=nonce))
-        for relay in relays:
-            request = ProbeRequest(
-                from_uuid=run.uuid, to_uuid=relay, target_uuid=target, nonce=nonce
-            )
-            _send(run, relay, request)
+    probes = {
+        t: p
+        for t, p in node.probes.items()
+        if t in suspects or (p.hinted and p.deadline is not None)
+    }
+    # Others hear it, this member has not for a detection period more: the link between them
+    # is broken. Published as such; which of the two is downed is the indirectly connected
+    # rule's to decide (verdicts.py), from the whole table.
+    broken = frozenset(
+        t
+        for t in suspects
+        if (p := probes.get(t)) is not None
+        and p.deadline is None
+        and p.alive_elsewhere
+        and run.now - p.since >= node.settings.acceptable_heartbeat_pause
+    )
+    for target in broken:
+        del probes[target]
     if probes != node.probes:
         run.node = dataclasses.replace(run.node, probes=probes)
+    alone = frozenset(t for t in sorted(suspects - broken) if not _start_round(run, t, monitored))
+    if run.node.probes != node.probes:
         _arm(run)
-    return frozenset(alone)
+    return alone | broken
+
+
+def peer_gone(run: Step, gone: PeerGone, monitored: Sequence[str]) -> None:
+    """The transport's news that the end of the member at ``gone.address`` is gone: a refusal
+    answers the probes this member runs as a relay about it (a refused nack); a heartbeat
+    target not published yet gets a round at once (or, under way, notes this refusal)."""
+    member = run.state.member_at(gone.address)
+    if member is None:
+        return
+    target = member.uuid
+    if gone.refused:
+        _answer_relayed(run, lambda r: r.target == target, alive=False, refused=True)
+    node = run.node
+    watched = target in node.detectors or target in node.first_answer_due
+    if not watched or target in run.state.reachability_row(run.uuid):
+        return
+    probe = node.probes.get(target)
+    if probe is not None and probe.deadline is not None:
+        if gone.refused and not probe.refused_here:
+            _set_probe(run, target, dataclasses.replace(probe, refused_here=True))
+            _conclude_crash(run, target)
+        return
+    run.node = dataclasses.replace(node, heartbeat_sequence=node.heartbeat_sequence + 1)
+    if _start_round(run, target, monitored, hinted=True, refused=gone.refused):
+        _arm(run)
+
+
+def _start_round(
+    run: Step,
+    target: str,
+    monitored: Sequence[str],
+    hinted: bool = False,
+    refused: bool = False,
+) -> bool:
+    """Start a round about ``target`` unless one is under way: tell it it is suspected and
+    ask relays to probe it. False when there is no member to ask."""
+    node = run.node
+    probe = node.probes.get(target)
+    if probe is not None and probe.deadline is not None:
+        return True  # a round under way
+    relays = _relays(run, target, monitored)
+    if not relays:
+        return False
+    nonce = node.heartbeat_sequence
+    deadline = run.now + 2 * node.settings.probe_timeout * (node.local_health + 1)
+    since = run.now if probe is None else probe.since
+    elsewhere = probe is not None and probe.alive_elsewhere
+    round_ = Probe(
+        since,
+        nonce,
+        deadline,
+        frozenset(relays),
+        hinted=hinted,
+        refused_here=refused,
+        alive_elsewhere=elsewhere,
+    )
+    _set_probe(run, target, round_)
+    _send(run, target, Suspect(from_uuid=run.uuid, to_uuid=target, nonce=nonce))
+    for relay in relays:
+        request = ProbeRequest(from_uuid=run.uuid, to_uuid=relay, target_uuid=target, nonce=nonce)
+        _send(run, relay, request)
+    return True
+
+
+def _set_probe(run: Step, target: str, probe: Probe) -> None:
+    run.node = dataclasses.replace(run.node, probes={**run.node.probes, target: probe})
 
 
 def _relays(run: Step, target: str, monitored: Sequence[str]) -> list[str]:
@@ -130,45 +198,75 @@ def probe_requested(run: Step, request: ProbeRequest) -> None:
 
 def target_answered(run: Step, sender: str) -> None:
     """``sender`` answered a heartbeat: a round about it here ends alive (this member's link to
-    it works after all); the relays this member runs for others about it answer alive."""
+    it works after all); the relays this member runs for others about it answer alive. One this
+    member had found terminated is not, after all: its mark goes."""
     node = run.node
     if sender in node.probes:
         probes = {t: p for t, p in node.probes.items() if t != sender}
         run.node = dataclasses.replace(run.node, probes=probes)
         adjust_health(run, -1)
     _answer_relayed(run, lambda r: r.target == sender, alive=True)
+    if sender in run.state.terminated_by(run.uuid):
+        publish_row(run, run.state.reachability_row(run.uuid) - {sender})
 
 
 def probe_result(run: Step, result: ProbeResult) -> None:
-    """A relay's answer: an ack ends the round alive; a nack is counted for the deadline."""
+    """A relay's answer: an ack ends the round (the target lives, elsewhere at least); a nack
+    is counted for the deadline, and a refused one may show a crash at once
+    (``_conclude_crash``)."""
     probe = run.node.probes.get(result.target_uuid)
     if probe is None or probe.nonce != result.nonce or result.from_uuid not in probe.relays:
         return  # a round that has ended, or an answer from a member not asked
     if result.alive:  # alive, but not to this member: the round ends, the silence goes on
-        probes = dict(run.node.probes)
-        probes[result.target_uuid] = dataclasses.replace(
-            probe, deadline=None, nacks=frozenset(), alive_elsewhere=True
+        ended = dataclasses.replace(
+            probe,
+            deadline=None,
+            nacks=frozenset(),
+            refusals=frozenset(),
+            refused_here=False,
+            alive_elsewhere=True,
         )
-        run.node = dataclasses.replace(run.node, probes=probes)
+        _set_probe(run, result.target_uuid, ended)
         adjust_health(run, -1)
         _arm(run)
         return
-    probes = dict(run.node.probes)
-    probes[result.target_uuid] = dataclasses.replace(probe, nacks=probe.nacks | {result.from_uuid})
-    run.node = dataclasses.replace(run.node, probes=probes)
+    refusals = probe.refusals | {result.from_uuid} if result.refused else probe.refusals
+    nacks = probe.nacks | {result.from_uuid}
+    _set_probe(run, result.target_uuid, dataclasses.replace(probe, nacks=nacks, refusals=refusals))
+    _conclude_crash(run, result.target_uuid)
+
+
+def _conclude_crash(run: Step, target: str) -> None:
+    """Publish ``target`` terminated now if this member's dial to it was refused and so was
+    every relay's: nothing the deadline could still bring would change the verdict."""
+    probe = run.node.probes[target]
+    if probe.refused_here and probe.refusals == probe.relays:
+        run.node = dataclasses.replace(
+            run.node, probes={t: p for t, p in run.node.probes.items() if t != target}
+        )
+        crashed = frozenset({target})
+        publish_row(run, run.state.reachability_row(run.uuid) | crashed, crashed)
+        _arm(run)
+
+
+def _crashed(probe: Probe) -> bool:
+    """Every confirmation of the round (and this member's own dial) said: refused."""
+    return probe.refused_here and bool(probe.nacks) and probe.nacks <= probe.refusals
 
 
 def probe_tick(run: Step) -> None:
     """End the rounds whose deadline has come: a target some relay found silent too (and none
-    found alive) is published; a round nobody answered raises this member's local health
-    score by the relays that did not answer. A member that hears none of its relays (they are
-    silent targets of its own, or its health score is already at its worst: no relay has
-    answered it for rounds) publishes on its own silence once the target has stayed unconfirmed
-    for an acceptable pause: a member whose peers are all gone must still count itself alone.
-    Relays this member runs nack on their deadline."""
+    found alive) is published (terminated if every confirmation was a refusal); a round
+    nobody answered raises this member's local health score by the relays that did not answer.
+    A member that hears none of its relays (they are silent targets of its own, or its health
+    score is already at its worst: no relay has answered it for rounds) publishes on its own
+    silence once the target has stayed unconfirmed for an acceptable pause: a member whose
+    peers are all gone must still count itself alone. Relays this member runs nack on their
+    deadline."""
     _answer_relayed(run, lambda r: r.deadline <= run.now, alive=False)
     probes = dict(run.node.probes)
     confirmed: set[str] = set()
+    crashed: set[str] = set()
     pause = run.node.settings.acceptable_heartbeat_pause
     for target, probe in sorted(probes.items()):
         if probe.deadline is None or probe.deadline > run.now:
@@ -177,15 +275,21 @@ def probe_tick(run: Step) -> None:
         adjust_health(run, len(probe.relays) - len(probe.nacks))
         hears_none = saturated or all(_silent(run, relay) for relay in probe.relays)
         if probe.nacks or (hears_none and run.now - probe.since >= pause):
-            confirmed.add(target)
             del probes[target]
+            if _crashed(probe):
+                crashed.add(target)
+            if _crashed(probe) or not probe.hinted or _silent(run, target):
+                confirmed.add(target)  # a hint alone publishes a crash: silence is phi's
             continue
-        probes[target] = dataclasses.replace(probe, deadline=None, nacks=frozenset())
+        probes[target] = dataclasses.replace(
+            probe, deadline=None, nacks=frozenset(), refusals=frozenset(), refused_here=False
+        )
         if (member := run.state.member(target)) is not None:
             run.effects.append(Unconfirmed(member, run.node.local_health))
     run.node = dataclasses.replace(run.node, probes=probes)
     if confirmed:
-        publish_row(run, run.state.reachability_row(run.uuid) | confirmed)
+        row = run.state.reachability_row(run.uuid) | confirmed
+        publish_row(run, row, frozenset(crashed))
     _arm(run)
 
 
@@ -197,8 +301,11 @@ def adjust_health(run: Step, delta: int) -> None:
         run.node = dataclasses.replace(run.node, local_health=health)
 
 
-def _answer_relayed(run: Step, ends: Callable[[Relayed], bool], alive: bool) -> None:
-    """Answer (``alive`` or not) the relayed probes for which ``ends`` holds, and drop them."""
+def _answer_relayed(
+    run: Step, ends: Callable[[Relayed], bool], alive: bool, refused: bool = False
+) -> None:
+    """Answer (``alive`` or not, ``refused``) the relayed probes for which ``ends`` holds, and
+    drop them."""
     done = [r for r in run.node.relayed if ends(r)]
     if not done:
         return
@@ -212,6 +319,7 @@ def _answer_relayed(run: Step, ends: Callable[[Relayed], bool], alive: bool) -> 
             target_uuid=relayed.target,
             nonce=relayed.nonce,
             alive=alive,
+            refused=refused,
         )
         _send(run, relayed.requester, result)
 

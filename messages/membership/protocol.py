@@ -96,13 +96,16 @@ class ProbeRequest(msgspec.Struct, frozen=True, tag=True):
 
 class ProbeResult(msgspec.Struct, frozen=True, tag=True):
     """Relay ``from_uuid`` tells requester ``to_uuid`` whether ``target_uuid`` answered its
-    probe within ``probe_timeout`` (``alive``, an ack) or not (a nack)."""
+    probe within ``probe_timeout`` (``alive``, an ack) or not (a nack); ``refused``: a nack
+    because the dial to the target's address was refused (no process listens there). It
+    defaults to False, so a result from a peer that does not know it still decodes."""
 
     from_uuid: MemberId
     to_uuid: MemberId
     target_uuid: MemberId
     nonce: Counter
     alive: bool
+    refused: bool = False
 
 
 class Suspect(msgspec.Struct, frozen=True, tag=True):

@@ -145,6 +145,13 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
                 return row.unreachable
         return frozenset()
 
+    def terminated_by(self, observer: str) -> frozenset[str]:
+        """The subjects ``observer`` currently marks as crashed (``ReachabilityRow.terminated``)."""
+        for row in self.reachability:
+            if row.observer == observer:
+                return row.terminated
+        return frozenset()
+
     def is_converged(self) -> bool:
         """Every UP/LEAVING member has seen this version; every unreachable one is DOWN/EXITING."""
         unreachable = self._unreachable
@@ -210,8 +217,11 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         members = tuple(moved if m.uuid == uuid else m for m in self.members)
         return self.local_change(by, members=members)
 
-    def set_reachability(self, observer: str, unreachable: Set[str]) -> MembershipState:
-        """Replace ``observer``'s row with the subjects it now finds unreachable (row version + 1)."""
+    def set_reachability(
+        self, observer: str, unreachable: Set[str], terminated: Set[str] = frozenset()
+    ) -> MembershipState:
+        """Replace ``observer``'s row with the subjects it now finds unreachable, ``terminated``
+        those of them it found crashed (row version + 1)."""
         self._require_member(observer)
         if isinstance(unreachable, str) or not isinstance(unreachable, Set):
             raise TypeError(
@@ -220,12 +230,17 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         subjects = frozenset(unreachable)
         if observer in subjects:
             raise ValueError(f"Observer {observer} cannot mark itself unreachable")
+        crashed = frozenset(terminated)
+        if not crashed <= subjects:
+            raise ValueError(f"Observer {observer} marks terminated members it finds reachable")
         rows = {row.observer: row for row in self.reachability}
         current = rows.get(observer)
-        if subjects == (current.unreachable if current else frozenset()):
+        if current is None and not subjects:
+            return self
+        if current is not None and (subjects, crashed) == (current.unreachable, current.terminated):
             return self
         rows[observer] = ReachabilityRow(
-            observer, (current.version if current else 0) + 1, subjects
+            observer, (current.version if current else 0) + 1, subjects, crashed
         )
         return self.local_change(observer, reachability=sorted_rows(rows.values()))
 

@@ -7,7 +7,12 @@ gossip, adopting, leaving), ``inbound`` (answers to wire messages), ``detection`
 
 from __future__ import annotations
 
-from messages.membership.detection import discount_own_pause, heartbeat_tick, leader_tick
+from messages.membership.detection import (
+    discount_own_pause,
+    heartbeat_tick,
+    leader_tick,
+    monitored_members,
+)
 from messages.membership.effects import (
     Effect,
     GossipTick,
@@ -18,11 +23,12 @@ from messages.membership.effects import (
     JoinCluster,
     Leave,
     LeaveTimedOut,
+    PeerGone,
     ProbeTick,
 )
 from messages.membership.inbound import receive
 from messages.membership.node import NodeState, Step
-from messages.membership.probing import probe_tick
+from messages.membership.probing import peer_gone, probe_tick
 
 __all__ = ["step"]
 
@@ -47,6 +53,8 @@ def step(node: NodeState, message: Input, now: float) -> tuple[NodeState, tuple[
             heartbeat_tick(run)
         case ProbeTick() if active:
             probe_tick(run)
+        case PeerGone() if active:
+            peer_gone(run, message, monitored_members(run.state))
         case JoinAttempt():
             run.try_join()
             leader_tick(run)

@@ -134,6 +134,11 @@ def validate_state(state: MembershipState) -> None:
             f"{row.observer} marks itself unreachable",
         )
         _subset(row.unreachable, uuids, "row-subjects-are-members", "is marked unreachable")
+        _require(
+            row.terminated <= row.unreachable,
+            "terminated-are-unreachable",
+            f"row of {row.observer} marks terminated members it does not mark unreachable",
+        )
     tombstoned = [uuid for uuid, _ in state.tombstones]
     _require(
         tombstoned == sorted(set(tombstoned)),

@@ -22,6 +22,10 @@ Only live (not DOWN) observers' rows are read, and one kind of observer is not t
   a split brain of it), so without witnesses the picture is read by the union, as before.
 
 Everything else is the union of verdicts, as before: whoever a trusted observer accuses.
+
+``only_crashes`` tells a picture that is nothing but confirmed crashes (every accusation a
+refused dial, no accused member accusing anyone), which ``detection`` downs after the shorter
+``crash_down_after``.
 """
 
 from __future__ import annotations
@@ -32,7 +36,13 @@ from messages.address import Address
 from messages.member import Member, MemberStatus
 from messages.membership.merging import ReachabilityRow, address_order
 
-__all__ = ["EXACT_COVER_LIMIT", "counted_unreachable", "fewest_to_down", "predicted_self_downers"]
+__all__ = [
+    "EXACT_COVER_LIMIT",
+    "counted_unreachable",
+    "fewest_to_down",
+    "only_crashes",
+    "predicted_self_downers",
+]
 
 COUNTED = frozenset({MemberStatus.UP, MemberStatus.LEAVING})
 """The members keep-majority counts (``downing``)."""
@@ -47,8 +57,8 @@ def counted_unreachable(
 ) -> frozenset[str]:
     """The members that count as unreachable: suspects, and whoever the other live observers
     accuse."""
-    verdicts = {
-        row.observer: row.unreachable.intersection(members)
+    verdicts = {  # an observer marking itself is invalid input: read without it (stay total)
+        row.observer: row.unreachable.intersection(members) - {row.observer}
         for row in rows
         if (member := members.get(row.observer)) is not None
         and member.status is not MemberStatus.DOWN
@@ -68,13 +78,28 @@ def counted_unreachable(
     return union
 
 
+def only_crashes(members: Mapping[str, Member], rows: Iterable[ReachabilityRow]) -> bool:
+    """Whether every live observer's accusation is a confirmed crash (marked ``terminated``)
+    and no accused member accuses anyone: no suspect, nobody indirectly connected, so the
+    picture is one side that lost processes, not two sides of a cut."""
+    live = [
+        row
+        for row in rows
+        if (member := members.get(row.observer)) is not None
+        and member.status is not MemberStatus.DOWN
+        and row.unreachable
+    ]
+    accused = frozenset().union(*(row.unreachable for row in live))
+    return all(row.unreachable <= row.terminated and row.observer not in accused for row in live)
+
+
 def _tangle(trusted: Mapping[str, frozenset[str]]) -> Graph:
     """The accusation graph (undirected) among the indirectly connected: observers that are
     accused too."""
     tangled = frozenset().union(*trusted.values()).intersection(trusted)
     graph: dict[str, set[str]] = {uuid: set() for uuid in tangled}
     for observer in tangled:
-        for subject in (trusted[observer] & tangled) - {observer}:  # a self-mark is no edge
+        for subject in trusted[observer] & tangled:
             graph[observer].add(subject)
             graph[subject].add(observer)
     return {uuid: frozenset(neighbours) for uuid, neighbours in graph.items()}

@@ -4,7 +4,9 @@ One seed fixes everything: the fault schedule, every latency, loss and duplicati
 member's random choices, so a failing seed replays exactly. There are no threads, sockets or
 clocks; a heap of timed events drives ``messages.membership.step.step``, and the effects it returns are
 carried out here the way the actors carry them out over TCP (``SendTo`` to an address, ``Reply``
-on the link a message came in on, ``SetTimer``, ``Termination``), and counted by type (where the
+on the link a message came in on, ``SetTimer``, ``Termination``; a ``SendTo`` to a crashed
+process's address comes back as a refusal, ``PeerGone``, while partitions, pauses, deaf and cut
+members stay silent), and counted by type (where the
 membership actor logs news such as ``Suspected`` or ``Dropped``, the simulator counts it). After
 every step the rules of ``invariants`` are checked; after the last fault, every live member must
 converge to the same view.
@@ -34,6 +36,7 @@ from messages.membership.effects import (
     JoinFailed,
     Leave,
     MembershipChanged,
+    PeerGone,
     Reply,
     SendTo,
     SetTimer,
@@ -294,7 +297,10 @@ class Simulation:
             case SendTo(address=address, message=message):
                 target = self._at.get(address.port - BASE_PORT)
                 if target is not None and target.node.me.address == address:
-                    self._send(member, target, message)
+                    if target.crashed:
+                        self._refuse(member, target)
+                    else:
+                        self._send(member, target, message)
             case Reply(link=link, message=message):
                 target = self._by_link.get(link)
                 if target is not None and target is self._at.get(target.index):
@@ -314,6 +320,16 @@ class Simulation:
         for delay in self.network.deliveries(self.rng, sender.index, target.index, self.now):
             inbound = Inbound(message=message, link=sender.link, peer=sender.node.uuid)
             self._push(self.now + delay, (target, inbound))
+
+    def _refuse(self, sender: _Member, target: _Member) -> None:
+        """A dial to a crashed process's address is refused: the sender hears of it after the
+        usual latency, unless the network between them is silent (cut, partitioned, deaf)."""
+        if not self.network.delivers(target.index, sender.index):
+            return
+        delay = next(self.network.deliveries(self.rng, sender.index, target.index, self.now), None)
+        if delay is not None:
+            refusal = PeerGone(target.node.me.address, refused=True)
+            self._push(self.now + delay, (sender, refusal))
 
     def _push(self, at: float, event: Any) -> None:
         heapq.heappush(self._events, (at, next(self._order), event))
