@@ -42,7 +42,9 @@ DEFAULT_TIMINGS: tuple[str, ...] = ()  # the CLI defaults: those of Settings
 FAST_GOSSIP_TIMINGS = ("--gossip-interval", "0.2")
 DEFAULTS = Settings()
 JOIN_TIMEOUT = 60.0
-LOG_EVENT = re.compile(r"^(?P<time>\S+ \S+) INFO\s+\S+: (?P<event>Member\w+)\s+(?P<address>\S+)")
+LOG_EVENT = re.compile(
+    r"^(?P<time>\S+ \S+) INFO\s+actors\.cli\.main: (?P<event>Member\w+)\s+(?P<address>\S+)"
+)
 LOG_JOINED = re.compile(r"^(?P<time>\S+ \S+) INFO\s+actors\.membership: .* joined the cluster$")
 
 TARGETS: dict[str, float] = {
@@ -96,7 +98,13 @@ def log_time(text: str) -> float:
 class MemberProcess:
     """A ``python -m actors member`` process; a reader thread parses its log lines into events."""
 
-    def __init__(self, port: int, seed_ports: Sequence[int], timings: Sequence[str]) -> None:
+    def __init__(
+        self,
+        port: int,
+        seed_ports: Sequence[int],
+        timings: Sequence[str],
+        tail_lines: int | None = 40,
+    ) -> None:
         self.address = f"127.0.0.1:{port}"
         command = [sys.executable, "-m", "actors", "member", "--cluster", CLUSTER]
         command += ["--bind", self.address, *timings]
@@ -107,7 +115,8 @@ class MemberProcess:
         )
         self.started_at = time.time()
         self.joined_at: float | None = None
-        self.tail: collections.deque[str] = collections.deque(maxlen=40)  # its last log lines
+        # its last ``tail_lines`` log lines (None: every line)
+        self.tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
         self._events: list[LoggedEvent] = []
         self._exited = False
         self._condition = threading.Condition()
@@ -182,13 +191,17 @@ def up_count_reached(count: int) -> EventCondition:
 
 
 @contextlib.contextmanager
-def member_processes(count: int, timings: Sequence[str]) -> Iterator[list[MemberProcess]]:
-    """``count`` member processes started together (the first is the seed); killed on exit."""
+def member_processes(
+    count: int, timings: Sequence[str], tail_lines: int | None = 40
+) -> Iterator[list[MemberProcess]]:
+    """``count`` member processes started together (the first is the seed); killed on exit.
+
+    Each keeps its last ``tail_lines`` log lines (None: all of them)."""
     ports = [free_port() for _ in range(count)]
     members: list[MemberProcess] = []
     try:
         for port in ports:
-            members.append(MemberProcess(port, ports[:1], timings))
+            members.append(MemberProcess(port, ports[:1], timings, tail_lines))
         yield members
     finally:
         for member in members:
