@@ -11,9 +11,9 @@ pauses, limping members, loss of all traffic into one member, one member cut fro
 joins, one leave), with ``5 + seed % 3`` members unless ``--members`` is given. Figures:
 schedules and node-steps per second of wall time, violations of the safety rules and of
 convergence (each failing seed's replayable report is printed, at most 3), runs in which no
-member survived, split into forced (the schedule alone left no majority for longer than the
-protocol needs to decide: ``messages.testing.majority``) and avoidable, and gossip rounds from the end of the last fault until every live member holds
-the same converged view (median, max).
+member survived, split into forced (the schedule alone left no majority for longer than the protocol
+needs to decide: ``messages.testing.majority``) and avoidable, and gossip rounds from the end of the
+last fault until every live member holds the same converged view (median, max).
 
 Scale (unless ``--no-scale``): a converged cluster of N members (``start_converged``), split half
 and half from t=1 s to t=7 s with the default timings (``Settings.lan()``: heartbeats and gossip

@@ -1,4 +1,7 @@
-"""Tunable timings and limits of a node, with their defaults: the only place a default is written."""
+"""Tunable timings and limits of a node, with their defaults.
+
+This is the only place a default is written.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +49,8 @@ class Settings:
     join_timeout: float = 20.0
     # Join retries: ``join_backoff`` doubling once per round of seeds, at most ``join_backoff_max``;
     # a client's reconnections: ``reconnect_backoff`` doubling per failure, at most the same cap.
-    # Each wait is spread by +-``backoff_jitter`` (a fraction) so restarted nodes do not march in step.
+    # Each wait is spread by +-``backoff_jitter`` (a fraction) so restarted nodes
+    # do not march in step.
     join_backoff: float = 0.25
     reconnect_backoff: float = 0.1
     join_backoff_max: float = 2.0
@@ -65,8 +69,9 @@ class Settings:
     causal_wait: float = 5.0
     # Envelopes (and, apart, publishes) the ordering actor holds back waiting for an earlier one.
     max_held_messages: int = 10_000
-    # Flow control of the tells and asks this node has sent but not yet written to a socket: a full gate makes ``tell``/``ask`` wait up to ``ask_timeout`` for room
-    # (``block_on_backpressure``), or raise ``Backpressure`` at once.
+    # Flow control of the tells and asks this node has sent but not yet written to a socket: a full
+    # gate makes ``tell``/``ask`` wait up to ``ask_timeout`` for room (``block_on_backpressure``),
+    # or raise ``Backpressure`` at once.
     max_messages_in_flight: int = 10_000
     max_bytes_in_flight: int = 8 * 1024 * 1024
     block_on_backpressure: bool = True
@@ -126,8 +131,11 @@ class Settings:
         return dataclasses.replace(self, **overrides)
 
     def backoff(self, base: float, failures: int, jitter: float) -> float:
-        """Seconds to wait after ``failures`` failed tries: ``base`` doubled per failure, capped at
-        ``join_backoff_max``, scaled by ``jitter`` (a number in 0..1, e.g. from the caller's rng)."""
+        """Seconds to wait after ``failures`` failed tries.
+
+        ``base`` doubled per failure, capped at ``join_backoff_max``, scaled by ``jitter`` (a number
+        in 0..1, e.g. from the caller's rng).
+        """
         spread = 1.0 + self.backoff_jitter * (2.0 * jitter - 1.0)
         return float(min(base * 2.0 ** min(failures, 16), self.join_backoff_max) * spread)
 

@@ -1,9 +1,9 @@
 """Phi accrual failure detection, in the manner of Akka's ``PhiAccrualFailureDetector``.
 
-Pure and immutable: every method takes the current time (seconds, from a monotonic clock) as an argument.
-``phi`` grows with the time since the last heartbeat, scaled by the history of heartbeat
-intervals; a member is available while ``phi < threshold``. With 1 s heartbeats and the
-defaults, phi reaches 8 about 4.5 s after the last heartbeat.
+Pure and immutable: every method takes the current time (seconds, from a monotonic clock) as an
+argument. ``phi`` grows with the time since the last heartbeat, scaled by the history of heartbeat
+intervals; a member is available while ``phi < threshold``. With 1 s heartbeats and the defaults,
+phi reaches 8 about 4.5 s after the last heartbeat.
 """
 
 from __future__ import annotations

@@ -36,7 +36,10 @@ def choose_gossip_peer(
     rng: Random,
     unseen_bias: float = _LAN.gossip_unseen_bias,
 ) -> Member | None:
-    """One peer, preferring (with probability ``unseen_bias``) those that have not seen this version."""
+    """One peer, preferring those that have not seen this version.
+
+    The preference holds with probability ``unseen_bias``.
+    """
     peers = gossip_peers(state, self_uuid)
     if not peers:
         return None

@@ -3,8 +3,9 @@
 Every protocol decision of a member is made here (docs/architecture.md): how it joins, answers a
 join, gossips and to whom, detects failures and downs, leaves, and when it is out for good.
 ``NodeState`` is an immutable value; time (``now``, seconds of a monotonic clock) and randomness
-(a seed in the state) come in, typed effects (``messages.membership.effects``) go out. The membership
-actor interprets those effects over real sockets and timers; the simulator over simulated ones.
+(a seed in the state) come in, typed effects (``messages.membership.effects``) go out. The
+membership actor interprets those effects over real sockets and timers; the simulator over
+simulated ones.
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ class Probe:
     """A silent target this member confirms through relays, since ``since``: the round under
     way (``nonce``, ending at ``deadline``; None between rounds), the ``relays`` it asked, those
     that found the target silent too (``nacks``) and those of them whose dial to it was refused
-    (``refusals``); ``alive_elsewhere`` once a relay has heard the target while this member
-    still does not (a broken link, not a dead member). ``hinted``: the round was started by the transport's news that the target's
-    end is gone, not by its detector; ``refused_here``: this member's own dial was refused."""
+    (``refusals``); ``alive_elsewhere`` once a relay has heard the target while this member still
+    does not (a broken link, not a dead member). ``hinted``: the round was started by the
+    transport's news that the target's end is gone, not by its detector; ``refused_here``: this
+    member's own dial was refused."""
 
     since: float
     nonce: int

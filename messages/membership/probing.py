@@ -7,13 +7,14 @@ A heartbeat target that turns silent is not published at once. This member tells
 answer of the target to this member ends the matter: no accusation. One to a relay only ends the
 round: the target lives, and if this member still cannot hear it an acceptable pause later, the
 link between them is broken, and it publishes the target (the indirectly connected rule then
-decides, from the whole table, which of the two goes). At the round's deadline, a nack and no ack publish the target unreachable; no answer at all means
-this member is the likely fault (it hears nobody): it publishes nothing, raises its local health
-score, which stretches its later rounds, and tries again at the next heartbeat tick. A member
-with nobody to ask (two members) publishes on its own silence, as before; so does one whose
-relays are all silent to it too, once the target has stayed unconfirmed for an acceptable pause
-(a member whose peers are all gone must still count itself alone; if it is the deaf one instead,
-its peers have marked it unreachable by then and take no gossip from it).
+decides, from the whole table, which of the two goes). At the round's deadline, a nack and no ack
+publish the target unreachable; no answer at all means this member is the likely fault (it hears
+nobody): it publishes nothing, raises its local health score, which stretches its later rounds, and
+tries again at the next heartbeat tick. A member with nobody to ask (two members) publishes on its
+own silence, as before; so does one whose relays are all silent to it too, once the target has
+stayed unconfirmed for an acceptable pause (a member whose peers are all gone must still count
+itself alone; if it is the deaf one instead, its peers have marked it unreachable by then and take
+no gossip from it).
 
 The transport's news that a heartbeat target's end is gone (``PeerGone``: its link closed by the
 peer, or a dial to it refused) starts a round at once, without waiting for the detector. A relay

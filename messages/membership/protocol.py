@@ -61,7 +61,10 @@ class Gossip(msgspec.Struct, frozen=True, tag=True):
 
 
 class GossipStatus(msgspec.Struct, frozen=True, tag=True):
-    """Only the version and seen digest: the peer answers with full state if it is behind or ahead."""
+    """Only the version and seen digest.
+
+    The peer answers with full state if it is behind or ahead.
+    """
 
     from_uuid: MemberId
     to_uuid: MemberId

@@ -1,4 +1,7 @@
-"""The events that replay a ``CurrentClusterState`` to a new subscriber (``InitialState.EVENTS``)."""
+"""The events that replay a ``CurrentClusterState`` to a new subscriber.
+
+A subscriber gets them when it asks for ``InitialState.EVENTS``.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +22,9 @@ __all__ = ["replay_events"]
 def replay_events(state: CurrentClusterState) -> tuple[ClusterEvent, ...]:
     """The events a subscriber would have seen to reach ``state``, all carrying its version.
 
-    Per member in age order: MemberJoined while JOINING, MemberUp once it has been up, then the event of
-    its later status (MemberLeft, MemberExited or MemberDowned); then MemberUnreachable for each
-    unreachable member, then LeaderChanged if there is a leader.
+    Per member in age order: MemberJoined while JOINING, MemberUp once it has been up, then the
+    event of its later status (MemberLeft, MemberExited or MemberDowned); then MemberUnreachable for
+    each unreachable member, then LeaderChanged if there is a leader.
     """
     version = state.version
     events: list[ClusterEvent] = []

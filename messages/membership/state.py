@@ -209,8 +209,9 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
             return self
         if status not in _FORWARD_MOVES[member.status]:
             raise ValueError(
-                f"Cannot move member {uuid} from {member.status.name} to {status.name}: only forward"
-                " moves JOINING->UP->LEAVING->EXITING, or any live status to DOWN, are allowed"
+                f"Cannot move member {uuid} from {member.status.name} to {status.name}: only"
+                " forward moves JOINING->UP->LEAVING->EXITING, or any live status to DOWN,"
+                " are allowed"
             )
         up_number = self.next_up_number() if status is UP and not member.up_number else None
         moved = member.with_status(status, up_number)
@@ -253,7 +254,10 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         return self.replaced(seen=self.seen | {uuid})
 
     def with_seen(self, seen: Set[str]) -> MembershipState:
-        """This version, also seen by the members in ``seen`` (the digest of a same-version peer)."""
+        """This version, also seen by the members in ``seen``.
+
+        ``seen`` is the digest of a same-version peer.
+        """
         added = frozenset(seen).intersection(self._members_by_uuid).difference(self.seen)
         if not added:
             return self

@@ -2,7 +2,8 @@
 
 The inputs and effects are in ``messages.membership.effects``; the rules in ``node`` (joining,
 gossip, adopting, leaving), ``inbound`` (answers to wire messages), ``detection``
-(heartbeats, downing) and ``probing`` (confirmation through relays). Same node, input and ``now``: same result, always.
+(heartbeats, downing) and ``probing`` (confirmation through relays). Same node, input and
+``now``: same result, always.
 """
 
 from __future__ import annotations
