@@ -3,11 +3,11 @@
 Usage: ``python benchmarks/limping.py [--seconds 60] [--quick] [--stopped 2.5]``. Starts 5 member
 processes (default timings), waits until each sees all 5 UP, then for ``--seconds`` stops one member
 that is not the leader (SIGSTOP) for ``--stopped`` s of every ``--stopped`` + 0.5 s, lets it run for
-good and waits for the cluster to settle. From the members' logs, from the start of the limping on: every ``MemberUnreachable`` line
-about a member other than the limping one is false (target 0); the limping member may be reported
-unreachable, or downed. A healthy member process that exits is a failure too (target 0). The log
-lines behind each false event, and who accused whom (a member's own ``... is unreachable``
-verdict), are printed.
+good and waits for the cluster to settle. From the members' logs, from the start of the limping on:
+every ``MemberUnreachable`` line about a member other than the limping one is false (target 0); the
+limping member may be reported unreachable, or downed. A healthy member process that exits is a
+failure too (target 0). The log lines behind each false event, and who accused whom (a member's own
+``... is unreachable`` verdict), are printed.
 """
 
 from __future__ import annotations
