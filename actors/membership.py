@@ -14,6 +14,7 @@ from actors.transport.loop import IoLoop
 from actors.transport.timers import Timer
 from messages.local.commands import GetClusterState
 from messages.member import Member
+from messages.membership.answerer import heartbeat_answerer
 from messages.membership.effects import (
     Broadcast,
     CloseLink,
@@ -93,12 +94,15 @@ class MembershipActor(pykka.ThreadingActor):
         self._ordering = ordering
         self._transport = transport
         self._timers: dict[type, Timer] = {}
+        self._standing: tuple[object, ...] | None = None  # what the loop's answerer was made of
 
     def on_stop(self) -> None:
         self._cancel_timers()
+        self._scheduler.answer_heartbeats(None)
 
     def on_failure(self, *exc_info: Any) -> None:
         self._cancel_timers()
+        self._scheduler.answer_heartbeats(None)
         self._report(
             Termination(TerminationKind.FAILED, f"membership actor crashed: {exc_info[1]!r}")
         )
@@ -138,6 +142,17 @@ class MembershipActor(pykka.ThreadingActor):
         for effect in effects:
             self._log(effect)
             self._carry_out(effect)
+        self._update_answerer()
+
+    def _update_answerer(self) -> None:
+        """Hand the I/O loop the heartbeats it may answer itself (``heartbeat_answerer``) when
+        they may have changed: a new state version, this member joined or out. Cheap otherwise,
+        as most steps change neither."""
+        node = self._node
+        standing = (node.state.version, node.joined, node.termination is None)
+        if standing != self._standing:
+            self._standing = standing
+            self._scheduler.answer_heartbeats(heartbeat_answerer(node))
 
     def _log(self, effect: Effect) -> None:
         """Log what the step reports, at the level it deserves (most effects need no line)."""

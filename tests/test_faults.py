@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pykka
@@ -125,14 +126,17 @@ def distinct_ports(count: int) -> list[int]:
 
 
 def freeze(node: WatchedNode) -> threading.Event:
-    """Block the node's membership actor until the returned event is set (a paused process: no
-    heartbeat answers, no gossip, while its transport keeps its sockets open).
+    """Block the node's membership actor and its I/O thread until the returned event is set (a
+    paused process: no heartbeat answers, no gossip, while its sockets stay open).
 
     The actor runs no function of a caller's in any message it handles, so the test makes it wait
-    by a test-only message that runs one in its thread (``tests/support/actor_hook.py``).
+    by a test-only message that runs one in its thread (``tests/support/actor_hook.py``); the I/O
+    thread, which answers heartbeats itself, waits in a timer whose target's ``tell`` waits.
     """
     thaw = threading.Event()
     node.node.membership.tell(ActorThreadHook(lambda: thaw.wait(STEP_TIMEOUT)))
+    stall = SimpleNamespace(tell=lambda _message: thaw.wait(STEP_TIMEOUT))
+    node.node._loop.call_later(0.0, stall, None)
     return thaw
 
 
@@ -263,6 +267,31 @@ def test_a_member_frozen_for_less_than_down_after_is_reachable_again() -> None:
         assert all(node.is_running for node in harness.nodes)
         no_downs(harness.nodes)
         harness.check_invariants()
+
+
+@pytest.mark.timeout(60)
+def test_heartbeats_of_members_are_answered_by_the_io_thread_while_the_actor_is_busy(
+    harness: ClusterHarness,
+) -> None:
+    """An actor backlog never delays a heartbeat's answer; a heartbeat the I/O thread does not
+    answer (here from a uuid that is no member) waits for the step, as before."""
+    harness.start_many(2)
+    harness.wait_all_up()
+    seed, busy = harness.nodes
+    harness.wait_converged()
+    thaw = threading.Event()
+    busy.node.membership.tell(ActorThreadHook(lambda: thaw.wait(STEP_TIMEOUT)))
+    try:
+        with RawLink(busy.address) as link:
+            link.hello(harness.cluster_name, role=Role.MEMBER)
+            link.send(Heartbeat(from_uuid="stranger", to_uuid=busy.uuid, sequence=1))
+            link.send(Heartbeat(from_uuid=seed.uuid, to_uuid=busy.uuid, sequence=2))
+            # Frames of one link are read in order: an answer to the first would come first.
+            assert link.receive(HeartbeatAck) == HeartbeatAck(from_uuid=busy.uuid, sequence=2)
+            thaw.set()
+            assert link.receive(HeartbeatAck) == HeartbeatAck(from_uuid=busy.uuid, sequence=1)
+    finally:
+        thaw.set()
 
 
 # -- poisoned gossip --------------------------------------------------------------------------

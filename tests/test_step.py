@@ -12,6 +12,7 @@ from state_strategies import BROKEN_STATES
 from messages.address import Address
 from messages.events import MemberJoined, MemberLeft, MemberUp
 from messages.member import Member, MemberStatus
+from messages.membership.answerer import HeartbeatAnswerer, answerable, heartbeat_answerer
 from messages.membership.effects import (
     Dropped,
     Effect,
@@ -39,10 +40,12 @@ from messages.membership.protocol import (
     ClientUpdate,
     Gossip,
     GossipStatus,
+    Heartbeat,
     HeartbeatAck,
     Join,
     JoinRefused,
     RemovalNotice,
+    Suspect,
     Welcome,
 )
 from messages.membership.publication import Publication
@@ -284,3 +287,32 @@ def test_gossip_from_a_member_this_one_marks_unreachable_is_not_taken_until_the_
     )
     after, _ = step(healed, inbound(Gossip(from_uuid=peer, to_uuid=node.uuid, state=accusing)), 1.0)
     assert after.state.reachability_row(peer) == {node.uuid, other}
+
+
+def test_the_io_thread_answers_heartbeats_of_live_members_once_joined_as_the_step_does() -> None:
+    node = converged_member(5)
+    me, down, leaving, removed, up = (member.uuid for member in node.state.members)
+    state = node.state.set_status(down, MemberStatus.DOWN, by=me)
+    state = state.set_status(leaving, MemberStatus.LEAVING, by=me)
+    assert answerable(state.replaced(tombstones=((removed, 0.0),)), me) == {leaving, up}
+
+    answerer = heartbeat_answerer(node)
+    assert answerer == HeartbeatAnswerer(me, frozenset({down, leaving, removed, up}))
+    for message, sequence in (
+        (Heartbeat(from_uuid=up, to_uuid=me, sequence=3), 3),
+        (Suspect(from_uuid=up, to_uuid=me, nonce=9), 9),
+    ):
+        ack = HeartbeatAck(from_uuid=me, sequence=sequence)
+        assert answerer.answer(message) == ack
+        _, effects = step(node, inbound(message), 0.0)
+        assert [reply.message for reply in of_type(effects, Reply)] == [ack]
+    for other in (
+        Heartbeat(from_uuid="stranger", to_uuid=me, sequence=1),
+        Heartbeat(from_uuid=up, to_uuid="earlier-incarnation", sequence=1),
+        HeartbeatAck(from_uuid=up, sequence=1),
+    ):
+        assert answerer.answer(other) is None
+
+    assert heartbeat_answerer(NodeState.create(A, SETTINGS, seed=1)) is None  # not joined
+    out = Termination(TerminationKind.REMOVED, "x")
+    assert heartbeat_answerer(dataclasses.replace(node, termination=out)) is None

@@ -5,7 +5,8 @@ into messages in this thread and told to actors as ``Inbound``; outbound frames 
 and written as the socket takes them. Actors use it through a thread-safe API that only queues a
 command and wakes the loop (``dial``, ``write``, ``close``, ``listen``, ``call_later``,
 ``call_every``), so no actor ever blocks on a socket, and a node's thread count does not depend on
-how many peers or clients it has.
+how many peers or clients it has. A member's heartbeats from live members are answered here
+(``answer_heartbeats``), so an actor backlog never delays them.
 
 Why ``selectors`` and not asyncio: the loop runs callbacks that are a few lines each and hands
 everything else to actors; ``selectors`` gives exactly that with no second concurrency model (no
@@ -46,6 +47,7 @@ from actors.transport.table import LinkTable, link_end, tell_closed
 from actors.transport.timers import Timer, TimerQueue
 from messages.address import Address
 from messages.local.links import LinkEnd
+from messages.membership.answerer import HeartbeatAnswerer
 from messages.membership.effects import Inbound
 from messages.settings import Settings
 from messages.wire.framing import Codec, FrameError, encode_frame
@@ -72,6 +74,7 @@ class IoLoop:
         self._acceptor = Acceptor(self._links, self._selector, codec, settings)
         self._dialler = Dialler(self._links, settings)
         self._stopping = False
+        self._answerer: HeartbeatAnswerer | None = None
         self._wakeup_in, self._wakeup_out = socket.socketpair()
         self._wakeup_in.setblocking(False)
         self._wakeup_out.setblocking(False)
@@ -157,6 +160,15 @@ class IoLoop:
         application message) goes after every membership frame queued, and ``on_sent`` is called
         once it has been written, or dropped."""
         self._submit(lambda: self._write(link_id, frame, data, on_sent))
+
+    def answer_heartbeats(self, answerer: HeartbeatAnswerer | None) -> None:
+        """Answer the heartbeats ``answerer`` answers in this thread from now on, on the link they
+        came by, instead of delivering them (None: deliver every one)."""
+
+        def install() -> None:
+            self._answerer = answerer
+
+        self._submit(install)
 
     def close(self, link_id: int, reason: str) -> None:
         """Close the link once the frames queued on it have gone out (or ``connect_timeout`` has
@@ -286,7 +298,7 @@ class IoLoop:
                 if link.check_hello is not None:
                     if not self._acceptor.handshake(link, message):
                         return
-                else:
+                elif not self._answered(link, message):
                     link.deliver_to.tell(Inbound(message=message, link=link.id, peer=link.name))
         except FrameError as error:
             reason = f"bad input from {link.name}: {error}"
@@ -294,6 +306,17 @@ class IoLoop:
             self._links.finish(link, reason)
         except pykka.ActorDeadError:
             self._links.finish(link, "the actor this link delivers to has stopped")
+
+    def _answered(self, link: Link, message: Any) -> bool:
+        """Answer a heartbeat here if the answerer does (queued as a membership frame, as the
+        membership actor's replies are): an actor backlog must not delay it."""
+        ack = None if self._answerer is None else self._answerer.answer(message)
+        if ack is None:
+            return False
+        frame = self.encode(ack)
+        if frame is not None:
+            self._links.queue(link, frame, False, None)
+        return True
 
     def _write(self, link_id: int, frame: bytes, data: bool, on_sent: OnSent) -> None:
         link = self._links.get(link_id)
