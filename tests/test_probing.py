@@ -319,3 +319,23 @@ def test_probe_messages_cross_the_wire_and_a_broken_one_is_dropped_by_rule() -> 
         ("probe-members-distinct", requester)
     ]
     assert not relay.node.relayed
+
+
+def test_a_round_that_ends_after_its_target_was_removed_publishes_no_non_member() -> None:
+    """The simulator found gossip stuck on a row naming a removed member (every peer drops such a
+    state): a round that confirms a target the cluster removed meanwhile marks nobody."""
+    observer = Observer(5)
+    target = observer.uuids()[0]
+    observer.until_silent(target)
+    relay = sorted(observer.node.probes[target].relays)[0]
+    observer.hear(result(observer, relay, target, alive=False))
+    state = observer.node.state
+    removed = state.replaced(
+        members=tuple(m for m in state.members if m.uuid != target),
+        tombstones=((target, observer.now),),
+        version=state.version.without({target}),
+    )
+    published, _ = Publication().publish(removed)
+    observer.node = dataclasses.replace(observer.node, published=published)
+    observer.deadline()
+    assert target not in observer.node.state.reachability_row(observer.uuid)

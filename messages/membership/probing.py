@@ -51,7 +51,10 @@ def publish_row(
     run: Step, unreachable: frozenset[str], terminated: frozenset[str] = frozenset()
 ) -> None:
     """Make ``unreachable`` this member's reachability row, with news of each new accusation;
-    the subjects it marked terminated stay so while unreachable, ``terminated`` join them."""
+    the subjects it marked terminated stay so while unreachable, ``terminated`` join them.
+    Only current members are marked: a round can end after its target was removed, and a row
+    naming a non-member is a state every peer drops (the simulator found gossip stuck on one)."""
+    unreachable = frozenset(u for u in unreachable if run.state.member(u) is not None)
     row = run.state.reachability_row(run.uuid)
     crashed = (run.state.terminated_by(run.uuid) | terminated) & unreachable
     if unreachable == row and crashed == run.state.terminated_by(run.uuid):
