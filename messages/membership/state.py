@@ -271,19 +271,13 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
         """
         if not isinstance(remote, MembershipState):
             raise TypeError(f"remote must be a MembershipState, not {type(remote).__name__}")
-        causality = remote.version.compare(self.version)
+        causality = _ordered_by_tombstones(remote.version.compare(self.version), self, remote)
         if causality is Causality.AFTER:
             received = remote
         elif causality is Causality.BEFORE:
             received = self
         elif causality is Causality.SAME:
             received = self.with_seen(remote.seen)
-            if remote.tombstones != self.tombstones:
-                # Two removals of one member at different times can meet under one version
-                # once pruning has forgotten the clock entry that told them apart: the
-                # tombstones' join (latest time per uuid) keeps every copy the same.
-                tombstones = merge_tombstones(self.tombstones, remote.tombstones)
-                received = received.replaced(tombstones=tombstones)
         else:
             received = self._merge_concurrent(remote, self_uuid)
         return received.seen_by(self_uuid), causality
@@ -352,6 +346,23 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
     @functools.cached_property
     def _unreachable(self) -> frozenset[str]:
         return counted_unreachable(self._members_by_uuid, self.reachability)
+
+
+def _ordered_by_tombstones(
+    causality: Causality, local: MembershipState, remote: MembershipState
+) -> Causality:
+    """``causality`` (``remote`` against ``local``), or CONCURRENT where the versions cannot
+    be trusted: removing a member prunes its clock entry, so a version can come to equal, or
+    dominate, one whose removals it does not hold. Adopting it would bring a removed member
+    back, keeping it would drop the other side's removals, and equal versions could differ in
+    their tombstones for ever (hypothesis found all three); the merge, a join, does neither."""
+    if causality is Causality.CONCURRENT or local.tombstones == remote.tombstones:
+        return causality
+    if causality is Causality.AFTER and remote._tombstoned >= local._tombstoned:
+        return causality
+    if causality is Causality.BEFORE and local._tombstoned >= remote._tombstoned:
+        return causality
+    return Causality.CONCURRENT
 
 
 def merge(a: MembershipState, b: MembershipState) -> MembershipState:
