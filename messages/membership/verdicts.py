@@ -55,8 +55,8 @@ Graph = Mapping[str, frozenset[str]]
 def counted_unreachable(
     members: Mapping[str, Member], rows: Iterable[ReachabilityRow]
 ) -> frozenset[str]:
-    """The members that count as unreachable: suspects, and whoever the other live observers
-    accuse."""
+    """The members that count as unreachable: suspects, the witnessed cover of the indirectly
+    connected, and whoever the other live observers accuse."""
     verdicts = {  # an observer marking itself is invalid input: read without it (stay total)
         row.observer: row.unreachable.intersection(members) - {row.observer}
         for row in rows
@@ -68,7 +68,10 @@ def counted_unreachable(
     suspected = predicted & confirmed
     trusted = {o: row for o, row in verdicts.items() if o not in suspected and row}
     union = frozenset().union(*trusted.values()) | suspected
-    cover = fewest_to_down(_tangle(trusted), {u: address_order(members[u]) for u in members})
+    tangle = _tangle(trusted)
+    if not tangle:
+        return union  # the common case: a clean picture, no cover to search
+    cover = fewest_to_down(tangle, {u: address_order(members[u]) for u in tangle})
     if not cover:
         return union
     kept = frozenset().union(*(row for o, row in trusted.items() if o not in cover))
