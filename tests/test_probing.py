@@ -244,6 +244,20 @@ def test_a_relay_probes_the_target_and_acks_when_it_answers() -> None:
     assert not relay.node.relayed
 
 
+def test_a_flood_of_probe_requests_keeps_one_relay_per_requester_and_target() -> None:
+    """Requests come from the wire: repeating them must not grow the relay's state."""
+    relay = Observer(5)
+    requester, target, other = relay.uuids()[:3]
+    for nonce in range(100):
+        relay.hear(
+            ProbeRequest(from_uuid=requester, to_uuid=relay.uuid, target_uuid=target, nonce=nonce)
+        )
+    relay.hear(ProbeRequest(from_uuid=other, to_uuid=relay.uuid, target_uuid=target, nonce=7))
+    assert sorted((r.requester, r.nonce) for r in relay.node.relayed) == sorted(
+        [(requester, 99), (other, 7)]
+    )
+
+
 def test_a_relay_nacks_a_target_that_does_not_answer_in_time() -> None:
     relay = Observer(5)
     requester, target = relay.uuids()[:2]

@@ -188,7 +188,9 @@ def _silent(run: Step, uuid: str) -> bool:
 
 
 def probe_requested(run: Step, request: ProbeRequest) -> None:
-    """As a relay: heartbeat the target; ``probe_tick`` or ``target_answered`` answers."""
+    """As a relay: heartbeat the target; ``probe_tick`` or ``target_answered`` answers. One
+    relay per requester and target is kept (a newer request replaces an older one), so what
+    members ask cannot grow this member's state beyond one entry per pair of members."""
     target = run.state.member(request.target_uuid)
     if target is None or run.state.member(request.from_uuid) is None:
         return  # a member this one does not know (yet): the requester counts no answer
@@ -196,7 +198,12 @@ def probe_requested(run: Step, request: ProbeRequest) -> None:
     run.send(target.address, Heartbeat(from_uuid=run.uuid, to_uuid=target.uuid, sequence=sequence))
     deadline = run.now + run.node.settings.probe_timeout
     relayed = Relayed(request.from_uuid, target.uuid, request.nonce, deadline)
-    run.node = dataclasses.replace(run.node, relayed=(*run.node.relayed, relayed))
+    others = tuple(
+        r
+        for r in run.node.relayed
+        if (r.requester, r.target) != (relayed.requester, relayed.target)
+    )
+    run.node = dataclasses.replace(run.node, relayed=(*others, relayed))
     _arm(run)
 
 
