@@ -8,17 +8,19 @@ import reprlib
 import time
 from typing import Any
 
+import msgspec
 import pykka
 
 from actors.transport.loop import IoLoop
 from actors.transport.timers import Timer
-from messages.local.commands import GetClusterState
+from messages.local.commands import GetClusterState, GetHealth, HealthReport
 from messages.member import Member
 from messages.membership.answerer import heartbeat_answerer
 from messages.membership.effects import (
     Broadcast,
     CloseLink,
     Downing,
+    DownMember,
     Dropped,
     Effect,
     GossipTick,
@@ -31,6 +33,7 @@ from messages.membership.effects import (
     JoinFailed,
     JoinTried,
     Leave,
+    LeaveMember,
     LeaveTimedOut,
     MembershipChanged,
     MembershipReached,
@@ -120,11 +123,13 @@ class MembershipActor(pykka.ThreadingActor):
                 | JoinCluster()
             ):
                 self._step(message)
-            case Leave():
+            case Leave() | LeaveMember() | DownMember():
                 self._step(message)
                 return self._node.published.snapshot
             case GetClusterState():
                 return self._node.published.snapshot
+            case GetHealth():
+                return self._health()
             case _:
                 logger.warning("MembershipActor ignores unexpected message %r", message)
         return None
@@ -143,6 +148,17 @@ class MembershipActor(pykka.ThreadingActor):
             self._log(effect)
             self._carry_out(effect)
         self._update_answerer()
+
+    def _health(self) -> HealthReport:
+        node = self._node
+        now = time.monotonic()
+        return HealthReport(
+            state=node.published.snapshot,
+            joined=node.running,
+            converged=node.state.is_converged(),
+            phi={u: d.phi(now) for u, d in node.detectors.items() if d.is_monitoring},
+            local_health=node.local_health,
+        )
 
     def _update_answerer(self) -> None:
         """Hand the I/O loop the heartbeats it may answer itself (``heartbeat_answerer``) when
@@ -219,7 +235,7 @@ class MembershipActor(pykka.ThreadingActor):
             case SendTo() | Reply() | Broadcast() | CloseLink() | Watching():
                 self._tell_transport(effect)
             case MembershipChanged():
-                self._listeners.tell(effect)
+                self._listeners.tell(msgspec.structs.replace(effect, published_at=time.monotonic()))
             case MembershipReached() if self._ordering is not None:
                 self._ordering.tell(effect)
             case SetTimer(delay=delay, message=message):

@@ -7,16 +7,21 @@ import functools
 import logging
 import random
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 import pykka
+from prometheus_client import CollectorRegistry
 
 from actors.listeners.callbacks import CallbackRunner, in_callback
 from actors.listeners.cluster_service import ClusterService
 from actors.listeners.load_balancer import LoadBalancerActor
 from actors.listeners.registry import ListenerRegistryActor
+from actors.management.endpoints import Endpoints
+from actors.management.metrics import fanout_histogram, node_registry
+from actors.management.server import ManagementServer
+from actors.management.view import NodeView
 from actors.membership import MembershipActor
 from actors.messaging.ordering import OrderingActor
 from actors.messaging.remote_ref import Messaging
@@ -40,12 +45,14 @@ logger = logging.getLogger(__name__)
 class LocalActors:
     """The actors that members and clients share.
 
-    Callback runner, listener registry, load balancer.
+    Callback runner, listener registry (``on_fanout``: its fan-out latencies), load balancer.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, on_fanout: Callable[[float], None] | None = None
+    ) -> None:
         self.callbacks = CallbackRunner.start()
-        self.listeners = ListenerRegistryActor.start(self.callbacks)
+        self.listeners = ListenerRegistryActor.start(self.callbacks, on_fanout)
         self.load_balancer = LoadBalancerActor.start(
             self.listeners,
             strategy_named(settings.load_balancing, random.Random()),
@@ -114,8 +121,11 @@ class Node(StopOnExit, Messaging):
     are pykka ActorRefs that application actors talk to with the messages of ``messages``.
     Construction binds the address and joins through the seeds; it raises if that fails (and
     leaves nothing running). Once the node has stopped, ``termination`` says why (left, stopped,
-    removed by the cluster, or failed). ``transport`` is for tests: the class of the transport
-    actor, a fault-injecting double (tests/support/faulty_transport.py) instead of the real one.
+    removed by the cluster, or failed). ``metrics`` is its Prometheus ``CollectorRegistry`` (its
+    own, not the global one); with the ``http_address`` setting, it serves management over HTTP
+    (docs/operations.md) at ``http_address`` (the bound address: port 0 picks one).
+    ``transport`` is for tests: the class of the transport actor, a fault-injecting double
+    (tests/support/faulty_transport.py) instead of the real one.
     """
 
     def __init__(
@@ -135,7 +145,8 @@ class Node(StopOnExit, Messaging):
                 bound, member.attributes, member.lite_member, member_uuid=member.uuid
             )
         self.member = member
-        self._local = LocalActors(settings)
+        fanout = fanout_histogram()
+        self._local = LocalActors(settings, fanout.observe)
         self.cluster = self._local.cluster
         self.listeners = self._local.listeners
         self.load_balancer = self._local.load_balancer
@@ -165,10 +176,22 @@ class Node(StopOnExit, Messaging):
             transport=self.transport,
             start_peers=self._start_peers,
         )
+        view = NodeView(
+            member.address,
+            member.uuid,
+            self.membership,
+            self._loop.traffic,
+            lambda: self._loop.link_count,
+            settings.http_timeout,
+        )
+        self.metrics = node_registry(view, fanout)
+        self._http: ManagementServer | None = None
         # Wired: let the links in.
         self.transport.tell(Listen(deliver_to=self.ordering, peer_news=self.membership))
         self.membership.tell(JoinCluster(seeds=seeds))
         try:
+            if settings.http_address is not None:  # probes see the join under way
+                self._http = _serve_http(view, self.metrics, settings)
             joined.get(timeout=settings.join_timeout + settings.ask_timeout)
         except BaseException:
             self.stop()
@@ -197,6 +220,11 @@ class Node(StopOnExit, Messaging):
     @property
     def uuid(self) -> str:
         return self.member.uuid
+
+    @property
+    def http_address(self) -> Address | None:
+        """Where management over HTTP is served (None: it is off)."""
+        return None if self._http is None else self._http.address
 
     @property
     def is_running(self) -> bool:
@@ -250,10 +278,19 @@ class Node(StopOnExit, Messaging):
                 return
             self._termination = termination
         self._supervisor.tell(termination)  # a later report of an actor is no news then
+        if self._http is not None:
+            self._http.stop()
         stop_wired(self._loop, self.membership, self.router, self.ordering, self.transport)
         self._local.stop()
         self._supervisor.stop(block=False)  # this may be the supervisor's own turn
         self._stopped.set()
+
+
+def _serve_http(view: NodeView, metrics: CollectorRegistry, settings: Settings) -> ManagementServer:
+    assert settings.http_address is not None
+    token = settings.http_token
+    endpoints = Endpoints(view, metrics, token.encode() if isinstance(token, str) else token)
+    return ManagementServer(Address.parse(settings.http_address), endpoints, settings.http_timeout)
 
 
 def start_member(

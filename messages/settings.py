@@ -9,6 +9,8 @@ import dataclasses
 import difflib
 from typing import Any
 
+from messages.address import Address
+
 PROTOCOL_VERSION = 1
 LOAD_BALANCING = ("round_robin", "random")
 
@@ -78,6 +80,13 @@ class Settings:
     # The load balancer's strategy (``node.remote(name)`` without a member, ``NextMember``):
     # "round_robin" (Hazelcast's RoundRobinLB) or "random" (RandomLB).
     load_balancing: str = "round_robin"
+    # HTTP management (docs/operations.md), off unless ``http_address`` ("host:port"; port 0:
+    # any free port) is set. ``http_token``: the bearer token a PUT (leave, down) must carry;
+    # None: every PUT is refused. ``http_timeout``: the longest a request may take to arrive,
+    # each ask of the member's actors, and writing the answer.
+    http_address: str | None = None
+    http_token: str | bytes | None = dataclasses.field(default=None, repr=False)
+    http_timeout: float = 2.0
 
     def __post_init__(self) -> None:
         if not self.cluster_name or not isinstance(self.cluster_name, str):
@@ -93,6 +102,12 @@ class Settings:
             )
         if not 0.0 < self.backoff_jitter < 1.0:
             raise ValueError(f"backoff_jitter must be within 0..1, got {self.backoff_jitter}")
+        if self.http_address is not None:
+            Address.parse(self.http_address)  # raises ValueError, or TypeError, saying why
+        if self.http_token is not None and not (
+            isinstance(self.http_token, str | bytes) and self.http_token
+        ):
+            raise ValueError("http_token must be a non-empty str or bytes, or None")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:

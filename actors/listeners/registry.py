@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -62,11 +63,19 @@ class ListenerRegistryActor(pykka.ThreadingActor):
     This actor never asks another actor, so anyone may ask it, callbacks included. Nor does it run
     anyone's function: listener functions run on the callback runner, and the selector of a
     ``GetMembers`` is a ``MemberFilter`` value, so nothing told to it can make it raise or hang.
+    ``on_fanout``, if given, is called with each change's fan-out latency in seconds: from its
+    ``published_at`` until every listener has been told (a cheap, thread-safe recorder: a
+    Prometheus histogram's ``observe``).
     """
 
-    def __init__(self, callback_runner: pykka.ActorRef[Any]) -> None:
+    def __init__(
+        self,
+        callback_runner: pykka.ActorRef[Any],
+        on_fanout: Callable[[float], None] | None = None,
+    ) -> None:
         super().__init__()
         self._callback_runner = callback_runner
+        self._on_fanout = on_fanout
         self._state = CurrentClusterState(version=0)
         self._lifecycle: LifecycleEvent | None = None
         self._subscriptions: dict[str, _Subscription] = {}
@@ -118,6 +127,8 @@ class ListenerRegistryActor(pykka.ThreadingActor):
             calls = tuple(self._callback_calls(events))
             if calls:
                 self._run_callbacks(calls)
+        if self._on_fanout is not None and change.published_at is not None:
+            self._on_fanout(time.monotonic() - change.published_at)
 
     def _run_callbacks(self, calls: tuple[CallbackCall, ...]) -> None:
         try:

@@ -45,12 +45,13 @@ from actors.transport.dial import Dialler, cannot_connect, resolve
 from actors.transport.link import HelloCheck, Link, OnSent, notify_sent
 from actors.transport.table import LinkTable, link_end, tell_closed
 from actors.transport.timers import Timer, TimerQueue
+from actors.transport.traffic import Traffic
 from messages.address import Address
 from messages.local.links import LinkEnd
 from messages.membership.answerer import HeartbeatAnswerer
 from messages.membership.effects import Inbound
 from messages.settings import Settings
-from messages.wire.framing import Codec, FrameError, encode_frame
+from messages.wire.framing import HEADER_BYTES, Codec, FrameError, encode_frame
 
 __all__ = ["HelloCheck", "IoLoop", "OnSent", "notify_sent"]
 
@@ -64,10 +65,13 @@ class IoLoop:
 
     Links are numbered; ``Inbound(message, link, peer)`` goes to the link's ``deliver_to`` and
     ``LinkUp``/``LinkClosed`` to its ``manager`` (``LinkClosed`` once per link, with the reason).
+    ``traffic`` counts the messages and bytes that pass, by type; ``link_count`` says how many
+    links are open (both read from any thread, for metrics).
     """
 
     def __init__(self, codec: Codec, settings: Settings, name: str = "io") -> None:
         self._codec = codec
+        self.traffic = Traffic()
         self._selector = selectors.DefaultSelector()
         self._timers = TimerQueue()
         self._links = LinkTable(self._selector, self._timers, settings, self._on_event)
@@ -134,13 +138,20 @@ class IoLoop:
         )
         return link_id
 
+    @property
+    def link_count(self) -> int:
+        """How many links are open now (a read of one number, safe from any thread)."""
+        return len(self._links)
+
     def encode(self, message: Any) -> bytes | None:
         """``message`` as a frame, in the caller's thread; None (logged) if it cannot be."""
         try:
-            return encode_frame(self._codec.encode(message))
+            frame = encode_frame(self._codec.encode(message))
         except TypeError as error:
             logger.error("Cannot send %r: %s", message, error)
             return None
+        self.traffic.sent(message, len(frame))
+        return frame
 
     def send(
         self, link_id: int, message: Any, *, data: bool = False, on_sent: OnSent = None
@@ -295,6 +306,7 @@ class IoLoop:
             self._links.touch(link)
             for payload in link.decoder.feed(data):
                 message = self._codec.decode(payload)
+                self.traffic.received(message, HEADER_BYTES + len(payload))
                 if link.check_hello is not None:
                     if not self._acceptor.handshake(link, message):
                         return

@@ -72,6 +72,9 @@ class LinkTable:
         """Whether ``link`` is still open (not finished, nor replaced by a link of its number)."""
         return self._links.get(link.id) is link
 
+    def __len__(self) -> int:
+        return len(self._links)
+
     def __iter__(self) -> Iterator[Link]:
         return iter(list(self._links.values()))
 

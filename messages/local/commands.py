@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import msgspec
 import pykka
 
-from messages.events import ClusterEvent, LifecycleState
+from messages.events import ClusterEvent, CurrentClusterState, LifecycleState
 from messages.member import Member, MemberFilter, check_member_filter
 
 __all__ = [
@@ -20,7 +20,9 @@ __all__ = [
     "GetClusterState",
     "GetConnection",
     "GetEvents",
+    "GetHealth",
     "GetMembers",
+    "HealthReport",
     "InitialState",
     "Listen",
     "MemberCallback",
@@ -145,6 +147,23 @@ class GetMembers(msgspec.Struct, frozen=True):
 
 class GetClusterState(msgspec.Struct, frozen=True):
     """Ask for the current ``CurrentClusterState``."""
+
+
+class GetHealth(msgspec.Struct, frozen=True):
+    """Ask a membership actor how its member is doing; it replies a ``HealthReport``."""
+
+
+class HealthReport(msgspec.Struct, frozen=True):
+    """A member's view and health at one moment: its published ``state``; ``joined`` (and not
+    out yet); ``converged``: every member that must has seen its state's version; ``phi``: the
+    suspicion level of each member it monitors by heartbeats (uuid -> phi; its detector has
+    no heartbeat yet: absent); ``local_health``: its Lifeguard score (0: healthy)."""
+
+    state: CurrentClusterState
+    joined: bool
+    converged: bool
+    phi: dict[str, float]
+    local_health: int
 
 
 class GetConnection(msgspec.Struct, frozen=True):

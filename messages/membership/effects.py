@@ -3,7 +3,8 @@
 Inputs are what a member can receive: its start (``JoinCluster``), a wire message (``Inbound``),
 news from its transport that a peer's end is gone (``PeerGone``),
 a timer it set (``GossipTick``, ``HeartbeatTick``, ``ProbeTick``, ``JoinAttempt``,
-``LeaveTimedOut``), and ``Leave``. Effects are what it can do: messages for the transport
+``LeaveTimedOut``), ``Leave``, and an operator's ``LeaveMember`` or ``DownMember`` about any
+member (from the HTTP management endpoint). Effects are what it can do: messages for the transport
 (``SendTo``, ``Reply``, ``Broadcast``, ``CloseLink``, ``Watching``), the listener registry
 (``MembershipChanged``) and the ordering actor (``MembershipReached``); a timer to set
 (``SetTimer``); news for its supervisor (``Joined``, ``JoinFailed``, ``Termination``); and news for
@@ -30,6 +31,7 @@ from messages.vector_clock import VectorClock
 __all__ = [
     "Broadcast",
     "CloseLink",
+    "DownMember",
     "Downing",
     "Dropped",
     "Effect",
@@ -43,6 +45,7 @@ __all__ = [
     "JoinTried",
     "Joined",
     "Leave",
+    "LeaveMember",
     "LeaveTimedOut",
     "MembershipChanged",
     "MembershipReached",
@@ -67,10 +70,13 @@ Outbound = MembershipMessage | Envelope
 
 
 class MembershipChanged(msgspec.Struct, frozen=True):
-    """Membership actor -> listener registry: one state change, its events and the new snapshot."""
+    """Membership actor -> listener registry: one state change, its events and the new snapshot.
+    ``published_at``: when the actor handed it over (its monotonic clock; the step never sets
+    it), so the registry can measure its fan-out latency."""
 
     events: tuple[ClusterEvent, ...]
     state: CurrentClusterState
+    published_at: float | None = None
 
 
 class TerminationKind(enum.Enum):
@@ -91,6 +97,22 @@ class Termination(msgspec.Struct, frozen=True):
 
 class Leave(msgspec.Struct, frozen=True):
     """Ask this node's member to leave the cluster gracefully."""
+
+
+class LeaveMember(msgspec.Struct, frozen=True):
+    """An operator's command: the member at ``address`` leaves gracefully. This member marks it
+    LEAVING (itself: as ``Leave``); a member that finds itself LEAVING leaves as if asked. No
+    member there, or one leaving already: nothing changes."""
+
+    address: Address
+
+
+class DownMember(msgspec.Struct, frozen=True):
+    """An operator's command: mark the member at ``address`` DOWN; the leader removes it, and a
+    live member that learns it was downed stops, as one downed by the cluster. No member there,
+    or one DOWN already: nothing changes."""
+
+    address: Address
 
 
 class GossipTick(msgspec.Struct, frozen=True):
@@ -281,6 +303,8 @@ Input = (
     | JoinAttempt
     | LeaveTimedOut
     | Leave
+    | LeaveMember
+    | DownMember
 )
 """Everything a member's step function takes."""
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from messages.address import Address
 from messages.events import MemberRemoved
 from messages.member import Member, MemberStatus
+from messages.membership.downing import down_members
 from messages.membership.effects import (
     Broadcast,
     CloseLink,
@@ -44,6 +45,10 @@ from messages.membership.state import MembershipState
 from messages.settings import Settings
 
 __all__ = ["JoinProgress", "NodeState", "Probe", "Relayed", "Step"]
+
+
+_LEFT_BY_OTHERS = frozenset({MemberStatus.LEAVING, MemberStatus.EXITING})
+"""Statuses another member may have moved this one to by a leave it did not ask for itself."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -277,13 +282,32 @@ class Step:
     # -- leaving and finishing ---------------------------------------------------------------
 
     def leave(self) -> None:
-        """Mark this member LEAVING; the leader moves it on to EXITING and REMOVED. It waits
+        """Mark this member LEAVING (unless another member did already); the leader moves it on to
+        EXITING and REMOVED. It waits
         ``leave_timeout`` for that (a later ``Leave`` starts the wait again)."""
         member = self.state.member(self.uuid)
-        if member is not None and member.status < MemberStatus.LEAVING:
+        if member is not None and member.status < MemberStatus.DOWN:
             self.node = dataclasses.replace(self.node, leaving=True)
-            self.adopt(self.state.set_status(self.uuid, MemberStatus.LEAVING, by=self.uuid))
+            if member.status < MemberStatus.LEAVING:
+                self.adopt(self.state.set_status(self.uuid, MemberStatus.LEAVING, by=self.uuid))
         self.effects.append(SetTimer(self.node.settings.leave_timeout, LeaveTimedOut()))
+
+    def leave_member(self, address: Address) -> None:
+        """An operator's ``LeaveMember``: mark the member at ``address`` LEAVING (this member
+        itself: ``leave``); it sees that and leaves (``adopt``)."""
+        member = self.state.member_at(address)
+        if member is None:
+            return
+        if member.uuid == self.uuid:
+            self.leave()
+        elif member.status < MemberStatus.LEAVING:
+            self.adopt(self.state.set_status(member.uuid, MemberStatus.LEAVING, by=self.uuid))
+
+    def down_member(self, address: Address) -> None:
+        """An operator's ``DownMember``: mark the member at ``address`` DOWN."""
+        member = self.state.member_at(address)
+        if member is not None:
+            self.adopt(down_members(self.state, frozenset({member.uuid}), by=self.uuid))
 
     def give_up_leaving(self) -> None:
         """``leave_timeout`` has passed since ``Leave`` and this member is not out yet (it would
@@ -341,6 +365,8 @@ class Step:
                 self.forget(event.member, goodbye=me is not None and left)
         if me is not None and me.status is MemberStatus.DOWN:
             self.finish_removed("the cluster downed this member")
+        elif me is not None and me.status in _LEFT_BY_OTHERS and not self.node.leaving:
+            self.leave()  # another member marked it LEAVING (an operator's LeaveMember there)
 
     def forget(self, member: Member, goodbye: bool) -> None:
         """Stop watching a removed member; ``goodbye``: it left, send it the state that removes

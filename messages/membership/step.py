@@ -15,6 +15,7 @@ from messages.membership.detection import (
     monitored_members,
 )
 from messages.membership.effects import (
+    DownMember,
     Effect,
     GossipTick,
     HeartbeatTick,
@@ -23,6 +24,7 @@ from messages.membership.effects import (
     JoinAttempt,
     JoinCluster,
     Leave,
+    LeaveMember,
     LeaveTimedOut,
     PeerGone,
     ProbeTick,
@@ -67,6 +69,12 @@ def step(node: NodeState, message: Input, now: float) -> tuple[NodeState, tuple[
             leader_tick(run)
         case LeaveTimedOut():
             run.give_up_leaving()
+        case LeaveMember(address=address) if active:
+            run.leave_member(address)
+            leader_tick(run)
+        case DownMember(address=address) if active:
+            run.down_member(address)
+            leader_tick(run)
         case _:
             pass  # a timer of a member that has stopped
     return run.result()

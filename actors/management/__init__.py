@@ -1,0 +1,1 @@
+"""Management of a member over HTTP: its member table, health, operator commands and metrics."""
