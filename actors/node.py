@@ -33,7 +33,7 @@ from messages.local.commands import GetClusterState, Listen, RunCallbacks
 from messages.member import Member
 from messages.membership.effects import JoinCluster, Leave, Termination, TerminationKind
 from messages.messaging.balancing import strategy_named
-from messages.settings import PROTOCOL_VERSION, Settings
+from messages.settings import HTTP_PORT, PROTOCOL_VERSION, Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.handshake import Hello, Role, check_hello
 
@@ -290,7 +290,8 @@ def _serve_http(view: NodeView, metrics: CollectorRegistry, settings: Settings) 
     assert settings.http_address is not None
     token = settings.http_token
     endpoints = Endpoints(view, metrics, token.encode() if isinstance(token, str) else token)
-    return ManagementServer(Address.parse(settings.http_address), endpoints, settings.http_timeout)
+    address = Address.parse(settings.http_address, HTTP_PORT)
+    return ManagementServer(address, endpoints, settings.http_timeout)
 
 
 def start_member(

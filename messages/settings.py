@@ -13,8 +13,9 @@ from messages.address import Address
 
 PROTOCOL_VERSION = 1
 LOAD_BALANCING = ("round_robin", "random")
+HTTP_PORT = 8558  # management over HTTP, when ``http_address`` names no port (Akka's)
 
-__all__ = ["LOAD_BALANCING", "PROTOCOL_VERSION", "Settings"]
+__all__ = ["HTTP_PORT", "LOAD_BALANCING", "PROTOCOL_VERSION", "Settings"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,9 +82,9 @@ class Settings:
     # "round_robin" (Hazelcast's RoundRobinLB) or "random" (RandomLB).
     load_balancing: str = "round_robin"
     # HTTP management (docs/operations.md), off unless ``http_address`` ("host:port"; port 0:
-    # any free port) is set. ``http_token``: the bearer token a PUT (leave, down) must carry;
-    # None: every PUT is refused. ``http_timeout``: the longest a request may take to arrive,
-    # each ask of the member's actors, and writing the answer.
+    # any free port; no port: ``HTTP_PORT``) is set. ``http_token``: the bearer token a PUT
+    # (leave, down) must carry; None: every PUT is refused. ``http_timeout``: the longest a
+    # request may take to arrive, each ask of the member's actors, and writing the answer.
     http_address: str | None = None
     http_token: str | bytes | None = dataclasses.field(default=None, repr=False)
     http_timeout: float = 2.0
@@ -103,7 +104,9 @@ class Settings:
         if not 0.0 < self.backoff_jitter < 1.0:
             raise ValueError(f"backoff_jitter must be within 0..1, got {self.backoff_jitter}")
         if self.http_address is not None:
-            Address.parse(self.http_address)  # raises ValueError, or TypeError, saying why
+            Address.parse(
+                self.http_address, HTTP_PORT
+            )  # raises ValueError, or TypeError, saying why
         if self.http_token is not None and not (
             isinstance(self.http_token, str | bytes) and self.http_token
         ):

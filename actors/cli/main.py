@@ -27,7 +27,7 @@ from messages.events import (
 )
 from messages.local.commands import InitialState
 from messages.membership.effects import TerminationKind
-from messages.settings import Settings
+from messages.settings import HTTP_PORT, Settings
 
 __all__ = [
     "EXIT_CODES",
@@ -76,6 +76,25 @@ def _address(text: str) -> Address:
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
+def _http_address(text: str) -> Address:
+    try:
+        return Address.parse(text, HTTP_PORT)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _token_file(path: str) -> bytes:
+    """The token a file holds, without the line end an editor adds."""
+    try:
+        with open(path, "rb") as file:
+            token = file.read().strip()
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {error.strerror}") from error
+    if not token:
+        raise argparse.ArgumentTypeError(f"{path} holds no token")
+    return token
+
+
 def _positive(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -103,6 +122,20 @@ def _parser() -> argparse.ArgumentParser:
             metavar="S",
             help=f"{text} (default %(default)s)",
         )
+    # HTTP management (docs/operations.md): off unless --http is given.
+    member.add_argument(
+        "--http",
+        type=_http_address,
+        metavar="HOST:PORT",
+        help=f"serve management over HTTP there (port 0: any free port; default port {HTTP_PORT})",
+    )
+    member.add_argument(
+        "--http-token-file",
+        dest="http_token",
+        type=_token_file,
+        metavar="PATH",
+        help="a file holding the bearer token PUT /cluster/members/... must carry (else refused)",
+    )
 
     for name, text in (
         ("members", "print the member table"),
@@ -146,6 +179,8 @@ def _run_member(args: argparse.Namespace) -> int:
         attributes=dict(args.attribute),
         lite_member=args.lite,
         **{setting: getattr(args, setting) for _, setting, _ in _MEMBER_TIMINGS},
+        http_address=None if args.http is None else str(args.http),
+        http_token=args.http_token,
     )
     recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
 
@@ -164,6 +199,8 @@ def _run_member(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, leave)
     logger.info("member %s of cluster %r running (uuid %s)", node.address, args.cluster, node.uuid)
+    if node.http_address is not None:
+        logger.info("management over HTTP at http://%s", node.http_address)
     _wait_in_main_thread(node.wait_stopped)
     recorder.stop()
     termination = node.termination
