@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -16,7 +18,9 @@ from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode, partition
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from support.actor_hook import ActorThreadHook
+from test_cli_processes import Cli, run_cli
 
+from actors.cli.main import EXIT_OK
 from actors.cli.render import member_rows
 from actors.management.endpoints import Endpoints
 from actors.management.metrics import fanout_histogram, node_registry
@@ -400,3 +404,38 @@ def test_settings_check_the_http_fields_and_never_show_the_token() -> None:
         Settings(http_timeout=0)
     settings = Settings(http_address="127.0.0.1", http_token=b"s3cret")
     assert "s3cret" not in repr(settings)
+
+
+def test_a_member_process_serves_http_and_leaves_when_put_asks(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")  # the line end an editor adds is not part of it
+    member = Cli(
+        (
+            *("member", "--cluster", "http-cli", "--bind", "127.0.0.1:0"),
+            *("--http", "127.0.0.1:0", "--http-token-file", str(token_file)),
+        ),
+        "member",
+    )
+    try:
+        line = member.stderr.line(member.stderr.wait_for(r"management over HTTP at http://"))
+        found = re.search(r"http://(\S+)", line)
+        assert found is not None
+        address = Address.parse(found.group(1))
+        poll_until(lambda: call(address, "GET", "/health/ready").status == 200, "ready")
+        table = call(address, "GET", "/cluster/members").json
+        answer = put(address, table["self"], {"operation": "leave"})
+        assert (answer.status, answer.json["operation"]) == (200, "leave")
+        assert member.wait() == EXIT_OK
+    finally:
+        if member.process.poll() is None:
+            member.process.kill()
+        member.wait()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("--http", "127.0.0.1:port"), ("--http", "127.0.0.1:0", "--http-token-file", "/no/such")],
+)
+def test_bad_http_flags_exit_2(flags: tuple[str, ...]) -> None:
+    done = run_cli("member", "--cluster", "x", "--bind", "127.0.0.1:0", *flags)
+    assert done.returncode == 2

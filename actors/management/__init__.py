@@ -1,1 +1,3 @@
 """Management of a member over HTTP: its member table, health, operator commands and metrics."""
+
+__all__: list[str] = []
