@@ -3,6 +3,7 @@ commands guarded by a bearer token, Prometheus metrics, and bad input of every k
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import re
@@ -28,10 +29,25 @@ from actors.management.server import MAX_BODY_BYTES, ManagementServer
 from actors.management.view import NodeView
 from actors.transport.traffic import Traffic
 from messages.address import Address
-from messages.events import MemberRemoved
+from messages.events import MemberLeft, MemberRemoved
 from messages.local.commands import GetClusterState
-from messages.membership.effects import TerminationKind
+from messages.member import MemberStatus
+from messages.membership.effects import (
+    DownMember,
+    Inbound,
+    LeaveMember,
+    LeaveTimedOut,
+    MembershipChanged,
+    SendTo,
+    SetTimer,
+    TerminationKind,
+)
+from messages.membership.node import NodeState
+from messages.membership.protocol import Gossip
+from messages.membership.publication import Publication
+from messages.membership.step import step
 from messages.settings import Settings
+from messages.testing.simulator import converged_cluster
 
 TOKEN = "management-token"
 HTTP = {"http_address": "127.0.0.1:0", "http_token": TOKEN}
@@ -439,3 +455,54 @@ def test_a_member_process_serves_http_and_leaves_when_put_asks(tmp_path: Path) -
 def test_bad_http_flags_exit_2(flags: tuple[str, ...]) -> None:
     done = run_cli("member", "--cluster", "x", "--bind", "127.0.0.1:0", *flags)
     assert done.returncode == 2
+
+
+# -- the operator's commands in the pure core ------------------------------------------------
+
+
+def member_of(size: int, index: int) -> NodeState:
+    """Member ``index`` of a converged cluster of ``size``, running."""
+    state = converged_cluster(size)
+    published, _ = Publication().publish(state)
+    node = NodeState.create(state.members[index], Settings.lan(), seed=1)
+    return dataclasses.replace(node, published=published, running=True, last_step=0.0)
+
+
+def status_at(node: NodeState, address: Address) -> MemberStatus | None:
+    member = node.state.member_at(address)
+    return None if member is None else member.status
+
+
+def test_leave_member_marks_another_member_leaving_and_tells_the_cluster() -> None:
+    node = member_of(3, 0)
+    target = node.state.members[1]
+    after, effects = step(node, LeaveMember(target.address), 1.0)
+    assert status_at(after, target.address) is MemberStatus.LEAVING
+    changes = [e for e in effects if isinstance(e, MembershipChanged)]
+    assert [type(event) for change in changes for event in change.events] == [MemberLeft]
+    assert any(isinstance(e, SendTo) and isinstance(e.message, Gossip) for e in effects)
+    assert not after.leaving  # this member itself stays
+
+
+def test_down_member_marks_it_down_and_nothing_changes_for_an_unknown_address() -> None:
+    node = member_of(3, 0)
+    target = node.state.members[2]
+    after, _ = step(node, DownMember(target.address), 1.0)
+    assert status_at(after, target.address) is MemberStatus.DOWN
+    for command in (DownMember(Address("10.9.9.9", 1)), LeaveMember(Address("10.9.9.9", 1))):
+        assert step(node, command, 1.0)[0].state is node.state
+    again, _ = step(after, DownMember(target.address), 1.0)
+    assert again.state.version == after.state.version
+
+
+def test_a_member_another_marked_leaving_leaves_as_if_asked_and_a_self_leave_is_leave() -> None:
+    leader, target = member_of(3, 0), member_of(3, 1)
+    marked, _ = step(leader, LeaveMember(target.me.address), 1.0)
+    gossip = Gossip(from_uuid=leader.uuid, to_uuid=target.uuid, state=marked.state)
+    after, effects = step(target, Inbound(message=gossip, link=1), 1.0)
+    assert after.leaving
+    assert SetTimer(Settings.lan().leave_timeout, LeaveTimedOut()) in effects
+
+    itself, effects = step(target, LeaveMember(target.me.address), 1.0)
+    assert itself.leaving
+    assert status_at(itself, target.me.address) is MemberStatus.LEAVING
