@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4096
 """The largest request body taken (a command is a few dozen bytes)."""
 
+_POLL_SECONDS = 0.1  # how soon the idle serving thread sees ``stop`` (a node's stop waits that)
+
 
 class ManagementServer:
     """Serves ``endpoints`` over HTTP on ``address`` (port 0: any free port; ``address`` then
@@ -50,7 +52,10 @@ class ManagementServer:
             raise OSError(error.errno, reason) from None
         self.address = Address(address.host, self._server.server_address[1])
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"http-{self.address}", daemon=True
+            target=self._server.serve_forever,
+            args=(_POLL_SECONDS,),
+            name=f"http-{self.address}",
+            daemon=True,
         )
         self._thread.start()
         logger.info("Management over HTTP at http://%s", self.address)
