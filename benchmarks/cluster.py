@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import os
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -157,6 +158,10 @@ class MemberProcess:
             self.process.kill()
         self.process.wait()
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process stays, its ports still accept connections, nothing answers."""
+        self.process.send_signal(signal.SIGSTOP)
+
 
 def first_event(event: str, address: str) -> EventCondition:
     """Time of the first ``event`` about the member at ``address``."""
@@ -269,9 +274,15 @@ def phi_crossing_s(settings: Settings) -> float:
 
 
 def bench_crash(
-    sizes: Sizes, report: Report, prefix: str, settle_s: float, launcher: Launcher
+    sizes: Sizes,
+    report: Report,
+    prefix: str,
+    settle_s: float,
+    launcher: Launcher,
+    silent: bool = False,
 ) -> None:
-    """SIGKILL one member (not the leader) of a cluster up for ``settle_s``.
+    """SIGKILL one member (not the leader) of a cluster up for ``settle_s``; with ``silent``,
+    SIGSTOP it instead, a crash that leaves no refused connection behind (a host gone).
 
     When do survivors react? The settle time matters: each detector's interval history starts with
     the first-heartbeat estimate, so a young cluster detects later than a settled one.
@@ -288,7 +299,10 @@ def bench_crash(
             victim = max(members, key=lambda member: member.port)  # the leader has the lowest
             survivors = [member for member in members if member is not victim]
             crashed_at = time.time()
-            victim.kill()
+            if silent:
+                victim.freeze()
+            else:
+                victim.kill()
             deadline = crashed_at + DEFAULTS.down_after + JOIN_TIMEOUT
             unreachable = [
                 survivor.wait_for(first_event("MemberUnreachable", victim.address), deadline)
@@ -526,6 +540,7 @@ def main(argv: list[str] | None = None) -> None:
     benches: list[Callable[[], None]] = [
         lambda: bench_crash(sizes, report, "", sizes.crash_settle_s, ours),
         lambda: bench_crash(sizes, report, "young_cluster_", sizes.young_settle_s, ours),
+        lambda: bench_crash(sizes, report, "silent_", sizes.crash_settle_s, ours, silent=True),
         lambda: bench_join(sizes, report, "join_10_processes_all_up", ours),
         lambda: bench_join(
             sizes, report, "join_10_processes_all_up_fast_gossip", our_member(FAST_GOSSIP_TIMINGS)
@@ -541,6 +556,9 @@ def main(argv: list[str] | None = None) -> None:
         theirs = kinship_member(peer)
         benches += [
             lambda: bench_crash(sizes, report, "kinship_", sizes.crash_settle_s, theirs),
+            lambda: bench_crash(
+                sizes, report, "kinship_silent_", sizes.crash_settle_s, theirs, silent=True
+            ),
             lambda: bench_idle(sizes, report, "kinship_", theirs),
         ]
     for bench in benches:
