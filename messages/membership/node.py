@@ -232,7 +232,9 @@ class Step:
             self.form_cluster()
             return
         if self.now >= join.deadline:
-            self.fail_join(f"no seed answered within {settings.join_timeout:g} s ({_tried(join, me)})")
+            self.fail_join(
+                f"no seed answered within {settings.join_timeout:g} s ({_tried(join, me)})"
+            )
             return
         if not seeds:  # a discovery that has found none yet
             wait = settings.backoff(settings.join_backoff, 0, self.rng.random())
