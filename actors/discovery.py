@@ -70,9 +70,9 @@ class DnsSeeds:
         try:
             dns.name.from_text(self.name)
         except dns.exception.DNSException as error:
-            raise ValueError(f"not a DNS name: {self.name!r} ({error})") from error
+            raise ValueError(f"DNS seed name {self.name!r} is not a DNS name ({error})") from error
         if not self.name.strip(".") or any(c.isspace() for c in self.name):
-            raise ValueError(f"not a DNS name: {self.name!r}")
+            raise ValueError(f"DNS seed name {self.name!r} is not a DNS name")
         if self.port is not None and not 0 < self.port <= 65535:
             raise ValueError(f"DNS seed port {self.port} is outside 1..65535")
 
