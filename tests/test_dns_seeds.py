@@ -326,6 +326,49 @@ def test_members_join_through_srv_records(
         joined_through(seed, joiner)
 
 
+def test_members_started_together_that_find_each_other_in_dns_form_one_cluster(
+    dns_server: Callable[[Records], tuple[Zone, Address]],
+) -> None:
+    """As pods of one StatefulSet whose records are all published: the first of the found seeds
+    (in address order) forms the cluster once it has tried each other one twice; the others
+    join it."""
+    ports = [free_port() for _ in range(3)]
+    srv = "_membership._tcp.together.test."
+
+    def records(name: str, qtype: str) -> list[str] | None:
+        if name == srv and qtype == "SRV":
+            lines = [f"{srv} 5 SRV 0 0 {port} m.together.test." for port in ports]
+            return [*lines, "+m.together.test. 5 A 127.0.0.1"]
+        return None
+
+    _, server = dns_server(records)
+    spec = DnsSeeds("together.test", nameservers=(server,))
+    nodes: list[Node] = []
+    failures: list[BaseException] = []
+
+    def start(port: int) -> None:
+        try:
+            nodes.append(start_member(port=port, settings=FAST, seed_dns=spec))
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=start, args=(port,)) for port in ports]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(FAST.join_timeout + FAST.ask_timeout)
+    try:
+        assert failures == []
+        uuids = {node.uuid for node in nodes}
+        for node in nodes:
+            WatchedNode.of_node(node).wait(all_up(uuids))
+        formed = [n for n in nodes if n.cluster.get_members()[0].uuid == n.uuid]
+        assert [n.address for n in formed] == [Address("127.0.0.1", min(ports))]
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 def test_the_cli_member_joins_through_dns_and_leaves_on_sigterm(
     dns_server: Callable[[Records], tuple[Zone, Address]], seed: WatchedNode
 ) -> None:
