@@ -78,6 +78,10 @@ class Settings:
     # The load balancer's strategy (``node.remote(name)`` without a member, ``NextMember``):
     # "round_robin" (Hazelcast's RoundRobinLB) or "random" (RandomLB).
     load_balancing: str = "round_robin"
+    # Seeds from DNS (``start_member(seed_dns=...)``, ``--seed-dns``): while a member joins, the
+    # name is looked up again every ``seed_dns_interval``, each lookup given ``seed_dns_timeout``.
+    seed_dns_interval: float = 1.0
+    seed_dns_timeout: float = 2.0
 
     def __post_init__(self) -> None:
         if not self.cluster_name or not isinstance(self.cluster_name, str):
