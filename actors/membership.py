@@ -41,6 +41,7 @@ from messages.membership.effects import (
     PeerGone,
     ProbeTick,
     Reply,
+    SeedsFound,
     SendTo,
     SetTimer,
     Suspected,
@@ -121,6 +122,7 @@ class MembershipActor(pykka.ThreadingActor):
                 | JoinAttempt()
                 | LeaveTimedOut()
                 | JoinCluster()
+                | SeedsFound()
             ):
                 self._step(message)
             case Leave() | LeaveMember() | DownMember():

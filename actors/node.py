@@ -14,6 +14,7 @@ from typing import Any, Self
 import pykka
 from prometheus_client import CollectorRegistry
 
+from actors.discovery import DnsSeeds, SeedFinder
 from actors.listeners.callbacks import CallbackRunner, in_callback
 from actors.listeners.cluster_service import ClusterService
 from actors.listeners.load_balancer import LoadBalancerActor
@@ -121,9 +122,10 @@ class Node(StopOnExit, Messaging):
     are pykka ActorRefs that application actors talk to with the messages of ``messages``.
     Construction binds the address and joins through the seeds; it raises if that fails (and
     leaves nothing running). Once the node has stopped, ``termination`` says why (left, stopped,
-    removed by the cluster, or failed). ``metrics`` is its Prometheus ``CollectorRegistry`` (its
-    own, not the global one); with the ``http_address`` setting, it serves management over HTTP
-    (docs/operations.md) at ``http_address`` (the bound address: port 0 picks one).
+    removed by the cluster, or failed). ``seed_dns``: more seeds, looked up while it joins.
+    ``metrics`` is its Prometheus ``CollectorRegistry`` (its own, not the global one); with the
+    ``http_address`` setting, it serves management over HTTP (docs/operations.md) at
+    ``http_address`` (the bound address: port 0 picks one).
     ``transport`` is for tests: the class of the transport actor, a fault-injecting double
     (tests/support/faulty_transport.py) instead of the real one.
     """
@@ -134,6 +136,7 @@ class Node(StopOnExit, Messaging):
         settings: Settings,
         seeds: tuple[Address, ...],
         *,
+        seed_dns: DnsSeeds | None = None,
         transport: type[TransportActor] = TransportActor,
     ) -> None:
         self.settings = settings
@@ -188,7 +191,11 @@ class Node(StopOnExit, Messaging):
         self._http: ManagementServer | None = None
         # Wired: let the links in.
         self.transport.tell(Listen(deliver_to=self.ordering, peer_news=self.membership))
-        self.membership.tell(JoinCluster(seeds=seeds))
+        discovery = None if seed_dns is None else str(seed_dns)
+        self.membership.tell(JoinCluster(seeds=seeds, discovery=discovery))
+        finder = None if seed_dns is None else SeedFinder(seed_dns, self.membership, settings)
+        if finder is not None:
+            finder.start()
         try:
             if settings.http_address is not None:  # probes see the join under way
                 self._http = _serve_http(view, self.metrics, settings)
@@ -196,6 +203,9 @@ class Node(StopOnExit, Messaging):
         except BaseException:
             self.stop()
             raise
+        finally:
+            if finder is not None:
+                finder.stop()
 
     def _start_peers(
         self, ordering: pykka.ActorRef[Any]
@@ -302,10 +312,16 @@ def start_member(
     attributes: Mapping[str, str] | None = None,
     lite_member: bool = False,
     *,
+    seed_dns: str | DnsSeeds | None = None,
     settings: Settings = Settings.lan(),
     **overrides: Any,
 ) -> Node:
     """Start a member on ``host:port`` (port 0: any free port) and join through ``seeds``.
+
+    ``seed_dns`` (``"NAME"``, ``"NAME:PORT"`` or a ``DnsSeeds``) adds the seeds a DNS name
+    gives, looked up again every ``seed_dns_interval`` while the member joins (the records may
+    change meanwhile); with it, finding no seed yet means waiting for one until
+    ``join_timeout``, never forming a cluster alone (docs/operations.md, "Seeds from DNS").
 
     ``settings`` with ``overrides`` (any of its fields, by name) are the member's timings and
     limits; ``cluster_name``, when given, overrides the settings' own. With no seeds, or only
@@ -318,4 +334,5 @@ def start_member(
         overrides["cluster_name"] = cluster_name
     member = Member.create(Address(host, port), attributes=attributes, lite_member=lite_member)
     seed_addresses = tuple(Address.parse(seed) for seed in seeds)
-    return Node(member, settings.replace(**overrides), seed_addresses)
+    dns_seeds = DnsSeeds.parse(seed_dns) if isinstance(seed_dns, str) else seed_dns
+    return Node(member, settings.replace(**overrides), seed_addresses, seed_dns=dns_seeds)

@@ -81,6 +81,10 @@ class Settings:
     # The load balancer's strategy (``node.remote(name)`` without a member, ``NextMember``):
     # "round_robin" (Hazelcast's RoundRobinLB) or "random" (RandomLB).
     load_balancing: str = "round_robin"
+    # Seeds from DNS (``start_member(seed_dns=...)``, ``--seed-dns``): while a member joins, the
+    # name is looked up again every ``seed_dns_interval``, each lookup given ``seed_dns_timeout``.
+    seed_dns_interval: float = 1.0
+    seed_dns_timeout: float = 2.0
     # HTTP management (docs/operations.md), off unless ``http_address`` ("host:port"; port 0:
     # any free port; no port: ``HTTP_PORT``) is set. ``http_token``: the bearer token a PUT
     # (leave, down) must carry; None: every PUT is refused. ``http_timeout``: the longest a

@@ -9,6 +9,7 @@ a new member; 4 when an internal failure stopped it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
@@ -19,6 +20,7 @@ from typing import Any
 
 from actors.cli.render import describe, event_text, member_rows, table_text
 from actors.client import start_client
+from actors.discovery import DNS_PORT, DnsSeeds
 from actors.listeners.recorder import record_events
 from actors.node import start_member
 from messages.address import Address
@@ -35,6 +37,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_REMOVED",
+    "build_parser",
     "main",
 ]
 
@@ -76,6 +79,20 @@ def _address(text: str) -> Address:
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
+def _dns_seeds(text: str) -> DnsSeeds:
+    try:
+        return DnsSeeds.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _dns_server(text: str) -> Address:
+    try:
+        return Address.parse(text, default_port=DNS_PORT)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def _http_address(text: str) -> Address:
     try:
         return Address.parse(text, HTTP_PORT)
@@ -102,7 +119,8 @@ def _positive(text: str) -> float:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``membership``: its subcommands and their flags."""
     parser = argparse.ArgumentParser(prog="membership", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +153,22 @@ def _parser() -> argparse.ArgumentParser:
         type=_token_file,
         metavar="PATH",
         help="a file holding the bearer token PUT /cluster/members/... must carry (else refused)",
+    )
+    # Seeds from DNS (docs/operations.md, "Seeds from DNS").
+    member.add_argument(
+        "--seed-dns",
+        type=_dns_seeds,
+        metavar="NAME[:PORT]",
+        help="seeds from DNS, looked up again while joining: A/AAAA records of NAME at PORT, or "
+        "without PORT the SRV records _membership._tcp.NAME (else A/AAAA at 5701)",
+    )
+    member.add_argument(
+        "--seed-dns-server",
+        action="append",
+        default=[],
+        type=_dns_server,
+        metavar="HOST[:PORT]",
+        help="a DNS server to ask for --seed-dns (default: the system's resolver configuration)",
     )
 
     for name, text in (
@@ -171,6 +205,9 @@ def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
 
 
 def _run_member(args: argparse.Namespace) -> int:
+    seed_dns: DnsSeeds | None = args.seed_dns
+    if seed_dns is not None and args.seed_dns_server:
+        seed_dns = dataclasses.replace(seed_dns, nameservers=tuple(args.seed_dns_server))
     node = start_member(
         cluster_name=args.cluster,
         host=args.bind.host,
@@ -178,6 +215,7 @@ def _run_member(args: argparse.Namespace) -> int:
         seeds=args.seed,
         attributes=dict(args.attribute),
         lite_member=args.lite,
+        seed_dns=seed_dns,
         **{setting: getattr(args, setting) for _, setting, _ in _MEMBER_TIMINGS},
         http_address=None if args.http is None else str(args.http),
         http_token=args.http_token,
@@ -241,7 +279,10 @@ def _run_watch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "member" and args.seed_dns_server and args.seed_dns is None:
+        parser.error("--seed-dns-server needs --seed-dns")
     quiet = args.command == "demo"  # the demo narrates; its library logs would interleave
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
