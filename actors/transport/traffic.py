@@ -20,7 +20,8 @@ class Traffic:
 
     Received frames are counted by the I/O thread as it decodes them; sent ones where they are
     encoded (the transport actor, or the I/O thread for the heartbeats it answers), once per
-    encoding: a broadcast to several clients counts once. A lock makes a count and the
+    encoding: a broadcast to several clients counts once, and the handshake frames a transport
+    encodes itself beforehand are not counted. A lock makes a count and the
     snapshot of another thread consistent; it is held for a dict update, never for I/O. The
     types are those of the wire codec, so the labels they become are few and bounded.
     """
