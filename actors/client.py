@@ -155,9 +155,12 @@ class ClientActor(pykka.ThreadingActor):
             uuid=self._uuid,
             role=Role.CLIENT,
         )
-        frames = b"".join(encode_frame(WIRE_CODEC.encode(m)) for m in (hello, Watch()))
         self._link = self._loop.dial(
-            self._peer, frames, deliver_to=self.actor_ref, manager=self.actor_ref
+            self._peer,
+            encode_frame(WIRE_CODEC.encode(Watch())),
+            hello=hello,
+            deliver_to=self.actor_ref,
+            manager=self.actor_ref,
         )
         overdue = WatchOverdue(self._link)
         self._loop.call_later(self._settings.handshake_timeout, self.actor_ref, overdue)
