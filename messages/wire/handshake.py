@@ -173,9 +173,7 @@ def answer_challenge(settings: Settings, hello: Hello, answer: object) -> HelloP
                 "(the secrets differ)"
             )
         case HelloRefused(reason=reason):
-            return (
-                f"{_AUTHENTICATION}: the member refused before proving the shared secret: {reason}"
-            )
+            return f"the member refused before proving the shared secret: {reason}"
         case _:
             return (
                 f"{_AUTHENTICATION}: the member answered {type(answer).__name__} instead of "
