@@ -1,0 +1,352 @@
+"""Shared-secret authentication of every link, end to end over real TCP on 127.0.0.1.
+
+The right secret joins (members and clients); a wrong secret, no secret, or a secret on one side
+only is refused with ``JoinRefusedError`` naming authentication, logged on both sides; a recorded
+handshake replayed, a reflected proof, and frames sent before any proof change nothing; a rotation
+lets members with the old and with the new secret talk while it rolls out. The pure checks are in
+tests/test_handshake.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+from cluster_helpers import STEP_TIMEOUT, ClusterHarness, RawLink, WatchedNode, all_up
+
+from actors.client import start_client
+from actors.node import start_member
+from actors.supervisor import JoinRefusedError
+from messages.address import Address
+from messages.member import Member, MemberStatus
+from messages.membership.protocol import Join, RemovalNotice, Watch
+from messages.settings import PROTOCOL_VERSION, Settings
+from messages.wire.codec import WIRE_CODEC
+from messages.wire.framing import FrameDecoder, encode_frame
+from messages.wire.handshake import (
+    NONCE_BYTES,
+    Hello,
+    HelloAccepted,
+    HelloChallenge,
+    HelloProof,
+    HelloRefused,
+    Role,
+    answer_challenge,
+)
+
+SECRET = b"a shared secret long enough to keep"
+OTHER_SECRET = b"another secret, just as long as it"
+OLD_SECRET = b"the secret before this key rotation"
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def secure() -> Iterator[ClusterHarness]:
+    """Members and clients that hold ``SECRET``."""
+    with ClusterHarness(secret=SECRET) as cluster:
+        yield cluster
+
+
+def refusal_of(harness: ClusterHarness, seed: Address, **overrides: object) -> JoinRefusedError:
+    """The error of a member that tries to join through ``seed`` with ``overrides``."""
+    with pytest.raises(JoinRefusedError) as refused:
+        start_member(
+            port=0, seeds=[seed], settings=harness.settings.replace(join_timeout=5), **overrides
+        )
+    return refused.value
+
+
+def client_refusal_of(
+    harness: ClusterHarness, member: Address, **overrides: object
+) -> JoinRefusedError:
+    with pytest.raises(JoinRefusedError) as refused:
+        start_client(
+            members=[member], settings=harness.settings.replace(join_timeout=5), **overrides
+        )
+    return refused.value
+
+
+def logged(caplog: pytest.LogCaptureFixture, module: str, text: str) -> bool:
+    """Whether this project's ``module`` logged a record containing ``text``."""
+    return any(r.name == module and text in r.getMessage() for r in caplog.records)
+
+
+def secure_hello(cluster_name: str, role: Role = Role.CLIENT) -> Hello:
+    return Hello(
+        cluster_name=cluster_name,
+        protocol_version=PROTOCOL_VERSION,
+        uuid="a-stranger",
+        role=role,
+        nonce=os.urandom(NONCE_BYTES),
+    )
+
+
+def frame(message: msgspec.Struct) -> bytes:
+    return encode_frame(WIRE_CODEC.encode(message))
+
+
+def assert_unchanged(node: WatchedNode, members: int) -> None:
+    """``node`` runs on, every one of its ``members`` up."""
+    assert node.is_running
+    _, state = node.settled()
+    assert len(state.members) == members
+    assert all(member.status is MemberStatus.UP for member in state.members)
+
+
+def test_members_and_clients_with_the_right_secret_join_and_see_each_other(
+    secure: ClusterHarness,
+) -> None:
+    first, second = secure.start(), secure.start()
+    secure.wait_all_up()
+    client = secure.start_client([second.address])
+    client.wait(all_up({first.uuid, second.uuid}), STEP_TIMEOUT, "both members up at the client")
+    secure.check_invariants()
+
+
+def test_a_wrong_secret_is_refused_and_logged_on_both_sides(
+    secure: ClusterHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    seed = secure.start()
+    error = refusal_of(secure, seed.address, secret=OTHER_SECRET)
+    assert "authentication" in str(error)
+    assert logged(caplog, "actors.transport.dial", "authentication failed")
+    assert logged(caplog, "actors.transport.accept", "authentication failed")
+    error = client_refusal_of(secure, seed.address, secret=OTHER_SECRET)
+    assert "authentication" in str(error)
+    assert_unchanged(seed, 1)
+
+
+def test_no_secret_against_a_secret_is_refused_either_way(
+    secure: ClusterHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A peer without a secret is refused by a member with one, and a member without one refuses
+    a peer that has one: a misconfiguration is never a silent downgrade."""
+    caplog.set_level(logging.INFO)
+    seed = secure.start()
+    assert "authentication" in str(refusal_of(secure, seed.address, secret=None))
+    assert "authentication" in str(client_refusal_of(secure, seed.address, secret=None))
+    assert logged(caplog, "actors.transport.accept", "requires the cluster's shared secret")
+    with ClusterHarness() as open_cluster:
+        unguarded = open_cluster.start()
+        assert "authentication" in str(refusal_of(open_cluster, unguarded.address, secret=SECRET))
+        error = client_refusal_of(open_cluster, unguarded.address, secret=SECRET)
+        assert "authentication" in str(error)
+        assert logged(caplog, "actors.transport.dial", "authentication failed")
+        assert_unchanged(unguarded, 1)
+    assert_unchanged(seed, 1)
+
+
+def test_during_a_key_rotation_members_with_the_old_and_the_new_secret_form_one_cluster() -> None:
+    """The rollout: restarted one by one with the new secret and the old one as previous, new
+    members join old ones and each other; a client with only the new secret connects to a new
+    member; once no member holds the old secret any more, it is refused."""
+    with ClusterHarness(secret=OLD_SECRET) as cluster:
+        old = cluster.start()
+        rotated = [cluster.start(secret=SECRET, previous_secret=OLD_SECRET) for _ in range(2)]
+        cluster.wait_all_up()
+        client = cluster.start_client([rotated[1].address], secret=SECRET)
+        client.wait(all_up(n.uuid for n in [old, *rotated]), STEP_TIMEOUT, "all up at the client")
+        finished = cluster.start(seeds=[rotated[0].address], secret=SECRET)
+        cluster.wait_all_up(nodes=[finished, *rotated])
+        assert "authentication" in str(refusal_of(cluster, finished.address, secret=OLD_SECRET))
+        cluster.check_invariants()
+
+
+class RecordingProxy:
+    """Forwards one connection to ``target`` and records what the dialling side sent on it."""
+
+    def __init__(self, target: Address) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.address = Address("127.0.0.1", self._listener.getsockname()[1])
+        self._target = target
+        self.sent = bytearray()
+        self._sockets: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, name="recording-proxy", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            downstream, _ = self._listener.accept()
+            upstream = socket.create_connection((self._target.host, self._target.port))
+            self._sockets += [downstream, upstream]
+            back = threading.Thread(target=self._pump, args=(upstream, downstream, None))
+            back.start()
+            self._pump(downstream, upstream, self.sent)
+            back.join(STEP_TIMEOUT)
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket, record: bytearray | None) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if record is not None:
+                    record += data
+                sink.sendall(data)
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self._thread.join(STEP_TIMEOUT)
+
+
+def test_a_recorded_handshake_replayed_to_a_member_is_refused(
+    secure: ClusterHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real client's handshake and Watch, recorded on the wire and replayed byte for byte to a
+    member (the one it was made with, and a fresh one): each member challenges the replay with a
+    fresh nonce, which the recorded proof does not cover; nothing after it is answered."""
+    caplog.set_level(logging.INFO)
+    seed = secure.start()
+    proxy = RecordingProxy(seed.address)
+    try:
+        client = secure.start_client([proxy.address])
+        client.owner.stop()
+    finally:
+        proxy.close()
+    recorded = bytes(proxy.sent)
+    assert recorded, "the proxy recorded the client's frames"
+    fresh = secure.start()
+    for target in (seed, fresh):
+        with RawLink(target.address) as replay:
+            replay.send_bytes(recorded)
+            assert isinstance(replay.receive(), HelloChallenge)
+            refused = replay.receive()
+            assert isinstance(refused, HelloRefused)
+            assert "authentication failed" in refused.reason
+            assert replay.read_to_eof()
+    assert logged(caplog, "actors.transport.accept", "proof does not match")
+    secure.wait_all_up()
+    assert_unchanged(seed, 2)
+
+
+def test_a_reflected_proof_is_refused(secure: ClusterHarness) -> None:
+    """The member's own proof, sent back to it as the dialler's, proves nothing."""
+    seed = secure.start()
+    with RawLink(seed.address) as stranger:
+        stranger.send(secure_hello(secure.cluster_name))
+        challenge: HelloChallenge = stranger.receive()
+        stranger.send(HelloProof(proof=challenge.proofs[0]))
+        stranger.send(Watch())
+        refused = stranger.receive()
+        assert isinstance(refused, HelloRefused)
+        assert "authentication failed" in refused.reason
+        assert stranger.read_to_eof()
+    assert_unchanged(seed, 1)
+
+
+@pytest.mark.parametrize("role", [Role.MEMBER, Role.CLIENT])
+def test_frames_sent_before_the_proof_are_never_acted_on(
+    secure: ClusterHarness, caplog: pytest.LogCaptureFixture, role: Role
+) -> None:
+    """The attack of issue 17 with a secret: a Hello, then at once a RemovalNotice naming a member
+    and a Join, without proving. The member refuses the link, naming what came, and stays up with
+    its cluster unchanged."""
+    caplog.set_level(logging.INFO)
+    victim, other = secure.start(), secure.start()
+    secure.wait_all_up()
+    with RawLink(victim.address) as stranger:
+        stranger.send_bytes(
+            b"".join(
+                frame(message)
+                for message in (
+                    secure_hello(secure.cluster_name, role),
+                    RemovalNotice(to_uuid=victim.uuid, reason="forged"),
+                    Join(member=Member.create(Address("127.0.0.1", 1))),
+                )
+            )
+        )
+        assert isinstance(stranger.receive(), HelloChallenge)
+        refused = stranger.receive()
+        assert isinstance(refused, HelloRefused)
+        assert "RemovalNotice" in refused.reason
+        assert stranger.read_to_eof()
+    assert logged(caplog, "actors.transport.accept", "sent RemovalNotice before proving")
+    for node in (victim, other):
+        assert_unchanged(node, 2)
+
+
+def test_a_stranger_that_never_proves_is_closed_after_the_handshake_timeout() -> None:
+    with ClusterHarness(secret=SECRET, handshake_timeout=0.5) as cluster:
+        seed = cluster.start()
+        with RawLink(seed.address) as stranger:
+            stranger.send(secure_hello(cluster.cluster_name))
+            assert isinstance(stranger.receive(), HelloChallenge)
+            assert stranger.read_to_eof()
+        assert_unchanged(seed, 1)
+
+
+class FakeSeed:
+    """A listening socket that answers the first Hello it reads with ``answers``, unproven."""
+
+    def __init__(self, *answers: msgspec.Struct) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.address = Address("127.0.0.1", self._listener.getsockname()[1])
+        self._answers = answers
+        self.hello: Hello | None = None
+        self._thread = threading.Thread(target=self._serve, name="fake-seed", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError), self._listener.accept()[0] as sock:
+            sock.settimeout(STEP_TIMEOUT)
+            decoder = FrameDecoder()
+            payloads: list[bytes] = []
+            while not payloads and (data := sock.recv(65536)):
+                payloads = decoder.feed(data)
+            hello = WIRE_CODEC.decode(payloads[0])
+            assert isinstance(hello, Hello)
+            self.hello = hello
+            sock.sendall(b"".join(frame(answer) for answer in self._answers))
+            while sock.recv(65536):
+                pass
+
+    def close(self) -> None:
+        self._listener.close()
+        self._thread.join(STEP_TIMEOUT)
+
+
+def test_a_member_that_does_not_prove_the_secret_is_refused_by_the_dialler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A seed that answers a joiner's Hello with an acceptance and a RemovalNotice naming the
+    joiner, without any proof: the joiner acts on neither, refuses the link and the join."""
+    caplog.set_level(logging.INFO)
+    settings = Settings.fast_test(cluster_name="fake", secret=SECRET, join_timeout=5)
+    fake = FakeSeed(HelloAccepted(uuid="fake"), RemovalNotice(to_uuid="anyone", reason="forged"))
+    try:
+        with pytest.raises(JoinRefusedError, match="authentication failed") as refused:
+            start_member(port=0, seeds=[fake.address], settings=settings)
+        assert "HelloAccepted" in str(refused.value)
+        assert fake.hello is not None
+        assert fake.hello.nonce is not None
+        assert logged(caplog, "actors.transport.dial", "instead of proving the shared secret")
+    finally:
+        fake.close()
+
+
+def test_the_dialler_proves_only_after_the_member_has(secure: ClusterHarness) -> None:
+    """A raw dialler with the secret: the member's challenge carries a proof the dialler can
+    check, and the dialler's proof then opens the link (what a member or client does)."""
+    seed = secure.start()
+    with RawLink(seed.address) as dialler:
+        hello = secure_hello(secure.cluster_name)
+        dialler.send(hello)
+        proof = answer_challenge(secure.settings, hello, dialler.receive())
+        assert isinstance(proof, HelloProof)
+        dialler.send(proof)
+        dialler.send(Watch())
+        assert isinstance(dialler.receive(), HelloAccepted)
+    assert_unchanged(seed, 1)
