@@ -173,7 +173,7 @@ def secret_bytes(name: str, value: object) -> bytes | None:
         raise TypeError(f"{name} must be bytes or str, not {type(value).__name__}")
     secret = bytes(value)
     if not secret:
-        raise ValueError(f"{name} is empty: leave it unset (None) to turn authentication off")
+        raise ValueError(f"{name} is empty: leave it unset to turn authentication off")
     if len(secret) < MIN_SECRET_BYTES:
         raise ValueError(
             f"{name} has {len(secret)} bytes, fewer than {MIN_SECRET_BYTES}: a recorded "

@@ -10,16 +10,21 @@ tests/test_handshake.py.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import msgspec
 import pytest
 from cluster_helpers import STEP_TIMEOUT, ClusterHarness, RawLink, WatchedNode, all_up
 
+from actors.cli.main import main
 from actors.client import start_client
 from actors.node import start_member
 from actors.supervisor import JoinRefusedError
@@ -349,4 +354,84 @@ def test_the_dialler_proves_only_after_the_member_has(secure: ClusterHarness) ->
         dialler.send(proof)
         dialler.send(Watch())
         assert isinstance(dialler.receive(), HelloAccepted)
+    assert_unchanged(seed, 1)
+
+
+# -- the command line: --secret-file and MEMBERSHIP_SECRET --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "flags", "message"),
+    [
+        (None, ("--secret-file", "{missing}"), "cannot read the secret file"),
+        (b"", ("--secret-file", "{file}"), "is empty"),
+        (b"\n", ("--secret-file", "{file}"), "is empty"),
+        (b"short\n", ("--secret-file", "{file}"), "fewer than 16"),
+        (SECRET, ("--previous-secret-file", "{file}"), "without the current one"),
+    ],
+    ids=["missing", "empty", "newline-only", "short", "previous-alone"],
+)
+def test_a_bad_secret_file_is_a_bad_argument(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes | None,
+    flags: tuple[str, ...],
+    message: str,
+) -> None:
+    file = tmp_path / "secret"
+    if content is not None:
+        file.write_bytes(content)
+    paths = {"file": str(file), "missing": str(tmp_path / "missing")}
+    args = ["member", "--cluster", "c", "--bind", "127.0.0.1:0"]
+    with pytest.raises(SystemExit) as exited:
+        main([*args, *(flag.format(**paths) for flag in flags)])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_short_secret_in_the_environment_is_a_bad_argument(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MEMBERSHIP_SECRET", "short")
+    with pytest.raises(SystemExit) as exited:
+        main(["members", "--cluster", "c", "--connect", "127.0.0.1:1"])
+    assert exited.value.code == 2
+    assert "MEMBERSHIP_SECRET has 5 bytes" in capsys.readouterr().err
+
+
+def membership(*args: str, secret: str | None) -> subprocess.CompletedProcess[str]:
+    """``membership ARGS`` as a process, with ``MEMBERSHIP_SECRET`` set to ``secret`` (or unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "MEMBERSHIP_SECRET"}
+    if secret is not None:
+        env["MEMBERSHIP_SECRET"] = secret
+    return subprocess.run(
+        [sys.executable, "-m", "actors", *args],
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+
+
+@pytest.mark.timeout(90)
+def test_the_cli_takes_the_secret_from_a_file_or_the_environment_the_file_first(
+    secure: ClusterHarness, tmp_path: Path
+) -> None:
+    seed = secure.start()
+    members = ("members", "--cluster", secure.cluster_name, "--connect", str(seed.address))
+    members += ("--json",)
+    file = tmp_path / "secret"
+    file.write_bytes(SECRET + b"\n")  # as `echo` writes it: the newline is dropped
+
+    from_env = membership(*members, secret=SECRET.decode())
+    assert from_env.returncode == 0, from_env.stderr
+    assert [row["uuid"] for row in json.loads(from_env.stdout)] == [seed.uuid]
+    from_file = membership(*members, "--secret-file", str(file), secret=OTHER_SECRET.decode())
+    assert from_file.returncode == 0, from_file.stderr
+    without = membership(*members, secret=None)
+    assert without.returncode == 1
+    assert "authentication failed" in without.stderr
+    assert "Traceback" not in without.stderr
     assert_unchanged(seed, 1)
