@@ -27,7 +27,7 @@ from cluster_helpers import STEP_TIMEOUT, ClusterHarness, RawLink, WatchedNode, 
 from actors.cli.main import main
 from actors.client import start_client
 from actors.node import start_member
-from actors.supervisor import JoinRefusedError
+from actors.supervisor import JoinRefusedError, JoinTimeoutError
 from messages.address import Address
 from messages.member import Member, MemberStatus
 from messages.membership.protocol import Join, RemovalNotice, Watch
@@ -294,13 +294,15 @@ def test_a_stranger_that_never_proves_is_closed_after_the_handshake_timeout() ->
 
 
 class FakeSeed:
-    """A listening socket that answers the first Hello it reads with ``answers``, unproven."""
+    """A listening socket that answers the first Hello it reads with ``answers``, unproven, and
+    keeps what the dialler sends after it."""
 
     def __init__(self, *answers: msgspec.Struct) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.address = Address("127.0.0.1", self._listener.getsockname()[1])
         self._answers = answers
         self.hello: Hello | None = None
+        self.after_hello = b""  # every byte the dialler sent after its Hello
         self._thread = threading.Thread(target=self._serve, name="fake-seed", daemon=True)
         self._thread.start()
 
@@ -315,8 +317,11 @@ class FakeSeed:
             assert isinstance(hello, Hello)
             self.hello = hello
             sock.sendall(b"".join(frame(answer) for answer in self._answers))
-            while sock.recv(65536):
-                pass
+            after = bytearray(b"".join(payloads[1:]))
+            after += b"\0" * decoder.pending_bytes
+            while data := sock.recv(65536):
+                after += data
+            self.after_hello = bytes(after)
 
     def close(self) -> None:
         self._listener.close()
@@ -340,6 +345,27 @@ def test_a_member_that_does_not_prove_the_secret_is_refused_by_the_dialler(
         assert logged(caplog, "actors.transport.dial", "instead of proving the shared secret")
     finally:
         fake.close()
+
+
+def test_a_seed_that_never_proves_the_secret_times_out_the_handshake(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A seed that reads the joiner's Hello and answers nothing: each dial is closed after
+    ``handshake_timeout`` with a logged reason, nothing is sent after the Hello, and the join
+    times out (silence is no refusal)."""
+    caplog.set_level(logging.INFO)
+    settings = Settings.fast_test(
+        cluster_name="fake", secret=SECRET, join_timeout=2, handshake_timeout=0.3
+    )
+    fake = FakeSeed()
+    try:
+        with pytest.raises(JoinTimeoutError):
+            start_member(port=0, seeds=[fake.address], settings=settings)
+        assert fake.hello is not None
+        assert logged(caplog, "actors.transport.dial", "no proof of the shared secret from")
+    finally:
+        fake.close()
+    assert fake.after_hello == b"", "the Join waited for a proof that never came"
 
 
 def test_the_dialler_proves_only_after_the_member_has(secure: ClusterHarness) -> None:

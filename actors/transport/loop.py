@@ -16,7 +16,8 @@ Bounds, each logged when it bites: a link's outbound buffer (``max_outbound_byte
 does not keep up is disconnected), open links (``max_links``: the least recently used one is
 closed), accepted connections still waiting for their ``Hello`` (``max_pending_handshakes``, and
 ``max_pending_handshakes_per_source`` per remote address; each must complete it within
-``handshake_timeout`` in a first frame of at most ``HANDSHAKE_FRAME_BYTES``), frame size
+``handshake_timeout`` in a first frame of at most ``HANDSHAKE_FRAME_BYTES``; with a shared secret,
+its proof too, and a dialled link's frames wait for the member's proof as long), frame size
 (``max_frame_bytes``). Out of file descriptors, the listener backs off and keeps accepting.
 
 The loop is composed of parts, one module and one logger each, which it calls and which call back
