@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
+import pykka
 import pytest
 from cluster_helpers import STEP_TIMEOUT, ClusterHarness, RawLink, WatchedNode, all_up
 
@@ -28,6 +29,7 @@ from actors.cli.main import main
 from actors.client import start_client
 from actors.node import start_member
 from actors.supervisor import JoinRefusedError, JoinTimeoutError
+from actors.transport.loop import IoLoop
 from messages.address import Address
 from messages.member import Member, MemberStatus
 from messages.membership.protocol import Join, RemovalNotice, Watch
@@ -461,3 +463,39 @@ def test_the_cli_takes_the_secret_from_a_file_or_the_environment_the_file_first(
     assert "authentication failed" in without.stderr
     assert "Traceback" not in without.stderr
     assert_unchanged(seed, 1)
+
+
+def test_frames_held_for_an_unproven_link_never_go_out_and_are_released_when_it_ends() -> None:
+    """At the I/O thread: with a secret, a dialled link sends its Hello alone; what is written
+    meanwhile waits, and when the link ends unproven the application messages held are given up
+    (their ``on_sent`` called, so the flow gate gets its room back) and nothing else was sent."""
+    loop = IoLoop(WIRE_CODEC, Settings(cluster_name="c", secret=SECRET), name="held-io")
+    sink = pykka.ThreadingActor.start()
+    released = threading.Event()
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            server.settimeout(STEP_TIMEOUT)
+            hello = Hello(
+                cluster_name="c", protocol_version=PROTOCOL_VERSION, uuid="me", role=Role.CLIENT
+            )
+            address = Address("127.0.0.1", server.getsockname()[1])
+            link = loop.dial(address, frame(Watch()), hello=hello, deliver_to=sink, manager=sink)
+            loop.write(link, frame(Watch()), data=True, on_sent=released.set)
+            peer, _ = server.accept()
+            with peer:
+                peer.settimeout(STEP_TIMEOUT)
+                decoder = FrameDecoder()
+                payloads: list[bytes] = []
+                while not payloads:
+                    payloads = decoder.feed(peer.recv(65536))
+                sent = WIRE_CODEC.decode(payloads[0])
+                assert isinstance(sent, Hello)
+                assert sent.nonce is not None
+                loop.close(link, "given up")
+                assert released.wait(STEP_TIMEOUT)
+                rest = b"".join(iter(lambda: peer.recv(65536), b""))
+                assert payloads[1:] == []
+                assert rest == b"", "a frame went out before the member proved the secret"
+    finally:
+        loop.stop()
+        sink.stop()
