@@ -88,7 +88,7 @@ from messages.membership.protocol import (
 )
 from messages.settings import Settings
 from messages.wire.codec import WIRE_CODEC
-from messages.wire.handshake import Role
+from messages.wire.handshake import Identity, Role
 
 
 @pytest.fixture
@@ -152,8 +152,8 @@ def deliver_late_gossip(
         sender = senders[0]
         state = fetch_state(sender.address, cluster_name)
         for receiver in receivers:
-            with RawLink(receiver.address) as link:
-                link.hello(cluster_name, role=Role.MEMBER)
+            with RawLink(receiver.address) as link:  # on a link that says it is the sender's
+                link.hello(cluster_name, Role.MEMBER, sender.uuid, sender.address)
                 link.send(Gossip(from_uuid=sender.uuid, to_uuid=receiver.uuid, state=state))
 
 
@@ -388,7 +388,8 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
                 actor.tell(JoinCluster(seeds=()))
                 reports.wait_for(lambda news: Joined(formed=True) in news)
                 for message in messages:
-                    actor.tell(Inbound(message=message, link=1, peer="fuzzer"))
+                    claimed = Identity(getattr(message, "from_uuid", "fuzzer"), Role.MEMBER)
+                    actor.tell(Inbound(message, 1, "fuzzer", claimed))
                     actor.tell(rng.choice([GossipTick(), HeartbeatTick()]))
                 actor.ask(GetClusterState(), timeout=STEP_TIMEOUT)
                 assert actor.is_alive()

@@ -26,7 +26,7 @@ from actors.transport.table import LinkTable
 from messages.local.links import LinkUp
 from messages.settings import Settings
 from messages.wire.framing import Codec, FrameDecoder, encode_frame
-from messages.wire.handshake import HANDSHAKE_FRAME_BYTES, Hello, HelloRefused
+from messages.wire.handshake import HANDSHAKE_FRAME_BYTES, Hello, HelloRefused, Identity
 
 __all__ = ["Acceptor", "Listener"]
 
@@ -101,6 +101,7 @@ class Acceptor:
             refusal = link.check_hello(message)
         self._handshake_done(link)
         if refusal is None:
+            link.identity = Identity.of(message)
             self._table.queue(link, listener.accept_frame)
             with contextlib.suppress(pykka.ActorDeadError):  # the node is stopping
                 link.manager.tell(LinkUp(link=link.id, hello=message))

@@ -23,7 +23,7 @@ from actors.transport.timers import Timer
 from messages.address import Address
 from messages.settings import Settings
 from messages.wire.framing import FrameDecoder
-from messages.wire.handshake import Hello
+from messages.wire.handshake import Hello, Identity
 
 __all__ = [
     "HelloCheck",
@@ -76,6 +76,7 @@ class Link:
         "deliver_to",
         "handler",
         "id",
+        "identity",
         "idle_close",
         "interest",
         "last_active",
@@ -112,6 +113,8 @@ class Link:
         self.manager = manager
         self.decoder = decoder
         self.check_hello = check_hello  # set until an accepted link's Hello has been checked
+        # Who the peer is: from an accepted link's Hello, a dialled link's HelloAccepted.
+        self.identity: Identity | None = None
         self.idle_close = idle_close
         self.connecting = False
         self.closing: str | None = None  # the reason, while the last frames go out

@@ -20,6 +20,7 @@ __all__ = [
     "Hello",
     "HelloAccepted",
     "HelloRefused",
+    "Identity",
     "Role",
     "check_hello",
     "keeps_dialled_link",
@@ -45,6 +46,25 @@ class Hello(msgspec.Struct, frozen=True, tag=True):
     uuid: MemberId
     role: Role
     address: Address | None = None
+
+
+class Identity(msgspec.Struct, frozen=True):
+    """Who is at the other end of a link, as its handshake established it (never on the wire).
+
+    An accepted link's is what its ``Hello`` said; a dialled link's, the ``uuid`` of the peer's
+    ``HelloAccepted`` (a member: only members accept) at the ``address`` dialled. Without a shared
+    secret a ``Hello`` is a claim: the identity binds everything said on the link to that one
+    claim, so nobody speaks on it in another's name.
+    """
+
+    uuid: str
+    role: Role
+    address: Address | None = None
+
+    @classmethod
+    def of(cls, hello: Hello) -> Identity:
+        """What an accepted ``hello`` establishes."""
+        return cls(hello.uuid, hello.role, hello.address)
 
 
 class HelloAccepted(msgspec.Struct, frozen=True, tag=True):
