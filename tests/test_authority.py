@@ -86,11 +86,12 @@ def test_a_removal_notice_from_a_client_stops_nobody_and_closes_its_link(
 def test_a_removal_notice_from_a_member_whose_gossip_keeps_the_receiver_stops_nobody(
     cluster: ClusterHarness,
 ) -> None:
-    """Speaking as a real member (no secret: a Hello names whom it likes), with that member's
-    real state attached: the state shows the receiver UP, so the notice is a lie."""
+    """Speaking as a real member (no secret: a Hello names whom it likes; no address, so the
+    link replaces no route), with that member's real state attached: the state shows the
+    receiver UP, so the notice is a lie."""
     sender, victim = cluster.nodes[0], cluster.nodes[1]
     state = fetch_state(sender.address, cluster.cluster_name)
-    with speak_as(cluster, victim, Role.MEMBER, sender.uuid, sender.address) as link:
+    with speak_as(cluster, victim, Role.MEMBER, sender.uuid) as link:
         link.send(RemovalNotice(to_uuid=victim.uuid, reason="forged"))
         link.send(RemovalNotice(to_uuid=victim.uuid, reason="forged", state=state))
         stepped_past(link)
