@@ -298,7 +298,7 @@ class Node(StopOnExit, Messaging):
 
 def _serve_http(view: NodeView, metrics: CollectorRegistry, settings: Settings) -> ManagementServer:
     assert settings.http_address is not None
-    token = settings.http_token
+    token = settings.http_token if settings.http_token is not None else settings.secret
     endpoints = Endpoints(view, metrics, token.encode() if isinstance(token, str) else token)
     address = Address.parse(settings.http_address, HTTP_PORT)
     return ManagementServer(address, endpoints, settings.http_timeout)
@@ -325,10 +325,12 @@ def start_member(
 
     ``settings`` with ``overrides`` (any of its fields, by name) are the member's timings and
     limits; ``cluster_name``, when given, overrides the settings' own. With no seeds, or only
-    itself, it forms a new cluster. Raises ``JoinRefusedError`` when the cluster refuses it (name
-    or protocol mismatch), ``JoinTimeoutError`` when no seed answers within ``join_timeout``,
-    ``OSError`` when the address cannot be bound, ``TypeError`` for an unknown setting and
-    ``ValueError`` for a bad value.
+    itself, it forms a new cluster. ``secret=`` (and ``previous_secret=`` during a key rotation)
+    makes every link prove the cluster's shared secret: off by default, production should set it
+    (docs/architecture.md#authentication). Raises ``JoinRefusedError`` when the cluster refuses it
+    (name or protocol mismatch, failed authentication), ``JoinTimeoutError`` when no seed answers
+    within ``join_timeout``, ``OSError`` when the address cannot be bound, ``TypeError`` for an
+    unknown setting and ``ValueError`` for a bad value (a secret too short, say).
     """
     if cluster_name is not None:
         overrides["cluster_name"] = cluster_name

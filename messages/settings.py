@@ -14,8 +14,18 @@ from messages.address import Address
 PROTOCOL_VERSION = 1
 LOAD_BALANCING = ("round_robin", "random")
 HTTP_PORT = 8558  # management over HTTP, when ``http_address`` names no port (Akka's)
+MIN_SECRET_BYTES = 16
+"""Shortest shared secret taken: whoever records one handshake can test guesses of the secret
+offline, so it must be too long to guess (``openssl rand -base64 32`` makes a good one)."""
 
-__all__ = ["HTTP_PORT", "LOAD_BALANCING", "PROTOCOL_VERSION", "Settings"]
+__all__ = [
+    "HTTP_PORT",
+    "LOAD_BALANCING",
+    "MIN_SECRET_BYTES",
+    "PROTOCOL_VERSION",
+    "Settings",
+    "secret_bytes",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,15 +95,29 @@ class Settings:
     # name is looked up again every ``seed_dns_interval``, each lookup given ``seed_dns_timeout``.
     seed_dns_interval: float = 1.0
     seed_dns_timeout: float = 2.0
+    # Shared-secret authentication of every link (docs/architecture.md#authentication): with a
+    # ``secret``, both ends of each link prove they hold it (HMAC-SHA256 over both ends' fresh
+    # nonces) before anything else either sent is read; a peer without it is refused. It never
+    # crosses the wire. ``previous_secret`` is accepted too (and proved to a peer that holds only
+    # it) while a key rotation rolls out. Bytes, or a str taken as UTF-8, of at least
+    # ``MIN_SECRET_BYTES``. None (the default) is off: production clusters should set it.
+    # Never shown by ``repr``.
+    secret: bytes | None = dataclasses.field(default=None, repr=False)
+    previous_secret: bytes | None = dataclasses.field(default=None, repr=False)
     # HTTP management (docs/operations.md), off unless ``http_address`` ("host:port"; port 0:
     # any free port; no port: ``HTTP_PORT``) is set. ``http_token``: the bearer token a PUT
-    # (leave, down) must carry; None: every PUT is refused. ``http_timeout``: the longest a
-    # request may take to arrive, each ask of the member's actors, and writing the answer.
+    # (leave, down) must carry; None: the ``secret``; neither: every PUT is refused.
+    # ``http_timeout``: the longest a request may take to arrive, each ask of the member's
+    # actors, and writing the answer.
     http_address: str | None = None
     http_token: str | bytes | None = dataclasses.field(default=None, repr=False)
     http_timeout: float = 2.0
 
     def __post_init__(self) -> None:
+        for name in ("secret", "previous_secret"):
+            object.__setattr__(self, name, secret_bytes(name, getattr(self, name)))
+        if self.previous_secret is not None and self.secret is None:
+            raise ValueError("previous_secret is set without a secret: set the new one as secret")
         if not self.cluster_name or not isinstance(self.cluster_name, str):
             raise ValueError("cluster_name must be a non-empty string")
         if self.load_balancing not in LOAD_BALANCING:
@@ -107,10 +131,8 @@ class Settings:
             )
         if not 0.0 < self.backoff_jitter < 1.0:
             raise ValueError(f"backoff_jitter must be within 0..1, got {self.backoff_jitter}")
-        if self.http_address is not None:
-            Address.parse(
-                self.http_address, HTTP_PORT
-            )  # raises ValueError, or TypeError, saying why
+        if self.http_address is not None:  # raises ValueError (or TypeError) saying why
+            Address.parse(self.http_address, HTTP_PORT)
         if self.http_token is not None and not (
             isinstance(self.http_token, str | bytes) and self.http_token
         ):
@@ -166,6 +188,26 @@ class Settings:
         """How long data sent on a link may stay unacknowledged before the link is dropped: as
         long as the failure detector tolerates silence (one interval plus the acceptable pause)."""
         return self.heartbeat_interval + self.acceptable_heartbeat_pause
+
+
+def secret_bytes(name: str, value: object) -> bytes | None:
+    """``value`` as a shared secret's bytes (a str as UTF-8; None stays None), or ``ValueError``
+    (``TypeError`` for another type) saying why it cannot be one."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise TypeError(f"{name} must be bytes or str, not {type(value).__name__}")
+    secret = bytes(value)
+    if not secret:
+        raise ValueError(f"{name} is empty: leave it unset to turn authentication off")
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"{name} has {len(secret)} bytes, fewer than {MIN_SECRET_BYTES}: a recorded "
+            "handshake lets anyone test guesses of it offline, so it must be too long to guess"
+        )
+    return secret
 
 
 def _hint(name: str, names: set[str]) -> str:

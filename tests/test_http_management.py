@@ -48,6 +48,7 @@ from messages.membership.publication import Publication
 from messages.membership.step import step
 from messages.settings import Settings
 from messages.testing.simulator import converged_cluster
+from messages.wire.handshake import Identity, Role
 
 TOKEN = "management-token"
 HTTP = {"http_address": "127.0.0.1:0", "http_token": TOKEN}
@@ -227,6 +228,19 @@ def test_unknown_paths_and_wrong_methods(
     assert answer.json["error"] == error
     if status == 405:
         assert answer.headers["Allow"] in ("GET", "PUT")
+
+
+def test_the_token_is_the_shared_secret_unless_one_is_given() -> None:
+    secret = "a shared secret of 32 bytes....."
+    with ClusterHarness(secret=secret) as harness:
+        address = http_of(harness.start(http_address="127.0.0.1:0"))
+        answer = put(address, "127.0.0.1:1", {"operation": "down"}, secret)
+        assert (answer.status, answer.json["error"]) == (400, "unknown-address")  # let in
+        answer = put(address, "127.0.0.1:1", {"operation": "down"}, TOKEN)
+        assert (answer.status, answer.json["error"]) == (403, "forbidden")
+        own = http_of(harness.start(**HTTP))
+        answer = put(own, "127.0.0.1:1", {"operation": "down"}, secret)
+        assert (answer.status, answer.json["error"]) == (403, "forbidden")
 
 
 def test_put_without_a_configured_token_is_refused(cluster: ClusterHarness) -> None:
@@ -499,7 +513,8 @@ def test_a_member_another_marked_leaving_leaves_as_if_asked_and_a_self_leave_is_
     leader, target = member_of(3, 0), member_of(3, 1)
     marked, _ = step(leader, LeaveMember(target.me.address), 1.0)
     gossip = Gossip(from_uuid=leader.uuid, to_uuid=target.uuid, state=marked.state)
-    after, effects = step(target, Inbound(message=gossip, link=1), 1.0)
+    from_leader = Inbound(gossip, 1, identity=Identity(leader.uuid, Role.MEMBER, leader.me.address))
+    after, effects = step(target, from_leader, 1.0)
     assert after.leaving
     assert SetTimer(Settings.lan().leave_timeout, LeaveTimedOut()) in effects
 

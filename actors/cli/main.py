@@ -4,6 +4,11 @@ Exit codes: 0 when the member left or was stopped by a signal, 1 when it could n
 refused or timed out, address in use), 2 for bad arguments, 3 when the cluster downed or removed
 the member (or it downed itself on the minority side of a partition): restart it and it joins as
 a new member; 4 when an internal failure stopped it.
+
+The cluster's shared secret comes from ``--secret-file PATH`` or else the environment variable
+``MEMBERSHIP_SECRET`` (and, during a key rotation, the member's previous one from
+``--previous-secret-file`` or ``MEMBERSHIP_PREVIOUS_SECRET``); a secret that cannot be read, or is
+empty or too short, is a bad argument.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -29,7 +35,7 @@ from messages.events import (
 )
 from messages.local.commands import InitialState
 from messages.membership.effects import TerminationKind
-from messages.settings import HTTP_PORT, Settings
+from messages.settings import HTTP_PORT, Settings, secret_bytes
 
 __all__ = [
     "EXIT_CODES",
@@ -152,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="http_token",
         type=_token_file,
         metavar="PATH",
-        help="a file holding the bearer token PUT /cluster/members/... must carry (else refused)",
+        help="a file holding the bearer token PUT /cluster/members/... must carry "
+        "(default: the secret; neither: PUT is refused)",
     )
     # Seeds from DNS (docs/operations.md, "Seeds from DNS").
     member.add_argument(
@@ -189,8 +196,73 @@ def build_parser() -> argparse.ArgumentParser:
             help="how long to keep trying the members before giving up (default 5)",
         )
 
+    _add_secret_flags(member, previous=True)
+    for name in ("members", "watch"):
+        _add_secret_flags(commands.choices[name], previous=False)
     commands.add_parser("demo", help="a live local cluster of member processes, narrated")
     return parser
+
+
+# -- the shared secret (docs/architecture.md#authentication) ----------------------------------
+
+_SECRET_SOURCES = (
+    ("secret", "--secret-file", "MEMBERSHIP_SECRET", "the cluster's shared secret"),
+    (
+        "previous_secret",
+        "--previous-secret-file",
+        "MEMBERSHIP_PREVIOUS_SECRET",
+        "the secret before a key rotation, still accepted while it rolls out",
+    ),
+)
+"""(setting, flag, environment variable, help) of each secret the commands take."""
+
+
+def _read_secret(path: str) -> bytes:
+    """A secret file's bytes, a trailing newline dropped (argparse type: bad ones exit 2)."""
+    try:
+        with open(path, "rb") as file:
+            text = file.read()
+    except OSError as error:
+        raise argparse.ArgumentTypeError(
+            f"cannot read the secret file {path}: {error.strerror or error}"
+        ) from error
+    try:
+        secret = secret_bytes(f"the secret file {path}", text.rstrip(b"\r\n"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    assert secret is not None
+    return secret
+
+
+def _add_secret_flags(command: argparse.ArgumentParser, *, previous: bool) -> None:
+    for setting, flag, variable, text in _SECRET_SOURCES[: 2 if previous else 1]:
+        command.add_argument(
+            flag,
+            dest=setting,
+            type=_read_secret,
+            metavar="PATH",
+            help=f"{text}, read from PATH (default: ${variable}; unset: no authentication, "
+            "which only a trusted network allows)",
+        )
+
+
+def _secrets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """The secrets as ``Settings`` overrides: each flag given, else its environment variable."""
+    secrets: dict[str, Any] = {}
+    for setting, _, variable, _ in _SECRET_SOURCES:
+        if not hasattr(args, setting):
+            continue  # a command without this flag
+        value = getattr(args, setting)
+        if value is None and variable in os.environ:
+            try:
+                value = secret_bytes(variable, os.environ[variable].rstrip("\r\n"))
+            except ValueError as error:
+                parser.error(str(error))
+        if value is not None:
+            secrets[setting] = value
+    if "previous_secret" in secrets and "secret" not in secrets:
+        parser.error("a previous secret is given without the current one (--secret-file)")
+    return secrets
 
 
 def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
@@ -204,7 +276,7 @@ def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
         pass
 
 
-def _run_member(args: argparse.Namespace) -> int:
+def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
     seed_dns: DnsSeeds | None = args.seed_dns
     if seed_dns is not None and args.seed_dns_server:
         seed_dns = dataclasses.replace(seed_dns, nameservers=tuple(args.seed_dns_server))
@@ -217,6 +289,7 @@ def _run_member(args: argparse.Namespace) -> int:
         lite_member=args.lite,
         seed_dns=seed_dns,
         **{setting: getattr(args, setting) for _, setting, _ in _MEMBER_TIMINGS},
+        **secrets,
         http_address=None if args.http is None else str(args.http),
         http_token=args.http_token,
     )
@@ -254,8 +327,8 @@ def _run_member(args: argparse.Namespace) -> int:
     return code
 
 
-def _run_members(args: argparse.Namespace) -> int:
-    with start_client(args.cluster, args.connect, join_timeout=args.timeout) as client:
+def _run_members(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
+    with start_client(args.cluster, args.connect, join_timeout=args.timeout, **secrets) as client:
         state = client.cluster_state()
     if args.json:
         print(json.dumps(member_rows(state), indent=2))
@@ -264,14 +337,14 @@ def _run_members(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_watch(args: argparse.Namespace) -> int:
+def _run_watch(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
     def show(event: ClusterEvent) -> None:
         print(json.dumps(describe(event)) if args.json else event_text(event), flush=True)
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with start_client(args.cluster, args.connect, join_timeout=args.timeout) as client:
+    with start_client(args.cluster, args.connect, join_timeout=args.timeout, **secrets) as client:
         recorder = record_events(client.listeners, show, InitialState.EVENTS)
         _wait_in_main_thread(stop.wait)
     recorder.stop()  # after the client: it has seen the client's last events
@@ -281,6 +354,7 @@ def _run_watch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    secrets = _secrets(parser, args)
     if args.command == "member" and args.seed_dns_server and args.seed_dns is None:
         parser.error("--seed-dns-server needs --seed-dns")
     quiet = args.command == "demo"  # the demo narrates; its library logs would interleave
@@ -292,11 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         match args.command:
             case "member":
-                return _run_member(args)
+                return _run_member(args, secrets)
             case "members":
-                return _run_members(args)
+                return _run_members(args, secrets)
             case "watch":
-                return _run_watch(args)
+                return _run_watch(args, secrets)
             case "demo":
                 from actors.cli.demo import run_demo
 

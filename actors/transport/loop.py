@@ -16,7 +16,8 @@ Bounds, each logged when it bites: a link's outbound buffer (``max_outbound_byte
 does not keep up is disconnected), open links (``max_links``: the least recently used one is
 closed), accepted connections still waiting for their ``Hello`` (``max_pending_handshakes``, and
 ``max_pending_handshakes_per_source`` per remote address; each must complete it within
-``handshake_timeout`` in a first frame of at most ``HANDSHAKE_FRAME_BYTES``), frame size
+``handshake_timeout`` in a first frame of at most ``HANDSHAKE_FRAME_BYTES``; with a shared secret,
+its proof too, and a dialled link's frames wait for the member's proof as long), frame size
 (``max_frame_bytes``). Out of file descriptors, the listener backs off and keeps accepting.
 
 The loop is composed of parts, one module and one logger each, which it calls and which call back
@@ -52,6 +53,7 @@ from messages.membership.answerer import HeartbeatAnswerer
 from messages.membership.effects import Inbound
 from messages.settings import Settings
 from messages.wire.framing import HEADER_BYTES, Codec, FrameError, encode_frame
+from messages.wire.handshake import Hello, HelloAccepted, Identity, Role
 
 __all__ = ["HelloCheck", "IoLoop", "OnSent", "notify_sent"]
 
@@ -63,7 +65,9 @@ _READ_BYTES = 256 * 1024  # one recv per readiness event: a busy link cannot sta
 class IoLoop:
     """The sockets and timers of one node, served by one thread (see the module docstring).
 
-    Links are numbered; ``Inbound(message, link, peer)`` goes to the link's ``deliver_to`` and
+    Links are numbered; ``Inbound(message, link, peer, identity)`` goes to the link's
+    ``deliver_to`` (``identity``: who the link's ``Hello``, or for a dialled link the peer's
+    ``HelloAccepted``, said the peer is; that first answer is kept, not delivered) and
     ``LinkUp``/``LinkClosed`` to its ``manager`` (``LinkClosed`` once per link, with the reason).
     ``traffic`` counts the messages and bytes that pass, by type; ``link_count`` says how many
     links are open (both read from any thread, for metrics).
@@ -76,7 +80,7 @@ class IoLoop:
         self._timers = TimerQueue()
         self._links = LinkTable(self._selector, self._timers, settings, self._on_event)
         self._acceptor = Acceptor(self._links, self._selector, codec, settings)
-        self._dialler = Dialler(self._links, settings)
+        self._dialler = Dialler(self._links, codec, settings)
         self._stopping = False
         self._answerer: HeartbeatAnswerer | None = None
         self._wakeup_in, self._wakeup_out = socket.socketpair()
@@ -96,13 +100,15 @@ class IoLoop:
         sock: socket.socket,
         *,
         accept_frame: bytes,
+        uuid: str,
         check_hello: HelloCheck,
         deliver_to: pykka.ActorRef[Any],
         manager: pykka.ActorRef[Any],
     ) -> None:
-        """Accept connections on ``sock``; each must say a ``Hello`` that ``check_hello`` accepts,
-        answered with ``accept_frame``; then ``manager`` gets ``LinkUp``."""
-        listener = Listener(sock, accept_frame, check_hello, deliver_to, manager)
+        """Accept connections on ``sock``; each must say a ``Hello`` that ``check_hello`` accepts
+        (and with a secret, prove it), answered with ``accept_frame``; then ``manager`` gets
+        ``LinkUp``. ``uuid`` is the accepting member's, which its proofs bind."""
+        listener = Listener(sock, accept_frame, uuid, check_hello, deliver_to, manager)
         self._submit(lambda: self._acceptor.listen(listener))
 
     def dial(
@@ -110,14 +116,17 @@ class IoLoop:
         address: Address,
         first_frames: bytes,
         *,
+        hello: Hello | None = None,
         deliver_to: pykka.ActorRef[Any],
         manager: pykka.ActorRef[Any],
         idle_close: bool = False,
     ) -> int:
-        """Connect to ``address`` and send ``first_frames`` (a ``Hello``, say) first; returns the
-        link's number at once. With ``idle_close``, the link closes after ``idle_timeout``
-        without traffic either way. A host name (not an IP address) is resolved here, in the
-        caller's thread, so that a slow resolver never holds up the I/O thread."""
+        """Connect to ``address`` and send ``hello`` (when given: with a secret, the first step of
+        the authenticated handshake; nothing else goes out or comes in before it has ended), then
+        ``first_frames``, before anything written later; returns the link's number at once. With
+        ``idle_close``, the link closes after ``idle_timeout`` without traffic either way. A host
+        name (not an IP address) is resolved here, in the caller's thread, so that a slow resolver
+        never holds up the I/O thread."""
         link_id = self._links.new_id()
         try:
             target = resolve(address)
@@ -131,6 +140,7 @@ class IoLoop:
                 address,
                 target,
                 first_frames,
+                hello=hello,
                 deliver_to=deliver_to,
                 manager=manager,
                 idle_close=idle_close,
@@ -310,8 +320,13 @@ class IoLoop:
                 if link.check_hello is not None:
                     if not self._acceptor.handshake(link, message):
                         return
+                elif link.proving is not None:
+                    if not self._dialler.challenged(link, message):
+                        return
+                elif link.identity is None and isinstance(message, HelloAccepted):
+                    link.identity = Identity(message.uuid, Role.MEMBER, link.peer)  # dialled
                 elif not self._answered(link, message):
-                    link.deliver_to.tell(Inbound(message=message, link=link.id, peer=link.name))
+                    link.deliver_to.tell(Inbound(message, link.id, link.name, link.identity))
         except FrameError as error:
             reason = f"bad input from {link.name}: {error}"
             logger.warning("Closing link: %s", reason)
@@ -322,7 +337,7 @@ class IoLoop:
     def _answered(self, link: Link, message: Any) -> bool:
         """Answer a heartbeat here if the answerer does (queued as a membership frame, as the
         membership actor's replies are): an actor backlog must not delay it."""
-        ack = None if self._answerer is None else self._answerer.answer(message)
+        ack = None if self._answerer is None else self._answerer.answer(message, link.identity)
         if ack is None:
             return False
         frame = self.encode(ack)
@@ -338,7 +353,7 @@ class IoLoop:
             notify_sent(on_sent)
             return
         self._links.touch(link)
-        self._links.queue(link, frame, data, on_sent)
+        self._dialler.write(link, frame, data, on_sent)
 
     def _close_by_id(self, link_id: int, reason: str) -> None:
         link = self._links.get(link_id)
