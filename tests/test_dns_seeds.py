@@ -20,7 +20,8 @@ from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 from actors import DnsSeeds, JoinTimeoutError, Node, Settings, start_member
 from actors.cli.demo import free_port
 from actors.cli.main import EXIT_OK, main
-from actors.discovery import LookupFailure, SeedLookupError, resolve_seeds
+from actors.discovery import LookupFailure, SeedLookupError
+from actors.dns_lookup import resolve_seeds
 from messages.address import Address
 from messages.events import MemberRemoved, MemberUp
 from messages.member import Member
