@@ -23,6 +23,7 @@ from actors.messaging.remote_ref import Messaging
 from actors.supervisor import NodeSupervisor
 from actors.transport.actor import TransportActor, bind_listener
 from actors.transport.loop import IoLoop
+from actors.transport.tls import TlsConfig
 from messages.address import Address
 from messages.local.commands import GetClusterState, Listen, RunCallbacks
 from messages.member import Member
@@ -125,9 +126,12 @@ class Node(StopOnExit, Messaging):
         seeds: tuple[Address, ...],
         *,
         transport: type[TransportActor] = TransportActor,
+        tls: TlsConfig | None = None,
     ) -> None:
         self.settings = settings
         self._stopped = threading.Event()
+        if tls is not None:
+            tls.server_context()  # a member needs a certificate: say so before anything starts
         listener = bind_listener(member.address)
         if member.address.port == 0:
             bound = Address(member.address.host, listener.getsockname()[1])
@@ -143,7 +147,7 @@ class Node(StopOnExit, Messaging):
         self._stop_lock = threading.Lock()
         joined: pykka.Future[None] = pykka.ThreadingFuture()
         self._supervisor = NodeSupervisor.start(joined, self._stop)
-        self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}")
+        self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}", tls=tls)
         self.transport = transport.start(
             loop=self._loop,
             listener=listener,
@@ -265,6 +269,7 @@ def start_member(
     lite_member: bool = False,
     *,
     settings: Settings = Settings.lan(),
+    tls: TlsConfig | None = None,
     **overrides: Any,
 ) -> Node:
     """Start a member on ``host:port`` (port 0: any free port) and join through ``seeds``.
@@ -272,12 +277,14 @@ def start_member(
     ``settings`` with ``overrides`` (any of its fields, by name) are the member's timings and
     limits; ``cluster_name``, when given, overrides the settings' own. With no seeds, or only
     itself, it forms a new cluster. Raises ``JoinRefusedError`` when the cluster refuses it (name
-    or protocol mismatch), ``JoinTimeoutError`` when no seed answers within ``join_timeout``,
-    ``OSError`` when the address cannot be bound, ``TypeError`` for an unknown setting and
-    ``ValueError`` for a bad value.
+    or protocol mismatch, or a TLS handshake that failed), ``JoinTimeoutError`` when no seed
+    answers within ``join_timeout``, ``OSError`` when the address cannot be bound, ``TypeError``
+    for an unknown setting and ``ValueError`` for a bad value (a bad TLS file too). With ``tls``,
+    every link of the member is TLS, mutual (its certificate and key, and the CA its peers'
+    certificates are checked against).
     """
     if cluster_name is not None:
         overrides["cluster_name"] = cluster_name
     member = Member.create(Address(host, port), attributes=attributes, lite_member=lite_member)
     seed_addresses = tuple(Address.parse(seed) for seed in seeds)
-    return Node(member, settings.replace(**overrides), seed_addresses)
+    return Node(member, settings.replace(**overrides), seed_addresses, tls=tls)

@@ -63,6 +63,7 @@ PUBLIC_API = {
     "RemoteActorFailed",
     "RemoteTimeout",
     "UnknownMessageType",
+    "TlsConfig",
 }
 """What users call from ``actors``: a change here is a change of the public API, on purpose."""
 

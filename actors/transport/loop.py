@@ -45,12 +45,14 @@ from actors.transport.dial import Dialler, cannot_connect, resolve
 from actors.transport.link import HelloCheck, Link, OnSent, notify_sent
 from actors.transport.table import LinkTable, link_end, tell_closed
 from actors.transport.timers import Timer, TimerQueue
+from actors.transport.tls import Tls, TlsConfig
 from messages.address import Address
 from messages.local.links import LinkEnd
 from messages.membership.answerer import HeartbeatAnswerer
 from messages.membership.effects import Inbound
 from messages.settings import Settings
 from messages.wire.framing import Codec, FrameError, encode_frame
+from messages.wire.handshake import HelloRefused
 
 __all__ = ["HelloCheck", "IoLoop", "OnSent", "notify_sent"]
 
@@ -66,11 +68,16 @@ class IoLoop:
     ``LinkUp``/``LinkClosed`` to its ``manager`` (``LinkClosed`` once per link, with the reason).
     """
 
-    def __init__(self, codec: Codec, settings: Settings, name: str = "io") -> None:
+    def __init__(
+        self, codec: Codec, settings: Settings, name: str = "io", tls: TlsConfig | None = None
+    ) -> None:
         self._codec = codec
         self._selector = selectors.DefaultSelector()
         self._timers = TimerQueue()
-        self._links = LinkTable(self._selector, self._timers, settings, self._on_event)
+        secure = None if tls is None else Tls(tls, codec)
+        self._links = LinkTable(
+            self._selector, self._timers, settings, self._on_event, secure, _READ_BYTES
+        )
         self._acceptor = Acceptor(self._links, self._selector, codec, settings)
         self._dialler = Dialler(self._links, settings)
         self._stopping = False
@@ -281,7 +288,7 @@ class IoLoop:
 
     def _read(self, link: Link) -> None:
         try:
-            data = link.sock.recv(_READ_BYTES)
+            data = link.sock.recv(_READ_BYTES) if link.tls is None else link.tls.recv(_READ_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as error:
@@ -303,7 +310,13 @@ class IoLoop:
         except FrameError as error:
             reason = f"bad input from {link.name}: {error}"
             logger.warning("Closing link: %s", reason)
-            self._links.finish(link, reason)
+            if link.check_hello is None:
+                self._links.finish(link, reason)
+                return
+            # Before its Hello (a TLS ClientHello to a plain member, say): the peer hears why.
+            refusal = HelloRefused(reason=f"bad first frame: {error}")
+            self._links.queue(link, encode_frame(self._codec.encode(refusal)))
+            self._links.start_closing(link, reason)
         except pykka.ActorDeadError:
             self._links.finish(link, "the actor this link delivers to has stopped")
 

@@ -1,0 +1,209 @@
+"""TLS links: mutual TLS between members, clients over TLS, and every way a TLS handshake fails.
+
+Certificates come from ``trustme``, made afresh in each test's ``tmp_path``; nothing is checked in.
+A failed handshake must end in ``JoinRefusedError`` naming TLS on the dialling side, never a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pykka
+import pytest
+import trustme
+
+from actors.client import start_client
+from actors.listeners.cluster_service import ClusterService
+from actors.node import Node, start_member
+from actors.supervisor import JoinRefusedError
+from actors.transport.tls import TlsConfig
+from messages import register
+from messages.settings import PROTOCOL_VERSION, Settings
+from messages.wire.codec import WIRE_CODEC
+from messages.wire.framing import FrameDecoder, encode_frame
+from messages.wire.handshake import Hello, HelloRefused, Role
+
+FAST = Settings.fast_test(cluster_name="tls", join_timeout=10.0)
+
+
+@register
+class Blob(msgspec.Struct, frozen=True):
+    data: bytes
+
+
+class Echo(pykka.ThreadingActor):
+    """Answers every ask with what it got: a large blob crosses the link both ways."""
+
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+def tls_files(tmp_path: Path, ca: trustme.CA, name: str, *, cert: bool = True) -> TlsConfig:
+    """A ``TlsConfig`` with a certificate for 127.0.0.1 signed by ``ca`` (none: CA only)."""
+    ca_file = tmp_path / f"{name}-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    if not cert:
+        return TlsConfig(ca_file=str(ca_file))
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file = tmp_path / f"{name}-cert.pem", tmp_path / f"{name}-key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert_file))
+    issued.private_key_pem.write_to_path(str(key_file))
+    return TlsConfig(ca_file=str(ca_file), cert_file=str(cert_file), key_file=str(key_file))
+
+
+def wait_size(cluster: ClusterService, size: int, timeout: float = 20.0) -> bool:
+    """Whether ``cluster`` holds ``size`` members within ``timeout`` (its listeners wake us)."""
+    reached = threading.Event()
+
+    def check(_member: object) -> None:
+        if cluster.size() == size:
+            reached.set()
+
+    registration = cluster.add_listener(check, check, fire_for_existing=True)
+    try:
+        return reached.wait(timeout) or cluster.size() == size
+    finally:
+        cluster.remove_listener(registration)
+
+
+@pytest.fixture
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def seed(tmp_path: Path, ca: trustme.CA) -> Iterator[Node]:
+    with start_member(port=0, settings=FAST, tls=tls_files(tmp_path, ca, "seed")) as node:
+        yield node
+
+
+def test_members_join_and_exchange_messages_over_tls(
+    tmp_path: Path, ca: trustme.CA, seed: Node
+) -> None:
+    seed.register("echo", Echo.start())
+    seeds = [str(seed.address)]
+    with (
+        start_member(port=0, seeds=seeds, settings=FAST, tls=tls_files(tmp_path, ca, "b")) as b,
+        start_member(port=0, seeds=seeds, settings=FAST, tls=tls_files(tmp_path, ca, "c")) as c,
+    ):
+        for node in (seed, b, c):
+            assert wait_size(node.cluster, 3)
+        large = Blob(random.Random(17).randbytes(6 * 1024 * 1024))  # 6 MiB: ~400 TLS records
+        assert b.remote("echo", member=seed.uuid).ask(large, timeout=20) == large
+        assert c.remote("echo", member=seed.uuid).ask(Blob(b"small"), timeout=20) == Blob(b"small")
+
+
+def test_a_client_over_tls_sees_the_members(tmp_path: Path, ca: trustme.CA, seed: Node) -> None:
+    with start_client(
+        members=[str(seed.address)], settings=FAST, tls=tls_files(tmp_path, ca, "client")
+    ) as client:
+        assert wait_size(client.cluster, 1)
+        assert client.cluster.members[0].uuid == seed.uuid
+
+
+def test_a_member_with_a_certificate_of_another_ca_is_refused(
+    tmp_path: Path, seed: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    stranger = tls_files(tmp_path, trustme.CA(), "stranger")
+    with caplog.at_level(logging.ERROR), pytest.raises(JoinRefusedError, match="TLS"):
+        start_member(port=0, seeds=[str(seed.address)], settings=FAST, tls=stranger)
+    assert sum("TLS" in record.getMessage() for record in caplog.records) >= 1
+    assert seed.cluster.size() == 1
+
+
+def test_a_certificate_of_another_ca_is_refused_by_the_member_that_checks_it(
+    tmp_path: Path, ca: trustme.CA, seed: Node
+) -> None:
+    """The dialler trusts the seed's CA, but its own certificate is signed by another CA: the
+    seed refuses it, and the dialler hears it (a TLS alert) as a refusal naming TLS."""
+    own = tls_files(tmp_path, trustme.CA(), "own")
+    trusting = TlsConfig(
+        ca_file=tls_files(tmp_path, ca, "seedca", cert=False).ca_file,
+        cert_file=own.cert_file,
+        key_file=own.key_file,
+    )
+    with pytest.raises(JoinRefusedError, match="TLS"):
+        start_member(port=0, seeds=[str(seed.address)], settings=FAST, tls=trusting)
+
+
+def test_a_client_without_a_certificate_is_refused_by_mutual_tls(
+    tmp_path: Path, ca: trustme.CA, seed: Node
+) -> None:
+    with pytest.raises(JoinRefusedError, match="TLS"):
+        start_client(
+            members=[str(seed.address)],
+            settings=FAST,
+            tls=tls_files(tmp_path, ca, "nocert", cert=False),
+        )
+
+
+def test_a_plain_peer_is_refused_by_a_tls_member(seed: Node) -> None:
+    with pytest.raises(JoinRefusedError, match="TLS"):
+        start_member(port=0, seeds=[str(seed.address)], settings=FAST)
+    with pytest.raises(JoinRefusedError, match="TLS"):
+        start_client(members=[str(seed.address)], settings=FAST)
+
+
+def test_a_plain_hello_to_a_tls_member_gets_a_plain_refusal(seed: Node) -> None:
+    """What a plain peer reads: one ``HelloRefused`` frame, then the close; nothing of it is
+    acted on by the member."""
+    hello = Hello("tls", PROTOCOL_VERSION, "plain-peer", Role.MEMBER)
+    with socket.create_connection((seed.address.host, seed.address.port), timeout=10) as sock:
+        sock.sendall(encode_frame(WIRE_CODEC.encode(hello)))
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    (payload,) = FrameDecoder().feed(received)
+    assert isinstance(WIRE_CODEC.decode(payload), HelloRefused)
+    assert seed.cluster.size() == 1
+
+
+def test_a_tls_member_is_refused_by_a_plain_member(tmp_path: Path, ca: trustme.CA) -> None:
+    with start_member(port=0, settings=FAST) as plain:
+        with pytest.raises(JoinRefusedError, match="TLS"):
+            start_member(
+                port=0, seeds=[str(plain.address)], settings=FAST, tls=tls_files(tmp_path, ca, "t")
+            )
+        assert plain.cluster.size() == 1
+
+
+def test_a_member_may_let_clients_in_without_a_certificate(tmp_path: Path, ca: trustme.CA) -> None:
+    """With ``require_client_cert=False``, a peer without a certificate may watch as a client,
+    but not join as a member."""
+    own = tls_files(tmp_path, ca, "open")
+    open_door = TlsConfig(own.ca_file, own.cert_file, own.key_file, require_client_cert=False)
+    no_cert = tls_files(tmp_path, ca, "anon", cert=False)
+    with start_member(port=0, settings=FAST, tls=open_door) as member:
+        with start_client(members=[str(member.address)], settings=FAST, tls=no_cert) as client:
+            assert wait_size(client.cluster, 1)
+        with pytest.raises((JoinRefusedError, ValueError)):
+            start_member(port=0, seeds=[str(member.address)], settings=FAST, tls=no_cert)
+
+
+def test_hostnames_are_checked_when_asked(tmp_path: Path, ca: trustme.CA, seed: Node) -> None:
+    checked = tls_files(tmp_path, ca, "checked")
+    checking = TlsConfig(checked.ca_file, checked.cert_file, checked.key_file, check_hostname=True)
+    with start_member(port=0, seeds=[str(seed.address)], settings=FAST, tls=checking) as node:
+        assert wait_size(node.cluster, 2)
+
+
+def test_bad_tls_files_are_a_value_error_at_once(tmp_path: Path, ca: trustme.CA) -> None:
+    good = tls_files(tmp_path, ca, "good")
+    other = tls_files(tmp_path, ca, "other")
+    with pytest.raises(ValueError, match="does not exist"):
+        TlsConfig(ca_file=str(tmp_path / "missing.pem"))
+    with pytest.raises(ValueError, match="does not exist"):
+        TlsConfig(good.ca_file, str(tmp_path / "missing.pem"), good.key_file)
+    with pytest.raises(ValueError, match="does not match"):
+        TlsConfig(good.ca_file, good.cert_file, other.key_file)
+    with pytest.raises(ValueError, match="needs its key"):
+        TlsConfig(good.ca_file, good.cert_file)
+    with pytest.raises(ValueError, match="needs a certificate"):
+        start_member(port=0, settings=FAST, tls=TlsConfig(good.ca_file))
