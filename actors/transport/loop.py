@@ -74,10 +74,8 @@ class IoLoop:
         self._codec = codec
         self._selector = selectors.DefaultSelector()
         self._timers = TimerQueue()
-        secure = None if tls is None else Tls(tls, codec)
-        self._links = LinkTable(
-            self._selector, self._timers, settings, self._on_event, secure, _READ_BYTES
-        )
+        secure = None if tls is None else Tls(tls, codec, _READ_BYTES)
+        self._links = LinkTable(self._selector, self._timers, settings, self._on_event, secure)
         self._acceptor = Acceptor(self._links, self._selector, codec, settings)
         self._dialler = Dialler(self._links, settings)
         self._stopping = False

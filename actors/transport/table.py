@@ -52,11 +52,9 @@ class LinkTable:
         settings: Settings,
         on_event: Callable[[Link, int], None],
         tls: Tls | None = None,
-        read_bytes: int = 0,
     ) -> None:
         self._selector = selector
         self._tls = tls  # every link's layer, when the node uses TLS
-        self._read_bytes = read_bytes
         self._timers = timers
         self._settings = settings
         self._on_event = on_event  # the loop's handler of a link's selector events
@@ -100,7 +98,7 @@ class LinkTable:
         """Put a TLS layer under the frames of ``link``. A dialled link must finish its TLS
         handshake within ``handshake_timeout`` (an accepted one, say its Hello)."""
         assert self._tls is not None
-        self._tls.attach(link, lambda: self._written.__setitem__(link.id, link), self._read_bytes)
+        self._tls.attach(link, lambda: self._written.__setitem__(link.id, link))
         if link.check_hello is None:
             timeout = self._settings.handshake_timeout
 
@@ -187,7 +185,7 @@ class LinkTable:
         """Close once the queued frames have gone out, or after ``connect_timeout``."""
         if link.closing is not None:
             return
-        if not link.outbound_bytes:
+        if not link.outbound_bytes and (link.tls is None or not link.tls.unsent):
             self.finish(link, reason)
             return
         link.closing = reason

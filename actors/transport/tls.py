@@ -123,13 +123,15 @@ class TlsConfig:
 class Tls:
     """A node's TLS contexts, and the layer each new link gets (loop thread)."""
 
-    def __init__(self, config: TlsConfig, codec: Codec) -> None:
+    def __init__(self, config: TlsConfig, codec: Codec, read_bytes: int) -> None:
         self.config = config
         self._client = config.client_context()
         self._server = None if config.cert_file is None else config.server_context()
         self._plain_refusal = encode_frame(codec.encode(HelloRefused(reason=PLAIN_REFUSED)))
+        # What every layer decrypts into (a recv asks for ``read_bytes`` at most), one at a time.
+        self._buffer = memoryview(bytearray(read_bytes))
 
-    def attach(self, link: Link, wake: Callable[[], None], read_bytes: int) -> None:
+    def attach(self, link: Link, wake: Callable[[], None]) -> None:
         """Give ``link`` its layer: the server side for an accepted link (whose ``Hello`` is then
         also checked against the certificate it showed), the client side for a dialled one.
         ``wake`` asks the loop to flush the link at the end of its round."""
@@ -143,7 +145,7 @@ class Tls:
                 link.sock,
                 link.name,
                 wake=wake,
-                read_bytes=read_bytes,
+                buffer=self._buffer,
                 refuse=_refusal(link),
             )
             return
@@ -155,7 +157,7 @@ class Tls:
             link.sock,
             link.name,
             wake=wake,
-            read_bytes=read_bytes,
+            buffer=self._buffer,
             plain_refusal=self._plain_refusal,
         )
         link.tls = layer
@@ -188,7 +190,6 @@ class TlsLayer:
     """
 
     __slots__ = (
-        "_buffer",
         "_incoming",
         "_name",
         "_outgoing",
@@ -212,7 +213,7 @@ class TlsLayer:
         name: str,
         *,
         wake: Callable[[], None],
-        read_bytes: int,
+        buffer: memoryview,
         refuse: Callable[[str], None] | None = None,
         plain_refusal: bytes | None = None,
     ) -> None:
@@ -225,8 +226,7 @@ class TlsLayer:
         self._wake = wake
         self._refuse = refuse  # a dialled link's: tells a failure before anything came
         self._plain_refusal = plain_refusal  # an accepted link's: the answer to plain text
-        self._buffer = bytearray(read_bytes)
-        self._view = memoryview(self._buffer)
+        self._view = buffer  # shared by the loop's layers: filled and copied out in one recv
         self._started = False  # any bytes from the peer yet
         self._received = False  # any plaintext from the peer yet
         self.established = False
@@ -257,10 +257,10 @@ class TlsLayer:
         filled = 0
         try:
             while True:
-                if filled == len(self._buffer):
+                if filled == len(self._view):
                     chunks.append(bytes(self._view))
                     filled = 0
-                count = self._tls.read(len(self._buffer) - filled, self._view[filled:])
+                count = self._tls.read(len(self._view) - filled, self._view[filled:])
                 assert isinstance(count, int)  # with a buffer, read says how much it wrote
                 if not count:
                     break
