@@ -19,6 +19,7 @@ import pykka
 import pytest
 import trustme
 
+from actors.cli.main import main
 from actors.client import start_client
 from actors.listeners.cluster_service import ClusterService
 from actors.node import Node, start_member
@@ -207,3 +208,32 @@ def test_bad_tls_files_are_a_value_error_at_once(tmp_path: Path, ca: trustme.CA)
         TlsConfig(good.ca_file, good.cert_file)
     with pytest.raises(ValueError, match="needs a certificate"):
         start_member(port=0, settings=FAST, tls=TlsConfig(good.ca_file))
+
+
+def test_the_cli_takes_tls_flags(
+    tmp_path: Path, ca: trustme.CA, seed: Node, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own = tls_files(tmp_path, ca, "cli")
+    assert own.cert_file is not None
+    assert own.key_file is not None
+    flags = ["--tls-ca", own.ca_file, "--tls-cert", own.cert_file, "--tls-key", own.key_file]
+    connect = ["--cluster", "tls", "--connect", str(seed.address), "--timeout", "10"]
+    assert main(["members", *connect, "--json", *flags]) == 0
+    assert seed.uuid in capsys.readouterr().out
+    assert main(["members", *connect]) == 1  # plain: refused, named TLS in the log
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--tls-ca", "missing.pem", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
+        ["--tls-cert", "c.pem", "--tls-key", "k.pem"],
+        ["--tls-ca", "{ca}"],  # a member without a certificate
+    ],
+)
+def test_bad_tls_flags_exit_2(tmp_path: Path, ca: trustme.CA, flags: list[str]) -> None:
+    ca_file = tls_files(tmp_path, ca, "flags", cert=False).ca_file
+    argv = ["member", "--cluster", "tls", "--bind", "127.0.0.1:0"]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv + [flag.format(ca=ca_file) for flag in flags])
+    assert exit_.value.code == 2
