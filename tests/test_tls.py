@@ -7,8 +7,10 @@ A failed handshake must end in ``JoinRefusedError`` naming TLS on the dialling s
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +26,11 @@ from actors.client import start_client
 from actors.listeners.cluster_service import ClusterService
 from actors.node import Node, start_member
 from actors.supervisor import JoinRefusedError
+from actors.transport.loop import IoLoop
 from actors.transport.tls import TlsConfig
 from messages import register
+from messages.address import Address
+from messages.local.links import LinkClosed
 from messages.settings import PROTOCOL_VERSION, Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import FrameDecoder, encode_frame
@@ -176,16 +181,14 @@ def test_a_tls_member_is_refused_by_a_plain_member(tmp_path: Path, ca: trustme.C
 
 
 def test_a_member_may_let_clients_in_without_a_certificate(tmp_path: Path, ca: trustme.CA) -> None:
-    """With ``require_client_cert=False``, a peer without a certificate may watch as a client,
-    but not join as a member."""
+    """With ``require_client_cert=False``, a peer without a certificate may watch as a client
+    (not join as a member: the next test)."""
     own = tls_files(tmp_path, ca, "open")
     open_door = TlsConfig(own.ca_file, own.cert_file, own.key_file, require_client_cert=False)
     no_cert = tls_files(tmp_path, ca, "anon", cert=False)
     with start_member(port=0, settings=FAST, tls=open_door) as member:
         with start_client(members=[str(member.address)], settings=FAST, tls=no_cert) as client:
             assert wait_size(client.cluster, 1)
-        with pytest.raises((JoinRefusedError, ValueError)):
-            start_member(port=0, seeds=[str(member.address)], settings=FAST, tls=no_cert)
 
 
 def test_hostnames_are_checked_when_asked(tmp_path: Path, ca: trustme.CA, seed: Node) -> None:
@@ -237,3 +240,81 @@ def test_bad_tls_flags_exit_2(tmp_path: Path, ca: trustme.CA, flags: list[str]) 
     with pytest.raises(SystemExit) as exit_:
         main(argv + [flag.format(ca=ca_file) for flag in flags])
     assert exit_.value.code == 2
+
+
+def test_a_member_role_without_a_certificate_is_refused(tmp_path: Path, ca: trustme.CA) -> None:
+    """A listener that lets peers in without a certificate lets them in as clients only: a
+    ``Hello`` as a member from such a peer is refused, and the member stays alone."""
+    own = tls_files(tmp_path, ca, "door")
+    open_door = TlsConfig(own.ca_file, own.cert_file, own.key_file, require_client_cert=False)
+    context = ssl.create_default_context(cafile=own.ca_file)
+    hello = Hello("tls", PROTOCOL_VERSION, "no-cert", Role.MEMBER, Address("127.0.0.1", 1))
+    with start_member(port=0, settings=FAST, tls=open_door) as member:
+        address = (member.address.host, member.address.port)
+        with (
+            socket.create_connection(address, timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+        ):
+            sock.sendall(encode_frame(WIRE_CODEC.encode(hello)))
+            received = b""
+            while chunk := sock.recv(4096):
+                received += chunk
+        (payload,) = FrameDecoder().feed(received)
+        refusal = WIRE_CODEC.decode(payload)
+        assert isinstance(refusal, HelloRefused)
+        assert "certificate" in refusal.reason
+        assert member.cluster.size() == 1
+
+
+def test_a_certificate_for_another_host_is_refused_when_hostnames_are_checked(
+    tmp_path: Path, ca: trustme.CA
+) -> None:
+    issued = ca.issue_cert("member.example")  # no 127.0.0.1 in it
+    cert, key, ca_file = (tmp_path / name for name in ("h.pem", "h-key.pem", "h-ca.pem"))
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    named = TlsConfig(str(ca_file), str(cert), str(key))
+    checking = TlsConfig(str(ca_file), str(cert), str(key), check_hostname=True)
+    with start_member(port=0, settings=FAST, tls=named) as member:
+        with pytest.raises(JoinRefusedError, match="TLS"):
+            start_member(port=0, seeds=[str(member.address)], settings=FAST, tls=checking)
+        with start_member(port=0, seeds=[str(member.address)], settings=FAST, tls=named) as other:
+            assert wait_size(other.cluster, 2)
+
+
+def test_a_dialled_link_whose_tls_handshake_stalls_closes_after_handshake_timeout(
+    tmp_path: Path, ca: trustme.CA
+) -> None:
+    """A peer that accepts the connection and never answers the ClientHello: the link closes
+    after ``handshake_timeout``, and says why."""
+    settings = Settings(cluster_name="tls", handshake_timeout=0.3)
+    loop = IoLoop(WIRE_CODEC, settings, name="tls-io", tls=tls_files(tmp_path, ca, "stall"))
+    closed: queue.SimpleQueue[LinkClosed] = queue.SimpleQueue()
+    manager = Collector.start(closed)
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            port = server.getsockname()[1]
+            hello = encode_frame(WIRE_CODEC.encode(Hello("tls", 1, "me", Role.CLIENT)))
+            link = loop.dial(Address("127.0.0.1", port), hello, deliver_to=manager, manager=manager)
+            silent, _ = server.accept()
+            with silent:
+                event = closed.get(timeout=10)
+        assert event.link == link
+        assert "no TLS handshake" in event.reason
+    finally:
+        manager.stop()
+        loop.stop()
+
+
+class Collector(pykka.ThreadingActor):
+    """Puts every ``LinkClosed`` it is told on a queue."""
+
+    def __init__(self, closed: queue.SimpleQueue[LinkClosed]) -> None:
+        super().__init__()
+        self._closed = closed
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, LinkClosed):
+            self._closed.put(message)
+        return None
