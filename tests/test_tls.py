@@ -186,9 +186,11 @@ def test_a_member_may_let_clients_in_without_a_certificate(tmp_path: Path, ca: t
     own = tls_files(tmp_path, ca, "open")
     open_door = TlsConfig(own.ca_file, own.cert_file, own.key_file, require_client_cert=False)
     no_cert = tls_files(tmp_path, ca, "anon", cert=False)
-    with start_member(port=0, settings=FAST, tls=open_door) as member:
-        with start_client(members=[str(member.address)], settings=FAST, tls=no_cert) as client:
-            assert wait_size(client.cluster, 1)
+    with (
+        start_member(port=0, settings=FAST, tls=open_door) as member,
+        start_client(members=[str(member.address)], settings=FAST, tls=no_cert) as client,
+    ):
+        assert wait_size(client.cluster, 1)
 
 
 def test_hostnames_are_checked_when_asked(tmp_path: Path, ca: trustme.CA, seed: Node) -> None:
