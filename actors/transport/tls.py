@@ -52,6 +52,7 @@ __all__ = ["Tls", "TlsConfig", "TlsError", "TlsLayer"]
 logger = logging.getLogger(__name__)
 
 _HANDSHAKE_RECORD = 0x16  # the first byte of a TLS ClientHello; a frame's first byte is not it
+_RECORD_BYTES = 16 * 1024  # the most plaintext a TLS record holds
 PLAIN_REFUSED = "this member accepts TLS links only, and the peer spoke plain TCP"
 
 
@@ -128,8 +129,9 @@ class Tls:
         self._client = config.client_context()
         self._server = None if config.cert_file is None else config.server_context()
         self._plain_refusal = encode_frame(codec.encode(HelloRefused(reason=PLAIN_REFUSED)))
-        # What every layer decrypts into (a recv asks for ``read_bytes`` at most), one at a time.
-        self._buffer = memoryview(bytearray(read_bytes))
+        # What every layer decrypts into, one at a time: the records a recv of ``read_bytes``
+        # completes, with what an earlier one left of a record (at most 16 KiB of plaintext).
+        self._buffer = memoryview(bytearray(read_bytes + _RECORD_BYTES))
 
     def attach(self, link: Link, wake: Callable[[], None]) -> None:
         """Give ``link`` its layer: the server side for an accepted link (whose ``Hello`` is then
