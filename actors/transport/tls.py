@@ -243,7 +243,7 @@ class TlsLayer:
         if not data:
             if not self.established:
                 # No refusal: a member over its pending-handshake limit closes at once, too.
-                reason = "the peer closed the connection during the TLS handshake"
+                reason = f"{self._name} closed the connection during the TLS handshake"
                 raise self._failed(reason, refusal=False)
             return b""
         if not self._started:
@@ -251,7 +251,7 @@ class TlsLayer:
             if self._plain_refusal is not None and data[0] != _HANDSHAKE_RECORD:
                 with contextlib.suppress(OSError):
                     self._sock.send(self._plain_refusal)
-                raise self._failed(PLAIN_REFUSED)
+                raise self._failed(f"{self._name} spoke plain TCP; this member accepts TLS only")
         self._incoming.write(data)
         if not self._handshake():
             raise BlockingIOError
@@ -270,7 +270,7 @@ class TlsLayer:
         except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
             pass
         except ssl.SSLError as error:
-            raise self._failed(f"TLS failed on the link: {_text(error)}") from error
+            raise self._failed(self._broken(error)) from error
         self._push()
         if filled:
             chunks.append(bytes(self._view[:filled]))
@@ -289,7 +289,7 @@ class TlsLayer:
             while view:
                 view = view[self._tls.write(view) :]
         except ssl.SSLError as error:
-            raise self._failed(f"TLS failed on the link: {_text(error)}") from error
+            raise self._failed(self._broken(error)) from error
         self._push()
         return len(data)
 
@@ -343,9 +343,16 @@ class TlsLayer:
             self.unsent = memoryview(self.unsent)[sent:] if sent < len(self.unsent) else b""
         return not self.unsent
 
+    def _broken(self, error: ssl.SSLError) -> str:
+        """Why TLS failed after the handshake: the peer's alert (in TLS 1.3, how a server
+        refuses a client's certificate), or a bad record."""
+        if "ALERT" in (error.reason or ""):
+            return f"TLS with {self._name} failed: the peer ended it: {_text(error)}"
+        return f"TLS with {self._name} failed: {_text(error)}"
+
     def _failed(self, reason: str, refusal: bool = True) -> TlsError:
         """Log ``reason``; on a dialled link from which nothing came yet, tell it as a refusal."""
-        logger.error("Closing the link with %s: %s", self._name, reason)
+        logger.error("Closing a link: %s", reason)
         if refusal and self._refuse is not None and not self._received:
             self._refuse(reason)
         return TlsError(reason)
