@@ -98,6 +98,7 @@ class TlsConfig:
             raise ValueError("TLS: a member needs a certificate and its key (mutual TLS)")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.verify_mode = ssl.CERT_REQUIRED if self.require_client_cert else ssl.CERT_OPTIONAL
+        context.num_tickets = 0  # links are long-lived and never resumed: no session tickets
         self._load(context)
         return context
 
