@@ -19,6 +19,10 @@ closed), accepted connections still waiting for their ``Hello`` (``max_pending_h
 ``handshake_timeout`` in a first frame of at most ``HANDSHAKE_FRAME_BYTES``), frame size
 (``max_frame_bytes``). Out of file descriptors, the listener backs off and keeps accepting.
 
+With a ``TlsConfig``, every link's bytes pass through its TLS layer (``actors.transport.tls``, on
+memory BIOs: why there) between the socket and the frames; the handshake bounds above cover the TLS
+handshake too.
+
 The loop is composed of parts, one module and one logger each, which it calls and which call back
 only through what it hands them: a link's state and outbound lanes (``actors.transport.link``), the
 table of links and how frames go out and links end (``LinkTable``, ``actors.transport.table``), the
