@@ -6,6 +6,7 @@ A failed handshake must end in ``JoinRefusedError`` naming TLS on the dialling s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -27,7 +28,7 @@ from actors.listeners.cluster_service import ClusterService
 from actors.node import Node, start_member
 from actors.supervisor import JoinRefusedError
 from actors.transport.loop import IoLoop
-from actors.transport.tls import TlsConfig
+from actors.transport.tls import TlsConfig, TlsLayer
 from messages import register
 from messages.address import Address
 from messages.local.links import LinkClosed
@@ -320,3 +321,43 @@ class Collector(pykka.ThreadingActor):
         if isinstance(message, LinkClosed):
             self._closed.put(message)
         return None
+
+
+def test_a_layer_hands_over_every_record_a_read_brings(tmp_path: Path, ca: trustme.CA) -> None:
+    """Two layers on a socket pair, the reader's buffer far smaller than what one ``recv``
+    brings: every byte comes out, in order, and none waits inside TLS unseen."""
+    config = tls_files(tmp_path, ca, "pair")
+    left, right = socket.socketpair()
+    with left, right:
+        left.setblocking(False)
+        right.setblocking(False)
+        client = TlsLayer(
+            config.client_context(), None, left, "server", wake=lambda: None, buffer=small()
+        )
+        server = TlsLayer(
+            config.server_context(),
+            None,
+            right,
+            "client",
+            wake=lambda: None,
+            buffer=small(),
+            plain_refusal=b"",
+        )
+        payload = random.Random(5).randbytes(300_000)
+        sent, received = 0, bytearray()
+        for _ in range(10_000):  # each turn moves bytes; no waiting on time
+            if sent < len(payload):
+                sent += client.send(payload[sent : sent + 65536])
+            else:
+                client.send(b"")  # what is still unsent
+            with contextlib.suppress(BlockingIOError):
+                received += server.recv(1 << 20)
+            with contextlib.suppress(BlockingIOError):
+                client.recv(1 << 20)  # the server's handshake flights
+            if len(received) == len(payload):
+                break
+        assert bytes(received) == payload
+
+
+def small() -> memoryview:
+    return memoryview(bytearray(4096))

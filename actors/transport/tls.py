@@ -237,9 +237,11 @@ class TlsLayer:
 
     # -- the socket-like side ------------------------------------------------------------------
 
-    def recv(self, size: int) -> bytes:
+    def recv(self, size: int) -> bytes | memoryview:
         """Plaintext the records read now hold; ``b""`` when the peer has closed; raises
-        ``BlockingIOError`` when they hold none yet, ``TlsError`` when TLS fails."""
+        ``BlockingIOError`` when they hold none yet, ``TlsError`` when TLS fails. The plaintext
+        may be a view of the loop's shared buffer, valid until the next ``recv`` (the frame
+        decoder copies it at once)."""
         data = self._sock.recv(size)
         if not data:
             if not self.established:
@@ -273,12 +275,12 @@ class TlsLayer:
         except ssl.SSLError as error:
             raise self._failed(self._broken(error)) from error
         self._push()
-        if filled:
-            chunks.append(bytes(self._view[:filled]))
-        if not chunks:
+        if not chunks and not filled:
             raise BlockingIOError
         self._received = True
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if not chunks:
+            return self._view[:filled]
+        return b"".join([*chunks, self._view[:filled]])
 
     def send(self, data: bytes) -> int:
         """Encrypt all of ``data`` and send what the socket takes (``len(data)``), or take
