@@ -7,6 +7,7 @@ themselves live in the subpackages and are reached through a node's refs, not im
 """
 
 from actors.client import Client, start_client
+from actors.discovery import DnsSeeds
 from actors.listeners.cluster_service import ClusterService
 from actors.listeners.load_balancer import RandomLoadBalancer, RoundRobinLoadBalancer
 from actors.listeners.recorder import EventRecorder, record_events, wait_until
@@ -30,6 +31,7 @@ __all__ = [
     "Backpressure",
     "Client",
     "ClusterService",
+    "DnsSeeds",
     "EventRecorder",
     "JoinRefusedError",
     "JoinTimeoutError",

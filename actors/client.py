@@ -156,9 +156,12 @@ class ClientActor(pykka.ThreadingActor):
             uuid=self._uuid,
             role=Role.CLIENT,
         )
-        frames = b"".join(encode_frame(WIRE_CODEC.encode(m)) for m in (hello, Watch()))
         self._link = self._loop.dial(
-            self._peer, frames, deliver_to=self.actor_ref, manager=self.actor_ref
+            self._peer,
+            encode_frame(WIRE_CODEC.encode(Watch())),
+            hello=hello,
+            deliver_to=self.actor_ref,
+            manager=self.actor_ref,
         )
         overdue = WatchOverdue(self._link)
         self._loop.call_later(self._settings.handshake_timeout, self.actor_ref, overdue)
@@ -366,11 +369,12 @@ def start_client(
     A member given without a port stands for ports 5701 to 5703. ``lifecycle_listeners`` (functions
     of a ``LifecycleState``) and ``membership_listeners`` (``(member_added, member_removed)`` pairs)
     are registered before the first connection and have heard it when this returns. ``settings``,
-    ``overrides`` and ``cluster_name`` are as for ``start_member``. Raises ``JoinRefusedError``
-    when a member refuses the client (another cluster name or protocol version, or a TLS
-    handshake that failed), ``TimeoutError`` (with the last connection failure) when no member
-    answers within ``join_timeout``. With ``tls``, its links are TLS (it shows its certificate
-    if the config has one).
+    ``overrides`` and ``cluster_name`` are as for ``start_member`` (``secret=``: the cluster's
+    shared secret, which production should set). Raises ``JoinRefusedError`` when a member refuses
+    the client (another cluster name or protocol version, failed authentication, a TLS handshake
+    that failed), ``TimeoutError`` (with the last connection failure) when no member answers
+    within ``join_timeout``. With ``tls``, its links are TLS (it shows its certificate if the
+    config has one).
     """
     if cluster_name is not None:
         overrides["cluster_name"] = cluster_name

@@ -38,6 +38,7 @@ from messages.membership.effects import (
     PeerGone,
     ProbeTick,
     Reply,
+    SeedsFound,
     SendTo,
     SetTimer,
     Suspected,
@@ -118,6 +119,7 @@ class MembershipActor(pykka.ThreadingActor):
                 | JoinAttempt()
                 | LeaveTimedOut()
                 | JoinCluster()
+                | SeedsFound()
             ):
                 self._step(message)
             case Leave():

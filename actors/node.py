@@ -13,6 +13,7 @@ from typing import Any, Self
 
 import pykka
 
+from actors.discovery import DnsSeeds, SeedFinder
 from actors.listeners.callbacks import CallbackRunner, in_callback
 from actors.listeners.cluster_service import ClusterService
 from actors.listeners.load_balancer import LoadBalancerActor
@@ -115,8 +116,9 @@ class Node(StopOnExit, Messaging):
     are pykka ActorRefs that application actors talk to with the messages of ``messages``.
     Construction binds the address and joins through the seeds; it raises if that fails (and
     leaves nothing running). Once the node has stopped, ``termination`` says why (left, stopped,
-    removed by the cluster, or failed). ``transport`` is for tests: the class of the transport
-    actor, a fault-injecting double (tests/support/faulty_transport.py) instead of the real one.
+    removed by the cluster, or failed). ``seed_dns``: more seeds, looked up while it joins.
+    ``transport`` is for tests: the class of the transport actor, a fault-injecting double
+    (tests/support/faulty_transport.py) instead of the real one.
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class Node(StopOnExit, Messaging):
         settings: Settings,
         seeds: tuple[Address, ...],
         *,
+        seed_dns: DnsSeeds | None = None,
         transport: type[TransportActor] = TransportActor,
         tls: TlsConfig | None = None,
     ) -> None:
@@ -171,12 +174,19 @@ class Node(StopOnExit, Messaging):
         )
         # Wired: let the links in.
         self.transport.tell(Listen(deliver_to=self.ordering, peer_news=self.membership))
-        self.membership.tell(JoinCluster(seeds=seeds))
+        discovery = None if seed_dns is None else str(seed_dns)
+        self.membership.tell(JoinCluster(seeds=seeds, discovery=discovery))
+        finder = None if seed_dns is None else SeedFinder(seed_dns, self.membership, settings)
+        if finder is not None:
+            finder.start()
         try:
             joined.get(timeout=settings.join_timeout + settings.ask_timeout)
         except BaseException:
             self.stop()
             raise
+        finally:
+            if finder is not None:
+                finder.stop()
 
     def _start_peers(
         self, ordering: pykka.ActorRef[Any]
@@ -268,23 +278,32 @@ def start_member(
     attributes: Mapping[str, str] | None = None,
     lite_member: bool = False,
     *,
+    seed_dns: str | DnsSeeds | None = None,
     settings: Settings = Settings.lan(),
     tls: TlsConfig | None = None,
     **overrides: Any,
 ) -> Node:
     """Start a member on ``host:port`` (port 0: any free port) and join through ``seeds``.
 
+    ``seed_dns`` (``"NAME"``, ``"NAME:PORT"`` or a ``DnsSeeds``) adds the seeds a DNS name
+    gives, looked up again every ``seed_dns_interval`` while the member joins (the records may
+    change meanwhile); with it, finding no seed yet means waiting for one until
+    ``join_timeout``, never forming a cluster alone (docs/operations.md, "Seeds from DNS").
+
     ``settings`` with ``overrides`` (any of its fields, by name) are the member's timings and
     limits; ``cluster_name``, when given, overrides the settings' own. With no seeds, or only
-    itself, it forms a new cluster. Raises ``JoinRefusedError`` when the cluster refuses it (name
-    or protocol mismatch, or a TLS handshake that failed), ``JoinTimeoutError`` when no seed
-    answers within ``join_timeout``, ``OSError`` when the address cannot be bound, ``TypeError``
-    for an unknown setting and ``ValueError`` for a bad value (a bad TLS file too). With ``tls``,
-    every link of the member is TLS, mutual (its certificate and key, and the CA its peers'
-    certificates are checked against).
+    itself, it forms a new cluster. ``secret=`` (and ``previous_secret=`` during a key rotation)
+    makes every link prove the cluster's shared secret: off by default, production should set it
+    (docs/architecture.md#authentication). Raises ``JoinRefusedError`` when the cluster refuses it
+    (name or protocol mismatch, failed authentication, a TLS handshake that failed),
+    ``JoinTimeoutError`` when no seed answers within ``join_timeout``, ``OSError`` when the address
+    cannot be bound, ``TypeError`` for an unknown setting and ``ValueError`` for a bad value (a
+    secret too short, a bad TLS file, say). With ``tls``, every link of the member is TLS, mutual
+    (its certificate and key, and the CA its peers' certificates are checked against).
     """
     if cluster_name is not None:
         overrides["cluster_name"] = cluster_name
     member = Member.create(Address(host, port), attributes=attributes, lite_member=lite_member)
     seed_addresses = tuple(Address.parse(seed) for seed in seeds)
-    return Node(member, settings.replace(**overrides), seed_addresses, tls=tls)
+    dns_seeds = DnsSeeds.parse(seed_dns) if isinstance(seed_dns, str) else seed_dns
+    return Node(member, settings.replace(**overrides), seed_addresses, seed_dns=dns_seeds, tls=tls)

@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 
 class JoinRefusedError(RuntimeError):
-    """The cluster refused this member (cluster name or protocol mismatch, removed incarnation)."""
+    """The cluster refused this member (cluster name or protocol mismatch, failed authentication,
+    removed incarnation)."""
 
 
 class JoinTimeoutError(TimeoutError):

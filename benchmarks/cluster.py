@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import os
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -42,10 +43,14 @@ DEFAULT_TIMINGS: tuple[str, ...] = ()  # the CLI defaults: those of Settings
 FAST_GOSSIP_TIMINGS = ("--gossip-interval", "0.2")
 DEFAULTS = Settings()
 JOIN_TIMEOUT = 60.0
+# Our CLI's event lines, and benchmarks/kinship_member.py's in the same format.
 LOG_EVENT = re.compile(
-    r"^(?P<time>\S+ \S+) INFO\s+actors\.cli\.main: (?P<event>Member\w+)\s+(?P<address>\S+)"
+    r"^(?P<time>\S+ \S+) INFO\s+(?:actors\.cli\.main|kinship): "
+    r"(?P<event>Member\w+)\s+(?P<address>\S+)"
 )
-LOG_JOINED = re.compile(r"^(?P<time>\S+ \S+) INFO\s+actors\.membership: .* joined the cluster$")
+LOG_JOINED = re.compile(
+    r"^(?P<time>\S+ \S+) INFO\s+(?:actors\.membership|kinship): .* joined the cluster$"
+)
 
 TARGETS: dict[str, float] = {
     "crash_to_unreachable_s": 1.5,
@@ -98,18 +103,8 @@ def log_time(text: str) -> float:
 class MemberProcess:
     """A ``python -m actors member`` process; a reader thread parses its log lines into events."""
 
-    def __init__(
-        self,
-        port: int,
-        seed_ports: Sequence[int],
-        timings: Sequence[str],
-        tail_lines: int | None = 40,
-    ) -> None:
+    def __init__(self, port: int, command: Sequence[str], tail_lines: int | None = 40) -> None:
         self.address = f"127.0.0.1:{port}"
-        command = [sys.executable, "-m", "actors", "member", "--cluster", CLUSTER]
-        command += ["--bind", self.address, *timings]
-        for seed_port in seed_ports:
-            command += ["--seed", f"127.0.0.1:{seed_port}"]
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -163,6 +158,10 @@ class MemberProcess:
             self.process.kill()
         self.process.wait()
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process stays, its ports still accept connections, nothing answers."""
+        self.process.send_signal(signal.SIGSTOP)
+
 
 def first_event(event: str, address: str) -> EventCondition:
     """Time of the first ``event`` about the member at ``address``."""
@@ -190,9 +189,49 @@ def up_count_reached(count: int) -> EventCondition:
     return find
 
 
+# The command line of a member process listening on a port, with the ports of its seeds.
+Launcher = Callable[[int, Sequence[int]], list[str]]
+
+
+def our_member(timings: Sequence[str]) -> Launcher:
+    """``python -m actors member`` with ``timings`` (CLI flags)."""
+
+    def command(port: int, seed_ports: Sequence[int]) -> list[str]:
+        line = [sys.executable, "-m", "actors", "member", "--cluster", CLUSTER]
+        line += ["--bind", f"127.0.0.1:{port}", *timings]
+        for seed_port in seed_ports:
+            line += ["--seed", f"127.0.0.1:{seed_port}"]
+        return line
+
+    return command
+
+
+def kinship_member(python: str) -> Launcher:
+    """``benchmarks/kinship_member.py`` run by ``python`` (an interpreter with kinship)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kinship_member.py")
+
+    def command(port: int, seed_ports: Sequence[int]) -> list[str]:
+        line = [python, script, "--bind", f"127.0.0.1:{port}"]
+        for seed_port in seed_ports:
+            line += ["--seed", f"127.0.0.1:{seed_port}"]
+        return line
+
+    return command
+
+
+def kinship_python(given: str | None) -> str | None:
+    """An interpreter that imports kinship: ``given``, else this one if it can; None if none."""
+    for python in (given, sys.executable):
+        if python is not None:
+            probe = [python, "-c", "import kinship"]
+            if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+                return python
+    return None
+
+
 @contextlib.contextmanager
 def member_processes(
-    count: int, timings: Sequence[str], tail_lines: int | None = 40
+    count: int, launcher: Launcher, tail_lines: int | None = 40
 ) -> Iterator[list[MemberProcess]]:
     """``count`` member processes started together (the first is the seed); killed on exit.
 
@@ -201,7 +240,7 @@ def member_processes(
     members: list[MemberProcess] = []
     try:
         for port in ports:
-            members.append(MemberProcess(port, ports[:1], timings, tail_lines))
+            members.append(MemberProcess(port, launcher(port, ports[:1]), tail_lines))
         yield members
     finally:
         for member in members:
@@ -234,8 +273,16 @@ def phi_crossing_s(settings: Settings) -> float:
     return pause
 
 
-def bench_crash(sizes: Sizes, report: Report, prefix: str, settle_s: float) -> None:
-    """SIGKILL one member (not the leader) of a cluster up for ``settle_s``.
+def bench_crash(
+    sizes: Sizes,
+    report: Report,
+    prefix: str,
+    settle_s: float,
+    launcher: Launcher,
+    silent: bool = False,
+) -> None:
+    """SIGKILL one member (not the leader) of a cluster up for ``settle_s``; with ``silent``,
+    SIGSTOP it instead, a crash that leaves no refused connection behind (a host gone).
 
     When do survivors react? The settle time matters: each detector's interval history starts with
     the first-heartbeat estimate, so a young cluster detects later than a settled one.
@@ -246,13 +293,16 @@ def bench_crash(sizes: Sizes, report: Report, prefix: str, settle_s: float) -> N
     removed_all: list[float] = []
     stable_after: list[float] = []
     for _ in range(sizes.crash_repeats):
-        with member_processes(sizes.crash_members, DEFAULT_TIMINGS) as members:
+        with member_processes(sizes.crash_members, launcher) as members:
             all_up_times(members)
             time.sleep(settle_s)  # a settle period, not a wait for a condition
             victim = max(members, key=lambda member: member.port)  # the leader has the lowest
             survivors = [member for member in members if member is not victim]
             crashed_at = time.time()
-            victim.kill()
+            if silent:
+                victim.freeze()
+            else:
+                victim.kill()
             deadline = crashed_at + DEFAULTS.down_after + JOIN_TIMEOUT
             unreachable = [
                 survivor.wait_for(first_event("MemberUnreachable", victim.address), deadline)
@@ -297,12 +347,12 @@ def processes_importing_actors_s(count: int) -> float:
     return time.perf_counter() - started
 
 
-def bench_join(sizes: Sizes, report: Report, name: str, timings: Sequence[str]) -> None:
+def bench_join(sizes: Sizes, report: Report, name: str, launcher: Launcher) -> None:
     """10 member processes started together against one seed: from the last start to all UP."""
     totals: list[float] = []
     after_joins: list[float] = []
     for _ in range(sizes.join_repeats):
-        with member_processes(10, timings) as members:
+        with member_processes(10, launcher) as members:
             last_started = members[-1].started_at
             all_up = max(all_up_times(members))
             last_joined = max(member.joined_at or all_up for member in members)
@@ -383,13 +433,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size of process ``pid`` in MiB (VmRSS of /proc/PID/status)."""
+def proc_status(pid: int, field: str) -> int:
+    """A number of /proc/PID/status, e.g. ``VmRSS`` (KiB) or ``Threads``."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of process ``pid`` in MiB."""
+    return proc_status(pid, "VmRSS") / 1024
 
 
 def idle_python(measure: Callable[[int], T]) -> T:
@@ -407,9 +462,9 @@ def idle_python(measure: Callable[[int], T]) -> T:
         process.wait()
 
 
-def bench_idle(sizes: Sizes, report: Report) -> None:
-    """CPU share and memory of the members of a settled 10-member cluster, default timings."""
-    with member_processes(10, DEFAULT_TIMINGS) as members:
+def bench_idle(sizes: Sizes, report: Report, prefix: str, launcher: Launcher) -> None:
+    """CPU share, memory and threads of the members of a settled 10-member cluster."""
+    with member_processes(10, launcher) as members:
         all_up_times(members)
         time.sleep(sizes.idle_settle_s)  # a settle period, not a wait for a condition
         pids = [member.process.pid for member in members]
@@ -421,14 +476,15 @@ def bench_idle(sizes: Sizes, report: Report) -> None:
             100 * (cpu_seconds(pid) - b) / elapsed for pid, b in zip(pids, before, strict=True)
         ]
         sizes_mb = [rss_mb(pid) for pid in pids]
-    report("idle_measure_s", elapsed)
-    report("idle_member_cpu_percent", percents[0])  # the seed
-    report("idle_member_cpu_percent_median", statistics.median(percents))
-    report("idle_member_cpu_percent_max", max(percents))
-    report("idle_member_rss_mb", sizes_mb[0])
-    report("idle_member_rss_mb_median", statistics.median(sizes_mb))
-    report("idle_member_rss_mb_max", max(sizes_mb))
-    report("baseline_idle_python_importing_actors_rss_mb", idle_python(rss_mb))
+        threads = [proc_status(pid, "Threads") for pid in pids]
+    report(f"{prefix}idle_measure_s", elapsed)
+    report(f"{prefix}idle_member_cpu_percent", percents[0])  # the seed
+    report(f"{prefix}idle_member_cpu_percent_median", statistics.median(percents))
+    report(f"{prefix}idle_member_cpu_percent_max", max(percents))
+    report(f"{prefix}idle_member_rss_mb", sizes_mb[0])
+    report(f"{prefix}idle_member_rss_mb_median", statistics.median(sizes_mb))
+    report(f"{prefix}idle_member_rss_mb_max", max(sizes_mb))
+    report(f"{prefix}idle_member_threads_median", statistics.median(threads))
 
 
 # -- baselines -----------------------------------------------------------------------------------
@@ -461,7 +517,15 @@ def tcp_connect_round_trip_ms(count: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer and shorter runs (~1 min)")
-    sizes = QUICK if parser.parse_args(argv).quick else FULL
+    parser.add_argument(
+        "--kinship-python",
+        help="an interpreter with kinship installed, for the side-by-side figures "
+        "(default: this one, if it imports kinship; none: the kinship figures are skipped)",
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    peer = kinship_python(args.kinship_python)
+    ours = our_member(DEFAULT_TIMINGS)
     report = Report(TARGETS)
     report.environment()
     report("mode", "quick" if sizes is QUICK else "full")
@@ -474,15 +538,29 @@ def main(argv: list[str] | None = None) -> None:
     report("down_after_s", DEFAULTS.down_after)
     report("baseline_phi_crossing_after_last_heartbeat_s", phi_crossing_s(DEFAULTS))
     benches: list[Callable[[], None]] = [
-        lambda: bench_crash(sizes, report, "", sizes.crash_settle_s),
-        lambda: bench_crash(sizes, report, "young_cluster_", sizes.young_settle_s),
-        lambda: bench_join(sizes, report, "join_10_processes_all_up", DEFAULT_TIMINGS),
+        lambda: bench_crash(sizes, report, "", sizes.crash_settle_s, ours),
+        lambda: bench_crash(sizes, report, "young_cluster_", sizes.young_settle_s, ours),
+        lambda: bench_crash(sizes, report, "silent_", sizes.crash_settle_s, ours, silent=True),
+        lambda: bench_join(sizes, report, "join_10_processes_all_up", ours),
         lambda: bench_join(
-            sizes, report, "join_10_processes_all_up_fast_gossip", FAST_GOSSIP_TIMINGS
+            sizes, report, "join_10_processes_all_up_fast_gossip", our_member(FAST_GOSSIP_TIMINGS)
         ),
         lambda: bench_converge_in_process(report),
-        lambda: bench_idle(sizes, report),
+        lambda: bench_idle(sizes, report, "", ours),
+        lambda: report("baseline_idle_python_importing_actors_rss_mb", idle_python(rss_mb)),
     ]
+    if peer is None:
+        report("kinship", "not installed (pip install kinship, or --kinship-python PATH)")
+    else:
+        # kinship's events: suspect stands for unreachable, dead for removed (kinship_member.py)
+        theirs = kinship_member(peer)
+        benches += [
+            lambda: bench_crash(sizes, report, "kinship_", sizes.crash_settle_s, theirs),
+            lambda: bench_crash(
+                sizes, report, "kinship_silent_", sizes.crash_settle_s, theirs, silent=True
+            ),
+            lambda: bench_idle(sizes, report, "kinship_", theirs),
+        ]
     for bench in benches:
         try:
             bench()

@@ -27,6 +27,7 @@ from cluster import (
     all_up_times,
     log_time,
     member_processes,
+    our_member,
 )
 from report import Report
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     # as when it is started in the background), the kernel sends a stopped member SIGHUP, which
     # would kill the limping member at its first stop: a crash, not a limp.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    with member_processes(MEMBERS, DEFAULT_TIMINGS, tail_lines=None) as members:
+    with member_processes(MEMBERS, our_member(DEFAULT_TIMINGS), tail_lines=None) as members:
         all_up_times(members)
         limping = max(members, key=lambda member: member.port)  # the leader has the lowest
         healthy = [member for member in members if member is not limping]

@@ -144,6 +144,7 @@ def receive_in_process(pipe: Connection, count: int, tls: TlsConfig | None) -> N
     loop.listen(
         inbound,
         accept_frame=b"",
+        uuid="receiver",
         check_hello=lambda hello: None,
         deliver_to=cast(pykka.ActorRef[Any], counter),
         manager=Sink.start(),

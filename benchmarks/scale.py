@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from cluster import CLUSTER, MemberProcess, cpu_seconds, idle_python, rss_mb
+from cluster import CLUSTER, MemberProcess, cpu_seconds, idle_python, our_member, rss_mb
 from report import Report
 
 import actors
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     members: list[MemberProcess] = []
     try:
         for port in ports:
-            members.append(MemberProcess(port, ports[:SEEDS], ()))
+            members.append(MemberProcess(port, our_member(())(port, ports[:SEEDS])))
         last_started = time.time()
         seeds = [f"127.0.0.1:{port}" for port in ports[:SEEDS]]
         with actors.start_client(CLUSTER, seeds, join_timeout=120.0) as client:

@@ -22,6 +22,7 @@ from cluster import (
     all_up_times,
     cpu_seconds,
     member_processes,
+    our_member,
 )
 from report import Report
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     report("members", MEMBERS)
     report("busy_loops", busy_loops)
     report("soak_seconds", seconds)
-    with member_processes(MEMBERS, DEFAULT_TIMINGS) as members:
+    with member_processes(MEMBERS, our_member(DEFAULT_TIMINGS)) as members:
         all_up_times(members)
         loops = [
             subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdin=subprocess.DEVNULL)

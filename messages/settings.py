@@ -11,8 +11,11 @@ from typing import Any
 
 PROTOCOL_VERSION = 1
 LOAD_BALANCING = ("round_robin", "random")
+MIN_SECRET_BYTES = 16
+"""Shortest shared secret taken: whoever records one handshake can test guesses of the secret
+offline, so it must be too long to guess (``openssl rand -base64 32`` makes a good one)."""
 
-__all__ = ["LOAD_BALANCING", "PROTOCOL_VERSION", "Settings"]
+__all__ = ["LOAD_BALANCING", "MIN_SECRET_BYTES", "PROTOCOL_VERSION", "Settings", "secret_bytes"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +81,25 @@ class Settings:
     # The load balancer's strategy (``node.remote(name)`` without a member, ``NextMember``):
     # "round_robin" (Hazelcast's RoundRobinLB) or "random" (RandomLB).
     load_balancing: str = "round_robin"
+    # Seeds from DNS (``start_member(seed_dns=...)``, ``--seed-dns``): while a member joins, the
+    # name is looked up again every ``seed_dns_interval``, each lookup given ``seed_dns_timeout``.
+    seed_dns_interval: float = 1.0
+    seed_dns_timeout: float = 2.0
+    # Shared-secret authentication of every link (docs/architecture.md#authentication): with a
+    # ``secret``, both ends of each link prove they hold it (HMAC-SHA256 over both ends' fresh
+    # nonces) before anything else either sent is read; a peer without it is refused. It never
+    # crosses the wire. ``previous_secret`` is accepted too (and proved to a peer that holds only
+    # it) while a key rotation rolls out. Bytes, or a str taken as UTF-8, of at least
+    # ``MIN_SECRET_BYTES``. None (the default) is off: production clusters should set it.
+    # Never shown by ``repr``.
+    secret: bytes | None = dataclasses.field(default=None, repr=False)
+    previous_secret: bytes | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        for name in ("secret", "previous_secret"):
+            object.__setattr__(self, name, secret_bytes(name, getattr(self, name)))
+        if self.previous_secret is not None and self.secret is None:
+            raise ValueError("previous_secret is set without a secret: set the new one as secret")
         if not self.cluster_name or not isinstance(self.cluster_name, str):
             raise ValueError("cluster_name must be a non-empty string")
         if self.load_balancing not in LOAD_BALANCING:
@@ -144,6 +164,26 @@ class Settings:
         """How long data sent on a link may stay unacknowledged before the link is dropped: as
         long as the failure detector tolerates silence (one interval plus the acceptable pause)."""
         return self.heartbeat_interval + self.acceptable_heartbeat_pause
+
+
+def secret_bytes(name: str, value: object) -> bytes | None:
+    """``value`` as a shared secret's bytes (a str as UTF-8; None stays None), or ``ValueError``
+    (``TypeError`` for another type) saying why it cannot be one."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise TypeError(f"{name} must be bytes or str, not {type(value).__name__}")
+    secret = bytes(value)
+    if not secret:
+        raise ValueError(f"{name} is empty: leave it unset to turn authentication off")
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"{name} has {len(secret)} bytes, fewer than {MIN_SECRET_BYTES}: a recorded "
+            "handshake lets anyone test guesses of it offline, so it must be too long to guess"
+        )
+    return secret
 
 
 def _hint(name: str, names: set[str]) -> str:

@@ -321,6 +321,17 @@ def test_a_first_frame_limit_applies_to_the_first_frame_only() -> None:
         decoder.feed((1001).to_bytes(4, "big"))
 
 
+def test_the_first_frame_limit_can_cover_a_handshake_of_several_frames() -> None:
+    """With a secret, a stranger's Hello and its proof are both small: a big frame in their place
+    is refused from its header, even in the same read as the Hello."""
+    decoder = FrameDecoder(max_frame_bytes=1000, first_frame_bytes=10, first_frames=2)
+    with pytest.raises(FrameTooLarge, match="11 bytes, more than the maximum of 10 for a first"):
+        decoder.feed(encode_frame(b"h" * 8) + (11).to_bytes(4, "big"))
+    decoder = FrameDecoder(max_frame_bytes=1000, first_frame_bytes=10, first_frames=2)
+    frames = [b"h" * 8, b"p" * 10, b"b" * 500]
+    assert decoder.feed(b"".join(map(encode_frame, frames))) == frames
+
+
 def test_a_first_frame_over_its_limit_is_refused_from_its_header() -> None:
     decoder = FrameDecoder(max_frame_bytes=1000, first_frame_bytes=10)
 

@@ -47,6 +47,7 @@ PUBLIC_API = {
     "Client",
     "ClusterService",
     "Settings",
+    "DnsSeeds",
     "RandomLoadBalancer",
     "RoundRobinLoadBalancer",
     "EventRecorder",

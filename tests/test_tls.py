@@ -361,3 +361,25 @@ def test_a_layer_hands_over_every_record_a_read_brings(tmp_path: Path, ca: trust
 
 def small() -> memoryview:
     return memoryview(bytearray(4096))
+
+
+def test_tls_combines_with_the_shared_secret(tmp_path: Path, ca: trustme.CA) -> None:
+    """Both on: members and a client join; the right certificate with the wrong secret is
+    refused naming the authentication, not TLS."""
+    secret, wrong = b"a shared secret long enough to keep", b"another secret, just as long as it"
+    both = FAST.replace(secret=secret)
+    with start_member(port=0, settings=both, tls=tls_files(tmp_path, ca, "s1")) as seed:
+        seeds = [str(seed.address)]
+        with (
+            start_member(port=0, seeds=seeds, settings=both, tls=tls_files(tmp_path, ca, "s2")),
+            start_client(members=seeds, settings=both, tls=tls_files(tmp_path, ca, "s3")) as client,
+        ):
+            assert wait_size(client.cluster, 2)
+        with pytest.raises(JoinRefusedError, match="authentication") as refused:
+            start_member(
+                port=0,
+                seeds=seeds,
+                settings=FAST.replace(secret=wrong),
+                tls=tls_files(tmp_path, ca, "s4"),
+            )
+        assert "TLS" not in str(refused.value)

@@ -4,13 +4,20 @@ Exit codes: 0 when the member left or was stopped by a signal, 1 when it could n
 refused or timed out, address in use), 2 for bad arguments, 3 when the cluster downed or removed
 the member (or it downed itself on the minority side of a partition): restart it and it joins as
 a new member; 4 when an internal failure stopped it.
+
+The cluster's shared secret comes from ``--secret-file PATH`` or else the environment variable
+``MEMBERSHIP_SECRET`` (and, during a key rotation, the member's previous one from
+``--previous-secret-file`` or ``MEMBERSHIP_PREVIOUS_SECRET``); a secret that cannot be read, or is
+empty or too short, is a bad argument.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,6 +26,7 @@ from typing import Any
 
 from actors.cli.render import describe, event_text, member_rows, table_text
 from actors.client import start_client
+from actors.discovery import DNS_PORT, DnsSeeds
 from actors.listeners.recorder import record_events
 from actors.node import start_member
 from actors.transport.tls import TlsConfig
@@ -28,7 +36,7 @@ from messages.events import (
 )
 from messages.local.commands import InitialState
 from messages.membership.effects import TerminationKind
-from messages.settings import Settings
+from messages.settings import Settings, secret_bytes
 
 __all__ = [
     "EXIT_CODES",
@@ -36,6 +44,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_REMOVED",
+    "build_parser",
     "main",
 ]
 
@@ -77,6 +86,20 @@ def _address(text: str) -> Address:
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
+def _dns_seeds(text: str) -> DnsSeeds:
+    try:
+        return DnsSeeds.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _dns_server(text: str) -> Address:
+    try:
+        return Address.parse(text, default_port=DNS_PORT)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def _positive(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -84,7 +107,8 @@ def _positive(text: str) -> float:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``membership``: its subcommands and their flags."""
     parser = argparse.ArgumentParser(prog="membership", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +128,22 @@ def _parser() -> argparse.ArgumentParser:
             metavar="S",
             help=f"{text} (default %(default)s)",
         )
+    # Seeds from DNS (docs/operations.md, "Seeds from DNS").
+    member.add_argument(
+        "--seed-dns",
+        type=_dns_seeds,
+        metavar="NAME[:PORT]",
+        help="seeds from DNS, looked up again while joining: A/AAAA records of NAME at PORT, or "
+        "without PORT the SRV records _membership._tcp.NAME (else A/AAAA at 5701)",
+    )
+    member.add_argument(
+        "--seed-dns-server",
+        action="append",
+        default=[],
+        type=_dns_server,
+        metavar="HOST[:PORT]",
+        help="a DNS server to ask for --seed-dns (default: the system's resolver configuration)",
+    )
 
     clients = []
     for name, text in (
@@ -125,10 +165,75 @@ def _parser() -> argparse.ArgumentParser:
             help="how long to keep trying the members before giving up (default 5)",
         )
 
+    _add_secret_flags(member, previous=True)
+    for name in ("members", "watch"):
+        _add_secret_flags(commands.choices[name], previous=False)
     commands.add_parser("demo", help="a live local cluster of member processes, narrated")
     for command in (member, *clients):
         _add_tls_flags(command)
     return parser
+
+
+# -- the shared secret (docs/architecture.md#authentication) ----------------------------------
+
+_SECRET_SOURCES = (
+    ("secret", "--secret-file", "MEMBERSHIP_SECRET", "the cluster's shared secret"),
+    (
+        "previous_secret",
+        "--previous-secret-file",
+        "MEMBERSHIP_PREVIOUS_SECRET",
+        "the secret before a key rotation, still accepted while it rolls out",
+    ),
+)
+"""(setting, flag, environment variable, help) of each secret the commands take."""
+
+
+def _read_secret(path: str) -> bytes:
+    """A secret file's bytes, a trailing newline dropped (argparse type: bad ones exit 2)."""
+    try:
+        with open(path, "rb") as file:
+            text = file.read()
+    except OSError as error:
+        raise argparse.ArgumentTypeError(
+            f"cannot read the secret file {path}: {error.strerror or error}"
+        ) from error
+    try:
+        secret = secret_bytes(f"the secret file {path}", text.rstrip(b"\r\n"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    assert secret is not None
+    return secret
+
+
+def _add_secret_flags(command: argparse.ArgumentParser, *, previous: bool) -> None:
+    for setting, flag, variable, text in _SECRET_SOURCES[: 2 if previous else 1]:
+        command.add_argument(
+            flag,
+            dest=setting,
+            type=_read_secret,
+            metavar="PATH",
+            help=f"{text}, read from PATH (default: ${variable}; unset: no authentication, "
+            "which only a trusted network allows)",
+        )
+
+
+def _secrets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """The secrets as ``Settings`` overrides: each flag given, else its environment variable."""
+    secrets: dict[str, Any] = {}
+    for setting, _, variable, _ in _SECRET_SOURCES:
+        if not hasattr(args, setting):
+            continue  # a command without this flag
+        value = getattr(args, setting)
+        if value is None and variable in os.environ:
+            try:
+                value = secret_bytes(variable, os.environ[variable].rstrip("\r\n"))
+            except ValueError as error:
+                parser.error(str(error))
+        if value is not None:
+            secrets[setting] = value
+    if "previous_secret" in secrets and "secret" not in secrets:
+        parser.error("a previous secret is given without the current one (--secret-file)")
+    return secrets
 
 
 # -- TLS (issue 17) ---------------------------------------------------------------------------
@@ -171,7 +276,10 @@ def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
         pass
 
 
-def _run_member(args: argparse.Namespace) -> int:
+def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
+    seed_dns: DnsSeeds | None = args.seed_dns
+    if seed_dns is not None and args.seed_dns_server:
+        seed_dns = dataclasses.replace(seed_dns, nameservers=tuple(args.seed_dns_server))
     node = start_member(
         cluster_name=args.cluster,
         host=args.bind.host,
@@ -179,8 +287,10 @@ def _run_member(args: argparse.Namespace) -> int:
         seeds=args.seed,
         attributes=dict(args.attribute),
         lite_member=args.lite,
+        seed_dns=seed_dns,
         tls=args.tls,
         **{setting: getattr(args, setting) for _, setting, _ in _MEMBER_TIMINGS},
+        **secrets,
     )
     recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
 
@@ -214,9 +324,9 @@ def _run_member(args: argparse.Namespace) -> int:
     return code
 
 
-def _run_members(args: argparse.Namespace) -> int:
+def _run_members(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
     with start_client(
-        args.cluster, args.connect, join_timeout=args.timeout, tls=args.tls
+        args.cluster, args.connect, join_timeout=args.timeout, tls=args.tls, **secrets
     ) as client:
         state = client.cluster_state()
     if args.json:
@@ -226,7 +336,7 @@ def _run_members(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_watch(args: argparse.Namespace) -> int:
+def _run_watch(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
     def show(event: ClusterEvent) -> None:
         print(json.dumps(describe(event)) if args.json else event_text(event), flush=True)
 
@@ -234,7 +344,7 @@ def _run_watch(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with start_client(
-        args.cluster, args.connect, join_timeout=args.timeout, tls=args.tls
+        args.cluster, args.connect, join_timeout=args.timeout, tls=args.tls, **secrets
     ) as client:
         recorder = record_events(client.listeners, show, InitialState.EVENTS)
         _wait_in_main_thread(stop.wait)
@@ -243,9 +353,12 @@ def _run_watch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
+    secrets = _secrets(parser, args)
     args.tls = _tls(parser, args)
+    if args.command == "member" and args.seed_dns_server and args.seed_dns is None:
+        parser.error("--seed-dns-server needs --seed-dns")
     quiet = args.command == "demo"  # the demo narrates; its library logs would interleave
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
@@ -255,11 +368,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         match args.command:
             case "member":
-                return _run_member(args)
+                return _run_member(args, secrets)
             case "members":
-                return _run_members(args)
+                return _run_members(args, secrets)
             case "watch":
-                return _run_watch(args)
+                return _run_watch(args, secrets)
             case "demo":
                 from actors.cli.demo import run_demo
 

@@ -1,4 +1,4 @@
-"""Acceptor: the listening side of the I/O thread, up to each accepted link's checked ``Hello``.
+"""Acceptor: the listening side of the I/O thread, up to each accepted link's checked handshake.
 
 It accepts without blocking, at most ``_ACCEPTS_PER_EVENT`` per readiness event; out of file
 descriptors (or other resources), it stops watching the listener for a while and keeps accepting
@@ -6,7 +6,11 @@ after. Accepted connections still waiting for their ``Hello`` are bounded
 (``max_pending_handshakes``, and ``max_pending_handshakes_per_source`` per remote address); each
 must send it within ``handshake_timeout``, in a first frame of at most ``HANDSHAKE_FRAME_BYTES``.
 A ``Hello`` the listener's check accepts is answered with its accept frame and ``LinkUp``; any other
-first frame, with ``HelloRefused`` and the link's close.
+first frame, with ``HelloRefused`` and the link's close. With a shared secret
+(``Settings.secret``), an accepted ``Hello`` is answered with a ``HelloChallenge`` on a fresh
+nonce, and only a ``HelloProof`` that checks (``messages.wire.handshake.check_proof``) makes the
+link up: any other next frame is refused, logged, and the link closed, and nothing it carried is
+read; the handshake's timeout, frame size and pending-handshake bounds cover both frames.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import collections
 import contextlib
 import errno
 import logging
+import os
 import selectors
 import socket
 from typing import Any
@@ -26,7 +31,15 @@ from actors.transport.table import LinkTable
 from messages.local.links import LinkUp
 from messages.settings import Settings
 from messages.wire.framing import Codec, FrameDecoder, encode_frame
-from messages.wire.handshake import HANDSHAKE_FRAME_BYTES, Hello, HelloRefused
+from messages.wire.handshake import (
+    HANDSHAKE_FRAME_BYTES,
+    NONCE_BYTES,
+    Hello,
+    HelloRefused,
+    challenge,
+    check_proof,
+    handshake_frames,
+)
 
 __all__ = ["Acceptor", "Listener"]
 
@@ -41,18 +54,20 @@ _CONNECTION_ABORTED = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EINTR})
 class Listener:
     """A listening socket, and what its accepted links are checked against and told to."""
 
-    __slots__ = ("accept_frame", "check_hello", "deliver_to", "manager", "sock")
+    __slots__ = ("accept_frame", "check_hello", "deliver_to", "manager", "sock", "uuid")
 
     def __init__(
         self,
         sock: socket.socket,
         accept_frame: bytes,
+        uuid: str,
         check_hello: HelloCheck,
         deliver_to: pykka.ActorRef[Any],
         manager: pykka.ActorRef[Any],
     ) -> None:
         self.sock = sock
         self.accept_frame = accept_frame
+        self.uuid = uuid  # the accepting member's, which its proofs bind
         self.check_hello = check_hello
         self.deliver_to = deliver_to
         self.manager = manager
@@ -91,19 +106,28 @@ class Acceptor:
                 listener.sock.close()
 
     def handshake(self, link: Link, message: Any) -> bool:
-        """Check an accepted link's first message; True if the link is up."""
+        """Check an accepted link's next handshake message; True if the link may be read on
+        (it is up, or, with a secret, its ``Hello`` is challenged and its proof is next)."""
         listener = self._listener
         assert link.check_hello is not None
         assert listener is not None
-        if not isinstance(message, Hello):
-            refusal: str | None = f"expected Hello as first frame, got {type(message).__name__}"
-        else:
-            refusal = link.check_hello(message)
+        hello = message
+        if link.challenge is not None:  # a Hello challenged: this must be its proof
+            hello, nonce = link.challenge
+            refusal = check_proof(self._settings, listener.uuid, hello, nonce, message)
+        elif not isinstance(message, Hello):
+            refusal = f"expected Hello as first frame, got {type(message).__name__}"
+        elif (refusal := link.check_hello(message)) is None and self._settings.secret is not None:
+            nonce = os.urandom(NONCE_BYTES)  # fresh: a recorded proof never fits it
+            link.challenge = (message, nonce)
+            answer = challenge(self._settings, listener.uuid, message, nonce)
+            self._table.queue(link, encode_frame(self._codec.encode(answer)))
+            return True
         self._handshake_done(link)
         if refusal is None:
             self._table.queue(link, listener.accept_frame)
             with contextlib.suppress(pykka.ActorDeadError):  # the node is stopping
-                link.manager.tell(LinkUp(link=link.id, hello=message))
+                link.manager.tell(LinkUp(link=link.id, hello=hello))
             return True
         logger.error("Refusing link from %s: %s", link.name, refusal)
         self._table.queue(link, encode_frame(self._codec.encode(HelloRefused(reason=refusal))))
@@ -177,7 +201,9 @@ class Acceptor:
             source=source,
             deliver_to=listener.deliver_to,
             manager=listener.manager,
-            decoder=FrameDecoder(settings.max_frame_bytes, HANDSHAKE_FRAME_BYTES),
+            decoder=FrameDecoder(
+                settings.max_frame_bytes, HANDSHAKE_FRAME_BYTES, handshake_frames(settings)
+            ),
             check_hello=listener.check_hello,
             idle_close=False,
         )
@@ -185,18 +211,18 @@ class Acceptor:
         link.on_finish = lambda: self._release_handshake(link)
         self._table.add(link, selectors.EVENT_READ)
         timeout = settings.handshake_timeout
-        link.timer = self._table.after(
-            timeout,
-            lambda: self._handshake_overdue(link, f"no Hello from {name} within {timeout:g} s"),
-        )
+        link.timer = self._table.after(timeout, lambda: self._handshake_overdue(link, timeout))
 
-    def _handshake_overdue(self, link: Link, reason: str) -> None:
+    def _handshake_overdue(self, link: Link, timeout: float) -> None:
         if link.check_hello is not None and self._table.holds(link):
+            missing = "Hello" if link.challenge is None else "proof of the shared secret"
+            reason = f"no {missing} from {link.name} within {timeout:g} s"
             logger.warning("Closing link: %s", reason)
             self._table.finish(link, reason)
 
     def _handshake_done(self, link: Link) -> None:
         link.check_hello = None
+        link.challenge = None
         if link.timer is not None:
             link.timer.cancel()
         self._release_handshake(link)

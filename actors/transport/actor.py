@@ -79,7 +79,6 @@ class TransportActor(pykka.ThreadingActor):
         self._deliver_to: pykka.ActorRef[Any] | None = None  # set by Listen
         self._peer_news: pykka.ActorRef[Any] | None = None  # set by Listen
         self._supervisor = supervisor
-        self._hello_frame = encode_frame(codec.encode(hello))
         self._routes: dict[Address, int] = {}  # the link that carries our messages to a member
         self._peers: dict[int, Address] = {}  # the member at the other end of a member link
         self._dialled: set[int] = set()
@@ -122,6 +121,7 @@ class TransportActor(pykka.ThreadingActor):
         self._loop.listen(
             self._listener,
             accept_frame=encode_frame(self._codec.encode(HelloAccepted(uuid=self._hello.uuid))),
+            uuid=self._hello.uuid,
             check_hello=self._check_hello,
             deliver_to=deliver_to,
             manager=self.actor_ref,
@@ -141,7 +141,8 @@ class TransportActor(pykka.ThreadingActor):
                 raise RuntimeError(f"a message to {address} before Listen: no one takes replies")
             link = self._loop.dial(
                 address,
-                self._hello_frame,
+                b"",
+                hello=self._hello,
                 deliver_to=self._deliver_to,
                 manager=self.actor_ref,
                 idle_close=True,

@@ -30,6 +30,7 @@ __all__ = [
     "HelloCheck",
     "Link",
     "OnSent",
+    "Proving",
     "Queued",
     "configure_socket",
     "consume",
@@ -62,10 +63,19 @@ class Queued(NamedTuple):
     size: int
 
 
+class Proving(NamedTuple):
+    """A dialled link waiting for the accepting member's proof of the shared secret: the
+    ``Hello`` it sent (with its nonce), and the frames held back until it has proved its own."""
+
+    hello: Hello
+    held: list[Queued]
+
+
 class Link:
     """One connection's state; touched only by the loop thread."""
 
     __slots__ = (
+        "challenge",
         "check_hello",
         "closing",
         "connecting",
@@ -85,6 +95,7 @@ class Link:
         "on_finish",
         "outbound_bytes",
         "peer",
+        "proving",
         "sock",
         "source",
         "timer",
@@ -113,7 +124,11 @@ class Link:
         self.deliver_to = deliver_to
         self.manager = manager
         self.decoder = decoder
-        self.check_hello = check_hello  # set until an accepted link's Hello has been checked
+        self.check_hello = check_hello  # set until an accepted link's handshake has ended
+        # With a shared secret: the accepted link's Hello and the nonce its proof must cover;
+        # the dialled link's Hello and what waits for the proofs (``Proving``).
+        self.challenge: tuple[Hello, bytes] | None = None
+        self.proving: Proving | None = None
         self.idle_close = idle_close
         self.connecting = False
         self.closing: str | None = None  # the reason, while the last frames go out
@@ -209,6 +224,9 @@ def drop_outbound(link: Link, reason: str) -> None:
     asks fail by the member's removal or their timeout, tells are lost)."""
     dropped = [queued.on_sent for queued in (link.current,) if queued and queued.data]
     dropped += [on_sent for _, on_sent in link.data]
+    if link.proving is not None:  # held back for a handshake that did not end
+        dropped += [queued.on_sent for queued in link.proving.held if queued.data]
+        link.proving.held.clear()
     if dropped:
         logger.warning(
             "Dropped %d unsent application message(s) to %s: %s",

@@ -16,7 +16,8 @@ Bounds, each logged when it bites: a link's outbound buffer (``max_outbound_byte
 does not keep up is disconnected), open links (``max_links``: the least recently used one is
 closed), accepted connections still waiting for their ``Hello`` (``max_pending_handshakes``, and
 ``max_pending_handshakes_per_source`` per remote address; each must complete it within
-``handshake_timeout`` in a first frame of at most ``HANDSHAKE_FRAME_BYTES``), frame size
+``handshake_timeout`` in a first frame of at most ``HANDSHAKE_FRAME_BYTES``; with a shared secret,
+its proof too, and a dialled link's frames wait for the member's proof as long), frame size
 (``max_frame_bytes``). Out of file descriptors, the listener backs off and keeps accepting.
 
 With a ``TlsConfig``, every link's bytes pass through its TLS layer (``actors.transport.tls``, on
@@ -56,7 +57,7 @@ from messages.membership.answerer import HeartbeatAnswerer
 from messages.membership.effects import Inbound
 from messages.settings import Settings
 from messages.wire.framing import Codec, FrameError, encode_frame
-from messages.wire.handshake import HelloRefused
+from messages.wire.handshake import Hello, HelloRefused
 
 __all__ = ["HelloCheck", "IoLoop", "OnSent", "notify_sent"]
 
@@ -81,7 +82,7 @@ class IoLoop:
         secure = None if tls is None else Tls(tls, codec, _READ_BYTES)
         self._links = LinkTable(self._selector, self._timers, settings, self._on_event, secure)
         self._acceptor = Acceptor(self._links, self._selector, codec, settings)
-        self._dialler = Dialler(self._links, settings)
+        self._dialler = Dialler(self._links, codec, settings)
         self._stopping = False
         self._answerer: HeartbeatAnswerer | None = None
         self._wakeup_in, self._wakeup_out = socket.socketpair()
@@ -101,13 +102,15 @@ class IoLoop:
         sock: socket.socket,
         *,
         accept_frame: bytes,
+        uuid: str,
         check_hello: HelloCheck,
         deliver_to: pykka.ActorRef[Any],
         manager: pykka.ActorRef[Any],
     ) -> None:
-        """Accept connections on ``sock``; each must say a ``Hello`` that ``check_hello`` accepts,
-        answered with ``accept_frame``; then ``manager`` gets ``LinkUp``."""
-        listener = Listener(sock, accept_frame, check_hello, deliver_to, manager)
+        """Accept connections on ``sock``; each must say a ``Hello`` that ``check_hello`` accepts
+        (and with a secret, prove it), answered with ``accept_frame``; then ``manager`` gets
+        ``LinkUp``. ``uuid`` is the accepting member's, which its proofs bind."""
+        listener = Listener(sock, accept_frame, uuid, check_hello, deliver_to, manager)
         self._submit(lambda: self._acceptor.listen(listener))
 
     def dial(
@@ -115,14 +118,17 @@ class IoLoop:
         address: Address,
         first_frames: bytes,
         *,
+        hello: Hello | None = None,
         deliver_to: pykka.ActorRef[Any],
         manager: pykka.ActorRef[Any],
         idle_close: bool = False,
     ) -> int:
-        """Connect to ``address`` and send ``first_frames`` (a ``Hello``, say) first; returns the
-        link's number at once. With ``idle_close``, the link closes after ``idle_timeout``
-        without traffic either way. A host name (not an IP address) is resolved here, in the
-        caller's thread, so that a slow resolver never holds up the I/O thread."""
+        """Connect to ``address`` and send ``hello`` (when given: with a secret, the first step of
+        the authenticated handshake; nothing else goes out or comes in before it has ended), then
+        ``first_frames``, before anything written later; returns the link's number at once. With
+        ``idle_close``, the link closes after ``idle_timeout`` without traffic either way. A host
+        name (not an IP address) is resolved here, in the caller's thread, so that a slow resolver
+        never holds up the I/O thread."""
         link_id = self._links.new_id()
         try:
             target = resolve(address)
@@ -136,6 +142,7 @@ class IoLoop:
                 address,
                 target,
                 first_frames,
+                hello=hello,
                 deliver_to=deliver_to,
                 manager=manager,
                 idle_close=idle_close,
@@ -307,6 +314,9 @@ class IoLoop:
                 if link.check_hello is not None:
                     if not self._acceptor.handshake(link, message):
                         return
+                elif link.proving is not None:
+                    if not self._dialler.challenged(link, message):
+                        return
                 elif not self._answered(link, message):
                     link.deliver_to.tell(Inbound(message=message, link=link.id, peer=link.name))
         except FrameError as error:
@@ -341,7 +351,7 @@ class IoLoop:
             notify_sent(on_sent)
             return
         self._links.touch(link)
-        self._links.queue(link, frame, data, on_sent)
+        self._dialler.write(link, frame, data, on_sent)
 
     def _close_by_id(self, link_id: int, reason: str) -> None:
         link = self._links.get(link_id)

@@ -1,6 +1,7 @@
 """The inputs of the member step function and the effects it returns, as typed values.
 
-Inputs are what a member can receive: its start (``JoinCluster``), a wire message (``Inbound``),
+Inputs are what a member can receive: its start (``JoinCluster``), the seeds a discovery found
+while it joins (``SeedsFound``), a wire message (``Inbound``),
 news from its transport that a peer's end is gone (``PeerGone``),
 a timer it set (``GossipTick``, ``HeartbeatTick``, ``ProbeTick``, ``JoinAttempt``,
 ``LeaveTimedOut``), and ``Leave``. Effects are what it can do: messages for the transport
@@ -52,6 +53,7 @@ __all__ = [
     "PeerGone",
     "ProbeTick",
     "Reply",
+    "SeedsFound",
     "SendTo",
     "SetTimer",
     "Suspected",
@@ -108,7 +110,17 @@ class ProbeTick(msgspec.Struct, frozen=True):
 
 class JoinCluster(msgspec.Struct, frozen=True):
     """Node -> membership: join through ``seeds`` (or form a cluster, when there are none but
-    itself). The membership actor reports ``Joined`` or ``JoinFailed`` to its supervisor."""
+    itself). The membership actor reports ``Joined`` or ``JoinFailed`` to its supervisor.
+    ``discovery`` names where more seeds will come from (``SeedsFound``), e.g. a DNS name: with
+    one, no seed yet means waiting for some, not forming a cluster."""
+
+    seeds: tuple[Address, ...]
+    discovery: str | None = None
+
+
+class SeedsFound(msgspec.Struct, frozen=True):
+    """Node's seed discovery -> membership: the addresses its source (``JoinCluster.discovery``)
+    gives now, replacing those it gave before; ignored once the member has joined."""
 
     seeds: tuple[Address, ...]
 
@@ -273,6 +285,7 @@ class Downing(msgspec.Struct, frozen=True):
 
 Input = (
     JoinCluster
+    | SeedsFound
     | Inbound
     | GossipTick
     | HeartbeatTick

@@ -48,11 +48,19 @@ __all__ = ["JoinProgress", "NodeState", "Probe", "Relayed", "Step"]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class JoinProgress:
-    """A join under way: the seeds, the attempt to make next, and when to give up."""
+    """A join under way: the seeds, the attempt to make next, and when to give up.
+
+    ``seeds`` are the ``configured`` ones followed by those a ``discovery`` (a DNS name, say)
+    found last, in address order so every member that found the same set agrees on which is
+    first; ``found`` once the discovery has answered at all.
+    """
 
     seeds: tuple[Address, ...]
     deadline: float
     attempt: int = 0
+    configured: tuple[Address, ...] = ()
+    discovery: str | None = None
+    found: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -179,33 +187,59 @@ class Step:
 
     # -- joining ---------------------------------------------------------------------------
 
-    def start_join(self, seeds: tuple[Address, ...]) -> None:
+    def start_join(self, seeds: tuple[Address, ...], discovery: str | None = None) -> None:
+        """Join through ``seeds``, and those ``discovery`` (when given) finds as it goes."""
         me = self.node.me.address
+        deadline = self.now + self.node.settings.join_timeout
         self.node = dataclasses.replace(
-            self.node, join=JoinProgress(seeds, self.now + self.node.settings.join_timeout)
+            self.node, join=JoinProgress(seeds, deadline, configured=seeds, discovery=discovery)
         )
-        if all(seed == me for seed in seeds):  # no seeds, or only itself
+        if discovery is None and all(seed == me for seed in seeds):  # no seeds, or only itself
             self.form_cluster()
         else:
             self.try_join()
+
+    def seeds_found(self, found: tuple[Address, ...]) -> None:
+        """Take the seeds the discovery gives now; a changed set starts the rounds afresh (the
+        first of the new seeds forms a cluster only once it has tried each other one twice)."""
+        join = self.node.join
+        if join is None or self.node.joined:
+            return
+        added = sorted(set(found) - set(join.configured))
+        seeds = (*join.configured, *added)
+        if join.found and seeds == join.seeds:
+            return
+        join = dataclasses.replace(join, seeds=seeds, found=True, attempt=0)
+        self.node = dataclasses.replace(self.node, join=join)
 
     def try_join(self) -> None:
         """Send Join to the next seed; retry with backoff and jitter until joined or timed out.
 
         A member that is the first of its seeds forms the cluster itself once every other seed
         has been tried twice without an answer (so the seeds of a new cluster need no order).
+        While a discovery has found nothing yet (and no seed but itself is configured), it looks
+        again after ``join_backoff``.
         """
         join = self.node.join
         if join is None or self.node.joined:
             return
         settings = self.node.settings
-        seeds = [seed for seed in join.seeds if seed != self.node.me.address]
-        if join.seeds[0] == self.node.me.address and join.attempt >= len(seeds) * 2:
+        me = self.node.me.address
+        seeds = [seed for seed in join.seeds if seed != me]
+        waiting = join.discovery is not None and not join.found
+        first = bool(join.seeds) and join.seeds[0] == me
+        if first and not waiting and join.attempt >= len(seeds) * 2:
             self.form_cluster()
             return
         if self.now >= join.deadline:
-            tried = ", ".join(str(seed) for seed in seeds)
-            self.fail_join(f"no seed answered within {settings.join_timeout:g} s (tried {tried})")
+            self.fail_join(
+                f"no seed answered within {settings.join_timeout:g} s ({_tried(join, me)})"
+            )
+            return
+        if not seeds:  # a discovery that has found none yet
+            wait = settings.backoff(settings.join_backoff, 0, self.rng.random())
+            delay = min(wait, join.deadline - self.now)
+            self.effects.append(SetTimer(delay, JoinAttempt(join.attempt)))
             return
         seed = seeds[join.attempt % len(seeds)]
         self.effects.append(JoinTried(join.attempt + 1, seed))
@@ -362,3 +396,12 @@ class Step:
     def reply(self, link: int, message: MembershipMessage) -> None:
         """Answer on the link a request came in on."""
         self.effects.append(Reply(link=link, message=message))
+
+
+def _tried(join: JoinProgress, me: Address) -> str:
+    """The seeds a failed join tried (not itself), and where it looked for more."""
+    tried = ", ".join(str(seed) for seed in join.seeds if seed != me)
+    if join.discovery is None:
+        return f"tried {tried}"
+    found = f"{join.discovery} found {'no other seed' if join.found else 'nothing'}"
+    return f"tried {tried}; {found}" if tried else found

@@ -26,6 +26,7 @@ from messages.membership.effects import (
     LeaveTimedOut,
     PeerGone,
     ProbeTick,
+    SeedsFound,
 )
 from messages.membership.inbound import receive
 from messages.membership.node import NodeState, Step
@@ -59,9 +60,11 @@ def step(node: NodeState, message: Input, now: float) -> tuple[NodeState, tuple[
         case JoinAttempt():
             run.try_join()
             leader_tick(run)
-        case JoinCluster(seeds=seeds):
-            run.start_join(seeds)
+        case JoinCluster(seeds=seeds, discovery=discovery):
+            run.start_join(seeds, discovery)
             leader_tick(run)
+        case SeedsFound(seeds=seeds):
+            run.seeds_found(seeds)
         case Leave():
             run.leave()
             leader_tick(run)

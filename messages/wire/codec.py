@@ -23,7 +23,13 @@ from messages.membership.protocol import (
 )
 from messages.messaging.envelope import Envelope
 from messages.wire.framing import Codec
-from messages.wire.handshake import Hello, HelloAccepted, HelloRefused
+from messages.wire.handshake import (
+    Hello,
+    HelloAccepted,
+    HelloChallenge,
+    HelloProof,
+    HelloRefused,
+)
 
 __all__ = [
     "WIRE_CODEC",
@@ -34,6 +40,8 @@ WireMessage = (
     Hello
     | HelloAccepted
     | HelloRefused
+    | HelloChallenge
+    | HelloProof
     | Join
     | Welcome
     | JoinRefused

@@ -96,20 +96,26 @@ class FrameDecoder:
 
     Bytes are appended to one buffer and read at an offset; consumed bytes are dropped only
     occasionally, so a big frame arriving in many small pieces costs linear time. A header
-    announcing more than ``max_frame_bytes`` (``first_frame_bytes`` for the first frame, when
-    given: a handshake is small, and a stranger must not make us buffer megabytes before saying
-    who it is) raises ``FrameTooLarge`` at once, without waiting for its payload; the decoder then
-    stays failed and raises that error on every later ``feed``.
+    announcing more than ``max_frame_bytes`` (``first_frame_bytes`` for the first
+    ``first_frames`` frames, when given: a handshake is small, and a stranger must not make us
+    buffer megabytes before saying who it is) raises ``FrameTooLarge`` at once, without waiting
+    for its payload; the decoder then stays failed and raises that error on every later ``feed``.
     """
 
     def __init__(
-        self, max_frame_bytes: int = _LAN.max_frame_bytes, first_frame_bytes: int | None = None
+        self,
+        max_frame_bytes: int = _LAN.max_frame_bytes,
+        first_frame_bytes: int | None = None,
+        first_frames: int = 1,
     ) -> None:
         _check_limit("max_frame_bytes", max_frame_bytes)
         if first_frame_bytes is not None:
             _check_limit("first_frame_bytes", first_frame_bytes)
+        if first_frames < 1:
+            raise ValueError(f"first_frames must be at least 1, got {first_frames}")
         self.max_frame_bytes = max_frame_bytes
         self._first_frame_bytes = first_frame_bytes
+        self._first_frames_left = first_frames
         self._buffer = bytearray()
         self._offset = 0
         self._error: FrameTooLarge | None = None
@@ -144,7 +150,10 @@ class FrameDecoder:
                 if frame_end > end:
                     break
                 payloads.append(bytes(view[offset + HEADER_BYTES : frame_end]))
-                self._first_frame_bytes = None
+                if first is not None:
+                    self._first_frames_left -= 1
+                    if not self._first_frames_left:
+                        self._first_frame_bytes = None
                 offset = frame_end
         self._offset = offset
         self._compact()
