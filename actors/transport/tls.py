@@ -152,8 +152,7 @@ class Tls:
                 refuse=_refusal(link),
             )
             return
-        if self._server is None:
-            raise ValueError("TLS: a listener needs a certificate")
+        assert self._server is not None  # only a member listens, and a member has a certificate
         layer = TlsLayer(
             self._server,
             None,
@@ -222,7 +221,7 @@ class TlsLayer:
     ) -> None:
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
-        server_side = plain_refusal is not None
+        server_side = plain_refusal is not None  # an accepted link's layer answers plain text
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side, hostname)
         self._sock = sock
         self._name = name
