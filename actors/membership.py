@@ -18,6 +18,7 @@ from messages.membership.answerer import heartbeat_answerer
 from messages.membership.effects import (
     Broadcast,
     CloseLink,
+    Disconnect,
     Downing,
     Dropped,
     Effect,
@@ -171,6 +172,8 @@ class MembershipActor(pykka.ThreadingActor):
                     rule,
                     detail,
                 )
+            case Disconnect(reason=reason):
+                logger.warning("Closing a client's link: %s", reason)
             case Reply(message=RemovalNotice(to_uuid=uuid)):
                 logger.info("Telling %s that it is out of the cluster", uuid)
             case JoinTried(attempt=attempt, seed=seed):
@@ -218,7 +221,7 @@ class MembershipActor(pykka.ThreadingActor):
 
     def _carry_out(self, effect: Effect) -> None:
         match effect:
-            case SendTo() | Reply() | Broadcast() | CloseLink() | Watching():
+            case SendTo() | Reply() | Broadcast() | CloseLink() | Disconnect() | Watching():
                 self._tell_transport(effect)
             case MembershipChanged():
                 self._listeners.tell(effect)
@@ -239,7 +242,9 @@ class MembershipActor(pykka.ThreadingActor):
             case Dropped() | JoinTried() | Suspected() | Unconfirmed() | Paused() | Downing():
                 pass  # news for the log only
 
-    def _tell_transport(self, message: SendTo | Reply | Broadcast | CloseLink | Watching) -> None:
+    def _tell_transport(
+        self, message: SendTo | Reply | Broadcast | CloseLink | Disconnect | Watching
+    ) -> None:
         try:
             self._transport.tell(message)
         except pykka.ActorDeadError:

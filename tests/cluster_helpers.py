@@ -219,14 +219,22 @@ class RawLink:
         """Send one wire message (a type of ``messages.wire.codec.WIRE_TYPES``) as one frame."""
         self.send_bytes(encode_frame(WIRE_CODEC.encode(message)))
 
-    def hello(self, cluster_name: str, role: Role = Role.CLIENT) -> None:
-        """Say Hello and expect HelloAccepted (AssertionError otherwise)."""
+    def hello(
+        self,
+        cluster_name: str,
+        role: Role = Role.CLIENT,
+        uuid: str | None = None,
+        address: Address | None = None,
+    ) -> None:
+        """Say Hello (as ``uuid`` at ``address``: a made-up uuid and no address by default) and
+        expect HelloAccepted (AssertionError otherwise)."""
         self.send(
             Hello(
                 cluster_name=cluster_name,
                 protocol_version=PROTOCOL_VERSION,
-                uuid=str(uuid_module.uuid4()),
+                uuid=uuid or str(uuid_module.uuid4()),
                 role=role,
+                address=address,
             )
         )
         answer = self.receive()

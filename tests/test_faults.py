@@ -78,17 +78,19 @@ from messages.membership.effects import (
     TerminationKind,
 )
 from messages.membership.protocol import (
+    ClientUpdate,
     Gossip,
     GossipStatus,
     Heartbeat,
     HeartbeatAck,
     Join,
     RemovalNotice,
+    Watch,
     Welcome,
 )
 from messages.settings import Settings
 from messages.wire.codec import WIRE_CODEC
-from messages.wire.handshake import Role
+from messages.wire.handshake import Identity, Role
 
 
 @pytest.fixture
@@ -152,8 +154,8 @@ def deliver_late_gossip(
         sender = senders[0]
         state = fetch_state(sender.address, cluster_name)
         for receiver in receivers:
-            with RawLink(receiver.address) as link:
-                link.hello(cluster_name, role=Role.MEMBER)
+            with RawLink(receiver.address) as link:  # on a link that says it is the sender's
+                link.hello(cluster_name, Role.MEMBER, sender.uuid)  # no address: no route
                 link.send(Gossip(from_uuid=sender.uuid, to_uuid=receiver.uuid, state=state))
 
 
@@ -274,7 +276,7 @@ def test_heartbeats_of_members_are_answered_by_the_io_thread_while_the_actor_is_
     harness: ClusterHarness,
 ) -> None:
     """An actor backlog never delays a heartbeat's answer; a heartbeat the I/O thread does not
-    answer (here from a uuid that is no member) waits for the step, as before."""
+    answer (here one in another's name than its link's) waits for the step, which drops it."""
     harness.start_many(2)
     harness.wait_all_up()
     seed, busy = harness.nodes
@@ -283,13 +285,14 @@ def test_heartbeats_of_members_are_answered_by_the_io_thread_while_the_actor_is_
     busy.node.membership.tell(ActorThreadHook(lambda: thaw.wait(STEP_TIMEOUT)))
     try:
         with RawLink(busy.address) as link:
-            link.hello(harness.cluster_name, role=Role.MEMBER)
+            link.hello(harness.cluster_name, Role.MEMBER, seed.uuid)  # no address: no route
             link.send(Heartbeat(from_uuid="stranger", to_uuid=busy.uuid, sequence=1))
             link.send(Heartbeat(from_uuid=seed.uuid, to_uuid=busy.uuid, sequence=2))
             # Frames of one link are read in order: an answer to the first would come first.
             assert link.receive(HeartbeatAck) == HeartbeatAck(from_uuid=busy.uuid, sequence=2)
             thaw.set()
-            assert link.receive(HeartbeatAck) == HeartbeatAck(from_uuid=busy.uuid, sequence=1)
+            link.send(Watch())
+            assert isinstance(link.receive(), ClientUpdate)  # the step dropped the first
     finally:
         thaw.set()
 
@@ -388,7 +391,8 @@ def test_random_wire_input_never_stops_a_live_membership_actor() -> None:
                 actor.tell(JoinCluster(seeds=()))
                 reports.wait_for(lambda news: Joined(formed=True) in news)
                 for message in messages:
-                    actor.tell(Inbound(message=message, link=1, peer="fuzzer"))
+                    claimed = Identity(getattr(message, "from_uuid", "fuzzer"), Role.MEMBER)
+                    actor.tell(Inbound(message, 1, "fuzzer", claimed))
                     actor.tell(rng.choice([GossipTick(), HeartbeatTick()]))
                 actor.ask(GetClusterState(), timeout=STEP_TIMEOUT)
                 assert actor.is_alive()

@@ -29,7 +29,7 @@ from messages.membership.protocol import ClientUpdate, Heartbeat, Watch
 from messages.settings import Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import FrameDecoder, encode_frame
-from messages.wire.handshake import Hello, Role
+from messages.wire.handshake import Hello, HelloAccepted, Identity, Role
 
 HELLO = Hello(cluster_name="c", protocol_version=1, uuid="me", role=Role.MEMBER)
 
@@ -117,6 +117,21 @@ def test_messages_from_the_peer_arrive_as_inbound_with_the_link(
         Inbound(beat(1), link, f"127.0.0.1:{listener.getsockname()[1]}"),
         Inbound(beat(2), link, f"127.0.0.1:{listener.getsockname()[1]}"),
     ]
+
+
+def test_a_dialled_links_frames_carry_the_identity_its_peers_accept_named(
+    loop: IoLoop, sink: Served, listener: socket.socket
+) -> None:
+    """The peer's ``HelloAccepted`` names who it is: kept as the link's identity (a member at
+    the address dialled), not delivered; every later frame carries it."""
+    address = address_of(listener)
+    link = loop.dial(address, frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+    peer, _ = listener.accept()
+    with peer:
+        peer.sendall(frame(HelloAccepted(uuid="them")) + frame(beat(1)))
+        messages = sink.wait_for(lambda got: len(got) >= 1)
+    identity = Identity("them", Role.MEMBER, address)
+    assert messages[:1] == [Inbound(beat(1), link, f"127.0.0.1:{address.port}", identity)]
 
 
 def test_close_sends_what_is_queued_first_and_reports_the_reason(

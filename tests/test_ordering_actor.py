@@ -26,6 +26,7 @@ from messages.settings import Settings
 from messages.vector_clock import VectorClock
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import FrameDecoder
+from messages.wire.handshake import Identity, Role
 
 TIMEOUT = 10.0
 EMPTY = msgspec.msgpack.encode(VectorClock())
@@ -47,7 +48,8 @@ class Rig:
         )
 
     def envelope(self, sender: str, sequence: int, body: Any, version: bytes = EMPTY) -> Inbound:
-        return Inbound(Envelope(sender, sequence, msgspec.Raw(version), body), 7, sender)
+        identity = Identity(sender, Role.MEMBER)
+        return Inbound(Envelope(sender, sequence, msgspec.Raw(version), body), 7, sender, identity)
 
     def delivered(self) -> list[Any]:
         return [m.envelope.body for m in self.router.messages if isinstance(m, Deliver)]

@@ -35,6 +35,7 @@ from messages.membership.step import step
 from messages.settings import Settings
 from messages.testing.simulator import converged_cluster
 from messages.wire.codec import WIRE_CODEC
+from messages.wire.handshake import Identity, Role
 
 T = TypeVar("T")
 SETTINGS = Settings.lan()
@@ -73,7 +74,8 @@ class Observer:
         return effects
 
     def hear(self, message: msgspec.Struct) -> tuple[Effect, ...]:
-        return self.step(Inbound(message=message, link=9, peer="peer"))
+        identity = Identity(getattr(message, "from_uuid", "peer"), Role.MEMBER)
+        return self.step(Inbound(message, 9, "peer", identity))
 
     def beat(self, at: float, answering: Sequence[str]) -> tuple[Effect, ...]:
         """A heartbeat tick at ``at``, answered at once by ``answering``."""

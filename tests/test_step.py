@@ -52,6 +52,7 @@ from messages.membership.publication import Publication
 from messages.membership.step import step
 from messages.settings import Settings
 from messages.testing.simulator import converged_cluster
+from messages.wire.handshake import Identity, Role
 
 T = TypeVar("T")
 SETTINGS = Settings.lan()
@@ -77,8 +78,22 @@ def of_type(effects: Sequence[Effect], kind: type[T]) -> list[T]:
     return [effect for effect in effects if isinstance(effect, kind)]
 
 
-def inbound(message: object, link: int = 7, peer: str = "peer") -> Inbound:
-    return Inbound(message=message, link=link, peer=peer)
+def inbound(
+    message: object, link: int = 7, peer: str = "peer", identity: Identity | None = None
+) -> Inbound:
+    """``message`` on ``link``, whose handshake named ``identity``: by default the peer an honest
+    member would be, the sender it names (a joiner, at its address), else seed ``A``."""
+    return Inbound(message, link, peer, identity or claimed(message))
+
+
+def claimed(message: object) -> Identity:
+    match message:
+        case Join(member=member):
+            return Identity(member.uuid, Role.MEMBER, member.address)
+        case _ if isinstance(sender := getattr(message, "from_uuid", None), str):
+            return Identity(sender, Role.MEMBER)
+        case _:
+            return Identity(A.uuid, Role.MEMBER, A.address)
 
 
 def test_a_member_without_seeds_forms_a_cluster_and_is_up_at_once() -> None:
@@ -143,7 +158,11 @@ def test_a_member_that_is_out_does_nothing_more() -> None:
 
 
 def test_a_removal_notice_ends_the_member() -> None:
-    _, effects = step(formed(), inbound(RemovalNotice(to_uuid="a", reason="downed")), 1.0)
+    node = converged_member()
+    sender = node.state.members[1]
+    downed = node.state.set_status(node.uuid, MemberStatus.DOWN, by=sender.uuid)
+    notice = RemovalNotice(to_uuid=node.uuid, reason="downed", state=downed)
+    _, effects = step(node, inbound(notice, identity=Identity(sender.uuid, Role.MEMBER)), 1.0)
     [termination] = of_type(effects, Termination)
     assert termination.kind is TerminationKind.REMOVED
 
@@ -190,7 +209,8 @@ def test_gossip_of_an_inconsistent_state_is_dropped_naming_sender_and_rule(rule:
 
 def test_a_message_a_member_never_takes_is_dropped_as_such() -> None:
     node = formed()
-    after, effects = step(node, inbound(ClientUpdate(state=node.state)), 1.0)
+    update = inbound(ClientUpdate(state=node.state), identity=Identity("b", Role.MEMBER))
+    after, effects = step(node, update, 1.0)
     assert after == dataclasses.replace(node, last_step=1.0)
     assert [(d.message, d.rule) for d in of_type(effects, Dropped)] == [
         ("ClientUpdate", "known-type")
@@ -303,7 +323,9 @@ def test_the_io_thread_answers_heartbeats_of_live_members_once_joined_as_the_ste
         (Suspect(from_uuid=up, to_uuid=me, nonce=9), 9),
     ):
         ack = HeartbeatAck(from_uuid=me, sequence=sequence)
-        assert answerer.answer(message) == ack
+        assert answerer.answer(message, Identity(up, Role.MEMBER)) == ack
+        assert answerer.answer(message, Identity("stranger", Role.MEMBER)) is None
+        assert answerer.answer(message, Identity(up, Role.CLIENT)) is None
         _, effects = step(node, inbound(message), 0.0)
         assert [reply.message for reply in of_type(effects, Reply)] == [ack]
     for other in (
@@ -311,7 +333,7 @@ def test_the_io_thread_answers_heartbeats_of_live_members_once_joined_as_the_ste
         Heartbeat(from_uuid=up, to_uuid="earlier-incarnation", sequence=1),
         HeartbeatAck(from_uuid=up, sequence=1),
     ):
-        assert answerer.answer(other) is None
+        assert answerer.answer(other, Identity(up, Role.MEMBER)) is None
 
     assert heartbeat_answerer(NodeState.create(A, SETTINGS, seed=1)) is None  # not joined
     out = Termination(TerminationKind.REMOVED, "x")

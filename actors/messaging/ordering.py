@@ -127,8 +127,19 @@ class OrderingActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case Inbound(message=Envelope() as envelope, link=link, peer=peer):
+            case Inbound(message=Envelope(sender=sender) as envelope, link=link, peer=peer) if (
+                message.identity is not None and message.identity.uuid == sender
+            ):
                 self._on_envelope(envelope, link, peer)
+            case Inbound(message=Envelope(sender=sender), peer=peer, identity=identity):
+                # Nobody writes into another sender's ordered stream.
+                logger.warning(
+                    "Dropped an envelope from %s: it names %s as its sender, but its link's "
+                    "handshake named %s",
+                    peer,
+                    sender,
+                    None if identity is None else identity.uuid,
+                )
             case Inbound():
                 self._membership_messages += 1
                 self._hand_to(self._membership, message)

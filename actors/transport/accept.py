@@ -36,6 +36,7 @@ from messages.wire.handshake import (
     NONCE_BYTES,
     Hello,
     HelloRefused,
+    Identity,
     challenge,
     check_proof,
     handshake_frames,
@@ -125,6 +126,7 @@ class Acceptor:
             return True
         self._handshake_done(link)
         if refusal is None:
+            link.identity = Identity.of(hello)
             self._table.queue(link, listener.accept_frame)
             with contextlib.suppress(pykka.ActorDeadError):  # the node is stopping
                 link.manager.tell(LinkUp(link=link.id, hello=hello))

@@ -25,6 +25,7 @@ from messages.local.links import LinkClosed, LinkEnd, LinkUp
 from messages.membership.effects import (
     Broadcast,
     CloseLink,
+    Disconnect,
     PeerGone,
     Reply,
     SendTo,
@@ -110,6 +111,8 @@ class TransportActor(pykka.ThreadingActor):
                 self._link_closed(link, reason, end)
             case CloseLink(address=address, reason=reason):
                 self._close(address, reason)
+            case Disconnect(link=link, reason=reason):
+                self._loop.close(link, reason)
             case _:
                 logger.warning("TransportActor ignores unexpected message %r", message)
         return None

@@ -24,7 +24,7 @@ from actors.transport.tls import TlsLayer
 from messages.address import Address
 from messages.settings import Settings
 from messages.wire.framing import FrameDecoder
-from messages.wire.handshake import Hello
+from messages.wire.handshake import Hello, Identity
 
 __all__ = [
     "HelloCheck",
@@ -87,6 +87,7 @@ class Link:
         "deliver_to",
         "handler",
         "id",
+        "identity",
         "idle_close",
         "interest",
         "last_active",
@@ -129,6 +130,8 @@ class Link:
         # the dialled link's Hello and what waits for the proofs (``Proving``).
         self.challenge: tuple[Hello, bytes] | None = None
         self.proving: Proving | None = None
+        # Who the peer is: from an accepted link's Hello, a dialled link's HelloAccepted.
+        self.identity: Identity | None = None
         self.idle_close = idle_close
         self.connecting = False
         self.closing: str | None = None  # the reason, while the last frames go out

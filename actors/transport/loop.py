@@ -57,7 +57,7 @@ from messages.membership.answerer import HeartbeatAnswerer
 from messages.membership.effects import Inbound
 from messages.settings import Settings
 from messages.wire.framing import Codec, FrameError, encode_frame
-from messages.wire.handshake import Hello, HelloRefused
+from messages.wire.handshake import Hello, HelloAccepted, HelloRefused, Identity, Role
 
 __all__ = ["HelloCheck", "IoLoop", "OnSent", "notify_sent"]
 
@@ -69,7 +69,9 @@ _READ_BYTES = 256 * 1024  # one recv per readiness event: a busy link cannot sta
 class IoLoop:
     """The sockets and timers of one node, served by one thread (see the module docstring).
 
-    Links are numbered; ``Inbound(message, link, peer)`` goes to the link's ``deliver_to`` and
+    Links are numbered; ``Inbound(message, link, peer, identity)`` goes to the link's
+    ``deliver_to`` (``identity``: who the link's ``Hello``, or for a dialled link the peer's
+    ``HelloAccepted``, said the peer is; that first answer is kept, not delivered) and
     ``LinkUp``/``LinkClosed`` to its ``manager`` (``LinkClosed`` once per link, with the reason).
     """
 
@@ -317,8 +319,10 @@ class IoLoop:
                 elif link.proving is not None:
                     if not self._dialler.challenged(link, message):
                         return
+                elif link.identity is None and isinstance(message, HelloAccepted):
+                    link.identity = Identity(message.uuid, Role.MEMBER, link.peer)  # dialled
                 elif not self._answered(link, message):
-                    link.deliver_to.tell(Inbound(message=message, link=link.id, peer=link.name))
+                    link.deliver_to.tell(Inbound(message, link.id, link.name, link.identity))
         except FrameError as error:
             reason = f"bad input from {link.name}: {error}"
             logger.warning("Closing link: %s", reason)
@@ -335,7 +339,7 @@ class IoLoop:
     def _answered(self, link: Link, message: Any) -> bool:
         """Answer a heartbeat here if the answerer does (queued as a membership frame, as the
         membership actor's replies are): an actor backlog must not delay it."""
-        ack = None if self._answerer is None else self._answerer.answer(message)
+        ack = None if self._answerer is None else self._answerer.answer(message, link.identity)
         if ack is None:
             return False
         frame = self.encode(ack)

@@ -16,6 +16,7 @@ from messages.member import MemberStatus
 from messages.membership.node import NodeState
 from messages.membership.protocol import Heartbeat, HeartbeatAck, Suspect
 from messages.membership.state import MembershipState
+from messages.wire.handshake import Identity, Role
 
 __all__ = ["HeartbeatAnswerer", "answerable", "heartbeat_answerer"]
 
@@ -27,13 +28,20 @@ class HeartbeatAnswerer:
     uuid: str
     peers: frozenset[str]
 
-    def answer(self, message: object) -> HeartbeatAck | None:
-        """The acknowledgement of ``message``, or None if it is not one to answer here."""
+    def answer(self, message: object, link: Identity | None) -> HeartbeatAck | None:
+        """The acknowledgement of ``message``, which came over a link to ``link``, or None if
+        it is not one to answer here (one in another's name goes to the step, which drops it)."""
         match message:
             case (
                 Heartbeat(from_uuid=sender, to_uuid=recipient, sequence=sequence)
                 | Suspect(from_uuid=sender, to_uuid=recipient, nonce=sequence)
-            ) if recipient == self.uuid and sender in self.peers:
+            ) if (
+                recipient == self.uuid
+                and sender in self.peers
+                and link is not None
+                and link.uuid == sender
+                and link.role is Role.MEMBER
+            ):
                 return HeartbeatAck(from_uuid=self.uuid, sequence=sequence)
             case _:
                 return None

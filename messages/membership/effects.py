@@ -5,8 +5,8 @@ while it joins (``SeedsFound``), a wire message (``Inbound``),
 news from its transport that a peer's end is gone (``PeerGone``),
 a timer it set (``GossipTick``, ``HeartbeatTick``, ``ProbeTick``, ``JoinAttempt``,
 ``LeaveTimedOut``), and ``Leave``. Effects are what it can do: messages for the transport
-(``SendTo``, ``Reply``, ``Broadcast``, ``CloseLink``, ``Watching``), the listener registry
-(``MembershipChanged``) and the ordering actor (``MembershipReached``); a timer to set
+(``SendTo``, ``Reply``, ``Broadcast``, ``CloseLink``, ``Disconnect``, ``Watching``), the listener
+registry (``MembershipChanged``) and the ordering actor (``MembershipReached``); a timer to set
 (``SetTimer``); news for its supervisor (``Joined``, ``JoinFailed``, ``Termination``); and news for
 whoever watches it run, which changes nothing elsewhere (``Dropped``, ``JoinTried``, ``Suspected``,
 ``Unconfirmed``, ``Paused``, ``Downing``). An interpreter (the membership actor, or the
@@ -27,10 +27,12 @@ from messages.member import Member
 from messages.membership.protocol import MembershipMessage
 from messages.messaging.envelope import Envelope
 from messages.vector_clock import VectorClock
+from messages.wire.handshake import Identity
 
 __all__ = [
     "Broadcast",
     "CloseLink",
+    "Disconnect",
     "Downing",
     "Dropped",
     "Effect",
@@ -152,11 +154,14 @@ OnSent = Callable[[], None] | None
 
 class Inbound(msgspec.Struct, frozen=True):
     """A decoded wire message that came in on ``link`` (answer it there with ``Reply``);
-    ``peer`` names the remote end for log lines."""
+    ``peer`` names the remote end for log lines; ``identity`` is who the link's handshake said
+    its peer is (None: a dialled link whose peer has not said it yet), which every rule of
+    ``messages.membership.authority`` checks the message against."""
 
     message: msgspec.Struct  # what the link's codec decodes: a WireMessage on a node's links
     link: int
     peer: str = "?"
+    identity: Identity | None = None
 
 
 class SendTo(msgspec.Struct, frozen=True):
@@ -194,6 +199,13 @@ class CloseLink(msgspec.Struct, frozen=True):
     """Transport: close the link to ``address`` (the next send dials a fresh one)."""
 
     address: Address
+    reason: str
+
+
+class Disconnect(msgspec.Struct, frozen=True):
+    """Transport: close ``link`` (its peer sent what its role may not send)."""
+
+    link: int
     reason: str
 
 
@@ -303,6 +315,7 @@ Effect = (
     | Reply
     | Broadcast
     | CloseLink
+    | Disconnect
     | Watching
     | MembershipChanged
     | MembershipReached

@@ -1,14 +1,16 @@
 """A member's answers to wire messages: joins, gossip, gossip status, heartbeats, probes,
 notices.
 
-Every message is validated first (``messages.membership.validation``); one that breaks a rule is
+Every message is validated first (``messages.membership.validation``), then checked against the
+identity of the link it came over (``messages.membership.authority``); one that breaks a rule is
 dropped, with a ``Dropped`` effect naming the sender and the rule, so no input can derail the
-protocol.
+protocol, and nobody changes a member's fate in another's name.
 """
 
 from __future__ import annotations
 
 from messages.member import Member
+from messages.membership.authority import permitted
 from messages.membership.detection import heartbeat_answered
 from messages.membership.effects import Dropped, Inbound, Watching
 from messages.membership.node import Step
@@ -28,6 +30,7 @@ from messages.membership.protocol import (
     Watch,
     Welcome,
 )
+from messages.membership.state import MembershipState
 from messages.membership.validation import InvalidMessage, validate
 from messages.vector_clock import Causality
 from messages.wire.handshake import HelloAccepted, HelloRefused
@@ -36,7 +39,8 @@ __all__ = ["receive"]
 
 
 def receive(run: Step, inbound: Inbound) -> None:
-    """Validate a wire message, then act on it."""
+    """Validate a wire message, check that its link may say it
+    (``messages.membership.authority``), then act on it."""
     wire = inbound.message
     try:
         validate(wire, run.uuid)
@@ -45,7 +49,8 @@ def receive(run: Step, inbound: Inbound) -> None:
         name = type(wire).__name__
         run.effects.append(Dropped(name, inbound.peer, error.rule, error.detail, sender))
         return
-    _act(run, wire, inbound)
+    if permitted(run, inbound):
+        _act(run, wire, inbound)
 
 
 def _act(run: Step, wire: object, inbound: Inbound) -> None:
@@ -69,7 +74,7 @@ def _act(run: Step, wire: object, inbound: Inbound) -> None:
         ) if (reason := state.removal_reason(sender)) is not None:
             # A downed or removed incarnation that still talks: never merge its gossip, never
             # acknowledge its heartbeats, tell it that it is out (so it stops, not lives on).
-            run.reply(link, RemovalNotice(to_uuid=sender, reason=reason))
+            run.reply(link, RemovalNotice(to_uuid=sender, reason=reason, state=state))
         case Gossip(from_uuid=sender) | GossipStatus(from_uuid=sender) if (
             sender in state.reachability_row(run.uuid)
         ):
@@ -77,6 +82,8 @@ def _act(run: Step, wire: object, inbound: Inbound) -> None:
             # a member that hears nobody accuses everybody, and its row must not spread through
             # those it cannot hear. Heartbeats still pass, so the mark clears once the link heals.
             pass
+        case Gossip(from_uuid=sender, state=remote) if run.state.member(sender) is None:
+            _introduced(run, remote, sender, inbound)
         case Gossip():
             _on_gossip(run, wire)
             run.act_as_leader()
@@ -113,7 +120,7 @@ def _act(run: Step, wire: object, inbound: Inbound) -> None:
             run.effects.append(Dropped(type(wire).__name__, inbound.peer, "known-type", detail))
 
 
-def _on_join(run: Step, member: Member, inbound: Inbound) -> None:
+def _on_join(run: Step, member: Member, inbound: Inbound, welcome: bool = True) -> None:
     if not run.node.joined or run.quiet:  # the joiner retries, or tries another seed
         why = "this member was just paused" if run.node.joined else "this member has not joined"
         run.effects.append(Dropped("Join", inbound.peer, None, why, member.uuid))
@@ -123,18 +130,26 @@ def _on_join(run: Step, member: Member, inbound: Inbound) -> None:
         run.reply(inbound.link, JoinRefused(reason=reason))
         return
     run.adopt(run.state.add_joining(member, by=run.uuid))
-    run.reply(inbound.link, Welcome(state=run.state))
+    if welcome:
+        run.reply(inbound.link, Welcome(state=run.state))
+
+
+def _introduced(run: Step, remote: MembershipState, sender: str, inbound: Inbound) -> None:
+    """A joiner this member does not know yet gossips (``authority`` let only that through):
+    add it as its ``Join`` would have, and take nothing else of its state (the gossip that
+    follows, from a member in good standing now, brings the rest)."""
+    member = remote.member(sender)
+    assert member is not None  # validation: the sender is in its state
+    _on_join(run, member, inbound, welcome=False)
 
 
 def _on_gossip(run: Step, gossip: Gossip) -> None:
-    if not run.node.joined:
-        return
+    """Gossip from a live member of this member's view (``authority``: so this member has
+    joined)."""
     remote, sender = gossip.state, gossip.from_uuid
     if remote.is_tombstoned(run.uuid):
         run.adopt(remote)
         run.finish_removed("the cluster removed this member")
-        return
-    if run.state.member(sender) is None and remote.member(sender) is None:
         return
     new_state, causality = run.state.receive(remote, run.uuid)
     run.adopt(new_state, push=False)  # the answer below goes to the sender; ticks spread it on
@@ -148,8 +163,6 @@ def _on_gossip(run: Step, gossip: Gossip) -> None:
 
 
 def _on_gossip_status(run: Step, status: GossipStatus) -> None:
-    if not run.node.joined:
-        return
     match run.state.version.compare(status.version):
         case Causality.AFTER:
             run.gossip_to(status.from_uuid, full=True)

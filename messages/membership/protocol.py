@@ -124,12 +124,17 @@ class RemovalNotice(msgspec.Struct, frozen=True, tag=True):
     """Tells incarnation ``to_uuid`` that the cluster has downed or removed it.
 
     The answer to gossip or heartbeats from such a member, instead of merging or acknowledging
-    them. The receiver stops: a downed or removed incarnation never comes back (its process may
-    rejoin as a new incarnation).
+    them. ``state`` is the sender's membership state, the evidence: the receiver stops only when
+    the notice came from a member in good standing in its own view and ``state`` shows the
+    receiver DOWN or removed (``messages.membership.authority``). A downed or removed
+    incarnation never comes back (its process may rejoin as a new incarnation). ``state``
+    defaults to None, so a notice from a peer that does not send it still decodes (and is
+    dropped).
     """
 
     to_uuid: MemberId
     reason: Reason
+    state: MembershipState | None = None
 
 
 class Watch(msgspec.Struct, frozen=True, tag=True):

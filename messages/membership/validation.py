@@ -20,6 +20,7 @@ from messages.membership.protocol import (
     Join,
     ProbeRequest,
     ProbeResult,
+    RemovalNotice,
     Suspect,
     Welcome,
 )
@@ -66,7 +67,7 @@ def validate(message: object, receiver: str) -> None:
                 "welcome-holds-joiner",
                 f"the welcome state does not hold the joiner {receiver}",
             )
-        case ClientUpdate(state=state):
+        case ClientUpdate(state=state) | RemovalNotice(state=MembershipState() as state):
             validate_state(state)
         case (
             ProbeRequest(from_uuid=sender, to_uuid=relay, target_uuid=target)

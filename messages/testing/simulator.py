@@ -51,6 +51,7 @@ from messages.membership.step import step
 from messages.settings import Settings
 from messages.testing.faults import Fault, FaultKind, Network, schedule_faults
 from messages.testing.invariants import Violation, WorldHistory
+from messages.wire.handshake import Identity, Role
 
 __all__ = ["Outcome", "Simulation", "converged_cluster"]
 
@@ -73,6 +74,11 @@ class _Member:
     @property
     def live(self) -> bool:
         return not self.crashed and self.node.termination is None
+
+    @property
+    def identity(self) -> Identity:
+        """Who its messages come from, as a link's handshake would say."""
+        return Identity(self.node.uuid, Role.MEMBER, self.node.me.address)
 
     def wakes_at(self, now: float) -> float:
         """When this member runs again after a pause or a limp's freeze (``now``: it runs)."""
@@ -317,7 +323,7 @@ class Simulation:
 
     def _send(self, sender: _Member, target: _Member, message: Any) -> None:
         for delay in self.network.deliveries(self.rng, sender.index, target.index, self.now):
-            inbound = Inbound(message=message, link=sender.link, peer=sender.node.uuid)
+            inbound = Inbound(message, sender.link, sender.node.uuid, sender.identity)
             self._push(self.now + delay, (target, inbound))
 
     def _refuse(self, sender: _Member, target: _Member) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "HelloChallenge",
     "HelloProof",
     "HelloRefused",
+    "Identity",
     "Role",
     "answer_challenge",
     "challenge",
@@ -101,6 +102,25 @@ class HelloProof(msgspec.Struct, frozen=True, tag=True):
     """The dialler's proof of the dialling transcript, under a secret both sides hold."""
 
     proof: Proof
+
+
+class Identity(msgspec.Struct, frozen=True):
+    """Who is at the other end of a link, as its handshake established it (never on the wire).
+
+    An accepted link's is what its ``Hello`` said; a dialled link's, the ``uuid`` of the peer's
+    ``HelloAccepted`` (a member: only members accept) at the ``address`` dialled. Without a shared
+    secret a ``Hello`` is a claim: the identity binds everything said on the link to that one
+    claim, so nobody speaks on it in another's name.
+    """
+
+    uuid: str
+    role: Role
+    address: Address | None = None
+
+    @classmethod
+    def of(cls, hello: Hello) -> Identity:
+        """What an accepted ``hello`` establishes."""
+        return cls(hello.uuid, hello.role, hello.address)
 
 
 class HelloAccepted(msgspec.Struct, frozen=True, tag=True):
