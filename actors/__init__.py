@@ -13,6 +13,7 @@ from actors.listeners.load_balancer import RandomLoadBalancer, RoundRobinLoadBal
 from actors.listeners.recorder import EventRecorder, record_events, wait_until
 from actors.node import Node, start_member
 from actors.supervisor import JoinRefusedError, JoinTimeoutError
+from actors.transport.tls import TlsConfig
 from messages.settings import Settings
 from messages.wire.remote import (
     Backpressure,
@@ -45,6 +46,7 @@ __all__ = [
     "RemoteTimeout",
     "RoundRobinLoadBalancer",
     "Settings",
+    "TlsConfig",
     "UnknownMessageType",
     "record_events",
     "start_client",

@@ -21,6 +21,7 @@ from actors.supervisor import JoinRefusedError
 from actors.transport.actor import TransportActor
 from actors.transport.loop import IoLoop
 from actors.transport.timers import Timer
+from actors.transport.tls import TlsConfig
 from messages.address import Address
 from messages.events import (
     ClientConnected,
@@ -247,6 +248,7 @@ class Client(StopOnExit, Messaging):
         settings: Settings,
         lifecycle_listeners: Iterable[Callable[[LifecycleState], Any]] = (),
         membership_listeners: Iterable[MembershipListener] = (),
+        tls: TlsConfig | None = None,
     ) -> None:
         if not members:
             raise ValueError("a client needs at least one member address to connect to")
@@ -257,7 +259,7 @@ class Client(StopOnExit, Messaging):
         self.listeners = self._local.listeners
         self.load_balancer = self._local.load_balancer
         self.lifecycle = LifecycleService(self.cluster)
-        self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}")
+        self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}", tls=tls)
         self.transport = TransportActor.start(
             loop=self._loop,
             listener=None,
@@ -359,6 +361,7 @@ def start_client(
     membership_listeners: Iterable[MembershipListener] = (),
     *,
     settings: Settings = Settings.lan(),
+    tls: TlsConfig | None = None,
     **overrides: Any,
 ) -> Client:
     """Connect to one of ``members`` (shuffled, with backoff) and mirror the cluster's membership.
@@ -368,8 +371,10 @@ def start_client(
     are registered before the first connection and have heard it when this returns. ``settings``,
     ``overrides`` and ``cluster_name`` are as for ``start_member`` (``secret=``: the cluster's
     shared secret, which production should set). Raises ``JoinRefusedError`` when a member refuses
-    the client (another cluster name or protocol version, failed authentication), ``TimeoutError``
-    (with the last connection failure) when no member answers within ``join_timeout``.
+    the client (another cluster name or protocol version, failed authentication, a TLS handshake
+    that failed), ``TimeoutError`` (with the last connection failure) when no member answers
+    within ``join_timeout``. With ``tls``, its links are TLS (it shows its certificate if the
+    config has one).
     """
     if cluster_name is not None:
         overrides["cluster_name"] = cluster_name
@@ -378,4 +383,5 @@ def start_client(
         settings.replace(**overrides),
         lifecycle_listeners,
         membership_listeners,
+        tls,
     )

@@ -29,6 +29,7 @@ from actors.messaging.remote_ref import Messaging
 from actors.supervisor import NodeSupervisor
 from actors.transport.actor import TransportActor, bind_listener
 from actors.transport.loop import IoLoop
+from actors.transport.tls import TlsConfig
 from messages.address import Address
 from messages.local.commands import GetClusterState, Listen, RunCallbacks
 from messages.member import Member
@@ -138,9 +139,12 @@ class Node(StopOnExit, Messaging):
         *,
         seed_dns: DnsSeeds | None = None,
         transport: type[TransportActor] = TransportActor,
+        tls: TlsConfig | None = None,
     ) -> None:
         self.settings = settings
         self._stopped = threading.Event()
+        if tls is not None:
+            tls.server_context()  # a member needs a certificate: say so before anything starts
         listener = bind_listener(member.address)
         if member.address.port == 0:
             bound = Address(member.address.host, listener.getsockname()[1])
@@ -157,7 +161,7 @@ class Node(StopOnExit, Messaging):
         self._stop_lock = threading.Lock()
         joined: pykka.Future[None] = pykka.ThreadingFuture()
         self._supervisor = NodeSupervisor.start(joined, self._stop)
-        self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}")
+        self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}", tls=tls)
         self.transport = transport.start(
             loop=self._loop,
             listener=listener,
@@ -314,6 +318,7 @@ def start_member(
     *,
     seed_dns: str | DnsSeeds | None = None,
     settings: Settings = Settings.lan(),
+    tls: TlsConfig | None = None,
     **overrides: Any,
 ) -> Node:
     """Start a member on ``host:port`` (port 0: any free port) and join through ``seeds``.
@@ -328,13 +333,15 @@ def start_member(
     itself, it forms a new cluster. ``secret=`` (and ``previous_secret=`` during a key rotation)
     makes every link prove the cluster's shared secret: off by default, production should set it
     (docs/architecture.md#authentication). Raises ``JoinRefusedError`` when the cluster refuses it
-    (name or protocol mismatch, failed authentication), ``JoinTimeoutError`` when no seed answers
-    within ``join_timeout``, ``OSError`` when the address cannot be bound, ``TypeError`` for an
-    unknown setting and ``ValueError`` for a bad value (a secret too short, say).
+    (name or protocol mismatch, failed authentication, a TLS handshake that failed),
+    ``JoinTimeoutError`` when no seed answers within ``join_timeout``, ``OSError`` when the address
+    cannot be bound, ``TypeError`` for an unknown setting and ``ValueError`` for a bad value (a
+    secret too short, a bad TLS file, say). With ``tls``, every link of the member is TLS, mutual
+    (its certificate and key, and the CA its peers' certificates are checked against).
     """
     if cluster_name is not None:
         overrides["cluster_name"] = cluster_name
     member = Member.create(Address(host, port), attributes=attributes, lite_member=lite_member)
     seed_addresses = tuple(Address.parse(seed) for seed in seeds)
     dns_seeds = DnsSeeds.parse(seed_dns) if isinstance(seed_dns, str) else seed_dns
-    return Node(member, settings.replace(**overrides), seed_addresses, seed_dns=dns_seeds)
+    return Node(member, settings.replace(**overrides), seed_addresses, seed_dns=dns_seeds, tls=tls)

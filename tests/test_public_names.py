@@ -64,6 +64,7 @@ PUBLIC_API = {
     "RemoteActorFailed",
     "RemoteTimeout",
     "UnknownMessageType",
+    "TlsConfig",
 }
 """What users call from ``actors``: a change here is a change of the public API, on purpose."""
 

@@ -29,6 +29,7 @@ from actors.client import start_client
 from actors.discovery import DNS_PORT, DnsSeeds
 from actors.listeners.recorder import record_events
 from actors.node import start_member
+from actors.transport.tls import TlsConfig
 from messages.address import Address
 from messages.events import (
     ClusterEvent,
@@ -178,11 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a DNS server to ask for --seed-dns (default: the system's resolver configuration)",
     )
 
+    clients = []
     for name, text in (
         ("members", "print the member table"),
         ("watch", "print events as they happen"),
     ):
         command = commands.add_parser(name, help=text)
+        clients.append(command)
         command.add_argument("--cluster", required=True)
         command.add_argument(
             "--connect", required=True, action="append", type=_address, metavar="HOST:PORT"
@@ -200,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("members", "watch"):
         _add_secret_flags(commands.choices[name], previous=False)
     commands.add_parser("demo", help="a live local cluster of member processes, narrated")
+    for command in (member, *clients):
+        _add_tls_flags(command)
     return parser
 
 
@@ -265,6 +270,35 @@ def _secrets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[
     return secrets
 
 
+# -- TLS (issue 17) ---------------------------------------------------------------------------
+
+
+def _add_tls_flags(command: argparse.ArgumentParser) -> None:
+    tls = command.add_argument_group("TLS (every link; a member needs all three: mutual TLS)")
+    tls.add_argument("--tls-cert", metavar="PEM", help="this node's certificate (chain)")
+    tls.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    tls.add_argument("--tls-ca", metavar="PEM", help="the CA that signs every peer's certificate")
+
+
+def _tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TlsConfig | None:
+    """The TLS flags as a ``TlsConfig`` (None without any); a bad file or a missing flag is a
+    usage error (exit 2), before anything starts."""
+    cert, key, ca = (getattr(args, name, None) for name in ("tls_cert", "tls_key", "tls_ca"))
+    if cert is None and key is None and ca is None:
+        return None
+    if ca is None:
+        parser.error("--tls-ca is needed with --tls-cert and --tls-key")
+    if args.command == "member" and (cert is None or key is None):
+        parser.error("a member needs --tls-cert and --tls-key with --tls-ca (mutual TLS)")
+    try:
+        return TlsConfig(ca_file=ca, cert_file=cert, key_file=key)
+    except ValueError as error:
+        parser.error(str(error))
+
+
+# ----------------------------------------------------------------------------------------------
+
+
 def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
     """Block until ``wait(timeout)`` returns True, in short slices.
 
@@ -288,6 +322,7 @@ def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
         attributes=dict(args.attribute),
         lite_member=args.lite,
         seed_dns=seed_dns,
+        tls=args.tls,
         **{setting: getattr(args, setting) for _, setting, _ in _MEMBER_TIMINGS},
         **secrets,
         http_address=None if args.http is None else str(args.http),
@@ -328,7 +363,9 @@ def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
 
 
 def _run_members(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
-    with start_client(args.cluster, args.connect, join_timeout=args.timeout, **secrets) as client:
+    with start_client(
+        args.cluster, args.connect, join_timeout=args.timeout, tls=args.tls, **secrets
+    ) as client:
         state = client.cluster_state()
     if args.json:
         print(json.dumps(member_rows(state), indent=2))
@@ -344,7 +381,9 @@ def _run_watch(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with start_client(args.cluster, args.connect, join_timeout=args.timeout, **secrets) as client:
+    with start_client(
+        args.cluster, args.connect, join_timeout=args.timeout, tls=args.tls, **secrets
+    ) as client:
         recorder = record_events(client.listeners, show, InitialState.EVENTS)
         _wait_in_main_thread(stop.wait)
     recorder.stop()  # after the client: it has seen the client's last events
@@ -355,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     secrets = _secrets(parser, args)
+    args.tls = _tls(parser, args)
     if args.command == "member" and args.seed_dns_server and args.seed_dns is None:
         parser.error("--seed-dns-server needs --seed-dns")
     quiet = args.command == "demo"  # the demo narrates; its library logs would interleave

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import pykka
 
 from actors.transport.timers import Timer
+from actors.transport.tls import TlsLayer
 from messages.address import Address
 from messages.settings import Settings
 from messages.wire.framing import FrameDecoder
@@ -99,6 +100,7 @@ class Link:
         "sock",
         "source",
         "timer",
+        "tls",
     )
 
     def __init__(
@@ -145,6 +147,7 @@ class Link:
         self.timer: Timer | None = None  # the connect or handshake deadline
         self.handler: Callable[[int], None] | None = None  # its selector callback
         self.on_finish: Callable[[], None] | None = None  # called once when the link ends
+        self.tls: TlsLayer | None = None  # between the socket and the frames, on a TLS link
 
 
 def configure_socket(sock: socket.socket, settings: Settings) -> None:

@@ -20,6 +20,10 @@ closed), accepted connections still waiting for their ``Hello`` (``max_pending_h
 its proof too, and a dialled link's frames wait for the member's proof as long), frame size
 (``max_frame_bytes``). Out of file descriptors, the listener backs off and keeps accepting.
 
+With a ``TlsConfig``, every link's bytes pass through its TLS layer (``actors.transport.tls``, on
+memory BIOs: why there) between the socket and the frames; the handshake bounds above cover the TLS
+handshake too.
+
 The loop is composed of parts, one module and one logger each, which it calls and which call back
 only through what it hands them: a link's state and outbound lanes (``actors.transport.link``), the
 table of links and how frames go out and links end (``LinkTable``, ``actors.transport.table``), the
@@ -46,6 +50,7 @@ from actors.transport.dial import Dialler, cannot_connect, resolve
 from actors.transport.link import HelloCheck, Link, OnSent, notify_sent
 from actors.transport.table import LinkTable, link_end, tell_closed
 from actors.transport.timers import Timer, TimerQueue
+from actors.transport.tls import Tls, TlsConfig
 from actors.transport.traffic import Traffic
 from messages.address import Address
 from messages.local.links import LinkEnd
@@ -53,7 +58,7 @@ from messages.membership.answerer import HeartbeatAnswerer
 from messages.membership.effects import Inbound
 from messages.settings import Settings
 from messages.wire.framing import HEADER_BYTES, Codec, FrameError, encode_frame
-from messages.wire.handshake import Hello, HelloAccepted, Identity, Role
+from messages.wire.handshake import Hello, HelloAccepted, HelloRefused, Identity, Role
 
 __all__ = ["HelloCheck", "IoLoop", "OnSent", "notify_sent"]
 
@@ -73,12 +78,15 @@ class IoLoop:
     links are open (both read from any thread, for metrics).
     """
 
-    def __init__(self, codec: Codec, settings: Settings, name: str = "io") -> None:
+    def __init__(
+        self, codec: Codec, settings: Settings, name: str = "io", tls: TlsConfig | None = None
+    ) -> None:
         self._codec = codec
         self.traffic = Traffic()
         self._selector = selectors.DefaultSelector()
         self._timers = TimerQueue()
-        self._links = LinkTable(self._selector, self._timers, settings, self._on_event)
+        secure = None if tls is None else Tls(tls, codec, _READ_BYTES)
+        self._links = LinkTable(self._selector, self._timers, settings, self._on_event, secure)
         self._acceptor = Acceptor(self._links, self._selector, codec, settings)
         self._dialler = Dialler(self._links, codec, settings)
         self._stopping = False
@@ -302,7 +310,7 @@ class IoLoop:
 
     def _read(self, link: Link) -> None:
         try:
-            data = link.sock.recv(_READ_BYTES)
+            data = link.sock.recv(_READ_BYTES) if link.tls is None else link.tls.recv(_READ_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as error:
@@ -330,7 +338,13 @@ class IoLoop:
         except FrameError as error:
             reason = f"bad input from {link.name}: {error}"
             logger.warning("Closing link: %s", reason)
-            self._links.finish(link, reason)
+            if link.check_hello is None:
+                self._links.finish(link, reason)
+                return
+            # Before its Hello (a TLS ClientHello to a plain member, say): the peer hears why.
+            refusal = HelloRefused(reason=f"bad first frame: {error}")
+            self._links.queue(link, encode_frame(self._codec.encode(refusal)))
+            self._links.start_closing(link, reason)
         except pykka.ActorDeadError:
             self._links.finish(link, "the actor this link delivers to has stopped")
 

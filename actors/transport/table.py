@@ -32,6 +32,7 @@ from actors.transport.link import (
     requeue,
 )
 from actors.transport.timers import Timer, TimerQueue
+from actors.transport.tls import Tls
 from messages.address import Address
 from messages.local.links import LinkClosed, LinkEnd
 from messages.settings import Settings
@@ -50,8 +51,10 @@ class LinkTable:
         timers: TimerQueue,
         settings: Settings,
         on_event: Callable[[Link, int], None],
+        tls: Tls | None = None,
     ) -> None:
         self._selector = selector
+        self._tls = tls  # every link's layer, when the node uses TLS
         self._timers = timers
         self._settings = settings
         self._on_event = on_event  # the loop's handler of a link's selector events
@@ -82,6 +85,8 @@ class LinkTable:
         """Register ``link`` with the selector; past ``max_links``, the least recently used
         link is closed."""
         self._links[link.id] = link
+        if self._tls is not None:
+            self._secure(link)
         link.interest = interest
         link.handler = lambda mask: self._on_event(link, mask)
         self._selector.register(link.sock, interest, link.handler)
@@ -91,6 +96,22 @@ class LinkTable:
             reason = f"the link limit ({limit}) is reached: closing the least recently used link"
             logger.warning("Closing link to %s: %s", oldest.name, reason)
             self.finish(oldest, reason)
+
+    def _secure(self, link: Link) -> None:
+        """Put a TLS layer under the frames of ``link``. A dialled link must finish its TLS
+        handshake within ``handshake_timeout`` (an accepted one, say its Hello)."""
+        assert self._tls is not None
+        self._tls.attach(link, lambda: self._written.__setitem__(link.id, link))
+        if link.check_hello is None:
+            timeout = self._settings.handshake_timeout
+
+            def overdue() -> None:
+                if self.holds(link) and link.tls is not None and not link.tls.established:
+                    reason = f"no TLS handshake with {link.name} within {timeout:g} s"
+                    logger.warning("Closing link: %s", reason)
+                    self.finish(link, reason)
+
+            self.after(timeout, overdue)
 
     def touch(self, link: Link) -> None:
         link.last_active = time.monotonic()
@@ -127,13 +148,16 @@ class LinkTable:
         return [link for link in written.values() if self.holds(link) and not link.connecting]
 
     def flush(self, link: Link) -> None:
-        """Send what the socket takes now, membership frames first; watch for writability while
-        anything is left."""
-        while link.outbound_bytes:
+        """Send what the socket takes now, membership frames first (through the link's TLS
+        layer, which takes a batch whole or not at all, and may hold ciphertext); watch for
+        writability while anything is left."""
+        tls = link.tls
+        while link.outbound_bytes or (tls is not None and tls.unsent):
             batch = next_batch(link)
             size = sum(len(queued.frame) for queued in batch)
+            data = b"".join(queued.frame for queued in batch)
             try:
-                sent = link.sock.send(b"".join(queued.frame for queued in batch))
+                sent = link.sock.send(data) if tls is None else tls.send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as error:
@@ -141,12 +165,13 @@ class LinkTable:
                 self.finish(link, f"write failed: {error}", link_end(error))
                 return
             consume(link, batch, sent)
-            if sent < size:
+            if sent < size or not size:  # no size: TLS ciphertext only
                 break
-        if not link.outbound_bytes and link.closing is not None:
+        waiting = link.outbound_bytes if tls is None else tls.waiting(link.outbound_bytes)
+        if not waiting and link.closing is not None:
             self.finish(link, link.closing)
             return
-        self.watch(link, selectors.EVENT_WRITE if link.outbound_bytes else 0)
+        self.watch(link, selectors.EVENT_WRITE if waiting else 0)
 
     def watch(self, link: Link, write: int) -> None:
         """Watch ``link`` for reading (unless it is closing) and ``write``."""
@@ -163,7 +188,7 @@ class LinkTable:
         """Close once the queued frames have gone out, or after ``connect_timeout``."""
         if link.closing is not None:
             return
-        if not link.outbound_bytes:
+        if not link.outbound_bytes and (link.tls is None or not link.tls.unsent):
             self.finish(link, reason)
             return
         link.closing = reason

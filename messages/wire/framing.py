@@ -125,7 +125,7 @@ class FrameDecoder:
         """Bytes received that are not yet part of a complete frame."""
         return len(self._buffer) - self._offset
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | memoryview) -> list[bytes]:
         """Add received bytes; return the payloads of every frame completed by them, in order."""
         if self._error is not None:
             raise self._error
