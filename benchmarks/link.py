@@ -42,6 +42,7 @@ from messages.local.commands import Listen
 from messages.membership.effects import Inbound, SendTo
 from messages.membership.protocol import Heartbeat
 from messages.messaging.envelope import Envelope, Tell
+from messages.messaging.versions import EMPTY_DIGEST
 from messages.settings import Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import FrameDecoder, encode_frame
@@ -194,8 +195,7 @@ def loop_to_loop(wire: Sequence[Any], tls: tuple[TlsConfig, TlsConfig] | None) -
 def blobs(count: int, size: int) -> list[Envelope]:
     payload = msgspec.msgpack.encode(b"\xa5" * size)
     body = Tell(to="sink", kind="Blob", payload=msgspec.Raw(payload))
-    version = msgspec.Raw(msgspec.msgpack.encode({}))
-    return [Envelope("sender", n + 1, version, body) for n in range(count)]
+    return [Envelope("sender", n + 1, EMPTY_DIGEST, body) for n in range(count)]
 
 
 def tls_configs(directory: Path) -> tuple[TlsConfig, TlsConfig]:

@@ -2,7 +2,8 @@
 
 It keeps the node's two kinds of clock apart. The membership version (a ``VectorClock`` the
 membership actor reports after each state it adopts) is what envelopes depend on: an envelope
-carries the version its sender had seen and waits here until this node has reached it. The causal
+names the version its sender had seen by its digest (with the clock itself when the receiver may
+not know it yet) and waits here until this node has reached it. The causal
 clock of publishes counts publishes per member and orders them across members. Merging one into the
 other would be unsound: membership versions lose the entries of removed members and are merged as
 a CRDT (a causal count folded in would make states look newer than they are), and a membership
@@ -36,6 +37,7 @@ from messages.membership.effects import Inbound, MembershipReached, SendTo
 from messages.messaging.causal import CausalBuffer, HoldBackOverflow, Stamped
 from messages.messaging.delivery import DeliveryQueue, Release
 from messages.messaging.envelope import Envelope, Publish
+from messages.messaging.versions import Definitions, version_digest
 from messages.settings import Settings
 from messages.vector_clock import VectorClock
 
@@ -46,7 +48,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_encoder = msgspec.msgpack.Encoder()
 _Arrival = tuple[Envelope, int | None, str]  # an envelope, the link it came on, its peer
 
 StartPeers = Callable[[pykka.ActorRef[Any]], tuple[pykka.ActorRef[Any], pykka.ActorRef[Any]]]
@@ -83,8 +84,9 @@ class OrderingActor(pykka.ThreadingActor):
     Envelopes wait in a ``DeliveryQueue`` (FIFO per sender, the sender's membership reached, at
     most ``causal_wait``), publishes then in a ``CausalBuffer`` (in causal order across members),
     and go to the router as ``Deliver``. Outbound: ``SendEnvelope`` and ``PublishEnvelope`` are
-    stamped with the next sequence for their receiver and this node's membership version and go to
-    the transport.
+    stamped with the next sequence for their receiver and the digest of this node's membership
+    version (its clock too, when ``Definitions`` says the receiver needs it) and go to the
+    transport.
 
     It is built with every ref it needs: ``transport``, and the membership actor and the router,
     which need its ref in turn and so are started by ``start_peers`` with it (pykka sets
@@ -115,7 +117,11 @@ class OrderingActor(pykka.ThreadingActor):
         )
         self._publishes = CausalBuffer(settings.max_held_messages, join_late=True)
         self._sequences: dict[str, int] = {}
-        self._version = _encoder.encode(VectorClock())
+        self._version = VectorClock()
+        self._digest = version_digest(self._version)
+        # Sent again after half the wait: a definition lost with a link is back before the
+        # receiver gives up on the gap the loss left.
+        self._definitions = Definitions(settings.causal_wait / 2)
         self._expiry: Timer | None = None
         self._membership_messages = 0
         self._delivered = 0
@@ -148,7 +154,7 @@ class OrderingActor(pykka.ThreadingActor):
             case PublishEnvelope():
                 self._publish(message)
             case MembershipReached(version=version, removed=removed):
-                self._version = _encoder.encode(version)
+                self._version, self._digest = version, version_digest(version)
                 self._deliver(self._queue.reached(version, removed, time.monotonic()))
             case ExpireHeld():
                 self._expiry = None
@@ -170,9 +176,10 @@ class OrderingActor(pykka.ThreadingActor):
             released = self._queue.offer(
                 envelope.sender,
                 envelope.sequence,
-                bytes(envelope.version),
+                envelope.version,
                 (envelope, link, peer),
                 time.monotonic(),
+                envelope.version_clock,
             )
         except ValueError as error:
             logger.warning("Dropped an envelope from %s (%s): %s", peer, envelope.sender, error)
@@ -244,7 +251,9 @@ class OrderingActor(pykka.ThreadingActor):
     def _stamp(self, to: str, body: Any) -> Envelope:
         sequence = self._sequences.get(to, 0) + 1
         self._sequences[to] = sequence
-        return Envelope(self._node_id, sequence, msgspec.Raw(self._version), body)
+        defined = self._definitions.needed(to, self._digest, time.monotonic())
+        clock = self._version if defined else None
+        return Envelope(self._node_id, sequence, self._digest, body, clock)
 
     def _send(
         self, to: str, body: Any, address: Any, link: int | None, on_sent: Any = None
