@@ -62,6 +62,50 @@ def test_a_member_this_node_removed_counts_as_seen() -> None:
     assert offer(queue, "a", 1, version(m1=2, gone=7), 0.0) == [Release("a1", None)]
 
 
+def test_a_version_defined_once_resolves_the_envelopes_that_name_it_alone() -> None:
+    queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
+    queue.reached(VectorClock({"m1": 3}), frozenset(), 0.0)
+    needs = version(m1=3)
+    assert offer(queue, "a", 1, needs, 0.0) == [Release("a1", None)]
+    assert queue.offer("a", 2, version_digest(needs), "a2", 0.0) == [Release("a2", None)]
+
+
+def test_a_version_this_node_adopted_needs_no_definition() -> None:
+    queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
+    queue.reached(VectorClock({"m1": 3, "m2": 1}), frozenset(), 0.0)
+    digest = version_digest(version(m2=1, m1=3))  # the same clock, entries in another order
+    assert queue.offer("a", 1, digest, "a1", 0.0) == [Release("a1", None)]
+
+
+def test_a_version_merged_away_is_reached_by_a_later_one_without_waiting() -> None:
+    """The receiver never adopts the sender's version itself (it merged a change of its own
+    into it): the definition says what it needs, and a later version has it."""
+    queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
+    queue.reached(VectorClock({"m1": 4, "r": 1}), frozenset(), 0.0)
+    assert offer(queue, "a", 1, version(m1=3), 0.0) == [Release("a1", None)]
+
+
+def test_an_unknown_version_waits_for_its_definition_from_any_sender() -> None:
+    queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
+    needs = version(m1=1)
+    assert queue.offer("a", 1, version_digest(needs), "a1", 0.0) == []
+    assert queue.offer("a", 2, NONE, "a2", 0.0) == []  # FIFO: behind a1
+    assert queue.reached(VectorClock({"m1": 1, "r": 1}), frozenset(), 0.1) == []  # unknown
+    released = queue.offer("b", 1, version_digest(needs), "b1", 0.2, needs)  # b defines it
+    assert sorted(items(released)) == ["a1", "a2", "b1"]
+    assert items(released)[:2] == ["a1", "a2"] or items(released)[1:] == ["a1", "a2"]
+    assert queue.held == 0
+
+
+def test_a_version_never_defined_is_given_up_after_causal_wait_and_says_so() -> None:
+    queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
+    queue.offer("a", 1, version_digest(version(m9=1)), "a1", 0.0)
+    assert queue.expire(WAIT / 2) == []
+    assert queue.expire(WAIT) == [
+        Release("a1", "the membership version its sender had is unknown here")
+    ]
+
+
 def test_a_lost_message_is_skipped_after_causal_wait_and_says_so() -> None:
     queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
     queue.offer("a", 1, NONE, "a1", 0.0)

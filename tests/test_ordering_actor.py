@@ -53,7 +53,7 @@ class Rig:
         """An envelope from ``sender`` that names (and defines) the version it ``needs``."""
         identity = Identity(sender, Role.MEMBER)
         digest = EMPTY_DIGEST if needs is None else version_digest(needs)
-        envelope = Envelope(sender, sequence, digest, body, needs)
+        envelope = Envelope(sequence=sequence, version=digest, body=body, version_clock=needs)
         return Inbound(envelope, 7, sender, identity)
 
     def delivered(self) -> list[Any]:
@@ -149,7 +149,9 @@ def test_an_unreadable_version_is_dropped_and_the_actor_keeps_working(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A version whose clock is not the one its digest names."""
-    forged = Envelope("a", 1, EMPTY_DIGEST, tell(1), VectorClock({"m": 1}))
+    forged = Envelope(
+        sequence=1, version=EMPTY_DIGEST, body=tell(1), version_clock=VectorClock({"m": 1})
+    )
     with caplog.at_level(logging.WARNING, logger="actors.messaging.ordering"):
         rig.actor.tell(Inbound(forged, 7, "a", Identity("a", Role.MEMBER)))
         rig.actor.tell(rig.envelope("a", 1, tell(1)))
@@ -169,6 +171,7 @@ def test_sends_are_stamped_with_a_sequence_per_receiver_and_this_nodes_membershi
     assert {m.message.version for m in sent} == {version_digest(VectorClock({"m": 5}))}
     # The version's clock goes with the first envelope to each receiver, not with the next ones.
     assert [m.message.version_clock for m in sent] == [VectorClock({"m": 5})] * 2 + [None]
+    assert {m.message.sender for m in sent} == {""}  # the receiver knows it from the link
 
 
 def test_answers_go_straight_to_the_io_thread_and_member_envelopes_to_the_transport(
@@ -220,7 +223,10 @@ def test_an_own_publish_reaches_this_nodes_subscribers_and_every_member(rig: Rig
 def test_membership_messages_overtake_a_backlog_of_envelopes() -> None:
     """A burst of application messages waiting in the inbox never holds up a heartbeat."""
     inbox = OrderingActor._create_actor_inbox()
-    envelopes = [Inbound(Envelope("a", n, EMPTY_DIGEST, tell(n)), 1, "a") for n in range(3)]
+    envelopes = [
+        Inbound(Envelope(sequence=n + 1, version=EMPTY_DIGEST, body=tell(n)), 1, "a")
+        for n in range(3)
+    ]
     heartbeat = Inbound(Heartbeat("a", "me", 1), 1, "a")
 
     class Item:  # what pykka puts in an inbox: the message and where a reply goes

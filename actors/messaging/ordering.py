@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.messaging.outcomes import local_envelope
 from actors.transport.loop import IoLoop, notify_sent
 from actors.transport.timers import Timer
 from messages.local.routing import (
@@ -134,9 +135,11 @@ class OrderingActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         match message:
             case Inbound(message=Envelope(sender=sender) as envelope, link=link, peer=peer) if (
-                message.identity is not None and message.identity.uuid == sender
+                message.identity is not None and sender in ("", message.identity.uuid)
             ):
-                self._on_envelope(envelope, link, peer)
+                # An envelope leaves its sender out: it is the link's (see Envelope).
+                sender = message.identity.uuid
+                self._on_envelope(msgspec.structs.replace(envelope, sender=sender), link, peer)
             case Inbound(message=Envelope(sender=sender), peer=peer, identity=identity):
                 # Nobody writes into another sender's ordered stream.
                 logger.warning(
@@ -253,7 +256,7 @@ class OrderingActor(pykka.ThreadingActor):
         self._sequences[to] = sequence
         defined = self._definitions.needed(to, self._digest, time.monotonic())
         clock = self._version if defined else None
-        return Envelope(self._node_id, sequence, self._digest, body, clock)
+        return Envelope(sequence=sequence, version=self._digest, body=body, version_clock=clock)
 
     def _send(
         self, to: str, body: Any, address: Any, link: int | None, on_sent: Any = None
@@ -274,6 +277,6 @@ class OrderingActor(pykka.ThreadingActor):
         own subscribers get it at once (a node's own publish is delivered when it is sent)."""
         own = self._publishes.stamp(self._node_id, None)
         body = Publish(publish.topic, publish.kind, msgspec.Raw(publish.payload), own.clock)
-        self._hand_on(Deliver(self._stamp(self._node_id, body), None, "this member"))
+        self._hand_on(Deliver(local_envelope(self._node_id, body), None, "this member"))
         for member, address in publish.destinations:
             self._send(member, body, address, None)

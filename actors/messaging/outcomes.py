@@ -119,4 +119,4 @@ def remote_error(error: TypeError | RemoteError) -> RemoteError:
 
 def local_envelope(sender: str, body: Any) -> Envelope:
     """An envelope that never leaves this node (to one of its own actors)."""
-    return Envelope(sender, 1, EMPTY_DIGEST, body)
+    return Envelope(sender=sender, sequence=1, version=EMPTY_DIGEST, body=body)
