@@ -38,7 +38,7 @@ from messages.membership.effects import Inbound, MembershipReached, SendTo
 from messages.messaging.causal import CausalBuffer, HoldBackOverflow, Stamped
 from messages.messaging.delivery import DeliveryQueue, Release
 from messages.messaging.envelope import Envelope, Publish
-from messages.messaging.versions import Definitions, version_digest
+from messages.messaging.versions import Definitions
 from messages.settings import Settings
 from messages.vector_clock import VectorClock
 
@@ -119,7 +119,7 @@ class OrderingActor(pykka.ThreadingActor):
         self._publishes = CausalBuffer(settings.max_held_messages, join_late=True)
         self._sequences: dict[str, int] = {}
         self._version = VectorClock()
-        self._digest = version_digest(self._version)
+        self._digest = self._queue.digest
         # Sent again after half the wait: a definition lost with a link is back before the
         # receiver gives up on the gap the loss left.
         self._definitions = Definitions(settings.causal_wait / 2)
@@ -157,8 +157,9 @@ class OrderingActor(pykka.ThreadingActor):
             case PublishEnvelope():
                 self._publish(message)
             case MembershipReached(version=version, removed=removed):
-                self._version, self._digest = version, version_digest(version)
-                self._deliver(self._queue.reached(version, removed, time.monotonic()))
+                released = self._queue.reached(version, removed, time.monotonic())
+                self._version, self._digest = version, self._queue.digest
+                self._deliver(released)
             case ExpireHeld():
                 self._expiry = None
                 now = time.monotonic()

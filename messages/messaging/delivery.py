@@ -67,6 +67,8 @@ class DeliveryQueue(Generic[T]):
         self._version = VectorClock()
         self._removed: Set[str] = frozenset()
         self._known = VersionTable()
+        self.digest = version_digest(self._version)
+        """The digest of this node's membership version."""
         self._reached: dict[int, None] = {}  # digests known reached, oldest first (bounded)
         self.duplicates = 0
 
@@ -79,9 +81,8 @@ class DeliveryQueue(Generic[T]):
         what waited for it."""
         self._version = version
         self._removed = removed
-        digest = version_digest(version)
-        self._known.learn(digest, version)
-        self._note_reached(digest)
+        self.digest = self._known.adopt(version)
+        self._note_reached(self.digest)
         released: list[Release[T]] = []
         for sender in list(self._senders):
             self._release(sender, now, released)

@@ -81,10 +81,19 @@ class VersionTable:
         return clock
 
     def learn(self, digest: int, clock: VectorClock) -> bool:
-        """Keep ``clock`` under ``digest``; True if it was not known. Raises ``ValueError`` (and
-        keeps nothing) when ``clock`` does not hash to ``digest``."""
+        """Keep ``clock``, defined by a peer, under ``digest``; True if it was not known. Raises
+        ``ValueError`` (and keeps nothing) when ``clock`` does not hash to ``digest``."""
         if version_digest(clock) != digest:
             raise ValueError(f"bad version: its clock does not hash to its digest {digest}")
+        return self._keep(digest, clock)
+
+    def adopt(self, clock: VectorClock) -> int:
+        """Keep ``clock``, a version this node has adopted; return its digest."""
+        digest = version_digest(clock)
+        self._keep(digest, clock)
+        return digest
+
+    def _keep(self, digest: int, clock: VectorClock) -> bool:
         if self.get(digest) is not None:
             return False
         if len(self._clocks) >= self._capacity:
