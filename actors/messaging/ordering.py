@@ -137,9 +137,9 @@ class OrderingActor(pykka.ThreadingActor):
             case Inbound(message=Envelope(sender=sender) as envelope, link=link, peer=peer) if (
                 message.identity is not None and sender in ("", message.identity.uuid)
             ):
-                # An envelope leaves its sender out: it is the link's (see Envelope).
-                sender = message.identity.uuid
-                self._on_envelope(msgspec.structs.replace(envelope, sender=sender), link, peer)
+                if not sender:  # left out on the wire: it is the link's (see Envelope)
+                    envelope = msgspec.structs.replace(envelope, sender=message.identity.uuid)
+                self._on_envelope(envelope, link, peer)
             case Inbound(message=Envelope(sender=sender), peer=peer, identity=identity):
                 # Nobody writes into another sender's ordered stream.
                 logger.warning(

@@ -67,8 +67,7 @@ class DeliveryQueue(Generic[T]):
         self._version = VectorClock()
         self._removed: Set[str] = frozenset()
         self._known = VersionTable()
-        self.digest = version_digest(self._version)
-        """The digest of this node's membership version."""
+        self.digest = version_digest(self._version)  # of this node's membership version
         self._reached: dict[int, None] = {}  # digests known reached, oldest first (bounded)
         self.duplicates = 0
 
