@@ -42,12 +42,15 @@ from messages.local.commands import Listen
 from messages.membership.effects import Inbound, SendTo
 from messages.membership.protocol import Heartbeat
 from messages.messaging.envelope import Envelope, Tell
-from messages.settings import Settings
+from messages.messaging.versions import EMPTY_DIGEST
+from messages.settings import PROTOCOL_VERSION, Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.framing import FrameDecoder, encode_frame
 from messages.wire.handshake import Hello, Role
 
-HELLO = Hello(cluster_name="bench", protocol_version=1, uuid="sender", role=Role.MEMBER)
+HELLO = Hello(
+    cluster_name="bench", protocol_version=PROTOCOL_VERSION, uuid="sender", role=Role.MEMBER
+)
 LOOPS: list[IoLoop] = []  # stopped after each repetition
 
 
@@ -194,8 +197,7 @@ def loop_to_loop(wire: Sequence[Any], tls: tuple[TlsConfig, TlsConfig] | None) -
 def blobs(count: int, size: int) -> list[Envelope]:
     payload = msgspec.msgpack.encode(b"\xa5" * size)
     body = Tell(to="sink", kind="Blob", payload=msgspec.Raw(payload))
-    version = msgspec.Raw(msgspec.msgpack.encode({}))
-    return [Envelope("sender", n + 1, version, body) for n in range(count)]
+    return [Envelope(sequence=n + 1, version=EMPTY_DIGEST, body=body) for n in range(count)]
 
 
 def tls_configs(directory: Path) -> tuple[TlsConfig, TlsConfig]:

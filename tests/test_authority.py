@@ -22,7 +22,7 @@ from messages.member import Member, MemberStatus
 from messages.membership.protocol import ClientUpdate, Gossip, Join, RemovalNotice, Watch
 from messages.membership.state import MembershipState
 from messages.messaging.envelope import Ask, Envelope, Failure
-from messages.vector_clock import VectorClock
+from messages.messaging.versions import EMPTY_DIGEST
 from messages.wire.handshake import Role
 
 
@@ -134,7 +134,7 @@ def test_an_envelope_with_another_senders_name_is_dropped(cluster: ClusterHarnes
     sender, receiver = cluster.nodes[0], cluster.nodes[1]
     before = delivered(receiver)
     client_uuid = str(uuid_module.uuid4())
-    version = msgspec.Raw(msgspec.msgpack.encode(VectorClock()))
+    version = EMPTY_DIGEST
     payload = msgspec.Raw(msgspec.msgpack.encode(1))
     with speak_as(cluster, receiver, Role.CLIENT, client_uuid) as link:
         for ask_id, name in ((1, sender.uuid), (2, client_uuid)):

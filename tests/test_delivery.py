@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import collections
 
-import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from messages.messaging.delivery import DeliveryQueue, Release
+from messages.messaging.versions import EMPTY_DIGEST, version_digest
 from messages.vector_clock import VectorClock
 
 WAIT = 2.0
-NONE = msgspec.msgpack.encode(VectorClock())
+NONE = EMPTY_DIGEST
 
 
-def version(**entries: int) -> bytes:
-    return msgspec.msgpack.encode(VectorClock(dict(entries)))
+def version(**entries: int) -> VectorClock:
+    return VectorClock(dict(entries))
+
+
+def offer(
+    queue: DeliveryQueue[str], sender: str, sequence: int, needs: VectorClock, now: float
+) -> list[Release[str]]:
+    """An envelope that names ``needs`` by its digest and defines it (its first to this node)."""
+    item = f"{sender}{sequence}"
+    return queue.offer(sender, sequence, version_digest(needs), item, now, needs)
 
 
 def items(released: list[Release[str]]) -> list[str]:
@@ -42,7 +50,7 @@ def test_out_of_order_envelopes_wait_for_the_gap_then_go_in_order() -> None:
 def test_an_envelope_waits_until_this_member_has_seen_the_senders_membership() -> None:
     queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
     queue.reached(VectorClock({"m1": 3}), frozenset(), 0.0)
-    assert queue.offer("a", 1, version(m1=3, m2=1), "a1", 0.0) == []
+    assert offer(queue, "a", 1, version(m1=3, m2=1), 0.0) == []
     assert queue.offer("a", 2, NONE, "a2", 0.0) == []  # FIFO: behind a1
     assert queue.reached(VectorClock({"m1": 3}), frozenset(), 0.5) == []
     assert items(queue.reached(VectorClock({"m1": 4, "m2": 1}), frozenset(), 0.6)) == ["a1", "a2"]
@@ -51,7 +59,51 @@ def test_an_envelope_waits_until_this_member_has_seen_the_senders_membership() -
 def test_a_member_this_node_removed_counts_as_seen() -> None:
     queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
     queue.reached(VectorClock({"m1": 3}), frozenset({"gone"}), 0.0)
-    assert queue.offer("a", 1, version(m1=2, gone=7), "a1", 0.0) == [Release("a1", None)]
+    assert offer(queue, "a", 1, version(m1=2, gone=7), 0.0) == [Release("a1", None)]
+
+
+def test_a_version_defined_once_resolves_the_envelopes_that_name_it_alone() -> None:
+    queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
+    queue.reached(VectorClock({"m1": 3}), frozenset(), 0.0)
+    needs = version(m1=3)
+    assert offer(queue, "a", 1, needs, 0.0) == [Release("a1", None)]
+    assert queue.offer("a", 2, version_digest(needs), "a2", 0.0) == [Release("a2", None)]
+
+
+def test_a_version_this_node_adopted_needs_no_definition() -> None:
+    queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
+    queue.reached(VectorClock({"m1": 3, "m2": 1}), frozenset(), 0.0)
+    digest = version_digest(version(m2=1, m1=3))  # the same clock, entries in another order
+    assert queue.offer("a", 1, digest, "a1", 0.0) == [Release("a1", None)]
+
+
+def test_a_version_merged_away_is_reached_by_a_later_one_without_waiting() -> None:
+    """The receiver never adopts the sender's version itself (it merged a change of its own
+    into it): the definition says what it needs, and a later version has it."""
+    queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
+    queue.reached(VectorClock({"m1": 4, "r": 1}), frozenset(), 0.0)
+    assert offer(queue, "a", 1, version(m1=3), 0.0) == [Release("a1", None)]
+
+
+def test_an_unknown_version_waits_for_its_definition_from_any_sender() -> None:
+    queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
+    needs = version(m1=1)
+    assert queue.offer("a", 1, version_digest(needs), "a1", 0.0) == []
+    assert queue.offer("a", 2, NONE, "a2", 0.0) == []  # FIFO: behind a1
+    assert queue.reached(VectorClock({"m1": 1, "r": 1}), frozenset(), 0.1) == []  # unknown
+    released = queue.offer("b", 1, version_digest(needs), "b1", 0.2, needs)  # b defines it
+    assert sorted(items(released)) == ["a1", "a2", "b1"]
+    assert items(released)[:2] == ["a1", "a2"] or items(released)[1:] == ["a1", "a2"]
+    assert queue.held == 0
+
+
+def test_a_version_never_defined_is_given_up_after_causal_wait_and_says_so() -> None:
+    queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
+    queue.offer("a", 1, version_digest(version(m9=1)), "a1", 0.0)
+    assert queue.expire(WAIT / 2) == []
+    assert queue.expire(WAIT) == [
+        Release("a1", "the membership version its sender had is unknown here")
+    ]
 
 
 def test_a_lost_message_is_skipped_after_causal_wait_and_says_so() -> None:
@@ -73,7 +125,7 @@ def test_a_lost_message_is_skipped_after_causal_wait_and_says_so() -> None:
 
 def test_a_membership_never_reached_is_given_up_after_causal_wait() -> None:
     queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
-    queue.offer("a", 1, version(m9=1), "a1", 0.0)
+    offer(queue, "a", 1, version(m9=1), 0.0)
     (release,) = queue.expire(WAIT)
     assert release.item == "a1"
     assert release.late is not None
@@ -109,10 +161,10 @@ def test_a_full_hold_back_releases_the_longest_waiting_sender_late() -> None:
     assert queue.held == 2
 
 
-def test_a_version_that_is_not_a_clock_is_refused_and_holds_nothing() -> None:
+def test_a_version_whose_clock_is_not_its_digests_is_refused_and_holds_nothing() -> None:
     queue: DeliveryQueue[str] = DeliveryQueue(WAIT)
     with pytest.raises(ValueError, match="bad version"):
-        queue.offer("a", 1, b"\xc1", "a1", 0.0)
+        queue.offer("a", 1, version_digest(version(m=1)), "a1", 0.0, version(m=2))
     assert queue.held == 0
     assert queue.offer("a", 1, NONE, "a1", 0.0) == [Release("a1", None)]
 
@@ -149,7 +201,8 @@ def test_any_arrival_order_delivers_each_once_in_fifo_order_after_its_membership
             membership = min(membership + 1, 3)
             note(queue.reached(VectorClock({"m": membership}), frozenset(), now))
         sender, sequence, needs = envelope
-        note(queue.offer(sender, sequence, version(m=needs), envelope, now))
+        needed = version(m=needs)
+        note(queue.offer(sender, sequence, version_digest(needed), envelope, now, needed))
         if data.draw(st.booleans()):
             note(queue.expire(now))  # may give up waiting: late, but still in FIFO order
     membership = 3

@@ -22,6 +22,7 @@ from messages.local.routing import Deliver, GetOrderingStats, PublishEnvelope, S
 from messages.membership.effects import Inbound, MembershipReached, SendTo
 from messages.membership.protocol import Heartbeat
 from messages.messaging.envelope import Envelope, Publish, Tell
+from messages.messaging.versions import EMPTY_DIGEST, version_digest
 from messages.settings import Settings
 from messages.vector_clock import VectorClock
 from messages.wire.codec import WIRE_CODEC
@@ -29,7 +30,6 @@ from messages.wire.framing import FrameDecoder
 from messages.wire.handshake import Identity, Role
 
 TIMEOUT = 10.0
-EMPTY = msgspec.msgpack.encode(VectorClock())
 
 
 class Rig:
@@ -47,9 +47,14 @@ class Rig:
             start_peers=lambda ordering: (Sink.start(self.membership), Sink.start(self.router)),
         )
 
-    def envelope(self, sender: str, sequence: int, body: Any, version: bytes = EMPTY) -> Inbound:
+    def envelope(
+        self, sender: str, sequence: int, body: Any, needs: VectorClock | None = None
+    ) -> Inbound:
+        """An envelope from ``sender`` that names (and defines) the version it ``needs``."""
         identity = Identity(sender, Role.MEMBER)
-        return Inbound(Envelope(sender, sequence, msgspec.Raw(version), body), 7, sender, identity)
+        digest = EMPTY_DIGEST if needs is None else version_digest(needs)
+        envelope = Envelope(sequence=sequence, version=digest, body=body, version_clock=needs)
+        return Inbound(envelope, 7, sender, identity)
 
     def delivered(self) -> list[Any]:
         return [m.envelope.body for m in self.router.messages if isinstance(m, Deliver)]
@@ -115,8 +120,7 @@ def test_shuffled_envelopes_reach_the_router_in_each_senders_order(rig: Rig, see
 
 
 def test_an_envelope_waits_for_the_membership_its_sender_had_seen(rig: Rig) -> None:
-    needs = msgspec.msgpack.encode(VectorClock({"m": 2}))
-    rig.actor.tell(rig.envelope("a", 1, tell(1), needs))
+    rig.actor.tell(rig.envelope("a", 1, tell(1), VectorClock({"m": 2})))
     rig.actor.tell(rig.envelope("b", 1, tell(2)))  # envelopes keep their order among themselves
     (from_b,) = rig.router.wait_for(lambda got: len(got) == 1)
     assert from_b.envelope.sender == "b"
@@ -144,8 +148,12 @@ def test_what_waits_too_long_is_delivered_late_with_a_warning(
 def test_an_unreadable_version_is_dropped_and_the_actor_keeps_working(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A version whose clock is not the one its digest names."""
+    forged = Envelope(
+        sequence=1, version=EMPTY_DIGEST, body=tell(1), version_clock=VectorClock({"m": 1})
+    )
     with caplog.at_level(logging.WARNING, logger="actors.messaging.ordering"):
-        rig.actor.tell(rig.envelope("a", 1, tell(1), b"\xc1"))
+        rig.actor.tell(Inbound(forged, 7, "a", Identity("a", Role.MEMBER)))
         rig.actor.tell(rig.envelope("a", 1, tell(1)))
         rig.router.wait_for(lambda got: len(got) == 1)
     assert "bad version" in caplog.text
@@ -160,9 +168,10 @@ def test_sends_are_stamped_with_a_sequence_per_receiver_and_this_nodes_membershi
         rig.actor.tell(SendEnvelope(to, tell(0), address=there))
     sent = rig.transport.wait_for(lambda got: len(got) == 3)
     assert [(type(m), m.message.sequence) for m in sent] == [(SendTo, 1), (SendTo, 1), (SendTo, 2)]
-    assert msgspec.msgpack.decode(sent[0].message.version, type=VectorClock) == VectorClock(
-        {"m": 5}
-    )
+    assert {m.message.version for m in sent} == {version_digest(VectorClock({"m": 5}))}
+    # The version's clock goes with the first envelope to each receiver, not with the next ones.
+    assert [m.message.version_clock for m in sent] == [VectorClock({"m": 5})] * 2 + [None]
+    assert {m.message.sender for m in sent} == {""}  # the receiver knows it from the link
 
 
 def test_answers_go_straight_to_the_io_thread_and_member_envelopes_to_the_transport(
@@ -214,7 +223,10 @@ def test_an_own_publish_reaches_this_nodes_subscribers_and_every_member(rig: Rig
 def test_membership_messages_overtake_a_backlog_of_envelopes() -> None:
     """A burst of application messages waiting in the inbox never holds up a heartbeat."""
     inbox = OrderingActor._create_actor_inbox()
-    envelopes = [Inbound(Envelope("a", n, msgspec.Raw(EMPTY), tell(n)), 1, "a") for n in range(3)]
+    envelopes = [
+        Inbound(Envelope(sequence=n + 1, version=EMPTY_DIGEST, body=tell(n)), 1, "a")
+        for n in range(3)
+    ]
     heartbeat = Inbound(Heartbeat("a", "me", 1), 1, "a")
 
     class Item:  # what pykka puts in an inbox: the message and where a reply goes

@@ -2,7 +2,8 @@
 
 It keeps the node's two kinds of clock apart. The membership version (a ``VectorClock`` the
 membership actor reports after each state it adopts) is what envelopes depend on: an envelope
-carries the version its sender had seen and waits here until this node has reached it. The causal
+names the version its sender had seen by its digest (with the clock itself when the receiver may
+not know it yet) and waits here until this node has reached it. The causal
 clock of publishes counts publishes per member and orders them across members. Merging one into the
 other would be unsound: membership versions lose the entries of removed members and are merged as
 a CRDT (a causal count folded in would make states look newer than they are), and a membership
@@ -22,6 +23,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.messaging.outcomes import local_envelope
 from actors.transport.loop import IoLoop, notify_sent
 from actors.transport.timers import Timer
 from messages.local.routing import (
@@ -36,6 +38,7 @@ from messages.membership.effects import Inbound, MembershipReached, SendTo
 from messages.messaging.causal import CausalBuffer, HoldBackOverflow, Stamped
 from messages.messaging.delivery import DeliveryQueue, Release
 from messages.messaging.envelope import Envelope, Publish
+from messages.messaging.versions import Definitions
 from messages.settings import Settings
 from messages.vector_clock import VectorClock
 
@@ -46,7 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_encoder = msgspec.msgpack.Encoder()
 _Arrival = tuple[Envelope, int | None, str]  # an envelope, the link it came on, its peer
 
 StartPeers = Callable[[pykka.ActorRef[Any]], tuple[pykka.ActorRef[Any], pykka.ActorRef[Any]]]
@@ -83,8 +85,9 @@ class OrderingActor(pykka.ThreadingActor):
     Envelopes wait in a ``DeliveryQueue`` (FIFO per sender, the sender's membership reached, at
     most ``causal_wait``), publishes then in a ``CausalBuffer`` (in causal order across members),
     and go to the router as ``Deliver``. Outbound: ``SendEnvelope`` and ``PublishEnvelope`` are
-    stamped with the next sequence for their receiver and this node's membership version and go to
-    the transport.
+    stamped with the next sequence for their receiver and the digest of this node's membership
+    version (its clock too, when ``Definitions`` says the receiver needs it) and go to the
+    transport.
 
     It is built with every ref it needs: ``transport``, and the membership actor and the router,
     which need its ref in turn and so are started by ``start_peers`` with it (pykka sets
@@ -115,7 +118,11 @@ class OrderingActor(pykka.ThreadingActor):
         )
         self._publishes = CausalBuffer(settings.max_held_messages, join_late=True)
         self._sequences: dict[str, int] = {}
-        self._version = _encoder.encode(VectorClock())
+        self._version = VectorClock()
+        self._digest = self._queue.digest
+        # Sent again after half the wait: a definition lost with a link is back before the
+        # receiver gives up on the gap the loss left.
+        self._definitions = Definitions(settings.causal_wait / 2)
         self._expiry: Timer | None = None
         self._membership_messages = 0
         self._delivered = 0
@@ -128,8 +135,10 @@ class OrderingActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         match message:
             case Inbound(message=Envelope(sender=sender) as envelope, link=link, peer=peer) if (
-                message.identity is not None and message.identity.uuid == sender
+                message.identity is not None and sender in ("", message.identity.uuid)
             ):
+                if not sender:  # left out on the wire: it is the link's (see Envelope)
+                    envelope = msgspec.structs.replace(envelope, sender=message.identity.uuid)
                 self._on_envelope(envelope, link, peer)
             case Inbound(message=Envelope(sender=sender), peer=peer, identity=identity):
                 # Nobody writes into another sender's ordered stream.
@@ -148,8 +157,9 @@ class OrderingActor(pykka.ThreadingActor):
             case PublishEnvelope():
                 self._publish(message)
             case MembershipReached(version=version, removed=removed):
-                self._version = _encoder.encode(version)
-                self._deliver(self._queue.reached(version, removed, time.monotonic()))
+                released = self._queue.reached(version, removed, time.monotonic())
+                self._version, self._digest = version, self._queue.digest
+                self._deliver(released)
             case ExpireHeld():
                 self._expiry = None
                 now = time.monotonic()
@@ -170,9 +180,10 @@ class OrderingActor(pykka.ThreadingActor):
             released = self._queue.offer(
                 envelope.sender,
                 envelope.sequence,
-                bytes(envelope.version),
+                envelope.version,
                 (envelope, link, peer),
                 time.monotonic(),
+                envelope.version_clock,
             )
         except ValueError as error:
             logger.warning("Dropped an envelope from %s (%s): %s", peer, envelope.sender, error)
@@ -244,7 +255,9 @@ class OrderingActor(pykka.ThreadingActor):
     def _stamp(self, to: str, body: Any) -> Envelope:
         sequence = self._sequences.get(to, 0) + 1
         self._sequences[to] = sequence
-        return Envelope(self._node_id, sequence, msgspec.Raw(self._version), body)
+        defined = self._definitions.needed(to, self._digest, time.monotonic())
+        clock = self._version if defined else None
+        return Envelope(sequence=sequence, version=self._digest, body=body, version_clock=clock)
 
     def _send(
         self, to: str, body: Any, address: Any, link: int | None, on_sent: Any = None
@@ -265,6 +278,6 @@ class OrderingActor(pykka.ThreadingActor):
         own subscribers get it at once (a node's own publish is delivered when it is sent)."""
         own = self._publishes.stamp(self._node_id, None)
         body = Publish(publish.topic, publish.kind, msgspec.Raw(publish.payload), own.clock)
-        self._hand_on(Deliver(self._stamp(self._node_id, body), None, "this member"))
+        self._hand_on(Deliver(local_envelope(self._node_id, body), None, "this member"))
         for member, address in publish.destinations:
             self._send(member, body, address, None)

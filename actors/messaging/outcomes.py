@@ -20,7 +20,7 @@ import pykka
 from actors.messaging.futures import fail, settle
 from messages.local.routing import RemoteAsk, RemoteFailure, RemoteReply
 from messages.messaging.envelope import Answer, Envelope, Failure
-from messages.vector_clock import VectorClock
+from messages.messaging.versions import EMPTY_DIGEST
 from messages.wire.remote import NoSuchActor, RemoteError, UnknownMessageType, encode_payload
 
 __all__ = [
@@ -117,9 +117,6 @@ def remote_error(error: TypeError | RemoteError) -> RemoteError:
     return failure
 
 
-_NO_VERSION = msgspec.msgpack.encode(VectorClock())
-
-
 def local_envelope(sender: str, body: Any) -> Envelope:
     """An envelope that never leaves this node (to one of its own actors)."""
-    return Envelope(sender, 1, msgspec.Raw(_NO_VERSION), body)
+    return Envelope(sender=sender, sequence=1, version=EMPTY_DIGEST, body=body)

@@ -1,15 +1,19 @@
 """Pure hold-back of application envelopes: per-sender FIFO, and the membership each depends on.
 
 Each envelope from a sender carries the sender's sequence number for this receiver (1, 2, ...)
-and the membership version the sender had seen when it sent it. ``DeliveryQueue`` delivers the
+and the digest of the membership version the sender had seen when it sent it, with that version's
+clock when the sender defines it (``messages.messaging.versions``). ``DeliveryQueue`` delivers the
 envelopes of each sender in sequence order, and each only once this node's membership has reached
 that version: every entry of it is at most this node's, or belongs to a member this node has
-removed. So a message that names a member arrives where that member is already known.
+removed. So a message that names a member arrives where that member is already known. A digest
+resolves against the versions this node has adopted and those senders have defined; one it cannot
+resolve yet waits like a version not reached.
 
 Waiting is bounded by ``causal_wait``: a gap that is not filled in time (the message was lost with
-a link that broke) is skipped, and a version not reached in time is given up, both released as
-*late* with the reason, so the caller can log it. Order is never traded for silence, and nothing is
-dropped but duplicates. Time is passed in; nothing here blocks or starts a thread.
+a link that broke) is skipped, and a version not reached (or never resolved) in time is given up,
+both released as *late* with the reason, so the caller can log it. Order is never traded for
+silence, and nothing is dropped but duplicates. Time is passed in; nothing here blocks or starts a
+thread.
 """
 
 from __future__ import annotations
@@ -18,19 +22,15 @@ import dataclasses
 from collections.abc import Set
 from typing import Generic, NamedTuple, TypeVar
 
-import msgspec
-
+from messages.messaging.versions import MAX_KNOWN_VERSIONS, VersionTable, version_digest
 from messages.settings import Settings
 from messages.vector_clock import VectorClock
-from messages.wire.framing import DecodeError, decode_with
 
 __all__ = ["DeliveryQueue", "Release"]
 
 _LAN = Settings.lan()
 
 T = TypeVar("T")
-
-_version_decoder = msgspec.msgpack.Decoder(VectorClock)
 
 
 class Release(NamedTuple, Generic[T]):
@@ -42,7 +42,8 @@ class Release(NamedTuple, Generic[T]):
 
 @dataclasses.dataclass
 class _Held(Generic[T]):
-    version: bytes
+    version: int
+    clock: VectorClock | None  # the version's clock, if this envelope defined it
     item: T
     since: float
 
@@ -65,8 +66,9 @@ class DeliveryQueue(Generic[T]):
         self._held_count = 0
         self._version = VectorClock()
         self._removed: Set[str] = frozenset()
-        self._reached_raw: set[bytes] = set()  # encoded versions known to be reached
-        self._decoded: dict[bytes, VectorClock] = {}  # the few versions senders have now
+        self._known = VersionTable()
+        self.digest = version_digest(self._version)  # of this node's membership version
+        self._reached: dict[int, None] = {}  # digests known reached, oldest first (bounded)
         self.duplicates = 0
 
     @property
@@ -78,18 +80,27 @@ class DeliveryQueue(Generic[T]):
         what waited for it."""
         self._version = version
         self._removed = removed
-        self._reached_raw.clear()
+        self.digest = self._known.adopt(version)
+        self._note_reached(self.digest)
         released: list[Release[T]] = []
         for sender in list(self._senders):
             self._release(sender, now, released)
         return released
 
     def offer(
-        self, sender: str, sequence: int, version: bytes, item: T, now: float
+        self,
+        sender: str,
+        sequence: int,
+        version: int,
+        item: T,
+        now: float,
+        clock: VectorClock | None = None,
     ) -> list[Release[T]]:
-        """Take one envelope's ``item``; return every item that became deliverable, in order.
-        Raises ``ValueError`` (holding nothing) for a ``version`` that is not an encoded clock."""
-        self._clock_of(version)
+        """Take one envelope's ``item``, which names the membership ``version`` by its digest
+        (and defines it when ``clock`` is given); return every item that became deliverable, in
+        order. Raises ``ValueError`` (holding nothing) for a ``clock`` whose digest is not
+        ``version``."""
+        learned = clock is not None and self._known.learn(version, clock)
         state = self._senders.setdefault(sender, _Sender())
         if sequence < state.expected or sequence in state.held:
             self.duplicates += 1
@@ -97,9 +108,11 @@ class DeliveryQueue(Generic[T]):
         released: list[Release[T]] = []
         if self._held_count >= self._max_held:
             self._give_up_oldest(now, released)
-        state.held[sequence] = _Held(version, item, now)
+        state.held[sequence] = _Held(version, clock, item, now)
         self._held_count += 1
-        self._release(sender, now, released)
+        # A version newly defined may be the one other senders' envelopes wait for.
+        for waiting in list(self._senders) if learned else [sender]:
+            self._release(waiting, now, released)
         return released
 
     def expire(self, now: float) -> list[Release[T]]:
@@ -148,41 +161,43 @@ class DeliveryQueue(Generic[T]):
                 late: str | None = f"{lost} earlier message(s) from {sender} never came"
             else:
                 late = None
-            if not self._has_reached(head.version):
+            reached = self._has_reached(head)
+            if not reached:
                 if overdue is None or head.since > overdue:
                     return
-                late = late or "this member had not yet seen the membership its sender had"
+                late = late or (
+                    "this member had not yet seen the membership its sender had"
+                    if reached is False
+                    else "the membership version its sender had is unknown here"
+                )
             del held[state.expected]
             self._held_count -= 1
             state.expected += 1
             released.append(Release(head.item, late))
 
-    def _clock_of(self, raw: bytes) -> VectorClock:
-        """The clock encoded in ``raw``, decoded once while it is current."""
-        clock = self._decoded.get(raw)
-        if clock is None:
-            try:
-                clock = decode_with(_version_decoder, raw)
-            except DecodeError as error:
-                raise ValueError(f"bad version: {error}") from None
-            if len(self._decoded) >= 64:
-                self._decoded.clear()
-            self._decoded[bytes(raw)] = clock
-        return clock
-
-    def _has_reached(self, raw: bytes) -> bool:
-        if raw in self._reached_raw:
+    def _has_reached(self, head: _Held[T]) -> bool | None:
+        """Whether this node's membership has reached ``head``'s version (None: unknown here)."""
+        digest = head.version
+        if digest in self._reached:
             return True
-        required = self._clock_of(raw)
+        required = self._known.get(digest) if head.clock is None else head.clock
+        if required is None:
+            return None
         mine, removed = self._version.timestamps, self._removed
         if all(
             mine.get(member, 0) >= n or member in removed
             for member, n in required.timestamps.items()
         ):
-            if len(self._reached_raw) < 64:
-                self._reached_raw.add(bytes(raw))
+            self._note_reached(digest)
             return True
         return False
+
+    def _note_reached(self, digest: int) -> None:
+        """Remember that ``digest`` is reached: versions only grow, so it stays reached."""
+        self._reached.pop(digest, None)
+        if len(self._reached) >= MAX_KNOWN_VERSIONS:
+            del self._reached[next(iter(self._reached))]
+        self._reached[digest] = None
 
     def _give_up_oldest(self, now: float, released: list[Release[T]]) -> None:
         """The hold-back is full: release the sender whose oldest item waited longest, late."""

@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from messages.limits import MAX_NAME_LENGTH, Counter, MemberId, Reason
+from messages.messaging.versions import VersionDigest
 from messages.vector_clock import VectorClock
 
 __all__ = [
@@ -75,14 +76,21 @@ EnvelopeBody = Tell | Ask | Answer | Failure | Publish
 """What an ``Envelope`` carries: an application message, an ask's outcome, or a publish."""
 
 
-class Envelope(msgspec.Struct, frozen=True, tag=True):
+class Envelope(msgspec.Struct, frozen=True, tag=True, omit_defaults=True, kw_only=True):
     """An application message from ``sender``, delivered in order (``messages.messaging.delivery``).
 
     ``sequence`` numbers the sender's envelopes to this receiver (1, 2, ...); ``version`` is the
-    membership version (an encoded ``VectorClock``) the sender had seen when it sent it.
+    digest of the membership version the sender had seen when it sent it
+    (``messages.messaging.versions``), 8 bytes at any cluster size. ``version_clock`` is that
+    version itself, sent only when the receiver may not know it yet (``Definitions``).
+
+    ``sender`` is left out on the wire: a receiver takes an envelope only from its sender's own
+    link, so it sets ``sender`` from the link's handshake identity (one that names another sender
+    is dropped). Envelopes within a node always name it.
     """
 
-    sender: MemberId
+    sender: MemberId = ""
     sequence: Annotated[int, msgspec.Meta(ge=1)]
-    version: msgspec.Raw
+    version: VersionDigest
     body: EnvelopeBody
+    version_clock: VectorClock | None = None
