@@ -1,0 +1,1 @@
+"""Dispatched pykka actors: many mailboxes run by one shared dispatcher thread."""
