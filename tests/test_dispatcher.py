@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pykka
 import pytest
@@ -185,7 +185,7 @@ def test_an_actor_started_by_a_dispatched_actor_shares_its_thread(
 ) -> None:
     with dispatcher.hosting():
         parent = Log.start()
-    child: pykka.ActorRef[Any] = parent.ask(("call", Log.start), timeout=TIMEOUT)
+    child = cast("pykka.ActorRef[Any]", parent.ask(("call", Log.start), timeout=TIMEOUT))
     assert child.ask("threads", timeout=TIMEOUT) == {"test-dispatcher"}
 
 
