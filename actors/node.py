@@ -15,6 +15,7 @@ import pykka
 from prometheus_client import CollectorRegistry
 
 from actors.discovery import DnsSeeds, SeedFinder
+from actors.dispatch.dispatcher import Dispatcher
 from actors.listeners.callbacks import CallbackRunner, in_callback
 from actors.listeners.cluster_service import ClusterService
 from actors.listeners.load_balancer import LoadBalancerActor
@@ -153,36 +154,38 @@ class Node(StopOnExit, Messaging):
             )
         self.member = member
         fanout = fanout_histogram()
-        self._local = LocalActors(settings, fanout.observe)
-        self.cluster = self._local.cluster
-        self.listeners = self._local.listeners
-        self.load_balancer = self._local.load_balancer
         self._termination: Termination | None = None
         self._stop_lock = threading.Lock()
-        joined: pykka.Future[None] = pykka.ThreadingFuture()
-        self._supervisor = NodeSupervisor.start(joined, self._stop)
-        self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}", tls=tls)
-        self.transport = transport.start(
-            loop=self._loop,
-            listener=listener,
-            hello=Hello(
-                cluster_name=settings.cluster_name,
-                protocol_version=PROTOCOL_VERSION,
-                uuid=member.uuid,
-                role=Role.MEMBER,
-                address=member.address,
-            ),
-            check_hello=functools.partial(check_hello, settings),
-            codec=WIRE_CODEC,
-            supervisor=self._supervisor,
-        )
-        self.ordering = OrderingActor.start(
-            member.uuid,
-            settings,
-            self._loop,
-            transport=self.transport,
-            start_peers=self._start_peers,
-        )
+        self._dispatcher = Dispatcher(f"actors-{member.address}")
+        with self._dispatcher.hosting():  # the node's own actors share its thread
+            self._local = LocalActors(settings, fanout.observe)
+            self.cluster = self._local.cluster
+            self.listeners = self._local.listeners
+            self.load_balancer = self._local.load_balancer
+            joined: pykka.Future[None] = pykka.ThreadingFuture()
+            self._supervisor = NodeSupervisor.start(joined, self._stop)
+            self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}", tls=tls)
+            self.transport = transport.start(
+                loop=self._loop,
+                listener=listener,
+                hello=Hello(
+                    cluster_name=settings.cluster_name,
+                    protocol_version=PROTOCOL_VERSION,
+                    uuid=member.uuid,
+                    role=Role.MEMBER,
+                    address=member.address,
+                ),
+                check_hello=functools.partial(check_hello, settings),
+                codec=WIRE_CODEC,
+                supervisor=self._supervisor,
+            )
+            self.ordering = OrderingActor.start(
+                member.uuid,
+                settings,
+                self._loop,
+                transport=self.transport,
+                start_peers=self._start_peers,
+            )
         view = NodeView(
             member.address,
             member.uuid,
@@ -296,7 +299,8 @@ class Node(StopOnExit, Messaging):
             self._http.stop()
         stop_wired(self._loop, self.membership, self.router, self.ordering, self.transport)
         self._local.stop()
-        self._supervisor.stop(block=False)  # this may be the supervisor's own turn
+        self._supervisor.stop(block=False)
+        self._dispatcher.stop()
         self._stopped.set()
 
 
