@@ -128,6 +128,8 @@ class Node(StopOnExit, Messaging):
     ``metrics`` is its Prometheus ``CollectorRegistry`` (its own, not the global one); with the
     ``http_address`` setting, it serves management over HTTP (docs/operations.md) at
     ``http_address`` (the bound address: port 0 picks one).
+    ``dispatcher`` is the thread its own actors share (``actors.dispatch``): an actor started in
+    ``with node.dispatcher.hosting():`` runs there too, and so must never block.
     ``transport`` is for tests: the class of the transport actor, a fault-injecting double
     (tests/support/faulty_transport.py) instead of the real one.
     """
@@ -156,8 +158,8 @@ class Node(StopOnExit, Messaging):
         fanout = fanout_histogram()
         self._termination: Termination | None = None
         self._stop_lock = threading.Lock()
-        self._dispatcher = Dispatcher(f"actors-{member.address}")
-        with self._dispatcher.hosting():  # the node's own actors share its thread
+        self.dispatcher = Dispatcher(f"actors-{member.address}")
+        with self.dispatcher.hosting():  # the node's own actors share its thread
             self._local = LocalActors(settings, fanout.observe)
             self.cluster = self._local.cluster
             self.listeners = self._local.listeners
@@ -300,7 +302,7 @@ class Node(StopOnExit, Messaging):
         stop_wired(self._loop, self.membership, self.router, self.ordering, self.transport)
         self._local.stop()
         self._supervisor.stop(block=False)
-        self._dispatcher.stop()
+        self.dispatcher.stop()
         self._stopped.set()
 
 
