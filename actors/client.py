@@ -12,6 +12,8 @@ from typing import Any
 
 import pykka
 
+from actors.dispatch.actor import DispatchedActor
+from actors.dispatch.dispatcher import Dispatcher
 from actors.listeners.lifecycle import LifecycleService
 from actors.messaging.futures import ask, fail
 from actors.messaging.ordering import OrderingActor
@@ -50,7 +52,7 @@ __all__ = ["DEFAULT_PORTS", "Client", "ClientActor", "member_addresses", "start_
 logger = logging.getLogger(__name__)
 
 
-class ClientActor(pykka.ThreadingActor):
+class ClientActor(DispatchedActor):
     """Holds one link to a member, follows the view that member pushes, and fails over to another.
 
     How a pushed state changes the view is ``messages.membership.publication.follow``: after a
@@ -254,44 +256,47 @@ class Client(StopOnExit, Messaging):
             raise ValueError("a client needs at least one member address to connect to")
         self.settings = settings
         self.uuid = str(uuid_module.uuid4())
-        self._local = LocalActors(settings)
-        self.cluster = self._local.cluster
-        self.listeners = self._local.listeners
-        self.load_balancer = self._local.load_balancer
-        self.lifecycle = LifecycleService(self.cluster)
-        self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}", tls=tls)
-        self.transport = TransportActor.start(
-            loop=self._loop,
-            listener=None,
-            hello=Hello(settings.cluster_name, PROTOCOL_VERSION, self.uuid, Role.CLIENT),
-            check_hello=functools.partial(check_hello, settings),
-            codec=WIRE_CODEC,
-        )
-        for on_change in lifecycle_listeners:
-            self.lifecycle.add_listener(on_change)
-        for member_added, member_removed in membership_listeners:
-            self.cluster.add_listener(member_added, member_removed)
-        started: pykka.Future[None] = pykka.ThreadingFuture()
-
-        def start_peers(
-            ordering: pykka.ActorRef[Any],
-        ) -> tuple[pykka.ActorRef[Any], pykka.ActorRef[Any]]:
-            """Start the client actor (it connects at once) and the router, with ``ordering``."""
-            self.actor = ClientActor.start(
-                client_uuid=self.uuid,
-                members=members,
-                listeners=self.listeners,
-                settings=settings,
+        self._dispatcher = Dispatcher(f"client-actors-{self.uuid[:8]}")
+        with self._dispatcher.hosting():  # the client's own actors share its thread
+            self._local = LocalActors(settings)
+            self.cluster = self._local.cluster
+            self.listeners = self._local.listeners
+            self.load_balancer = self._local.load_balancer
+            self.lifecycle = LifecycleService(self.cluster)
+            self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}", tls=tls)
+            self.transport = TransportActor.start(
                 loop=self._loop,
-                ordering=ordering,
-                started=started,
+                listener=None,
+                hello=Hello(settings.cluster_name, PROTOCOL_VERSION, self.uuid, Role.CLIENT),
+                check_hello=functools.partial(check_hello, settings),
+                codec=WIRE_CODEC,
             )
-            self._start_messaging(self.uuid, ordering, self.listeners, self._loop, settings)
-            return self.actor, self.router
+            for on_change in lifecycle_listeners:
+                self.lifecycle.add_listener(on_change)
+            for member_added, member_removed in membership_listeners:
+                self.cluster.add_listener(member_added, member_removed)
+            started: pykka.Future[None] = pykka.ThreadingFuture()
 
-        self.ordering = OrderingActor.start(
-            self.uuid, settings, self._loop, transport=self.transport, start_peers=start_peers
-        )
+            def start_peers(
+                ordering: pykka.ActorRef[Any],
+            ) -> tuple[pykka.ActorRef[Any], pykka.ActorRef[Any]]:
+                """Start the client actor (it connects at once) and the router, with
+                ``ordering``."""
+                self.actor = ClientActor.start(
+                    client_uuid=self.uuid,
+                    members=members,
+                    listeners=self.listeners,
+                    settings=settings,
+                    loop=self._loop,
+                    ordering=ordering,
+                    started=started,
+                )
+                self._start_messaging(self.uuid, ordering, self.listeners, self._loop, settings)
+                return self.actor, self.router
+
+            self.ordering = OrderingActor.start(
+                self.uuid, settings, self._loop, transport=self.transport, start_peers=start_peers
+            )
         self.transport.tell(Listen(deliver_to=self.ordering))
         try:
             started.get(timeout=settings.join_timeout + settings.ask_timeout)
@@ -332,6 +337,7 @@ class Client(StopOnExit, Messaging):
         if self.listeners.is_alive():
             self._local.drain(self.settings.ask_timeout)
         self._local.stop()
+        self._dispatcher.stop()
 
 
 MembershipListener = tuple[MemberCallback | None, MemberCallback | None]

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.dispatch.actor import DispatchedActor
 from actors.transport.loop import IoLoop
 from actors.transport.timers import Timer
 from messages.local.commands import GetClusterState, GetHealth, HealthReport
@@ -61,7 +62,7 @@ __all__ = ["MembershipActor"]
 logger = logging.getLogger(__name__)
 
 
-class MembershipActor(pykka.ThreadingActor):
+class MembershipActor(DispatchedActor):
     """Joins, gossips, detects failures, downs and leaves, as docs/architecture.md describes.
 
     Every protocol decision is made by the pure step function (``messages.membership.step``); this

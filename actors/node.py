@@ -15,6 +15,7 @@ import pykka
 from prometheus_client import CollectorRegistry
 
 from actors.discovery import DnsSeeds, SeedFinder
+from actors.dispatch.dispatcher import Dispatcher
 from actors.listeners.callbacks import CallbackRunner, in_callback
 from actors.listeners.cluster_service import ClusterService
 from actors.listeners.load_balancer import LoadBalancerActor
@@ -127,6 +128,8 @@ class Node(StopOnExit, Messaging):
     ``metrics`` is its Prometheus ``CollectorRegistry`` (its own, not the global one); with the
     ``http_address`` setting, it serves management over HTTP (docs/operations.md) at
     ``http_address`` (the bound address: port 0 picks one).
+    ``dispatcher`` is the thread its own actors share (``actors.dispatch``): an actor started in
+    ``with node.dispatcher.hosting():`` runs there too, and so must never block.
     ``transport`` is for tests: the class of the transport actor, a fault-injecting double
     (tests/support/faulty_transport.py) instead of the real one.
     """
@@ -153,36 +156,38 @@ class Node(StopOnExit, Messaging):
             )
         self.member = member
         fanout = fanout_histogram()
-        self._local = LocalActors(settings, fanout.observe)
-        self.cluster = self._local.cluster
-        self.listeners = self._local.listeners
-        self.load_balancer = self._local.load_balancer
         self._termination: Termination | None = None
         self._stop_lock = threading.Lock()
-        joined: pykka.Future[None] = pykka.ThreadingFuture()
-        self._supervisor = NodeSupervisor.start(joined, self._stop)
-        self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}", tls=tls)
-        self.transport = transport.start(
-            loop=self._loop,
-            listener=listener,
-            hello=Hello(
-                cluster_name=settings.cluster_name,
-                protocol_version=PROTOCOL_VERSION,
-                uuid=member.uuid,
-                role=Role.MEMBER,
-                address=member.address,
-            ),
-            check_hello=functools.partial(check_hello, settings),
-            codec=WIRE_CODEC,
-            supervisor=self._supervisor,
-        )
-        self.ordering = OrderingActor.start(
-            member.uuid,
-            settings,
-            self._loop,
-            transport=self.transport,
-            start_peers=self._start_peers,
-        )
+        self.dispatcher = Dispatcher(f"actors-{member.address}")
+        with self.dispatcher.hosting():  # the node's own actors share its thread
+            self._local = LocalActors(settings, fanout.observe)
+            self.cluster = self._local.cluster
+            self.listeners = self._local.listeners
+            self.load_balancer = self._local.load_balancer
+            joined: pykka.Future[None] = pykka.ThreadingFuture()
+            self._supervisor = NodeSupervisor.start(joined, self._stop)
+            self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}", tls=tls)
+            self.transport = transport.start(
+                loop=self._loop,
+                listener=listener,
+                hello=Hello(
+                    cluster_name=settings.cluster_name,
+                    protocol_version=PROTOCOL_VERSION,
+                    uuid=member.uuid,
+                    role=Role.MEMBER,
+                    address=member.address,
+                ),
+                check_hello=functools.partial(check_hello, settings),
+                codec=WIRE_CODEC,
+                supervisor=self._supervisor,
+            )
+            self.ordering = OrderingActor.start(
+                member.uuid,
+                settings,
+                self._loop,
+                transport=self.transport,
+                start_peers=self._start_peers,
+            )
         view = NodeView(
             member.address,
             member.uuid,
@@ -296,7 +301,8 @@ class Node(StopOnExit, Messaging):
             self._http.stop()
         stop_wired(self._loop, self.membership, self.router, self.ordering, self.transport)
         self._local.stop()
-        self._supervisor.stop(block=False)  # this may be the supervisor's own turn
+        self._supervisor.stop(block=False)
+        self.dispatcher.stop()
         self._stopped.set()
 
 

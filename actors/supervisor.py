@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pykka
 
+from actors.dispatch.actor import DispatchedActor
 from actors.messaging.futures import fail, settle
 from messages.membership.effects import Joined, JoinFailed, Termination, TerminationKind
 
@@ -25,10 +27,11 @@ class JoinTimeoutError(TimeoutError):
     """No seed answered within ``join_timeout``."""
 
 
-class NodeSupervisor(pykka.ThreadingActor):
+class NodeSupervisor(DispatchedActor):
     """Receives ``Joined``/``JoinFailed`` (settling ``joined``, which the starting node waits on)
     and ``Termination`` from the node's actors: the first one (the member is out of the cluster,
-    gave up leaving, or an actor crashed) stops the node with ``stop_node``."""
+    gave up leaving, or an actor crashed) stops the node with ``stop_node``, in a thread of its
+    own: stopping waits for the node's actors, which may share this actor's dispatcher thread."""
 
     def __init__(
         self, joined: pykka.Future[None], stop_node: Callable[[Termination], None]
@@ -50,7 +53,9 @@ class NodeSupervisor(pykka.ThreadingActor):
                 fail(self._joined, RuntimeError(f"the node stopped while joining: {reason}"))
                 if kind is not TerminationKind.STOPPED:  # else stop() or a leave given up
                     logger.info("Node stops: %s", reason)
-                self._stop_node(message)  # a no-op when it is stop()'s own report
+                threading.Thread(  # a no-op when it is stop()'s own report
+                    target=self._stop_node, args=(message,), name="node-stop", daemon=True
+                ).start()
             case Termination():
                 pass  # the node is stopping already
             case _:

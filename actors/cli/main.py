@@ -328,7 +328,8 @@ def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
         http_address=None if args.http is None else str(args.http),
         http_token=args.http_token,
     )
-    recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
+    with node.dispatcher.hosting():  # logging an event never blocks: no thread of its own
+        recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
 
     leaving = threading.Event()
 

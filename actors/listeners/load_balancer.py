@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actors.dispatch.actor import DispatchedActor
 from actors.messaging.futures import ask
 from messages.address import Address
 from messages.events import CurrentClusterState, MemberRemoved, MemberUp
 from messages.local.commands import (
-    GetClusterState,
     InitialState,
     NextMember,
     Subscribe,
@@ -39,40 +39,43 @@ def _age(member: Member) -> tuple[int, Address, str]:
     return (member.up_number, member.address, member.uuid)
 
 
-class LoadBalancerActor(pykka.ThreadingActor):
+class LoadBalancerActor(DispatchedActor):
     """Keeps the up members (age order) and answers ``NextMember`` with ``strategy``.
 
-    On start it registers with ``registry`` and then takes the registry's snapshot, both by ``ask``
-    (each within ``ask_timeout``), so its members are current before it handles its first message,
-    however early that was sent: the one wait of its life, before it serves anyone.
-    Live events already covered by the snapshot (version not above it) are skipped. Callers are
-    serialised by the actor, so a round robin rotates exactly even with concurrent callers. It runs
-    no caller's function: a caller that selects with its own passes the result as ``among``.
+    ``start`` subscribes it to ``registry`` with the registry's snapshot, by an ``ask`` (within
+    ``ask_timeout``) made in the starting thread, never in the actor (which may share a dispatcher
+    thread with the registry): the snapshot is in its mailbox before anything told to it after
+    ``start`` returns, so its members are current before it handles a caller's first message.
+    Callers are serialised by the actor, so a round robin rotates exactly even with concurrent
+    callers. It runs no caller's function: a caller that selects with its own passes the result as
+    ``among``.
     """
 
-    def __init__(
-        self,
+    def __init__(self, registry: pykka.ActorRef[Any], strategy: LoadBalancingStrategy) -> None:
+        super().__init__()
+        self._registry = registry
+        self._strategy = strategy
+        self._members: tuple[Member, ...] = ()
+
+    @classmethod
+    def start(
+        cls,
         registry: pykka.ActorRef[Any],
         strategy: LoadBalancingStrategy,
         ask_timeout: float = Settings.lan().ask_timeout,
-    ) -> None:
-        super().__init__()
-        self._registry = registry
-        self._ask_timeout = ask_timeout
-        self._strategy = strategy
-        self._members: tuple[Member, ...] = ()
-        self._snapshot_version = 0
-
-    def on_start(self) -> None:
+    ) -> pykka.ActorRef[LoadBalancerActor]:
+        """Start one, subscribed to ``registry`` (see the class docstring); if the registry does
+        not take the subscription, the balancer is stopped (the log says why)."""
+        ref = super().start(registry, strategy)
         subscribe = Subscribe(
-            self.actor_ref, events=(MemberUp, MemberRemoved), initial_state=InitialState.NONE
+            ref, events=(MemberUp, MemberRemoved), initial_state=InitialState.SNAPSHOT
         )
-        self._registry.ask(subscribe, block=True, timeout=self._ask_timeout)
-        state: CurrentClusterState = self._registry.ask(
-            GetClusterState(), block=True, timeout=self._ask_timeout
-        )
-        self._members = state.up_members
-        self._snapshot_version = state.version
+        try:
+            registry.ask(subscribe, timeout=ask_timeout)
+        except (pykka.ActorDeadError, pykka.Timeout) as error:
+            logger.error("The load balancer cannot subscribe to the registry (%r); stopped", error)
+            ref.stop(block=False)
+        return ref
 
     def on_stop(self) -> None:
         try:
@@ -84,14 +87,14 @@ class LoadBalancerActor(pykka.ThreadingActor):
         match message:
             case NextMember(selector=selector, among=among):
                 return self._strategy.next(filter_members(self._still_up(among), selector))
-            case MemberUp(version=version, member=member) if version > self._snapshot_version:
+            case CurrentClusterState(up_members=up_members):
+                self._members = up_members  # the snapshot its subscription starts with
+            case MemberUp(member=member):
                 members = [m for m in self._members if m.uuid != member.uuid]
                 bisect.insort(members, member, key=_age)
                 self._members = tuple(members)
-            case MemberRemoved(version=version, member=member) if version > self._snapshot_version:
+            case MemberRemoved(member=member):
                 self._members = tuple(m for m in self._members if m.uuid != member.uuid)
-            case MemberUp() | MemberRemoved():
-                pass  # already in the snapshot taken on start
             case _:
                 return super().on_receive(message)
         return None

@@ -11,6 +11,7 @@ from typing import Any
 
 import pykka
 
+from actors.dispatch.actor import DispatchedActor
 from messages.events import ClusterEvent
 from messages.local.commands import GetEvents, InitialState, Subscribe, UnwatchEvents, WatchEvents
 
@@ -26,17 +27,16 @@ logger = logging.getLogger(__name__)
 EventPredicate = Callable[[tuple[ClusterEvent, ...]], bool]
 
 
-class EventRecorder(pykka.ThreadingActor):
+class EventRecorder(DispatchedActor):
     """Records membership events; ``on_event`` (optional) is called with each one as it arrives.
 
     Used by the CLI (to print events) and by tests and demos (to wait for a condition on the event
     history instead of sleeping: ``wait_until``). ``WatchEvents`` replies the events so far and has
     each later one told to the watcher, in the same order. It runs no caller's condition (that runs
-    in the caller's thread), and on a daemon thread: a recorder nobody stopped never keeps the
-    process alive.
+    in the caller's thread). Started where a dispatcher hosts it (the CLI: the node's, as
+    ``on_event`` only logs), it shares that thread; else it runs on a daemon thread of its own: a
+    recorder nobody stopped never keeps the process alive.
     """
-
-    use_daemon_thread = True
 
     def __init__(self, on_event: Callable[[ClusterEvent], None] | None = None) -> None:
         super().__init__()

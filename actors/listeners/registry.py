@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import pykka
 
+from actors.dispatch.actor import DispatchedActor
 from messages.events import (
     ClusterEvent,
     CurrentClusterState,
@@ -52,7 +53,7 @@ class _CallbackListener(NamedTuple):
     member_removed: MemberCallback | None
 
 
-class ListenerRegistryActor(pykka.ThreadingActor):
+class ListenerRegistryActor(DispatchedActor):
     """Owns the registrations and the latest membership snapshot; fans out each change.
 
     Subscriber actors get each event they subscribed to by ``tell``; callback listeners get their

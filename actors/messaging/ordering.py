@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import queue
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.dispatch.actor import DispatchedActor, DispatchedInbox
 from actors.messaging.outcomes import local_envelope
 from actors.transport.loop import IoLoop, notify_sent
 from actors.transport.timers import Timer
@@ -56,30 +56,31 @@ StartPeers = Callable[[pykka.ActorRef[Any]], tuple[pykka.ActorRef[Any], pykka.Ac
 talk back to it: the membership (or client) actor and the router; returns their refs."""
 
 
-class _ControlFirst(queue.Queue[Any]):
+class _ControlFirst(DispatchedInbox):
     """The ordering actor's inbox: membership traffic and commands before application envelopes,
-    each kind in its own order (``queue.Queue``'s documented hooks), so that a burst of messages
-    never delays a heartbeat or a gossip behind it."""
+    each kind in its own order (``DispatchedInbox``'s queue discipline hooks), so that a burst of
+    messages never delays a heartbeat or a gossip behind it."""
 
-    def _init(self, maxsize: int) -> None:
+    def __init__(self) -> None:
+        super().__init__()
         self._control: collections.deque[Any] = collections.deque()
         self._data: collections.deque[Any] = collections.deque()
 
-    def _qsize(self) -> int:
+    def __len__(self) -> int:
         return len(self._control) + len(self._data)
 
-    def _put(self, item: Any) -> None:
-        message = getattr(item, "message", None)
+    def _store(self, envelope: Any) -> None:
+        message = getattr(envelope, "message", None)
         if isinstance(message, Inbound) and isinstance(message.message, Envelope):
-            self._data.append(item)
+            self._data.append(envelope)
         else:
-            self._control.append(item)
+            self._control.append(envelope)
 
-    def _get(self) -> Any:
+    def _take(self) -> Any:
         return self._control.popleft() if self._control else self._data.popleft()
 
 
-class OrderingActor(pykka.ThreadingActor):
+class OrderingActor(DispatchedActor):
     """Inbound: membership messages (gossip, heartbeats, joins, client updates) go straight on to
     the membership (or client) actor: gossip is a state-based merge and needs no hold-back.
     Envelopes wait in a ``DeliveryQueue`` (FIFO per sender, the sender's membership reached, at
@@ -95,7 +96,7 @@ class OrderingActor(pykka.ThreadingActor):
     """
 
     @staticmethod
-    def _create_actor_inbox() -> Any:
+    def _create_actor_inbox() -> DispatchedInbox:
         return _ControlFirst()
 
     def __init__(

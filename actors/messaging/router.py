@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import msgspec
 import pykka
 
+from actors.dispatch.actor import DispatchedActor
 from actors.messaging.flow import FlowGate
 from actors.messaging.outcomes import (
     answer_body,
@@ -82,7 +83,7 @@ class _AskExpired(NamedTuple):
     ask_id: int
 
 
-class RouterActor(pykka.ThreadingActor):
+class RouterActor(DispatchedActor):
     """Names, asks and topics of one node (or client); see the module docstring."""
 
     def __init__(
@@ -116,7 +117,7 @@ class RouterActor(pykka.ThreadingActor):
             events=(MemberUp, MemberDowned, MemberRemoved),
             initial_state=InitialState.EVENTS,
         )
-        self._registry.ask(subscribe, timeout=self._settings.ask_timeout)
+        self._registry.tell(subscribe)  # never a blocking ask: it may share our thread
 
     def on_stop(self) -> None:
         for ask_id in list(self._pending):

@@ -18,6 +18,7 @@ from typing import Any
 
 import pykka
 
+from actors.dispatch.actor import DispatchedActor
 from actors.transport.loop import HelloCheck, IoLoop
 from messages.address import Address
 from messages.local.commands import Listen
@@ -45,7 +46,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class TransportActor(pykka.ThreadingActor):
+class TransportActor(DispatchedActor):
     """One link per peer member, whichever end dialled it, and the links of watching clients.
 
     A link to a member is dialled on first use, or is the one that member dialled (its ``Hello``
