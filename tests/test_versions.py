@@ -177,5 +177,9 @@ def test_with_definitions_lost_with_links_the_guarantee_holds_and_nothing_hangs(
     for (_, _, needs), late, reached in delivered:
         if late is None:
             assert needs <= reached  # on time means after the membership it needed
-    if not lossy:  # nothing lost: every digest was defined before it was named alone
+    # Nothing lost, and no gap given up on (an envelope that arrives on a later link over
+    # ``causal_wait`` before the one that defined its version is, for the receiver, as good as
+    # lost: hypothesis found it): every digest was defined before it was named alone.
+    gap_skipped = any(late is not None and "never came" in late for _, late, _ in delivered)
+    if not lossy and not gap_skipped:
         assert all(late != UNKNOWN for _, late, _ in delivered)
