@@ -108,8 +108,11 @@ def peer_gone(run: Step, gone: PeerGone, monitored: Sequence[str]) -> None:
         _answer_relayed(run, lambda r: r.target == target, alive=False, refused=True)
     node = run.node
     watched = target in node.detectors or target in node.first_answer_due
-    if not watched or target in run.state.reachability_row(run.uuid):
+    published = target in run.state.reachability_row(run.uuid)
+    if not watched or (published and not gone.refused):
         return
+    if published and target in run.state.terminated_by(run.uuid):
+        return  # known gone already
     probe = node.probes.get(target)
     if probe is not None and probe.deadline is not None:
         if gone.refused and not probe.refused_here:

@@ -57,15 +57,21 @@ def counted_unreachable(
 ) -> frozenset[str]:
     """The members that count as unreachable: suspects, the witnessed cover of the indirectly
     connected, and whoever the other live observers accuse."""
-    verdicts = {  # an observer marking itself is invalid input: read without it (stay total)
-        row.observer: row.unreachable.intersection(members) - {row.observer}
+    live = [
+        row
         for row in rows
         if (member := members.get(row.observer)) is not None
         and member.status is not MemberStatus.DOWN
+    ]
+    gone = _gone(live)
+    verdicts = {  # an observer marking itself is invalid input: read without it (stay total)
+        row.observer: row.unreachable.intersection(members) - {row.observer}
+        for row in live
+        if row.observer not in gone
     }
     predicted = predicted_self_downers(members, verdicts)
     confirmed = frozenset().union(*(row for o, row in verdicts.items() if o not in predicted))
-    suspected = predicted & confirmed
+    suspected = predicted & confirmed | gone.intersection(members)
     trusted = {o: row for o, row in verdicts.items() if o not in suspected and row}
     union = frozenset().union(*trusted.values()) | suspected
     tangle = _tangle(trusted)
@@ -94,6 +100,16 @@ def only_crashes(members: Mapping[str, Member], rows: Iterable[ReachabilityRow])
     ]
     accused = frozenset().union(*(row.unreachable for row in live))
     return all(row.unreachable <= row.terminated and row.observer not in accused for row in live)
+
+
+def _gone(live: Iterable[ReachabilityRow]) -> frozenset[str]:
+    """Members whose process is gone: marked terminated (a refused dial, confirmed by every
+    relay) by an observer that nobody marks terminated. Their rows are frozen in the past and
+    set aside. Under a firewall that rejects both ways, each side marks the other terminated,
+    every marking observer is marked too, and nobody is gone: the rows are read as before."""
+    marks = {row.observer: row.terminated - {row.observer} for row in live}
+    marked = frozenset().union(*marks.values())
+    return frozenset().union(*(t for o, t in marks.items() if o not in marked))
 
 
 def _tangle(trusted: Mapping[str, frozenset[str]]) -> Graph:

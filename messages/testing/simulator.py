@@ -296,7 +296,7 @@ class Simulation:
             case SendTo(address=address, message=message):
                 target = self._at.get(address.port - BASE_PORT)
                 if target is not None and target.node.me.address == address:
-                    if target.crashed:
+                    if not target.live:  # crashed, or stopped: nothing listens there
                         self._refuse(member, target)
                     else:
                         self._send(member, target, message)
