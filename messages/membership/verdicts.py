@@ -2,7 +2,15 @@
 
 A pure function of the gossiped members and rows, so every member that holds the same table
 counts the same members unreachable, and keep-majority (``downing``) then keeps the same side.
-Only live (not DOWN) observers' rows are read, and one kind of observer is not taken at its word:
+Only live (not DOWN) observers' rows are read, and some observers are not taken at their word:
+
+- A member confirmed *gone* (marked terminated, a dial refused here and by every relay, by an
+  observer nobody marks terminated) has no process left: its row is frozen in the past (a member
+  that crashed or downed itself while cut off still accuses those it could not reach) and is
+  set aside; it counts as unreachable. Whatever it decided while alive either reached a live
+  member in gossip (and a DOWN mark is never undone) or died with it, so no live member holds
+  a decision the rest could contradict. Under a firewall that rejects both ways, each side
+  marks the other terminated, every marking observer is marked, and nobody is gone.
 
 - A *suspect* is a counted observer whose own row alone already makes it lose keep-majority (it
   will down itself whatever else it learns) and that an observer which is no such predicted
@@ -55,8 +63,8 @@ Graph = Mapping[str, frozenset[str]]
 def counted_unreachable(
     members: Mapping[str, Member], rows: Iterable[ReachabilityRow]
 ) -> frozenset[str]:
-    """The members that count as unreachable: suspects, the witnessed cover of the indirectly
-    connected, and whoever the other live observers accuse."""
+    """The members that count as unreachable: members gone, suspects, the witnessed cover of
+    the indirectly connected, and whoever the other live observers accuse."""
     live = [
         row
         for row in rows
