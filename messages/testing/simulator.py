@@ -6,8 +6,9 @@ clocks; a heap of timed events drives ``messages.membership.step.step``, and the
 are carried out here the way the actors carry them out over TCP (``SendTo`` to an address, ``Reply``
 on the link a message came in on, ``SetTimer``, ``Termination``; a ``SendTo`` to the address of a
 crashed process, or of a stopped one (a node that terminated stops its transport), comes back as a
-refusal, ``PeerGone``, while partitions, pauses, deaf and cut members stay silent), and counted by type (where the membership actor logs news such as ``Suspected`` or
-``Dropped``, the simulator counts it). After every step the rules of ``invariants`` are checked;
+refusal, ``PeerGone``, while partitions, pauses, deaf and cut members stay silent), and counted
+by type (where the membership actor logs news such as ``Suspected`` or ``Dropped``, the simulator
+counts it). After every step the rules of ``invariants`` are checked;
 after the last fault, every live member must converge to the same view.
 """
 
