@@ -79,7 +79,7 @@ def counted_unreachable(
     }
     predicted = predicted_self_downers(members, verdicts)
     confirmed = frozenset().union(*(row for o, row in verdicts.items() if o not in predicted))
-    suspected = predicted & confirmed | gone.intersection(members)
+    suspected = (predicted & confirmed) | gone.intersection(members)
     trusted = {o: row for o, row in verdicts.items() if o not in suspected and row}
     union = frozenset().union(*trusted.values()) | suspected
     tangle = _tangle(trusted)
