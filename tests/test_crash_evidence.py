@@ -291,3 +291,82 @@ def test_a_crash_of_most_of_the_cluster_still_costs_it_after_the_short_window() 
     assert window == SETTINGS.crash_down_after
     decision = keep_majority(state, "member-00000", stable_for=window, down_after=window)
     assert decision.verdict is Verdict.DOWN_SELF
+
+
+def test_a_published_target_whose_dial_is_then_refused_is_confirmed_terminated() -> None:
+    """A target published on silence (a partition, a pause) whose process then goes (it downed
+    itself, or crashed): the refusal starts a round, and refusals everywhere mark it terminated,
+    so its frozen row is set aside (``verdicts``). Without it the mark never came: seeds 12, 25
+    and 88 of the simulator lost the whole cluster to the row of a member that had downed
+    itself."""
+    observer = Observer(5)
+    target = observer.uuids()[0]
+    observer.until_silent(target)
+    for relay in sorted(observer.node.probes[target].relays):
+        observer.hear(result(observer, relay, target, alive=False))
+    observer.deadline()
+    assert observer.node.state.reachability_row(observer.uuid) == {target}
+    assert not observer.node.state.terminated_by(observer.uuid)
+    observer.step(gone(observer, target, refused=True), observer.now + 0.01)
+    assert observer.node.probes[target].refused_here
+    for relay in sorted(observer.node.probes[target].relays):
+        observer.hear(refused_nack(observer, relay, target))
+    assert observer.node.state.terminated_by(observer.uuid) == {target}
+    assert target not in observer.node.probes
+    # Known gone: a later refusal starts nothing.
+    assert observer.step(gone(observer, target, refused=True), observer.now + 0.01) == ()
+
+
+def test_a_closed_link_to_a_published_target_starts_nothing() -> None:
+    """Only a refusal tells of a gone process; an EOF about a published target is no news."""
+    observer = Observer(5)
+    target = observer.uuids()[0]
+    observer.until_silent(target)
+    for relay in sorted(observer.node.probes[target].relays):
+        observer.hear(result(observer, relay, target, alive=False))
+    observer.deadline()
+    assert observer.step(gone(observer, target, refused=False), observer.now + 0.01) == ()
+    assert target not in observer.node.probes
+
+
+def stale(*records: tuple[str, set[str], set[str]]) -> MembershipState:
+    """A converged cluster of 7 with rows (observer, unreachable, terminated) by index."""
+    state = converged_cluster(7)
+    for observer, unreachable, terminated in records:
+        state = state.set_reachability(
+            f"member-0000{observer}",
+            {f"member-0000{u}" for u in unreachable},
+            {f"member-0000{t}" for t in terminated},
+        )
+    return state
+
+
+def test_the_frozen_row_of_a_member_confirmed_gone_is_set_aside() -> None:
+    """Seed 152: member 1 crashed while cut from 2, 5 and 6; its row still accuses them.
+    Everyone accuses it, so the vertex cover has no witness and the union made the whole
+    cluster count itself a minority. Confirmed gone (terminated by members nobody marks so),
+    its row is set aside: only it is unreachable, and the rest keeps."""
+    records = [(o, {"1"}, {"1"} if o in "035" else set()) for o in "023456"]
+    state = stale(("1", {"2", "5", "6"}, set()), *((int(o), u, t) for o, u, t in records))
+    assert state.unreachable() == {"member-00001"}
+    decision = keep_majority(state, "member-00000", stable_for=10.0, down_after=10.0)
+    assert decision.verdict is Verdict.DOWN_UNREACHABLE
+    assert decision.unreachable == {"member-00001"}
+    # Marked unreachable on silence only, it may be alive and may have acted: the union.
+    silent = stale(("1", {"2", "5", "6"}, set()), *((int(o), {"1"}, set()) for o in "023456"))
+    assert silent.unreachable() == {f"member-0000{u}" for u in "1256"}
+
+
+def test_a_partition_behind_a_rejecting_firewall_sets_no_row_aside() -> None:
+    """Both sides mark the other terminated: every marking observer is marked too, nobody is
+    gone, and the rows are read exactly as without the marks."""
+    left, right = {"0", "1", "2", "3"}, {"4", "5", "6"}
+    state = stale(
+        *((int(o), right, right) for o in sorted(left)),
+        *((int(o), left, left) for o in sorted(right)),
+    )
+    unmarked = stale(
+        *((int(o), right, set()) for o in sorted(left)),
+        *((int(o), left, set()) for o in sorted(right)),
+    )
+    assert state.unreachable() == unmarked.unreachable() == {f"member-0000{u}" for u in right}

@@ -10,8 +10,10 @@ import msgspec
 
 from messages.member import Member
 from messages.membership.effects import (
+    Downing,
     Dropped,
     Effect,
+    GossipTick,
     HeartbeatTick,
     Inbound,
     Input,
@@ -355,3 +357,34 @@ def test_a_round_that_ends_after_its_target_was_removed_publishes_no_non_member(
     observer.node = dataclasses.replace(observer.node, published=published)
     observer.deadline()
     assert target not in observer.node.state.reachability_row(observer.uuid)
+
+
+def test_a_member_that_hears_a_target_its_row_still_accuses_does_not_down_itself() -> None:
+    """Three members accuse the observer, which accuses a silent target: the table downs the
+    observer. The target answers again (a partition healed) between two heartbeat ticks,
+    before the row is refreshed: the observer's picture is changing, and it waits; once the
+    row is refreshed it decides on it (here: still downed, the others' rows are unchanged)."""
+    observer = Observer(5)
+    target, *others = observer.uuids()
+    observer.until_silent(target)
+    for relay in sorted(observer.node.probes[target].relays):
+        observer.hear(result(observer, relay, target, alive=False))
+    observer.deadline()
+    assert observer.node.state.reachability_row(observer.uuid) == {target}
+    state = observer.node.state
+    for accuser in others[:3]:
+        state = state.set_reachability(accuser, {observer.uuid})
+    published, _ = observer.node.published.publish(state)
+    observer.node = dataclasses.replace(observer.node, published=published)
+    start = observer.now + 0.1
+    observer.step(GossipTick(), start)
+    for second in range(1, 10):
+        observer.beat(start + second, others)
+        assert not of_type(observer.step(GossipTick(), start + second + 0.1), Downing)
+    observer.beat(start + 10, [*others, target])  # the tick ran before the target answered
+    assert observer.node.state.reachability_row(observer.uuid) == {target}
+    assert SETTINGS.down_after <= 10.0  # the window is over: on its row, it would go now
+    assert not of_type(observer.step(GossipTick(), start + 10.1), Downing)
+    observer.beat(start + 11, [*others, target])  # refreshed: the row is empty now
+    assert not observer.node.state.reachability_row(observer.uuid)
+    assert observer.node.termination is None

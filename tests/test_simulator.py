@@ -126,3 +126,23 @@ def test_a_member_that_leaves_is_reported_left_not_unreachable() -> None:
     leaver = next(m for m in simulation._members if m.index == 2)
     assert leaver.node.termination is not None
     assert leaver.node.termination.kind is TerminationKind.LEFT
+
+
+@pytest.mark.parametrize(
+    ("seed", "why"),
+    [
+        (152, "a crashed member's frozen row, confirmed gone, is set aside"),
+        (88, "a member that downed itself refuses dials: its row is set aside too"),
+        (12, "the same, with a joiner and a leave in flight"),
+        (94, "a self-down on silences not confirmed yet waits"),
+        (199, "the same, with a stopped member's row set aside"),
+        (288, "a member that hears a target its row still accuses does not down itself"),
+        (426, "the same, after a one-way cut healed"),
+    ],
+)
+def test_schedules_that_once_lost_every_member_keep_a_majority(seed: int, why: str) -> None:
+    """Each of these schedules once ended with no member left though a majority could have
+    stayed (an avoidable total loss); the rule named in ``why`` keeps it."""
+    outcome = Simulation(seed=seed, members=5 + seed % 3).run()
+    assert outcome.ok, outcome.report()
+    assert outcome.survivors > 0, why

@@ -21,6 +21,7 @@ from collections import defaultdict
 
 import pytest
 
+from messages.member import MemberStatus
 from messages.membership.downing import Verdict, keep_majority
 from messages.membership.state import MembershipState
 from messages.testing.simulator import converged_cluster
@@ -141,11 +142,26 @@ def test_a_suspect_finds_itself_a_suspect_and_downs_itself() -> None:
 def test_members_found_silent_but_not_confirmed_count_against_this_member_only() -> None:
     """A (the lowest address) has published B, C and F (4 of 7 spared: it would keep), but
     finds D, E and G silent too, unconfirmed by any relay: it cannot hear a majority, so it
-    downs itself instead of downing the others. The same table read without A's local
-    silence still keeps, as every other member reads it."""
+    does not down the others; nor does it down itself on silences alone, which its next rounds
+    confirm or clear: it waits. Once they are published, it downs itself. The same table read
+    without A's local silence still keeps, as every other member reads it."""
     state = table(7, "ABCDEFG", "A>B A>C A>F")
     keeping = keep_majority(state, uuid("A"), stable_for=10.0, down_after=10.0)
     assert keeping.verdict is Verdict.DOWN_UNREACHABLE
     silent = frozenset(uuid(x) for x in "DEG")
     alone = keep_majority(state, uuid("A"), stable_for=10.0, down_after=10.0, silent=silent)
-    assert alone.verdict is Verdict.DOWN_SELF
+    assert alone.verdict is Verdict.WAIT
+    published = table(7, "ABCDEFG", "A>B A>C A>F A>D A>E A>G")
+    confirmed = keep_majority(published, uuid("A"), stable_for=10.0, down_after=10.0)
+    assert confirmed.verdict is Verdict.DOWN_SELF
+
+
+def test_a_member_that_loses_on_unconfirmed_silences_alone_waits() -> None:
+    """Seed 159's decision: E is LEAVING, A crashed (published), B is silent to C but not
+    confirmed yet. Counted with B, C keeps; counted without it, C would down itself (a tie
+    with the changes in flight). It waits instead of downing itself on B's silence."""
+    state = table(5, "ABCDE", "C>A D>A")
+    state = state.set_status(uuid("E"), MemberStatus.LEAVING, by=uuid("A"))
+    assert keep_majority(state, uuid("C"), 10.0, 10.0).verdict is Verdict.DOWN_UNREACHABLE
+    silent = frozenset({uuid("B")})
+    assert keep_majority(state, uuid("C"), 10.0, 10.0, silent=silent).verdict is Verdict.WAIT

@@ -213,9 +213,20 @@ def _apply_downing(run: Step) -> None:
             run.effects.append(Downing(tuple(downed), decision.reachable_count, decision.total))
             run.adopt(down_members(state, doomed, by=run.uuid))
     elif decision.verdict is Verdict.DOWN_SELF:
+        if _hears_an_accused_target(run, state):
+            return  # its own row is out of date: the next heartbeat tick withdraws it
         _down_self(run, decision, "this member was on the minority side of a partition")
     elif _unstable_too_long(run):
         _down_self(run, decision, "the unreachable members did not settle (down all when unstable)")
+
+
+def _hears_an_accused_target(run: Step, state: MembershipState) -> bool:
+    """This member's own row still accuses a heartbeat target that it hears again (a partition
+    healed since its last heartbeat tick, which refreshes the row). Its picture is changing:
+    it does not down itself on it. Waiting keeps nobody, and lasts until the next tick."""
+    detectors = run.node.detectors
+    accused = state.reachability_row(run.uuid) - state.terminated_by(run.uuid)
+    return any(u in detectors and detectors[u].is_available(run.now) for u in accused)
 
 
 def _track_stability(run: Step, pending: frozenset[str]) -> None:

@@ -106,23 +106,44 @@ def keep_majority(
     side downs (a suspect that cannot hear the others, say) downs itself. ``silent`` are the
     members this one finds silent but has not published (no relay has confirmed it yet): they
     count as unreachable here, for this member's own verdict only, so a member that cannot
-    hear a majority never keeps (it can only make this member down itself, never keep)."""
+    hear a majority never keeps. Nor does it down itself on them alone: a verdict that only
+    they turn from keep into down-self waits, since this member's own picture is still
+    changing (each silence is confirmed, published or answered within a few rounds) and
+    waiting keeps nobody."""
     pending = pending_unreachable(state)
-    unreachable = state.unreachable() | silent
+    published = state.unreachable()
     counted = [m for m in state.members if m.status in COUNTED]
-    reachable = sum(1 for m in counted if m.uuid not in unreachable)
+    reachable = sum(1 for m in counted if m.uuid not in published | silent)
     if not pending or stable_for < down_after:
         verdict = Verdict.WAIT
     elif not counted:
         verdict = Verdict.DOWN_SELF  # nobody counts: nobody can hold a majority
     else:
-        lowest_unreachable = _lowest(counted).uuid in unreachable
-        verdict = _majority(reachable, len(counted) - reachable, lowest_unreachable)
-        if verdict is Verdict.DOWN_UNREACHABLE and (
-            self_uuid in pending or not _keeps_with_changes_in_flight(state, unreachable)
-        ):
-            verdict = Verdict.DOWN_SELF
+        verdict = _verdict(state, self_uuid, pending, counted, published | silent)
+        if verdict is Verdict.DOWN_SELF and silent - published:
+            on_the_table = _verdict(state, self_uuid, pending, counted, published)
+            if on_the_table is Verdict.DOWN_UNREACHABLE:
+                verdict = Verdict.WAIT  # lost only on silences not confirmed yet
     return Decision(verdict, pending, reachable, len(counted))
+
+
+def _verdict(
+    state: MembershipState,
+    self_uuid: str,
+    pending: Set[str],
+    counted: list[Member],
+    unreachable: Set[str],
+) -> Verdict:
+    """Keep-majority with ``unreachable`` counted as such: keep only when this member is not
+    pending itself and this side keeps with the changes in flight as well."""
+    reachable = sum(1 for m in counted if m.uuid not in unreachable)
+    lowest_unreachable = _lowest(counted).uuid in unreachable
+    verdict = _majority(reachable, len(counted) - reachable, lowest_unreachable)
+    if verdict is Verdict.DOWN_UNREACHABLE and (
+        self_uuid in pending or not _keeps_with_changes_in_flight(state, unreachable)
+    ):
+        return Verdict.DOWN_SELF
+    return verdict
 
 
 def _keeps_with_changes_in_flight(state: MembershipState, unreachable: Set[str]) -> bool:

@@ -23,7 +23,10 @@ this member's dial was refused and every confirmation is a refused nack found a 
 not silence: the target is published *terminated* as well as unreachable (as soon as every relay
 has answered so), which ``downing`` takes down after the shorter ``crash_down_after``. A hinted
 round that finds only silence publishes nothing while the detector still trusts the target:
-silence is the detector's to judge (else the next tick would withdraw it again).
+silence is the detector's to judge (else the next tick would withdraw it again). A refusal
+about a target already published on silence starts a round too: a member cut off or paused
+may since have downed itself or crashed, and its row, frozen in the past, is set aside once it
+is confirmed gone (``verdicts``).
 """
 
 from __future__ import annotations
@@ -99,7 +102,8 @@ def start_probes(run: Step, suspects: frozenset[str], monitored: Sequence[str]) 
 def peer_gone(run: Step, gone: PeerGone, monitored: Sequence[str]) -> None:
     """The transport's news that the end of the member at ``gone.address`` is gone: a refusal
     answers the probes this member runs as a relay about it (a refused nack); a heartbeat
-    target not published yet gets a round at once (or, under way, notes this refusal)."""
+    target not published yet gets a round at once (or, under way, notes this refusal), and so
+    does one published but not known terminated, on a refusal (only a crash can follow)."""
     member = run.state.member_at(gone.address)
     if member is None:
         return
@@ -108,8 +112,11 @@ def peer_gone(run: Step, gone: PeerGone, monitored: Sequence[str]) -> None:
         _answer_relayed(run, lambda r: r.target == target, alive=False, refused=True)
     node = run.node
     watched = target in node.detectors or target in node.first_answer_due
-    if not watched or target in run.state.reachability_row(run.uuid):
+    published = target in run.state.reachability_row(run.uuid)
+    if not watched or (published and not gone.refused):
         return
+    if published and target in run.state.terminated_by(run.uuid):
+        return  # known gone already
     probe = node.probes.get(target)
     if probe is not None and probe.deadline is not None:
         if gone.refused and not probe.refused_here:

@@ -2,7 +2,15 @@
 
 A pure function of the gossiped members and rows, so every member that holds the same table
 counts the same members unreachable, and keep-majority (``downing``) then keeps the same side.
-Only live (not DOWN) observers' rows are read, and one kind of observer is not taken at its word:
+Only live (not DOWN) observers' rows are read, and some observers are not taken at their word:
+
+- A member confirmed *gone* (marked terminated, a dial refused here and by every relay, by an
+  observer nobody marks terminated) has no process left: its row is frozen in the past (a member
+  that crashed or downed itself while cut off still accuses those it could not reach) and is
+  set aside; it counts as unreachable. Whatever it decided while alive either reached a live
+  member in gossip (and a DOWN mark is never undone) or died with it, so no live member holds
+  a decision the rest could contradict. Under a firewall that rejects both ways, each side
+  marks the other terminated, every marking observer is marked, and nobody is gone.
 
 - A *suspect* is a counted observer whose own row alone already makes it lose keep-majority (it
   will down itself whatever else it learns) and that an observer which is no such predicted
@@ -55,17 +63,23 @@ Graph = Mapping[str, frozenset[str]]
 def counted_unreachable(
     members: Mapping[str, Member], rows: Iterable[ReachabilityRow]
 ) -> frozenset[str]:
-    """The members that count as unreachable: suspects, the witnessed cover of the indirectly
-    connected, and whoever the other live observers accuse."""
-    verdicts = {  # an observer marking itself is invalid input: read without it (stay total)
-        row.observer: row.unreachable.intersection(members) - {row.observer}
+    """The members that count as unreachable: members gone, suspects, the witnessed cover of
+    the indirectly connected, and whoever the other live observers accuse."""
+    live = [
+        row
         for row in rows
         if (member := members.get(row.observer)) is not None
         and member.status is not MemberStatus.DOWN
+    ]
+    gone = _gone(live)
+    verdicts = {  # an observer marking itself is invalid input: read without it (stay total)
+        row.observer: row.unreachable.intersection(members) - {row.observer}
+        for row in live
+        if row.observer not in gone
     }
     predicted = predicted_self_downers(members, verdicts)
     confirmed = frozenset().union(*(row for o, row in verdicts.items() if o not in predicted))
-    suspected = predicted & confirmed
+    suspected = (predicted & confirmed) | gone.intersection(members)
     trusted = {o: row for o, row in verdicts.items() if o not in suspected and row}
     union = frozenset().union(*trusted.values()) | suspected
     tangle = _tangle(trusted)
@@ -94,6 +108,16 @@ def only_crashes(members: Mapping[str, Member], rows: Iterable[ReachabilityRow])
     ]
     accused = frozenset().union(*(row.unreachable for row in live))
     return all(row.unreachable <= row.terminated and row.observer not in accused for row in live)
+
+
+def _gone(live: Iterable[ReachabilityRow]) -> frozenset[str]:
+    """Members whose process is gone: marked terminated (a refused dial, confirmed by every
+    relay) by an observer that nobody marks terminated. Their rows are frozen in the past and
+    set aside. Under a firewall that rejects both ways, each side marks the other terminated,
+    every marking observer is marked too, and nobody is gone: the rows are read as before."""
+    marks = {row.observer: row.terminated - {row.observer} for row in live}
+    marked = frozenset().union(*marks.values())
+    return frozenset().union(*(t for o, t in marks.items() if o not in marked))
 
 
 def _tangle(trusted: Mapping[str, frozenset[str]]) -> Graph:

@@ -4,10 +4,11 @@ One seed fixes everything: the fault schedule, every latency, loss and duplicati
 member's random choices, so a failing seed replays exactly. There are no threads, sockets or
 clocks; a heap of timed events drives ``messages.membership.step.step``, and the effects it returns
 are carried out here the way the actors carry them out over TCP (``SendTo`` to an address, ``Reply``
-on the link a message came in on, ``SetTimer``, ``Termination``; a ``SendTo`` to a crashed process's
-address comes back as a refusal, ``PeerGone``, while partitions, pauses, deaf and cut members stay
-silent), and counted by type (where the membership actor logs news such as ``Suspected`` or
-``Dropped``, the simulator counts it). After every step the rules of ``invariants`` are checked;
+on the link a message came in on, ``SetTimer``, ``Termination``; a ``SendTo`` to the address of a
+crashed process, or of a stopped one (a node that terminated stops its transport), comes back as a
+refusal, ``PeerGone``, while partitions, pauses, deaf and cut members stay silent), and counted
+by type (where the membership actor logs news such as ``Suspected`` or ``Dropped``, the simulator
+counts it). After every step the rules of ``invariants`` are checked;
 after the last fault, every live member must converge to the same view.
 """
 
@@ -302,7 +303,7 @@ class Simulation:
             case SendTo(address=address, message=message):
                 target = self._at.get(address.port - BASE_PORT)
                 if target is not None and target.node.me.address == address:
-                    if target.crashed:
+                    if not target.live:  # crashed, or stopped: nothing listens there
                         self._refuse(member, target)
                     else:
                         self._send(member, target, message)
