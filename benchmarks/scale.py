@@ -51,6 +51,7 @@ TARGETS = {
 LOG_TROUBLE = {
     "hello_timeouts": re.compile(r"no Hello from .* within"),
     "handshake_limit_hit": re.compile(r"are waiting for their Hello, the limit"),
+    "handshake_share_hit": re.compile(r"over its share while others wait"),
     "refused_over_handshake_limit": re.compile(r"connections over the handshake limit"),
     "unreachable_events": re.compile(r"MemberUnreachable"),
     "warnings": re.compile(r" WARNING "),
