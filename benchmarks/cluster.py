@@ -103,8 +103,16 @@ def log_time(text: str) -> float:
 class MemberProcess:
     """A ``python -m actors member`` process; a reader thread parses its log lines into events."""
 
-    def __init__(self, port: int, command: Sequence[str], tail_lines: int | None = 40) -> None:
+    def __init__(
+        self,
+        port: int,
+        command: Sequence[str],
+        tail_lines: int | None = 40,
+        log_path: str | None = None,
+    ) -> None:
         self.address = f"127.0.0.1:{port}"
+        # every log line is also written to ``log_path``, when given
+        self._log = None if log_path is None else open(log_path, "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -127,6 +135,8 @@ class MemberProcess:
         for raw in stream:
             line = raw.decode(errors="replace").rstrip()
             self.tail.append(line)
+            if self._log is not None:
+                self._log.write(line + "\n")
             if match := LOG_EVENT.match(line):
                 event = LoggedEvent(log_time(match["time"]), match["event"], match["address"])
                 with self._condition:
@@ -134,6 +144,8 @@ class MemberProcess:
                     self._condition.notify_all()
             elif match := LOG_JOINED.match(line):
                 self.joined_at = log_time(match["time"])
+        if self._log is not None:
+            self._log.close()
         with self._condition:
             self._exited = True
             self._condition.notify_all()

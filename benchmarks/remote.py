@@ -1,14 +1,17 @@
-"""Remote messaging between two member processes, beside raw loopback TCP (and thespian), same run.
+"""Remote messaging between two member processes, beside raw TCP, thespian and xoscar, same run.
 
-Usage: ``python benchmarks/remote.py [--quick]``. Starts a member process (this script with
-``--serve``) with an echo actor and a counting actor, joins it from this process, and measures:
+Usage: ``python benchmarks/remote.py [--quick] [--xoscar-python PATH]``. Starts a member process
+(this script with ``--serve``) with an echo actor and a counting actor, joins it from this process,
+and measures:
 
 - sequential ``ask`` round trips per second, p50 and p99 (steady state, after a warm-up);
 - pipelined one-way ``tell`` messages per second with a 64-byte payload (until the counter has
   them all; the sender waits at the flow gate when it is full, as by default);
 - the floor in the same run: a raw loopback TCP ping-pong with 4-byte length-prefixed frames
-  between this process and another one (this script with ``--tcp-echo``), and a thespian
-  ``multiprocTCPBase`` ask when thespian is installed;
+  between this process and another one (this script with ``--tcp-echo``), a thespian
+  ``multiprocTCPBase`` ask when thespian is installed, and a sequential cross-process actor call
+  in xoscar (``benchmarks/xoscar_echo.py``, run by ``--xoscar-python``, an interpreter with
+  xoscar: by default this one if it imports xoscar, else the column is reported not installed);
 - ``MemberUnreachable`` events seen during the whole run (heartbeats must keep flowing).
 
 Each repetition measures every column once; the figures printed are medians over repetitions.
@@ -20,6 +23,7 @@ import argparse
 import contextlib
 import functools
 import importlib.util
+import json
 import select
 import socket
 import statistics
@@ -50,7 +54,8 @@ READY_TIMEOUT = 60.0
 MINIMUMS = {
     "ask_vs_tcp_ratio": 0.40,
     "ask_vs_thespian_ratio": 3.0,
-    "tell_msgs_per_s": 50_000.0,
+    "ask_vs_xoscar_ratio": 1.3,
+    "tell_msgs_per_s": 100_000.0,
 }
 MAXIMUMS = {"ask_p99_over_p50": 3.0, "member_unreachable_events": 0.0}
 
@@ -232,6 +237,30 @@ def thespian_asks(count: int) -> list[float] | None:
         system.shutdown()
 
 
+def xoscar_python(given: str | None) -> str | None:
+    """An interpreter that imports xoscar: ``given``, else this one if it can; None if none."""
+    for python in (given, sys.executable):
+        if python is not None:
+            probe = [python, "-c", "import xoscar"]
+            if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+                return python
+    return None
+
+
+def xoscar_asks(python: str, count: int) -> list[float]:
+    """Seconds of each of ``count`` sequential xoscar calls (``xoscar_echo.py``, by ``python``)."""
+    script = Path(__file__).resolve().with_name("xoscar_echo.py")
+    done = subprocess.run(
+        [python, str(script), str(count)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=READY_TIMEOUT + count * 0.01,
+    )
+    seconds: list[float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return seconds
+
+
 def percentile(seconds: list[float], fraction: float) -> float:
     ordered = sorted(seconds)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
@@ -240,6 +269,11 @@ def percentile(seconds: list[float], fraction: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer round trips, one repetition")
+    parser.add_argument(
+        "--xoscar-python",
+        help="an interpreter with xoscar installed, for the side-by-side column "
+        "(default: this one, if it imports xoscar; none: the column is skipped)",
+    )
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--tcp-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -252,6 +286,9 @@ def main() -> None:
     asks, tells, repeats = (1_000, 20_000, 1) if args.quick else (5_000, 200_000, 3)
     report = Report(MAXIMUMS, MINIMUMS)
     report.environment()
+    xoscar = xoscar_python(args.xoscar_python)
+    if xoscar is None:
+        report("xoscar", "not installed (pip install xoscar, or --xoscar-python PATH)")
     unreachable: list[ClusterEvent] = []
     port = free_port()
     with (
@@ -266,7 +303,8 @@ def main() -> None:
         wait_until(recorder, lambda events: members_up(events) == 2, READY_TIMEOUT)
         rows: dict[str, list[float]] = {}
         for _ in range(repeats):
-            for name, value in measure(node, Address("127.0.0.1", port), asks, tells).items():
+            figures = measure(node, Address("127.0.0.1", port), asks, tells, xoscar)
+            for name, value in figures.items():
                 rows.setdefault(name, []).append(value)
         for name, values in rows.items():
             report(name, statistics.median(values))
@@ -275,11 +313,14 @@ def main() -> None:
     report.check_targets()
 
 
-def measure(node: actors.Node, other: Address, asks: int, tells: int) -> dict[str, float]:
-    """One repetition: every column once."""
+def measure(
+    node: actors.Node, other: Address, asks: int, tells: int, xoscar: str | None
+) -> dict[str, float]:
+    """One repetition: every column once (xoscar's when ``xoscar`` names its interpreter)."""
     ask = remote_asks(node, other, asks)
     tcp = tcp_ping_pong(asks)
     thespian = thespian_asks(asks // 2)
+    xoscar_calls = None if xoscar is None else xoscar_asks(xoscar, asks)
     figures = {
         "ask_round_trips_per_s": len(ask) / sum(ask),
         "ask_p50_us": percentile(ask, 0.5) * 1e6,
@@ -296,6 +337,13 @@ def measure(node: actors.Node, other: Address, asks: int, tells: int) -> dict[st
         figures["thespian_round_trips_per_s"] = len(thespian) / sum(thespian)
         figures["ask_vs_thespian_ratio"] = (
             figures["ask_round_trips_per_s"] / figures["thespian_round_trips_per_s"]
+        )
+    if xoscar_calls is not None:
+        figures["xoscar_round_trips_per_s"] = len(xoscar_calls) / sum(xoscar_calls)
+        figures["xoscar_p50_us"] = percentile(xoscar_calls, 0.5) * 1e6
+        figures["xoscar_p99_us"] = percentile(xoscar_calls, 0.99) * 1e6
+        figures["ask_vs_xoscar_ratio"] = (
+            figures["ask_round_trips_per_s"] / figures["xoscar_round_trips_per_s"]
         )
     return figures
 

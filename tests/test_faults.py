@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -88,9 +89,9 @@ from messages.membership.protocol import (
     Watch,
     Welcome,
 )
-from messages.settings import Settings
+from messages.settings import PROTOCOL_VERSION, Settings
 from messages.wire.codec import WIRE_CODEC
-from messages.wire.handshake import Identity, Role
+from messages.wire.handshake import Hello, HelloAccepted, Identity, Role
 
 
 @pytest.fixture
@@ -447,8 +448,56 @@ def test_connections_that_never_say_hello_are_closed_and_cost_nothing_after(
 
     poll_until(lambda: threading.active_count() <= baseline, "threads back to the baseline")
     assert "no Hello from 127.0.0.1:" in caplog.text
-    assert "are waiting for their Hello, the limit: closing new ones" in caplog.text
+    assert "are waiting for their Hello, the limit: accepting no more" in caplog.text
     assert fetch_state(node.address, harness.cluster_name).member(node.uuid) is not None
+
+
+def silent_connection(address: Address, source: str = "127.0.0.1") -> socket.socket:
+    return socket.create_connection((address.host, address.port), source_address=(source, 0))
+
+
+@pytest.mark.timeout(60)
+def test_connections_over_the_pending_handshake_limit_wait_and_are_not_refused(
+    harness: ClusterHarness,
+) -> None:
+    node = harness.start(handshake_timeout=30.0, max_pending_handshakes=4)
+    harness.wait_all_up()
+    silent = [silent_connection(node.address) for _ in range(4)]
+    try:
+        # the fifth waits in the listen backlog; its Hello is answered once a slot frees
+        with RawLink(node.address, timeout=STEP_TIMEOUT) as late:
+            late.send(
+                Hello(
+                    cluster_name=harness.cluster_name,
+                    protocol_version=PROTOCOL_VERSION,
+                    uuid=str(uuid.uuid4()),
+                    role=Role.CLIENT,
+                )
+            )
+            silent.pop().close()
+            assert isinstance(late.receive(), HelloAccepted)
+    finally:
+        for sock in silent:
+            sock.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_source_over_its_share_of_pending_handshakes_is_refused_only_while_others_wait(
+    harness: ClusterHarness,
+) -> None:
+    node = harness.start(
+        handshake_timeout=30.0, max_pending_handshakes=16, max_pending_handshakes_per_source=2
+    )
+    harness.wait_all_up()
+    alone = [silent_connection(node.address) for _ in range(4)]  # twice its share: alone, kept
+    other = silent_connection(node.address, source="127.0.0.2")
+    over = silent_connection(node.address)  # over its share while 127.0.0.2 waits: closed
+    try:
+        assert closed_by_peer(over, time.monotonic() + STEP_TIMEOUT)
+        assert not any(closed_by_peer(sock, time.monotonic() + 0.2) for sock in [*alone, other])
+    finally:
+        for sock in [*alone, other, over]:
+            sock.close()
 
 
 LOW_FD_MEMBER = """

@@ -2,9 +2,13 @@
 
 It accepts without blocking, at most ``_ACCEPTS_PER_EVENT`` per readiness event; out of file
 descriptors (or other resources), it stops watching the listener for a while and keeps accepting
-after. Accepted connections still waiting for their ``Hello`` are bounded
-(``max_pending_handshakes``, and ``max_pending_handshakes_per_source`` per remote address); each
-must send it within ``handshake_timeout``, in a first frame of at most ``HANDSHAKE_FRAME_BYTES``.
+after. Accepted connections still waiting for their ``Hello`` are bounded: at
+``max_pending_handshakes`` it stops accepting until one completes or times out (the others wait
+in the kernel's listen backlog, so a burst of peers is delayed, never refused); a remote address
+holding ``max_pending_handshakes_per_source`` of them has its next connections closed, but only
+while another address is waiting too (a fair share, not a cap on the only source: every member
+of a one-host cluster shares 127.0.0.1; docs/architecture.md). Each must send its ``Hello``
+within ``handshake_timeout``, in a first frame of at most ``HANDSHAKE_FRAME_BYTES``.
 A ``Hello`` the listener's check accepts is answered with its accept frame and ``LinkUp``; any other
 first frame, with ``HelloRefused`` and the link's close. With a shared secret
 (``Settings.secret``), an accepted ``Hello`` is answered with a ``HelloChallenge`` on a fresh
@@ -92,16 +96,42 @@ class Acceptor:
         self._refused_since_log = 0
         self._listener: Listener | None = None
         self._backoff = _ACCEPT_BACKOFF_MIN
+        self._backing_off = False  # out of resources: the listener rests a while
+        self._watched = False  # the listener is in the selector
 
     def listen(self, listener: Listener) -> None:
         """Accept connections on ``listener`` from now on."""
         listener.sock.setblocking(False)
         self._listener = listener
-        self._selector.register(listener.sock, selectors.EVENT_READ, self._on_acceptable)
+        self._watch()
+
+    def _watch(self) -> None:
+        """Watch the listener exactly while it may accept: not resting after running out of
+        resources, and fewer than ``max_pending_handshakes`` handshakes pending."""
+        listener = self._listener
+        wanted = (
+            listener is not None
+            and not self._backing_off
+            and self._pending() < self._settings.max_pending_handshakes
+        )
+        if wanted == self._watched:
+            return
+        assert listener is not None
+        if wanted:
+            self._selector.register(listener.sock, selectors.EVENT_READ, self._on_acceptable)
+        else:
+            self._selector.unregister(listener.sock)
+        self._watched = wanted
+
+    def _pending(self) -> int:
+        return sum(self._handshakes_by_source.values())
 
     def close(self) -> None:
         """The loop ends: close the listening socket."""
         listener, self._listener = self._listener, None
+        if listener is not None and self._watched:
+            self._selector.unregister(listener.sock)
+        self._watched = False
         if listener is not None:
             with contextlib.suppress(OSError):
                 listener.sock.close()
@@ -140,6 +170,8 @@ class Acceptor:
         listener = self._listener
         assert listener is not None
         for _ in range(_ACCEPTS_PER_EVENT):
+            if not self._watched:  # at the pending-handshake limit: the rest wait in the backlog
+                break
             try:
                 sock, remote = listener.sock.accept()
             except BlockingIOError:
@@ -157,29 +189,30 @@ class Acceptor:
         delay = self._backoff
         self._backoff = min(delay * 2, _ACCEPT_BACKOFF_MAX)
         logger.warning("Cannot accept connections: %s; retrying in %.2f s", error.strerror, delay)
-        self._selector.unregister(listener.sock)
+        self._backing_off = True
+        self._watch()
 
         def resume() -> None:
             if self._listener is listener:
-                self._selector.register(listener.sock, selectors.EVENT_READ, self._on_acceptable)
+                self._backing_off = False
+                self._watch()
 
         self._table.after(delay, resume)
 
     def _on_accepted(self, sock: socket.socket, source: str, listener: Listener) -> None:
         settings = self._settings
-        pending = sum(self._handshakes_by_source.values())
-        if (
-            pending >= settings.max_pending_handshakes
-            or self._handshakes_by_source[source] >= settings.max_pending_handshakes_per_source
-        ):
-            sock.close()
+        pending = self._pending()
+        mine = self._handshakes_by_source[source]
+        if mine >= settings.max_pending_handshakes_per_source and pending > mine:
+            sock.close()  # over its share while another address waits too
             if not self._refused_since_log:
                 logger.warning(
-                    "%d connections (%d from %s) are waiting for their Hello, the limit: closing "
-                    "new ones until some complete or time out",
-                    pending,
-                    self._handshakes_by_source[source],
+                    "%d connections from %s are waiting for their Hello (%d in all), over its "
+                    "share while others wait: closing its new ones until some complete or time "
+                    "out",
+                    mine,
                     source,
+                    pending,
                 )
             self._refused_since_log += 1
             return
@@ -210,6 +243,13 @@ class Acceptor:
             idle_close=False,
         )
         self._handshakes_by_source[source] += 1
+        if pending + 1 == settings.max_pending_handshakes:
+            logger.warning(
+                "%d connections are waiting for their Hello, the limit: accepting no more until "
+                "some complete or time out",
+                pending + 1,
+            )
+        self._watch()
         link.on_finish = lambda: self._release_handshake(link)
         self._table.add(link, selectors.EVENT_READ)
         timeout = settings.handshake_timeout
@@ -237,3 +277,4 @@ class Acceptor:
             if self._handshakes_by_source[link.source] <= 0:
                 del self._handshakes_by_source[link.source]
             link.source = None
+            self._watch()

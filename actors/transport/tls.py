@@ -244,7 +244,7 @@ class TlsLayer:
         data = self._sock.recv(size)
         if not data:
             if not self.established:
-                # No refusal: a member over its pending-handshake limit closes at once, too.
+                # No refusal: an address over its share of pending handshakes is closed at once.
                 reason = f"{self._name} closed the connection during the TLS handshake"
                 raise self._failed(reason, refusal=False)
             return b""
