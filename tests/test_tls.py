@@ -347,9 +347,9 @@ def test_a_layer_hands_over_every_record_a_read_brings(tmp_path: Path, ca: trust
         sent, received = 0, bytearray()
         for _ in range(10_000):  # each turn moves bytes; no waiting on time
             if sent < len(payload):
-                sent += client.send(payload[sent : sent + 65536])
+                sent += client.send([payload[sent : sent + 65536]])
             else:
-                client.send(b"")  # what is still unsent
+                client.send([])  # what is still unsent
             with contextlib.suppress(BlockingIOError):
                 received += server.recv(1 << 20)
             with contextlib.suppress(BlockingIOError):

@@ -35,7 +35,7 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import pykka
@@ -130,7 +130,8 @@ class Tls:
         self._client = config.client_context()
         self._server = None if config.cert_file is None else config.server_context()
         self._plain_refusal = encode_frame(codec.encode(HelloRefused(reason=PLAIN_REFUSED)))
-        # What every layer decrypts into, one at a time: the records a recv of ``read_bytes``
+        # What every layer receives into (``recv_into``: the ciphertext, copied into its BIO at
+        # once) and then decrypts into, one at a time: the records a recv of ``read_bytes``
         # completes, with what an earlier one left of a record (at most 16 KiB of plaintext).
         self._buffer = memoryview(bytearray(read_bytes + _RECORD_BYTES))
 
@@ -184,7 +185,8 @@ def _refusal(link: Link) -> Callable[[str], None]:
 
 
 class TlsLayer:
-    """One link's TLS: ``recv`` and ``send`` as a non-blocking socket's, in plaintext.
+    """One link's TLS: ``recv`` and ``send`` as a non-blocking socket's, in plaintext (``send``
+    takes the batch's frames, not their join: a large frame is encrypted where it lies).
 
     ``send`` takes all of a batch (encrypted at once) or none of it: none before the handshake is
     done, nor while ciphertext of an earlier batch is still ``unsent``. ``waiting`` tells the loop
@@ -241,8 +243,8 @@ class TlsLayer:
         ``BlockingIOError`` when they hold none yet, ``TlsError`` when TLS fails. The plaintext
         may be a view of the loop's shared buffer, valid until the next ``recv`` (the frame
         decoder copies it at once)."""
-        data = self._sock.recv(size)
-        if not data:
+        arrived = self._sock.recv_into(self._view, min(size, len(self._view)))
+        if not arrived:
             if not self.established:
                 # No refusal: a member over its pending-handshake limit closes at once, too.
                 reason = f"{self._name} closed the connection during the TLS handshake"
@@ -250,11 +252,11 @@ class TlsLayer:
             return b""
         if not self._started:
             self._started = True
-            if self._plain_refusal is not None and data[0] != _HANDSHAKE_RECORD:
+            if self._plain_refusal is not None and self._view[0] != _HANDSHAKE_RECORD:
                 with contextlib.suppress(OSError):
                     self._sock.send(self._plain_refusal)
                 raise self._failed(f"{self._name} spoke plain TCP; this member accepts TLS only")
-        self._incoming.write(data)
+        self._incoming.write(self._view[:arrived])  # copied: the buffer is free for plaintext
         if not self._handshake():
             raise BlockingIOError
         chunks = []
@@ -281,19 +283,22 @@ class TlsLayer:
             return self._view[:filled]
         return b"".join([*chunks, self._view[:filled]])
 
-    def send(self, data: bytes) -> int:
-        """Encrypt all of ``data`` and send what the socket takes (``len(data)``), or take
-        nothing (0) while the handshake runs or earlier ciphertext is ``unsent``."""
-        if not self._drain() or not self._handshake() or not data:
+    def send(self, frames: Sequence[bytes | memoryview]) -> int:
+        """Encrypt all of ``frames`` and send what the socket takes (their total size), or take
+        nothing (0) while the handshake runs or earlier ciphertext is ``unsent``. Frames of a
+        record or more are encrypted where they lie; smaller ones are joined first, so that a
+        batch of heartbeats is not a record each."""
+        if not self._drain() or not self._handshake() or not frames:
             return 0
-        view = memoryview(data)
         try:
-            while view:
-                view = view[self._tls.write(view) :]
+            for chunk in _chunks(frames):
+                view = memoryview(chunk)
+                while view:
+                    view = view[self._tls.write(view) :]
         except ssl.SSLError as error:
             raise self._failed(self._broken(error)) from error
         self._push()
-        return len(data)
+        return sum(map(len, frames))
 
     def waiting(self, outbound: int) -> bool:
         """Whether the socket's writability matters: ciphertext is unsent, or ``outbound``
@@ -358,6 +363,27 @@ class TlsLayer:
         if refusal and self._refuse is not None and not self._received:
             self._refuse(reason)
         return TlsError(reason)
+
+
+def _chunks(frames: Sequence[bytes | memoryview]) -> Iterator[bytes | memoryview]:
+    """``frames`` in the pieces ``SSLObject.write`` is given: a frame of a record or more as it
+    lies (no copy), runs of smaller ones joined (a batch of heartbeats is not a record each)."""
+    small: list[bytes | memoryview] = []
+    small_bytes = 0
+    for frame in frames:
+        if len(frame) < _RECORD_BYTES:
+            small.append(frame)
+            small_bytes += len(frame)
+            if small_bytes < _RECORD_BYTES:
+                continue
+        if small:
+            yield b"".join(small)
+            small.clear()
+            small_bytes = 0
+        if len(frame) >= _RECORD_BYTES:
+            yield frame
+    if small:
+        yield b"".join(small)
 
 
 def _text(error: ssl.SSLError) -> str:
