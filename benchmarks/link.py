@@ -1,11 +1,11 @@
 """Streaming through one link: the transport (actor and I/O thread) vs raw loopback TCP, same run;
 and one node's I/O thread to another's, plain TCP vs TLS, same run.
 
-Usage: ``python benchmarks/link.py [--quick] [--tls-only]``. Prints ``name: value`` lines: messages per second
-through a node's connection path (a ``TransportActor`` told ``SendTo`` one message at a time; it
-encodes each and queues the frame to the ``IoLoop``, whose thread sends whatever is queued in one
-``send``) next to a raw socket that sends each frame with its own ``sendall`` and one that sends
-batches of 64, all with the same wire messages, codec and receiver.
+Usage: ``python benchmarks/link.py [--quick] [--tls-only]``. Prints ``name: value`` lines:
+messages per second through a node's connection path (a ``TransportActor`` told ``SendTo`` one
+message at a time; it encodes each and queues the frame to the ``IoLoop``, whose thread sends
+whatever is queued in one ``send``) next to a raw socket that sends each frame with its own
+``sendall`` and one that sends batches of 64, all with the same wire messages, codec and receiver.
 
 Then link throughput with and without TLS (mutual, TLS 1.3, certificates made by ``trustme`` in a
 temporary directory): the same transport sends to a second node's ``IoLoop``, in a process of its
