@@ -329,4 +329,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:  # an actor that a busy machine let start after a repetition's stop_all
+        pykka.ActorRegistry.stop_all()
