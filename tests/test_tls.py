@@ -326,6 +326,23 @@ class Collector(pykka.ThreadingActor):
 def test_a_layer_hands_over_every_record_a_read_brings(tmp_path: Path, ca: trustme.CA) -> None:
     """Two layers on a socket pair, the reader's buffer far smaller than what one ``recv``
     brings: every byte comes out, in order, and none waits inside TLS unseen."""
+    payload = random.Random(5).randbytes(300_000)
+    pieces = [[payload[start : start + 65536]] for start in range(0, len(payload), 65536)]
+    assert layer_pair_carries(tmp_path, ca, pieces) == payload
+
+
+def test_a_batch_of_small_and_large_frames_keeps_its_order(tmp_path: Path, ca: trustme.CA) -> None:
+    """A batch mixing frames under a record (joined before they are encrypted) with frames of a
+    record or more (encrypted where they lie) arrives as the bytes of its frames in order."""
+    sizes = [10, 20_000, 5, 6, 16_384, 3, 70_000, 1, 16_383, 2, 9_000, 9_000]
+    batch = [random.Random(size).randbytes(size) for size in sizes]
+    expected = b"".join(batch) + b"".join(reversed(batch))
+    assert layer_pair_carries(tmp_path, ca, [batch, batch[::-1]]) == expected
+
+
+def layer_pair_carries(tmp_path: Path, ca: trustme.CA, batches: list[list[bytes]]) -> bytes:
+    """What a server layer receives when a client layer sends ``batches`` (each taken whole
+    by one ``send``), both on a socket pair with small buffers."""
     config = tls_files(tmp_path, ca, "pair")
     left, right = socket.socketpair()
     with left, right:
@@ -343,20 +360,20 @@ def test_a_layer_hands_over_every_record_a_read_brings(tmp_path: Path, ca: trust
             buffer=small(),
             plain_refusal=b"",
         )
-        payload = random.Random(5).randbytes(300_000)
-        sent, received = 0, bytearray()
+        expected = sum(len(frame) for batch in batches for frame in batch)
+        waiting, received = list(batches), bytearray()
         for _ in range(10_000):  # each turn moves bytes; no waiting on time
-            if sent < len(payload):
-                sent += client.send([payload[sent : sent + 65536]])
-            else:
+            if waiting and client.send(waiting[0]):
+                waiting.pop(0)
+            elif not waiting:
                 client.send([])  # what is still unsent
             with contextlib.suppress(BlockingIOError):
                 received += server.recv(1 << 20)
             with contextlib.suppress(BlockingIOError):
                 client.recv(1 << 20)  # the server's handshake flights
-            if len(received) == len(payload):
+            if len(received) == expected:
                 break
-        assert bytes(received) == payload
+        return bytes(received)
 
 
 def small() -> memoryview:
