@@ -327,7 +327,7 @@ def test_a_layer_hands_over_every_record_a_read_brings(tmp_path: Path, ca: trust
     """Two layers on a socket pair, the reader's buffer far smaller than what one ``recv``
     brings: every byte comes out, in order, and none waits inside TLS unseen."""
     payload = random.Random(5).randbytes(300_000)
-    pieces = [[payload[start : start + 65536]] for start in range(0, len(payload), 65536)]
+    pieces = [payload[start : start + 65536] for start in range(0, len(payload), 65536)]
     assert layer_pair_carries(tmp_path, ca, pieces) == payload
 
 
@@ -340,7 +340,7 @@ def test_a_batch_of_small_and_large_frames_keeps_its_order(tmp_path: Path, ca: t
     assert layer_pair_carries(tmp_path, ca, [batch, batch[::-1]]) == expected
 
 
-def layer_pair_carries(tmp_path: Path, ca: trustme.CA, batches: list[list[bytes]]) -> bytes:
+def layer_pair_carries(tmp_path: Path, ca: trustme.CA, batches: list[bytes]) -> bytes:
     """What a server layer receives when a client layer sends ``batches`` (each taken whole
     by one ``send``), both on a socket pair with small buffers."""
     config = tls_files(tmp_path, ca, "pair")
@@ -360,13 +360,13 @@ def layer_pair_carries(tmp_path: Path, ca: trustme.CA, batches: list[list[bytes]
             buffer=small(),
             plain_refusal=b"",
         )
-        expected = sum(len(frame) for batch in batches for frame in batch)
+        expected = sum(len(batch) for batch in batches)
         waiting, received = list(batches), bytearray()
         for _ in range(10_000):  # each turn moves bytes; no waiting on time
             if waiting and client.send(waiting[0]):
                 waiting.pop(0)
             elif not waiting:
-                client.send([])  # what is still unsent
+                client.send(b"")  # what is still unsent
             with contextlib.suppress(BlockingIOError):
                 received += server.recv(1 << 20)
             with contextlib.suppress(BlockingIOError):

@@ -155,11 +155,9 @@ class LinkTable:
         while link.outbound_bytes or (tls is not None and tls.unsent):
             batch = next_batch(link)
             size = sum(len(queued.frame) for queued in batch)
+            data = b"".join(queued.frame for queued in batch)
             try:
-                if tls is None:
-                    sent = link.sock.send(b"".join(queued.frame for queued in batch))
-                else:
-                    sent = tls.send([queued.frame for queued in batch])
+                sent = link.sock.send(data) if tls is None else tls.send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as error:

@@ -35,7 +35,7 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pykka
@@ -185,8 +185,7 @@ def _refusal(link: Link) -> Callable[[str], None]:
 
 
 class TlsLayer:
-    """One link's TLS: ``recv`` and ``send`` as a non-blocking socket's, in plaintext (``send``
-    takes the batch's frames, not their join: a large frame is encrypted where it lies).
+    """One link's TLS: ``recv`` and ``send`` as a non-blocking socket's, in plaintext.
 
     ``send`` takes all of a batch (encrypted at once) or none of it: none before the handshake is
     done, nor while ciphertext of an earlier batch is still ``unsent``. ``waiting`` tells the loop
@@ -283,22 +282,21 @@ class TlsLayer:
             return self._view[:filled]
         return b"".join([*chunks, self._view[:filled]])
 
-    def send(self, frames: Sequence[bytes | memoryview]) -> int:
-        """Encrypt all of ``frames`` and send what the socket takes (their total size), or take
-        nothing (0) while the handshake runs or earlier ciphertext is ``unsent``. Frames of a
-        record or more are encrypted where they lie; smaller ones are joined first, so that a
-        batch of heartbeats is not a record each."""
-        if not self._drain() or not self._handshake() or not frames:
+    def send(self, data: bytes) -> int:
+        """Encrypt all of ``data`` and send what the socket takes (``len(data)``), or take
+        nothing (0) while the handshake runs or earlier ciphertext is ``unsent``. The batch is
+        encrypted whole, in one ``SSLObject.write``: every record but the last is full (a
+        frame encrypted on its own would end in a small record of its own)."""
+        if not self._drain() or not self._handshake() or not data:
             return 0
+        view = memoryview(data)
         try:
-            for chunk in _chunks(frames):
-                view = memoryview(chunk)
-                while view:
-                    view = view[self._tls.write(view) :]
+            while view:
+                view = view[self._tls.write(view) :]
         except ssl.SSLError as error:
             raise self._failed(self._broken(error)) from error
         self._push()
-        return sum(map(len, frames))
+        return len(data)
 
     def waiting(self, outbound: int) -> bool:
         """Whether the socket's writability matters: ciphertext is unsent, or ``outbound``
@@ -363,27 +361,6 @@ class TlsLayer:
         if refusal and self._refuse is not None and not self._received:
             self._refuse(reason)
         return TlsError(reason)
-
-
-def _chunks(frames: Sequence[bytes | memoryview]) -> Iterator[bytes | memoryview]:
-    """``frames`` in the pieces ``SSLObject.write`` is given: a frame of a record or more as it
-    lies (no copy), runs of smaller ones joined (a batch of heartbeats is not a record each)."""
-    small: list[bytes | memoryview] = []
-    small_bytes = 0
-    for frame in frames:
-        if len(frame) < _RECORD_BYTES:
-            small.append(frame)
-            small_bytes += len(frame)
-            if small_bytes < _RECORD_BYTES:
-                continue
-        if small:
-            yield b"".join(small)
-            small.clear()
-            small_bytes = 0
-        if len(frame) >= _RECORD_BYTES:
-            yield frame
-    if small:
-        yield b"".join(small)
 
 
 def _text(error: ssl.SSLError) -> str:
