@@ -130,8 +130,7 @@ class Tls:
         self._client = config.client_context()
         self._server = None if config.cert_file is None else config.server_context()
         self._plain_refusal = encode_frame(codec.encode(HelloRefused(reason=PLAIN_REFUSED)))
-        # What every layer receives into (``recv_into``: the ciphertext, copied into its BIO at
-        # once) and then decrypts into, one at a time: the records a recv of ``read_bytes``
+        # What every layer decrypts into, one at a time: the records a recv of ``read_bytes``
         # completes, with what an earlier one left of a record (at most 16 KiB of plaintext).
         self._buffer = memoryview(bytearray(read_bytes + _RECORD_BYTES))
 
@@ -242,8 +241,8 @@ class TlsLayer:
         ``BlockingIOError`` when they hold none yet, ``TlsError`` when TLS fails. The plaintext
         may be a view of the loop's shared buffer, valid until the next ``recv`` (the frame
         decoder copies it at once)."""
-        arrived = self._sock.recv_into(self._view, min(size, len(self._view)))
-        if not arrived:
+        data = self._sock.recv(size)
+        if not data:
             if not self.established:
                 # No refusal: a member over its pending-handshake limit closes at once, too.
                 reason = f"{self._name} closed the connection during the TLS handshake"
@@ -251,11 +250,11 @@ class TlsLayer:
             return b""
         if not self._started:
             self._started = True
-            if self._plain_refusal is not None and self._view[0] != _HANDSHAKE_RECORD:
+            if self._plain_refusal is not None and data[0] != _HANDSHAKE_RECORD:
                 with contextlib.suppress(OSError):
                     self._sock.send(self._plain_refusal)
                 raise self._failed(f"{self._name} spoke plain TCP; this member accepts TLS only")
-        self._incoming.write(self._view[:arrived])  # copied: the buffer is free for plaintext
+        self._incoming.write(data)
         if not self._handshake():
             raise BlockingIOError
         chunks = []
@@ -284,9 +283,7 @@ class TlsLayer:
 
     def send(self, data: bytes) -> int:
         """Encrypt all of ``data`` and send what the socket takes (``len(data)``), or take
-        nothing (0) while the handshake runs or earlier ciphertext is ``unsent``. The batch is
-        encrypted whole, in one ``SSLObject.write``: every record but the last is full (a
-        frame encrypted on its own would end in a small record of its own)."""
+        nothing (0) while the handshake runs or earlier ciphertext is ``unsent``."""
         if not self._drain() or not self._handshake() or not data:
             return 0
         view = memoryview(data)
