@@ -1,11 +1,11 @@
 """Streaming through one link: the transport (actor and I/O thread) vs raw loopback TCP, same run;
 and one node's I/O thread to another's, plain TCP vs TLS, same run.
 
-Usage: ``python benchmarks/link.py [--quick]``. Prints ``name: value`` lines: messages per second
-through a node's connection path (a ``TransportActor`` told ``SendTo`` one message at a time; it
-encodes each and queues the frame to the ``IoLoop``, whose thread sends whatever is queued in one
-``send``) next to a raw socket that sends each frame with its own ``sendall`` and one that sends
-batches of 64, all with the same wire messages, codec and receiver.
+Usage: ``python benchmarks/link.py [--quick] [--tls-only]``. Prints ``name: value`` lines:
+messages per second through a node's connection path (a ``TransportActor`` told ``SendTo`` one
+message at a time; it encodes each and queues the frame to the ``IoLoop``, whose thread sends
+whatever is queued in one ``send``) next to a raw socket that sends each frame with its own
+``sendall`` and one that sends batches of 64, all with the same wire messages, codec and receiver.
 
 Then link throughput with and without TLS (mutual, TLS 1.3, certificates made by ``trustme`` in a
 temporary directory): the same transport sends to a second node's ``IoLoop``, in a process of its
@@ -13,6 +13,8 @@ own as a peer's is, that decodes every frame and counts it in its own thread (bo
 layers are on the path), for small messages
 (heartbeats, messages per second) and large ones (64 KiB application envelopes, MB per second);
 ``tls_vs_plain_*_ratio`` is the TLS figure over the plain one (the target: at least 0.5).
+In the same run, the ceiling: 256 KiB writes over a bare loopback socket pair, plain and wrapped
+by ``ssl`` (a thread reads; no frames, no I/O loop), with the cipher suite negotiated.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import socket
+import ssl
 import statistics
 import tempfile
 import threading
@@ -215,6 +218,52 @@ def tls_configs(directory: Path) -> tuple[TlsConfig, TlsConfig]:
     return configs[0], configs[1]
 
 
+def socket_stream(
+    total: int, contexts: tuple[ssl.SSLContext, ssl.SSLContext] | None
+) -> tuple[float, str]:
+    """Seconds to stream ``total`` bytes in 256 KiB writes over a blocking loopback socket pair
+    (TLS: wrapped by ``ssl`` with the receiver's and the sender's context), read by a thread;
+    no frames, no actors: the ceiling of what Python's sockets and ``ssl`` move here. Also the
+    cipher suite TLS negotiated ("none" without TLS)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        raw_out = socket.create_connection(server.getsockname())
+        raw_in, _ = server.accept()
+    if contexts is None:
+        sender, receiver = raw_out, raw_in
+    else:
+        accepted: list[socket.socket] = []
+        side = threading.Thread(
+            target=lambda: accepted.append(contexts[0].wrap_socket(raw_in, server_side=True))
+        )
+        side.start()
+        sender = contexts[1].wrap_socket(raw_out)
+        side.join()
+        receiver = accepted[0]
+
+    def drain() -> None:
+        buffer = memoryview(bytearray(1 << 18))
+        left = total
+        while left > 0:
+            got = receiver.recv_into(buffer)
+            if not got:
+                break
+            left -= got
+
+    chunk = b"\xa5" * (1 << 18)
+    with sender, receiver:
+        reader = threading.Thread(target=drain)
+        start = time.perf_counter()
+        reader.start()
+        for _ in range(total // len(chunk)):
+            sender.sendall(chunk)
+        reader.join()
+        seconds = time.perf_counter() - start
+        cipher = sender.cipher() if isinstance(sender, ssl.SSLSocket) else None
+        return seconds, "none" if cipher is None else f"{cipher[1]} {cipher[0]}"
+
+
 def plain_vs_tls(report: Report, count: int, blob_count: int, repeats: int) -> None:
     """Loop-to-loop throughput, plain and TLS interleaved, with their ratios."""
     blob_size = 64 * 1024
@@ -222,7 +271,14 @@ def plain_vs_tls(report: Report, count: int, blob_count: int, repeats: int) -> N
     with tempfile.TemporaryDirectory() as directory:
         configs = tls_configs(Path(directory))
         runs: dict[str, list[float]] = {"plain": [], "tls": [], "plain_mb": [], "tls_mb": []}
+        runs |= {"socket_mb": [], "ssl_mb": []}
+        receiver, sender = configs
+        contexts = (receiver.server_context(), sender.client_context())
+        total = blob_count * blob_size
         for _ in range(repeats):
+            runs["socket_mb"].append(total / 1e6 / socket_stream(total, None)[0])
+            seconds, cipher = socket_stream(total, contexts)
+            runs["ssl_mb"].append(total / 1e6 / seconds)
             for name, tls in (("plain", None), ("tls", configs)):
                 runs[name].append(count / loop_to_loop(small, tls))
                 megabytes = blob_count * blob_size / 1e6
@@ -231,22 +287,31 @@ def plain_vs_tls(report: Report, count: int, blob_count: int, repeats: int) -> N
                 while LOOPS:
                     LOOPS.pop().stop()
     medians = {name: statistics.median(values) for name, values in runs.items()}
+    report("tls_cipher", cipher)
     report("link_plain_small_msgs_per_s", medians["plain"])
     report("link_tls_small_msgs_per_s", medians["tls"])
     report("tls_vs_plain_small_ratio", medians["tls"] / medians["plain"])
     report("link_plain_64k_mb_per_s", medians["plain_mb"])
     report("link_tls_64k_mb_per_s", medians["tls_mb"])
     report("tls_vs_plain_64k_ratio", medians["tls_mb"] / medians["plain_mb"])
+    report("baseline_raw_socket_mb_per_s", medians["socket_mb"])
+    report("baseline_raw_ssl_mb_per_s", medians["ssl_mb"])
+    report("raw_ssl_vs_socket_ratio", medians["ssl_mb"] / medians["socket_mb"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tls-only", action="store_true", help="plain vs TLS only")
     args = parser.parse_args()
     count, repeats = (20_000, 3) if args.quick else (100_000, 7)
     report = Report({}, {"tls_vs_plain_small_ratio": 0.5, "tls_vs_plain_64k_ratio": 0.5})
     report.environment()
     report("messages_per_run", count)
+    if args.tls_only:
+        plain_vs_tls(report, count, count // 50, repeats)
+        report.check_targets()
+        return
     runs: dict[str, list[float]] = {"actor": [], "raw_batch_1": [], "raw_batch_64": []}
     for _ in range(repeats):  # interleaved, so noise hits all three alike
         runs["actor"].append(timed(count, through_transport(count)))
@@ -266,4 +331,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:  # an actor that a busy machine let start after a repetition's stop_all
+        pykka.ActorRegistry.stop_all()

@@ -326,6 +326,22 @@ class Collector(pykka.ThreadingActor):
 def test_a_layer_hands_over_every_record_a_read_brings(tmp_path: Path, ca: trustme.CA) -> None:
     """Two layers on a socket pair, the reader's buffer far smaller than what one ``recv``
     brings: every byte comes out, in order, and none waits inside TLS unseen."""
+    payload = random.Random(5).randbytes(300_000)
+    pieces = [payload[start : start + 65536] for start in range(0, len(payload), 65536)]
+    assert layer_pair_carries(tmp_path, ca, pieces) == payload
+
+
+def test_batches_of_any_size_arrive_in_order(tmp_path: Path, ca: trustme.CA) -> None:
+    """Batches under a record, of exactly one, and of several with a partial last record
+    arrive as their bytes in order."""
+    sizes = [10, 20_000, 5, 16_384, 3, 70_000, 1, 16_383, 9_000]
+    batches = [random.Random(size).randbytes(size) for size in sizes]
+    assert layer_pair_carries(tmp_path, ca, batches) == b"".join(batches)
+
+
+def layer_pair_carries(tmp_path: Path, ca: trustme.CA, batches: list[bytes]) -> bytes:
+    """What a server layer receives when a client layer sends ``batches`` (each taken whole
+    by one ``send``), both on a socket pair with small buffers."""
     config = tls_files(tmp_path, ca, "pair")
     left, right = socket.socketpair()
     with left, right:
@@ -343,20 +359,20 @@ def test_a_layer_hands_over_every_record_a_read_brings(tmp_path: Path, ca: trust
             buffer=small(),
             plain_refusal=b"",
         )
-        payload = random.Random(5).randbytes(300_000)
-        sent, received = 0, bytearray()
+        expected = sum(len(batch) for batch in batches)
+        waiting, received = list(batches), bytearray()
         for _ in range(10_000):  # each turn moves bytes; no waiting on time
-            if sent < len(payload):
-                sent += client.send(payload[sent : sent + 65536])
-            else:
+            if waiting and client.send(waiting[0]):
+                waiting.pop(0)
+            elif not waiting:
                 client.send(b"")  # what is still unsent
             with contextlib.suppress(BlockingIOError):
                 received += server.recv(1 << 20)
             with contextlib.suppress(BlockingIOError):
                 client.recv(1 << 20)  # the server's handshake flights
-            if len(received) == len(payload):
+            if len(received) == expected:
                 break
-        assert bytes(received) == payload
+        return bytes(received)
 
 
 def small() -> memoryview:
