@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.transport.backlog import envelope_bytes
 from actors.transport.loop import IoLoop, notify_sent
 from actors.transport.timers import Timer
 from messages.local.routing import (
@@ -131,8 +132,9 @@ class OrderingActor(pykka.ThreadingActor):
                 message.identity is not None and message.identity.uuid == sender
             ):
                 self._on_envelope(envelope, link, peer)
-            case Inbound(message=Envelope(sender=sender), peer=peer, identity=identity):
+            case Inbound(message=Envelope(sender=sender) as envelope, peer=peer, identity=identity):
                 # Nobody writes into another sender's ordered stream.
+                self._scheduler.backlog.dropped(envelope_bytes(envelope))
                 logger.warning(
                     "Dropped an envelope from %s: it names %s as its sender, but its link's "
                     "handshake named %s",
@@ -166,6 +168,7 @@ class OrderingActor(pykka.ThreadingActor):
     # -- inbound -------------------------------------------------------------------------------
 
     def _on_envelope(self, envelope: Envelope, link: int | None, peer: str) -> None:
+        duplicates = self._queue.duplicates
         try:
             released = self._queue.offer(
                 envelope.sender,
@@ -176,7 +179,10 @@ class OrderingActor(pykka.ThreadingActor):
             )
         except ValueError as error:
             logger.warning("Dropped an envelope from %s (%s): %s", peer, envelope.sender, error)
+            self._scheduler.backlog.dropped(envelope_bytes(envelope))
             return
+        if self._queue.duplicates != duplicates:
+            self._scheduler.backlog.dropped(envelope_bytes(envelope))
         self._deliver(released)
 
     def _deliver(self, released: list[Release[_Arrival]]) -> None:
@@ -199,9 +205,12 @@ class OrderingActor(pykka.ThreadingActor):
         assert isinstance(body, Publish)
         deliver = Deliver(envelope, link, peer, late)
         stamped = Stamped(envelope.sender, body.clock, (deliver, time.monotonic()))
+        duplicates = self._publishes.duplicates
         try:
             for ready in self._publishes.offer(stamped):
                 self._hand_on(ready.body[0])
+            if self._publishes.duplicates != duplicates:
+                self._scheduler.backlog.dropped(envelope_bytes(envelope))
         except (HoldBackOverflow, ValueError) as error:
             logger.warning("Delivering a publish from %s out of causal order: %s", peer, error)
             self._hand_on(deliver)

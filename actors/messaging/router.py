@@ -30,6 +30,7 @@ from actors.messaging.outcomes import (
     remote_error,
     reply,
 )
+from actors.transport.backlog import envelope_bytes
 from actors.transport.loop import IoLoop
 from actors.transport.timers import Timer
 from messages.address import Address
@@ -102,6 +103,7 @@ class RouterActor(pykka.ThreadingActor):
         self._strategy = strategy_named(settings.load_balancing, random.Random())
         self._registry = registry
         self._scheduler = scheduler
+        self._backlog = scheduler.backlog
         self._settings = settings
         self._names: dict[str, pykka.ActorRef[Any]] = {}
         self._topics: dict[str, dict[str, pykka.ActorRef[Any]]] = {}
@@ -245,6 +247,8 @@ class RouterActor(pykka.ThreadingActor):
 
     def _on_deliver(self, deliver: Deliver) -> None:
         envelope = deliver.envelope
+        if deliver.link is not None:  # read off a link: it leaves the node's backlog here
+            self._backlog.taken(envelope_bytes(envelope))
         match envelope.body:
             case Tell(to=to, kind=kind, payload=payload):
                 self._on_tell(to, kind, payload, deliver.peer)
@@ -270,6 +274,7 @@ class RouterActor(pykka.ThreadingActor):
             if actor is None:
                 raise NoSuchActor(f"no actor is registered as {to!r} here")
             actor.tell(decode_payload(kind, payload))
+            self._backlog.handed(actor.actor_inbox)
         except (RemoteError, pykka.ActorDeadError) as error:
             logger.warning("Dropped a message for %r from %s: %s", to, peer, error)
 
@@ -292,6 +297,7 @@ class RouterActor(pykka.ThreadingActor):
                 logger.debug("The node stopped before an answer to %s went out", sender)
 
         ask_without_waiting(actor, value, answer)
+        self._backlog.handed(actor.actor_inbox)
 
     def _answer(self, sender: str, link: int | None, body: Answer | Failure) -> None:
         """Send an ask's outcome to its sender (thread-safe: it only tells actors)."""
@@ -314,6 +320,8 @@ class RouterActor(pykka.ThreadingActor):
                 actor.tell(value)
             except pykka.ActorDeadError:
                 del subscribers[urn]
+            else:
+                self._backlog.handed(actor.actor_inbox)
 
     # -- asks in flight ------------------------------------------------------------------------
 

@@ -95,6 +95,7 @@ class Link:
         "name",
         "on_finish",
         "outbound_bytes",
+        "paused",
         "peer",
         "proving",
         "sock",
@@ -143,6 +144,7 @@ class Link:
         self.outbound_bytes = 0
         self.data_bytes = 0  # of application frames, bounded by the node's flow gate instead
         self.interest = 0
+        self.paused: float | None = None  # since when it is not read: its node's backlog is full
         self.last_active = time.monotonic()
         self.timer: Timer | None = None  # the connect or handshake deadline
         self.handler: Callable[[int], None] | None = None  # its selector callback
