@@ -25,6 +25,7 @@ import pykka
 from actors.transport.backlog import envelope_bytes
 from actors.transport.loop import IoLoop, notify_sent
 from actors.transport.timers import Timer
+from messages.local.links import ClientGone
 from messages.local.routing import (
     Deliver,
     ExpireHeld,
@@ -39,6 +40,7 @@ from messages.messaging.delivery import DeliveryQueue, Release
 from messages.messaging.envelope import Envelope, Publish
 from messages.settings import Settings
 from messages.vector_clock import VectorClock
+from messages.wire.handshake import Role
 
 __all__ = [
     "OrderingActor",
@@ -69,7 +71,9 @@ class _ControlFirst(queue.Queue[Any]):
 
     def _put(self, item: Any) -> None:
         message = getattr(item, "message", None)
-        if isinstance(message, Inbound) and isinstance(message.message, Envelope):
+        if isinstance(message, ClientGone) or (
+            isinstance(message, Inbound) and isinstance(message.message, Envelope)
+        ):  # a client's end comes after the envelopes it sent
             self._data.append(item)
         else:
             self._control.append(item)
@@ -90,6 +94,8 @@ class OrderingActor(pykka.ThreadingActor):
     It is built with every ref it needs: ``transport``, and the membership actor and the router,
     which need its ref in turn and so are started by ``start_peers`` with it (pykka sets
     ``actor_ref`` before ``__init__`` runs; what they tell it waits in its inbox until it runs).
+    A member forgets a client once its last link has closed (``ClientGone``); a ``client``'s
+    ordering actor takes a member's numbering from 1 again as a new stream.
     """
 
     @staticmethod
@@ -104,12 +110,14 @@ class OrderingActor(pykka.ThreadingActor):
         *,
         transport: pykka.ActorRef[Any],
         start_peers: StartPeers,
+        client: bool = False,
     ) -> None:
         super().__init__()
         self._node_id = node_id
         self._settings = settings
         self._scheduler = scheduler
         self._transport = transport
+        self._renumbered = client  # members forget a client gone a while, and number anew
         self._membership, self._router = start_peers(self.actor_ref)
         self._queue: DeliveryQueue[_Arrival] = DeliveryQueue(
             settings.causal_wait, settings.max_held_messages
@@ -131,7 +139,7 @@ class OrderingActor(pykka.ThreadingActor):
             case Inbound(message=Envelope(sender=sender) as envelope, link=link, peer=peer) if (
                 message.identity is not None and message.identity.uuid == sender
             ):
-                self._on_envelope(envelope, link, peer)
+                self._on_envelope(envelope, link, peer, message.identity.role is Role.CLIENT)
             case Inbound(message=Envelope(sender=sender) as envelope, peer=peer, identity=identity):
                 # Nobody writes into another sender's ordered stream.
                 self._scheduler.backlog.dropped(envelope_bytes(envelope))
@@ -157,6 +165,9 @@ class OrderingActor(pykka.ThreadingActor):
                 now = time.monotonic()
                 self._deliver(self._queue.expire(now))
                 self._give_up_on_publishes(now - self._settings.causal_wait)
+            case ClientGone(uuid=uuid):
+                self._sequences.pop(uuid, None)
+                self._deliver(self._queue.forget(uuid))
             case GetOrderingStats():
                 return OrderingStats(
                     self._membership_messages, self._delivered, self._late, self._queue.held
@@ -167,7 +178,9 @@ class OrderingActor(pykka.ThreadingActor):
 
     # -- inbound -------------------------------------------------------------------------------
 
-    def _on_envelope(self, envelope: Envelope, link: int | None, peer: str) -> None:
+    def _on_envelope(
+        self, envelope: Envelope, link: int | None, peer: str, client: bool = False
+    ) -> None:
         duplicates = self._queue.duplicates
         try:
             released = self._queue.offer(
@@ -176,6 +189,8 @@ class OrderingActor(pykka.ThreadingActor):
                 bytes(envelope.version),
                 (envelope, link, peer),
                 time.monotonic(),
+                start_anywhere=client,
+                renumbers=self._renumbered,
             )
         except ValueError as error:
             logger.warning("Dropped an envelope from %s (%s): %s", peer, envelope.sender, error)
