@@ -13,7 +13,7 @@ from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode
 
 from actors.transport.backlog import Backlog
 from messages.events import MemberUnreachable
-from messages.wire.remote import register
+from messages.wire.remote import Backpressure, register
 
 _INBOUND = 40  # the receiver's backlog bound, in messages
 _IN_FLIGHT = 32  # the sender's flow gate, in messages
@@ -102,3 +102,50 @@ def unreachable(watcher: WatchedNode, other: WatchedNode) -> bool:
         isinstance(event, MemberUnreachable) and event.member.uuid == other.uuid
         for event in watcher.events()
     )
+
+
+class Echo(pykka.ThreadingActor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+class Inbox(pykka.ThreadingActor):
+    """Keeps what it is told; ``"got"`` returns it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: list[Any] = []
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "got":
+            return list(self.got)
+        self.got.append(message)
+        return None
+
+
+def test_publishes_and_answers_take_their_places_in_the_flow_gate() -> None:
+    with ClusterHarness(max_messages_in_flight=4, block_on_backpressure=False) as harness:
+        a, b = harness.start_many(2)
+        harness.wait_all_up()
+        b.node.register("echo", Echo.start())
+        inbox = Inbox.start()
+        b.node.subscribe("news", inbox)
+        echo = a.node.remote("echo", member=b.uuid)
+        assert echo.ask(Chunk(1, b"x")) == Chunk(1, b"x")
+        for gate in (a.node.gate, b.node.gate):
+            for _ in range(4):
+                gate.acquire(0)  # the gate is full: nothing is written meanwhile
+        with pytest.raises(Backpressure):
+            a.node.publish("news", Chunk(2, b"lost"))
+        with pytest.raises(Backpressure):  # b has no room to send the answer back
+            echo.ask(Chunk(3, b"y"))
+        for gate in (a.node.gate, b.node.gate):
+            for _ in range(4):
+                gate.release(0)
+        a.node.publish("news", Chunk(4, b"news"))
+        assert echo.ask(Chunk(5, b"z")) == Chunk(5, b"z")
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while inbox.ask("got") != [Chunk(4, b"news")] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert inbox.ask("got") == [Chunk(4, b"news")]
+        assert a.node.gate.in_flight == b.node.gate.in_flight == (0, 0)

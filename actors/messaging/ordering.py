@@ -291,4 +291,4 @@ class OrderingActor(pykka.ThreadingActor):
         body = Publish(publish.topic, publish.kind, msgspec.Raw(publish.payload), own.clock)
         self._hand_on(Deliver(self._stamp(self._node_id, body), None, "this member"))
         for member, address in publish.destinations:
-            self._send(member, body, address, None)
+            self._send(member, body, address, None, publish.on_sent)

@@ -56,8 +56,8 @@ class TimerQueue:
     def _compact(self) -> None:
         """Drop the cancelled timers (each holds what its action refers to, a link, say, until
         its deadline): the heap stays within twice the live timers, at O(1) per ``add``."""
-        self._heap = [entry for entry in self._heap if not entry[2].cancelled]
-        heapq.heapify(self._heap)
+        self._heap[:] = [entry for entry in self._heap if not entry[2].cancelled]  # in place:
+        heapq.heapify(self._heap)  # ``fire_due`` may be walking it
         self._compact_at = max(_COMPACT_MIN, 2 * len(self._heap))
 
     def call_once(self, deadline: float, action: Callable[[], None]) -> Timer:
