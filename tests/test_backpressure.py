@@ -11,7 +11,7 @@ import pykka
 import pytest
 from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode
 
-from actors.transport.backlog import Backlog
+from actors.transport.backlog import READ_ANYWAY, Backlog
 from messages.events import MemberUnreachable
 from messages.wire.remote import Backpressure, register
 
@@ -102,6 +102,45 @@ def unreachable(watcher: WatchedNode, other: WatchedNode) -> bool:
         isinstance(event, MemberUnreachable) and event.member.uuid == other.uuid
         for event in watcher.events()
     )
+
+
+class Stalling(Slow):
+    """Stops for ``stall`` seconds at chunk 100 (longer than the failure detector tolerates)."""
+
+    def __init__(self, stall: float) -> None:
+        super().__init__()
+        self.stall = stall
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Chunk) and message.number == 100:
+            time.sleep(self.stall)
+        return super().on_receive(message)
+
+
+@pytest.mark.timeout(90)
+def test_a_stalled_actor_keeps_its_member_reachable_within_the_hard_bound() -> None:
+    bound = 200  # the backlog's hard bound: READ_ANYWAY times it
+    with ClusterHarness(
+        causal_wait=30.0, max_inbound_messages=bound, max_messages_in_flight=_IN_FLIGHT
+    ) as harness:
+        a, b = harness.start_many(2)  # no third member to vouch for either
+        harness.wait_all_up()
+        stall = 2.5 * harness.settings.acceptable_heartbeat_pause
+        stalling = Stalling.start(stall)
+        b.node.register("stalling", stalling)
+        backlog = b.node._loop.backlog
+        peaks = Peaks(backlog, stalling.actor_inbox, a.node.gate)
+        target = a.node.remote("stalling", member=b.uuid)
+        try:
+            for number in range(600):
+                target.tell(Chunk(number, bytes(_CHUNK)))
+            assert target.ask("seen", timeout=60) == list(range(600))
+        finally:
+            peaks.stop()
+        per_read = 256 * 1024 // _CHUNK + 1
+        assert peaks.inbox + peaks.held <= READ_ANYWAY * bound + 2 * per_read, vars(peaks)
+        for watcher, other in ((a, b), (b, a)):
+            assert not unreachable(watcher, other), f"{watcher.address} saw {other.address} fail"
 
 
 class Echo(pykka.ThreadingActor):

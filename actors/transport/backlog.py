@@ -7,9 +7,9 @@ router. An application actor that does not keep up holds the rest in its own inb
 names it here (``crowded``) when its inbox has grown past the bound, and the I/O thread watches
 its length until it has drained. Over the bound (``over``), the I/O thread stops reading the links
 that bring envelopes, so TCP pushes back on their senders, whose flow gates fill; below the
-low-water mark (``drained``), half of each bound, it reads them again. Up to twice the bound it
-also reads a paused link once every ``read_pause_limit``, for the heartbeats queued behind its
-envelopes; past that, nothing more comes in (the failure detector's relays vouch for the member).
+low-water mark (``drained``), half of each bound, it reads them again. Up to ``READ_ANYWAY``
+times the bound it also reads a paused link once every ``read_pause_limit``, for the heartbeats
+queued behind its envelopes; past that, nothing more comes in.
 
 No lock on the hot path: each counter has one writer (CPython reads and writes an int whole), and
 the crowded inboxes, touched only while one is crowded, take a lock.
@@ -23,7 +23,12 @@ from collections.abc import Callable
 from messages.messaging.envelope import Envelope
 from messages.settings import Settings
 
-__all__ = ["Backlog", "envelope_bytes"]
+__all__ = ["READ_ANYWAY", "Backlog", "envelope_bytes"]
+
+READ_ANYWAY = 4
+"""Up to this many times its bound, a node still reads each paused link now and then: an actor
+that stalls for a while keeps its member reachable (a read per ``read_pause_limit`` per link); a
+backlog past it is a hard bound on the node's memory, and the detector's relays must vouch."""
 
 
 def envelope_bytes(envelope: Envelope) -> int:
