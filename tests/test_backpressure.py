@@ -172,6 +172,9 @@ def test_publishes_and_answers_take_their_places_in_the_flow_gate() -> None:
         echo = a.node.remote("echo", member=b.uuid)
         assert echo.ask(Chunk(1, b"x")) == Chunk(1, b"x")
         for gate in (a.node.gate, b.node.gate):
+            deadline = time.monotonic() + STEP_TIMEOUT  # the answer's place comes back once
+            while gate.in_flight != (0, 0) and time.monotonic() < deadline:  # b has written it
+                time.sleep(0.01)
             for _ in range(4):
                 gate.acquire(0)  # the gate is full: nothing is written meanwhile
         with pytest.raises(Backpressure):

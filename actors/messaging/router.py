@@ -104,6 +104,7 @@ class RouterActor(pykka.ThreadingActor):
         self._registry = registry
         self._scheduler = scheduler
         self._backlog = scheduler.backlog
+        self._backlog.attach()
         self._settings = settings
         self._names: dict[str, pykka.ActorRef[Any]] = {}
         self._topics: dict[str, dict[str, pykka.ActorRef[Any]]] = {}

@@ -48,15 +48,22 @@ class Backlog:
         self._dropped = self._dropped_bytes = 0  # by the ordering actor only
         self._crowded: dict[int, Callable[[], int]] = {}  # each inbox's ``qsize``
         self.pauses = 0  # links paused so far (by the I/O thread only)
+        self.attached = False  # whether a router takes what is read (nothing is counted before)
         self._lock = threading.Lock()
 
     @classmethod
     def of(cls, settings: Settings) -> Backlog:
         return cls(settings.max_inbound_messages, settings.max_inbound_bytes)
 
+    def attach(self) -> None:
+        """A router takes the envelopes read from now on (an I/O loop without one, a benchmark's
+        say, never pauses: nobody would ever take what it counts)."""
+        self.attached = True
+
     def read(self, size: int) -> None:
-        self._read += 1
-        self._read_bytes += size
+        if self.attached:
+            self._read += 1
+            self._read_bytes += size
 
     def taken(self, size: int) -> None:
         self._taken += 1
@@ -86,6 +93,8 @@ class Backlog:
         """Whether the node holds more than ``factor`` times the bound (in envelopes not yet
         handed on, their bytes, or one actor's inbox)."""
         messages, size = self.held
+        if not self.attached:
+            return False
         if messages > self.max_messages * factor or size > self.max_bytes * factor:
             return True
         if not self._crowded:
