@@ -7,9 +7,10 @@ router. An application actor that does not keep up holds the rest in its own inb
 names it here (``crowded``) when its inbox has grown past the bound, and the I/O thread watches
 its length until it has drained. Over the bound (``over``), the I/O thread stops reading the links
 that bring envelopes, so TCP pushes back on their senders, whose flow gates fill; below the
-low-water mark (``drained``), half of each bound, it reads them again. Up to ``READ_ANYWAY``
-times the bound it also reads a paused link once every ``read_pause_limit``, for the heartbeats
-queued behind its envelopes; past that, nothing more comes in.
+low-water mark (``drained``), half of each bound, it reads them again. It also reads a paused
+link once every ``read_pause_limit``, for the heartbeats queued behind its envelopes (and so that
+the sender's kernel does not give the link up): an actor that stalls costs its node at most one
+read per link per ``read_pause_limit``.
 
 No lock on the hot path: each counter has one writer (CPython reads and writes an int whole), and
 the crowded inboxes, touched only while one is crowded, take a lock.
@@ -23,12 +24,7 @@ from collections.abc import Callable
 from messages.messaging.envelope import Envelope
 from messages.settings import Settings
 
-__all__ = ["READ_ANYWAY", "Backlog", "envelope_bytes"]
-
-READ_ANYWAY = 4
-"""Up to this many times its bound, a node still reads each paused link now and then: an actor
-that stalls for a while keeps its member reachable (a read per ``read_pause_limit`` per link); a
-backlog past it is a hard bound on the node's memory, and the detector's relays must vouch."""
+__all__ = ["Backlog", "envelope_bytes"]
 
 
 def envelope_bytes(envelope: Envelope) -> int:
@@ -89,19 +85,19 @@ class Backlog:
             with self._lock:
                 self._crowded[id(inbox)] = qsize
 
-    def over(self, factor: int = 1) -> bool:
-        """Whether the node holds more than ``factor`` times the bound (in envelopes not yet
-        handed on, their bytes, or one actor's inbox)."""
+    def over(self) -> bool:
+        """Whether the node holds more than the bound (in envelopes not yet handed on, their
+        bytes, or one actor's inbox)."""
         messages, size = self.held
         if not self.attached:
             return False
-        if messages > self.max_messages * factor or size > self.max_bytes * factor:
+        if messages > self.max_messages or size > self.max_bytes:
             return True
         if not self._crowded:
             return False
         with self._lock:
             inboxes = list(self._crowded.values())
-        return any(qsize() > self.max_messages * factor for qsize in inboxes)
+        return any(qsize() > self.max_messages for qsize in inboxes)
 
     def drained(self) -> bool:
         """Whether the node holds less than half the bound (and no actor's inbox holds more):

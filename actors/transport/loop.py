@@ -46,7 +46,7 @@ from typing import Any
 import pykka
 
 from actors.transport.accept import Acceptor, Listener
-from actors.transport.backlog import READ_ANYWAY, Backlog, envelope_bytes
+from actors.transport.backlog import Backlog, envelope_bytes
 from actors.transport.dial import Dialler, cannot_connect, resolve
 from actors.transport.link import HelloCheck, Link, OnSent, notify_sent
 from actors.transport.table import LinkTable, link_end, tell_closed
@@ -380,18 +380,16 @@ class IoLoop:
 
     def _poll_paused(self) -> None:
         """Read the paused links again once the backlog has drained; a link paused for
-        ``read_pause_limit`` gets one read anyway while the backlog is within ``READ_ANYWAY``
-        times its bound, so
-        that the heartbeats queued behind its envelopes still arrive (it pauses again after it if
-        the backlog is still full)."""
+        ``read_pause_limit`` gets one read anyway, so that the heartbeats queued behind its
+        envelopes still arrive, and the sender's kernel (``TCP_USER_TIMEOUT``) keeps the link;
+        it pauses again after it if the backlog is still full."""
         self._polling = False
         drained = self.backlog.drained()
-        margin = not self.backlog.over(READ_ANYWAY)
         overdue = time.monotonic() - self._read_pause
         for link_id, link in list(self._paused.items()):
             if not self._links.holds(link):
                 del self._paused[link_id]
-            elif drained or (link.paused is not None and link.paused <= overdue and margin):
+            elif drained or (link.paused is not None and link.paused <= overdue):
                 del self._paused[link_id]
                 self._links.pause(link, None)
                 if not link.closing:
