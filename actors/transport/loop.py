@@ -19,6 +19,9 @@ closed), accepted connections still waiting for their ``Hello`` (``max_pending_h
 ``handshake_timeout`` in a first frame of at most ``HANDSHAKE_FRAME_BYTES``; with a shared secret,
 its proof too, and a dialled link's frames wait for the member's proof as long), frame size
 (``max_frame_bytes``). Out of file descriptors, the listener backs off and keeps accepting.
+Inbound, the node's backlog (``actors.transport.backlog``): a link whose envelopes took it over
+``max_inbound_messages``/``max_inbound_bytes`` is not read until it drains below half (but once per
+``read_pause_limit``, for the heartbeats behind them), so TCP makes its sender wait.
 
 With a ``TlsConfig``, every link's bytes pass through its TLS layer (``actors.transport.tls``, on
 memory BIOs: why there) between the socket and the frames; the handshake bounds above cover the TLS
