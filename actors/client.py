@@ -295,7 +295,12 @@ class Client(StopOnExit, Messaging):
                 return self.actor, self.router
 
             self.ordering = OrderingActor.start(
-                self.uuid, settings, self._loop, transport=self.transport, start_peers=start_peers
+                self.uuid,
+                settings,
+                self._loop,
+                transport=self.transport,
+                start_peers=start_peers,
+                client=True,
             )
         self.transport.tell(Listen(deliver_to=self.ordering))
         try:

@@ -112,6 +112,13 @@ class Settings:
     http_address: str | None = None
     http_token: str | bytes | None = dataclasses.field(default=None, repr=False)
     http_timeout: float = 2.0
+    # Backpressure on the receiving side (docs/architecture.md#backpressure): while more than
+    # ``max_inbound_messages`` application messages (or ``max_inbound_bytes`` of their payloads)
+    # read off the links wait for their actors (or one actor's inbox holds that many), the links
+    # that bring them are not read, so TCP makes their senders wait; they are read again below
+    # half of each bound, and at least once every ``read_pause_limit`` (heartbeats queue behind).
+    max_inbound_messages: int = 1_000
+    max_inbound_bytes: int = 8 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name in ("secret", "previous_secret"):
@@ -182,6 +189,12 @@ class Settings:
         """
         spread = 1.0 + self.backoff_jitter * (2.0 * jitter - 1.0)
         return float(min(base * 2.0 ** min(failures, 16), self.join_backoff_max) * spread)
+
+    @property
+    def read_pause_limit(self) -> float:
+        """The longest a link goes unread for backpressure: a small part of the silence the
+        failure detector tolerates, so that a flooded member's heartbeats still get through."""
+        return self.acceptable_heartbeat_pause / 10
 
     @property
     def unacked_timeout(self) -> float:

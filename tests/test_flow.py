@@ -57,3 +57,14 @@ def test_a_blocking_gate_waits_for_room_and_gives_up_after_its_timeout() -> None
     sender.join(10)
     assert admitted.is_set()
     assert waiting.in_flight == (1, 1)
+
+
+def test_a_publish_takes_a_place_per_member_all_or_none() -> None:
+    gate = FlowGate(max_messages=5, max_bytes=100, block=False, timeout=10.0)
+    gate.acquire(10, count=3)
+    assert gate.in_flight == (3, 30)
+    with pytest.raises(Backpressure):
+        gate.acquire(10, count=3)  # two places are left: none is taken
+    assert gate.in_flight == (3, 30)
+    gate.acquire(10, count=2)
+    assert gate.in_flight == (5, 50)

@@ -60,9 +60,10 @@ class FlowGate:
         """Messages and payload bytes waiting to be written."""
         return self._messages, self._bytes
 
-    def acquire(self, size: int, block: bool | None = None) -> None:
-        """Take a place for a payload of ``size`` bytes, or raise ``Backpressure`` (at once, or
-        after waiting ``timeout``); ``MessageTooLarge`` for a payload that could never fit."""
+    def acquire(self, size: int, block: bool | None = None, count: int = 1) -> None:
+        """Take a place for a payload of ``size`` bytes (``count`` places, all or none, for a
+        publish to ``count`` members), or raise ``Backpressure`` (at once, or after waiting
+        ``timeout``); ``MessageTooLarge`` for a payload that could never fit."""
         if size > self.max_message_bytes:
             raise MessageTooLarge(
                 f"a message of {size} bytes is larger than the {self.max_message_bytes} bytes "
@@ -70,16 +71,16 @@ class FlowGate:
             )
         wait = self._block if block is None else block
         with self._room:
-            if not self._fits(size) and not (
-                wait and self._room.wait_for(lambda: self._fits(size), self._timeout)
+            if not self._fits(size, count) and not (
+                wait and self._room.wait_for(lambda: self._fits(size, count), self._timeout)
             ):
                 waited = f" (waited {self._timeout:g} s)" if wait else ""
                 raise Backpressure(
                     f"{self._messages} messages ({self._bytes} bytes) are still waiting to be "
                     f"sent{waited}: the receivers do not keep up"
                 )
-            self._messages += 1
-            self._bytes += size
+            self._messages += count
+            self._bytes += size * count
 
     def release(self, size: int) -> None:
         with self._room:
@@ -87,5 +88,13 @@ class FlowGate:
             self._bytes -= size
             self._room.notify_all()
 
-    def _fits(self, size: int) -> bool:
-        return self._messages < self.max_messages and self._bytes + size <= self.max_bytes
+    def wait_for_release(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for a place to be given back; False if none was."""
+        with self._room:
+            return self._room.wait(timeout)
+
+    def _fits(self, size: int, count: int = 1) -> bool:
+        return (
+            self._messages + count <= self.max_messages
+            and self._bytes + size * count <= self.max_bytes
+        )

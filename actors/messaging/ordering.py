@@ -24,8 +24,10 @@ import pykka
 
 from actors.dispatch.actor import DispatchedActor, DispatchedInbox
 from actors.messaging.outcomes import local_envelope
+from actors.transport.backlog import envelope_bytes
 from actors.transport.loop import IoLoop, notify_sent
 from actors.transport.timers import Timer
+from messages.local.links import ClientGone
 from messages.local.routing import (
     Deliver,
     ExpireHeld,
@@ -41,6 +43,7 @@ from messages.messaging.envelope import Envelope, Publish
 from messages.messaging.versions import Definitions
 from messages.settings import Settings
 from messages.vector_clock import VectorClock
+from messages.wire.handshake import Role
 
 __all__ = [
     "OrderingActor",
@@ -71,7 +74,9 @@ class _ControlFirst(DispatchedInbox):
 
     def _store(self, envelope: Any) -> None:
         message = getattr(envelope, "message", None)
-        if isinstance(message, Inbound) and isinstance(message.message, Envelope):
+        if isinstance(message, ClientGone) or (
+            isinstance(message, Inbound) and isinstance(message.message, Envelope)
+        ):  # a client's end comes after the envelopes it sent
             self._data.append(envelope)
         else:
             self._control.append(envelope)
@@ -93,6 +98,8 @@ class OrderingActor(DispatchedActor):
     It is built with every ref it needs: ``transport``, and the membership actor and the router,
     which need its ref in turn and so are started by ``start_peers`` with it (pykka sets
     ``actor_ref`` before ``__init__`` runs; what they tell it waits in its inbox until it runs).
+    A member forgets a client once its last link has closed (``ClientGone``); a ``client``'s
+    ordering actor takes a member's numbering from 1 again as a new stream.
     """
 
     @staticmethod
@@ -107,12 +114,14 @@ class OrderingActor(DispatchedActor):
         *,
         transport: pykka.ActorRef[Any],
         start_peers: StartPeers,
+        client: bool = False,
     ) -> None:
         super().__init__()
         self._node_id = node_id
         self._settings = settings
         self._scheduler = scheduler
         self._transport = transport
+        self._renumbered = client  # members forget a client gone a while, and number anew
         self._membership, self._router = start_peers(self.actor_ref)
         self._queue: DeliveryQueue[_Arrival] = DeliveryQueue(
             settings.causal_wait, settings.max_held_messages
@@ -140,9 +149,10 @@ class OrderingActor(DispatchedActor):
             ):
                 if not sender:  # left out on the wire: it is the link's (see Envelope)
                     envelope = msgspec.structs.replace(envelope, sender=message.identity.uuid)
-                self._on_envelope(envelope, link, peer)
-            case Inbound(message=Envelope(sender=sender), peer=peer, identity=identity):
+                self._on_envelope(envelope, link, peer, message.identity.role is Role.CLIENT)
+            case Inbound(message=Envelope(sender=sender) as envelope, peer=peer, identity=identity):
                 # Nobody writes into another sender's ordered stream.
+                self._scheduler.backlog.dropped(envelope_bytes(envelope))
                 logger.warning(
                     "Dropped an envelope from %s: it names %s as its sender, but its link's "
                     "handshake named %s",
@@ -166,6 +176,9 @@ class OrderingActor(DispatchedActor):
                 now = time.monotonic()
                 self._deliver(self._queue.expire(now))
                 self._give_up_on_publishes(now - self._settings.causal_wait)
+            case ClientGone(uuid=uuid):
+                self._sequences.pop(uuid, None)
+                self._deliver(self._queue.forget(uuid))
             case GetOrderingStats():
                 return OrderingStats(
                     self._membership_messages, self._delivered, self._late, self._queue.held
@@ -176,7 +189,10 @@ class OrderingActor(DispatchedActor):
 
     # -- inbound -------------------------------------------------------------------------------
 
-    def _on_envelope(self, envelope: Envelope, link: int | None, peer: str) -> None:
+    def _on_envelope(
+        self, envelope: Envelope, link: int | None, peer: str, client: bool = False
+    ) -> None:
+        duplicates = self._queue.duplicates
         try:
             released = self._queue.offer(
                 envelope.sender,
@@ -185,10 +201,15 @@ class OrderingActor(DispatchedActor):
                 (envelope, link, peer),
                 time.monotonic(),
                 envelope.version_clock,
+                start_anywhere=client,
+                renumbers=self._renumbered,
             )
         except ValueError as error:
             logger.warning("Dropped an envelope from %s (%s): %s", peer, envelope.sender, error)
+            self._scheduler.backlog.dropped(envelope_bytes(envelope))
             return
+        if self._queue.duplicates != duplicates:
+            self._scheduler.backlog.dropped(envelope_bytes(envelope))
         self._deliver(released)
 
     def _deliver(self, released: list[Release[_Arrival]]) -> None:
@@ -211,9 +232,12 @@ class OrderingActor(DispatchedActor):
         assert isinstance(body, Publish)
         deliver = Deliver(envelope, link, peer, late)
         stamped = Stamped(envelope.sender, body.clock, (deliver, time.monotonic()))
+        duplicates = self._publishes.duplicates
         try:
             for ready in self._publishes.offer(stamped):
                 self._hand_on(ready.body[0])
+            if self._publishes.duplicates != duplicates:
+                self._scheduler.backlog.dropped(envelope_bytes(envelope))
         except (HoldBackOverflow, ValueError) as error:
             logger.warning("Delivering a publish from %s out of causal order: %s", peer, error)
             self._hand_on(deliver)
@@ -281,4 +305,4 @@ class OrderingActor(DispatchedActor):
         body = Publish(publish.topic, publish.kind, msgspec.Raw(publish.payload), own.clock)
         self._hand_on(Deliver(local_envelope(self._node_id, body), None, "this member"))
         for member, address in publish.destinations:
-            self._send(member, body, address, None)
+            self._send(member, body, address, None, publish.on_sent)

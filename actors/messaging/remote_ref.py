@@ -7,6 +7,7 @@ pykka future, or blocks on it.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal, overload
 
 import pykka
@@ -27,7 +28,7 @@ from messages.local.routing import (
     UnsubscribeTopic,
 )
 from messages.settings import Settings
-from messages.wire.remote import RemoteTimeout, encode_payload
+from messages.wire.remote import Backpressure, RemoteTimeout, encode_payload
 
 __all__ = [
     "MemberChoice",
@@ -147,9 +148,20 @@ class Messaging:
 
     def publish(self, topic: str, message: Any) -> None:
         """Deliver ``message`` to every subscriber of ``topic`` on every member (and this node),
-        in causal order with the other publishes."""
+        in causal order with the other publishes. Each member it goes to takes a place in the
+        flow gate, as a tell does: ``Backpressure`` when there is no room for them all within
+        ``ask_timeout`` (at once without ``block_on_backpressure``)."""
         encode_payload(message)
-        self._ask(PublishMessage(topic, message))
+        deadline = time.monotonic() + self.settings.ask_timeout
+        while (refused := self._ask(PublishMessage(topic, message))) is not None:
+            remaining = deadline - time.monotonic()
+            if not (
+                isinstance(refused, Backpressure)
+                and self.settings.block_on_backpressure
+                and remaining > 0
+            ):
+                raise refused
+            self.gate.wait_for_release(min(remaining, 0.05))  # one may come before this waits
 
     def subscribe(self, topic: str, actor: pykka.ActorRef[Any]) -> None:
         """Tell ``actor`` every message published on ``topic`` from now on."""

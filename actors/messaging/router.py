@@ -31,6 +31,7 @@ from actors.messaging.outcomes import (
     remote_error,
     reply,
 )
+from actors.transport.backlog import envelope_bytes
 from actors.transport.loop import IoLoop
 from actors.transport.timers import Timer
 from messages.address import Address
@@ -103,6 +104,8 @@ class RouterActor(DispatchedActor):
         self._strategy = strategy_named(settings.load_balancing, random.Random())
         self._registry = registry
         self._scheduler = scheduler
+        self._backlog = scheduler.backlog
+        self._backlog.attach()
         self._settings = settings
         self._names: dict[str, pykka.ActorRef[Any]] = {}
         self._topics: dict[str, dict[str, pykka.ActorRef[Any]]] = {}
@@ -150,7 +153,7 @@ class RouterActor(DispatchedActor):
             case Unregister(name=name):
                 return self._names.pop(name, None) is not None
             case PublishMessage(topic=topic, message=payload):
-                self._publish(topic, payload)
+                return self._publish(topic, payload)
             case SubscribeTopic(topic=topic, actor=actor):
                 self._topics.setdefault(topic, {})[actor.actor_urn] = actor
             case UnsubscribeTopic(topic=topic, actor=actor):
@@ -231,21 +234,29 @@ class RouterActor(DispatchedActor):
                 SendEnvelope(target.uuid, body, address=target.address, on_sent=release)
             )
 
-    def _publish(self, topic: str, message: Any) -> None:
-        try:
-            kind, payload = encode_payload(message)
-        except TypeError as error:
-            logger.warning("Cannot publish %r on %r: %s", message, topic, error)
-            return
+    def _publish(self, topic: str, message: Any) -> RemoteError | None:
+        """Publish, with a place in the flow gate for each member it goes to (all or none, at
+        once: this thread never waits); the error when there is no room, for the publisher."""
         destinations = tuple(
             (m.uuid, m.address) for m in self._members.values() if m.uuid != self._node_id
         )
-        self._ordering.tell(PublishEnvelope(destinations, topic, kind, payload))
+        try:
+            kind, payload = encode_payload(message)
+            if destinations:
+                self._gate.acquire(len(payload), block=False, count=len(destinations))
+        except (TypeError, RemoteError) as error:
+            logger.warning("Cannot publish %r on %r: %s", message, topic, error)
+            return error if isinstance(error, RemoteError) else None
+        release = functools.partial(self._gate.release, len(payload))
+        self._ordering.tell(PublishEnvelope(destinations, topic, kind, payload, release))
+        return None
 
     # -- inbound -------------------------------------------------------------------------------
 
     def _on_deliver(self, deliver: Deliver) -> None:
         envelope = deliver.envelope
+        if deliver.link is not None:  # read off a link: it leaves the node's backlog here
+            self._backlog.taken(envelope_bytes(envelope))
         match envelope.body:
             case Tell(to=to, kind=kind, payload=payload):
                 self._on_tell(to, kind, payload, deliver.peer)
@@ -271,6 +282,7 @@ class RouterActor(DispatchedActor):
             if actor is None:
                 raise NoSuchActor(f"no actor is registered as {to!r} here")
             actor.tell(decode_payload(kind, payload))
+            self._backlog.handed(actor.actor_inbox)
         except (RemoteError, pykka.ActorDeadError) as error:
             logger.warning("Dropped a message for %r from %s: %s", to, peer, error)
 
@@ -293,13 +305,26 @@ class RouterActor(DispatchedActor):
                 logger.debug("The node stopped before an answer to %s went out", sender)
 
         ask_without_waiting(actor, value, answer)
+        self._backlog.handed(actor.actor_inbox)
 
     def _answer(self, sender: str, link: int | None, body: Answer | Failure) -> None:
-        """Send an ask's outcome to its sender (thread-safe: it only tells actors)."""
+        """Send an ask's outcome to its sender (thread-safe: it only tells actors). An answer
+        takes a place in the flow gate, without waiting (this may be the answering actor's
+        thread); without room, or too large, the asker gets that error instead. A failure, a
+        few bytes for each ask received, goes ungated."""
         if sender == self._node_id:
             self.actor_ref.tell(Deliver(local_envelope(sender, body), None, "this member"))
-        else:
-            self._ordering.tell(SendEnvelope(sender, body, link=link))
+            return
+        on_sent = None
+        if isinstance(body, Answer):
+            size = len(body.payload)
+            try:
+                self._gate.acquire(size, block=False)
+            except RemoteError as error:
+                body = answer_body(body.ask_id, error=error)
+            else:
+                on_sent = functools.partial(self._gate.release, size)
+        self._ordering.tell(SendEnvelope(sender, body, link=link, on_sent=on_sent))
 
     def _on_publish(self, topic: str, kind: str, payload: msgspec.Raw, peer: str) -> None:
         subscribers = self._topics.get(topic)
@@ -315,6 +340,8 @@ class RouterActor(DispatchedActor):
                 actor.tell(value)
             except pykka.ActorDeadError:
                 del subscribers[urn]
+            else:
+                self._backlog.handed(actor.actor_inbox)
 
     # -- asks in flight ------------------------------------------------------------------------
 

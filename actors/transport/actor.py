@@ -22,7 +22,7 @@ from actors.dispatch.actor import DispatchedActor
 from actors.transport.loop import HelloCheck, IoLoop
 from messages.address import Address
 from messages.local.commands import Listen
-from messages.local.links import LinkClosed, LinkEnd, LinkUp
+from messages.local.links import ClientGone, LinkClosed, LinkEnd, LinkUp
 from messages.membership.effects import (
     Broadcast,
     CloseLink,
@@ -85,6 +85,7 @@ class TransportActor(DispatchedActor):
         self._peers: dict[int, Address] = {}  # the member at the other end of a member link
         self._dialled: set[int] = set()
         self._clients: set[int] = set()
+        self._client_links: dict[int, str] = {}  # a client's links, by number: its uuid
 
     def on_failure(self, *exc_info: Any) -> None:
         if self._supervisor is not None:
@@ -158,7 +159,10 @@ class TransportActor(DispatchedActor):
 
     def _link_up(self, link: int, hello: Hello) -> None:
         address = hello.address
-        if hello.role is Role.CLIENT or address is None or address == self._address:
+        if hello.role is Role.CLIENT:
+            self._client_links[link] = hello.uuid
+            return
+        if address is None or address == self._address:
             return
         self._peers[link] = address
         current = self._routes.get(address)
@@ -182,6 +186,9 @@ class TransportActor(DispatchedActor):
         peer (closed by it, or refused), tell ``peer_news``: evidence the process may be gone."""
         self._clients.discard(link)
         self._dialled.discard(link)
+        client = self._client_links.pop(link, None)
+        if client is not None and client not in self._client_links.values():
+            self._tell_deliver_to(ClientGone(client))
         address = self._peers.pop(link, None)
         if address is not None and self._routes.get(address) == link:
             del self._routes[address]
@@ -189,6 +196,11 @@ class TransportActor(DispatchedActor):
             if end is not LinkEnd.LOCAL and self._peer_news is not None:
                 with contextlib.suppress(pykka.ActorDeadError):
                     self._peer_news.tell(PeerGone(address, refused=end is LinkEnd.REFUSED))
+
+    def _tell_deliver_to(self, message: ClientGone) -> None:
+        if self._deliver_to is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._deliver_to.tell(message)
 
     def _close(self, address: Address, reason: str) -> None:
         link = self._routes.pop(address, None)

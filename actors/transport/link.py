@@ -51,6 +51,9 @@ OnSent = Callable[[], None] | None
 
 _WRITE_BATCH_BYTES = 256 * 1024  # frames joined into one send
 _KEEPALIVE = (10, 5, 3)  # idle s, interval s, probes: a vanished peer is noticed within ~25 s
+# Each socket buffer's size, fixed (no autotuning up to tcp_rmem's 32 MB): while a receiver does
+# not read a link (backpressure), what waits in the kernels ahead of a heartbeat stays this small.
+_SOCKET_BUFFER_BYTES = 256 * 1024
 
 
 class Queued(NamedTuple):
@@ -95,6 +98,7 @@ class Link:
         "name",
         "on_finish",
         "outbound_bytes",
+        "paused",
         "peer",
         "proving",
         "sock",
@@ -143,6 +147,7 @@ class Link:
         self.outbound_bytes = 0
         self.data_bytes = 0  # of application frames, bounded by the node's flow gate instead
         self.interest = 0
+        self.paused: float | None = None  # since when it is not read: its node's backlog is full
         self.last_active = time.monotonic()
         self.timer: Timer | None = None  # the connect or handshake deadline
         self.handler: Callable[[int], None] | None = None  # its selector callback
@@ -151,11 +156,13 @@ class Link:
 
 
 def configure_socket(sock: socket.socket, settings: Settings) -> None:
-    """Make a link's socket non-blocking, unbuffered (no Nagle) and quick to notice a vanished
-    peer, whether it was dialled or accepted."""
+    """Make a link's socket non-blocking, unbuffered (no Nagle), with kernel buffers of a fixed
+    size, and quick to notice a vanished peer, whether it was dialled or accepted."""
     sock.setblocking(False)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER_BYTES)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER_BYTES)
     if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux: unacknowledged data closes the link
         milliseconds = int(settings.unacked_timeout * 1000)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, milliseconds)

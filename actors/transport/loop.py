@@ -19,6 +19,9 @@ closed), accepted connections still waiting for their ``Hello`` (``max_pending_h
 ``handshake_timeout`` in a first frame of at most ``HANDSHAKE_FRAME_BYTES``; with a shared secret,
 its proof too, and a dialled link's frames wait for the member's proof as long), frame size
 (``max_frame_bytes``). Out of file descriptors, the listener backs off and keeps accepting.
+Inbound, the node's backlog (``actors.transport.backlog``): a link whose envelopes took it over
+``max_inbound_messages``/``max_inbound_bytes`` is not read until it drains below half (but once per
+``read_pause_limit``, for the heartbeats behind them), so TCP makes its sender wait.
 
 With a ``TlsConfig``, every link's bytes pass through its TLS layer (``actors.transport.tls``, on
 memory BIOs: why there) between the socket and the frames; the handshake bounds above cover the TLS
@@ -46,6 +49,7 @@ from typing import Any
 import pykka
 
 from actors.transport.accept import Acceptor, Listener
+from actors.transport.backlog import Backlog, envelope_bytes
 from actors.transport.dial import Dialler, cannot_connect, resolve
 from actors.transport.link import HelloCheck, Link, OnSent, notify_sent
 from actors.transport.table import LinkTable, link_end, tell_closed
@@ -56,6 +60,7 @@ from messages.address import Address
 from messages.local.links import LinkEnd
 from messages.membership.answerer import HeartbeatAnswerer
 from messages.membership.effects import Inbound
+from messages.messaging.envelope import Envelope
 from messages.settings import Settings
 from messages.wire.framing import HEADER_BYTES, Codec, FrameError, encode_frame
 from messages.wire.handshake import Hello, HelloAccepted, HelloRefused, Identity, Role
@@ -65,6 +70,7 @@ __all__ = ["HelloCheck", "IoLoop", "OnSent", "notify_sent"]
 logger = logging.getLogger(__name__)
 
 _READ_BYTES = 256 * 1024  # one recv per readiness event: a busy link cannot starve the others
+_BACKLOG_POLL = 0.005  # how often paused links look at the backlog (only while one is paused)
 
 
 class IoLoop:
@@ -83,6 +89,13 @@ class IoLoop:
     ) -> None:
         self._codec = codec
         self.traffic = Traffic()
+        self.backlog = Backlog.of(settings)
+        # Every plain read lands here, and the frame decoder copies it out at once: a fresh
+        # 256 KiB buffer per read made glibc raise its mmap threshold and keep the heap it grew.
+        self._received = memoryview(bytearray(_READ_BYTES))
+        self._read_pause = settings.read_pause_limit
+        self._paused: dict[int, Link] = {}  # links not read while the backlog is full
+        self._polling = False  # whether ``_poll_paused`` is due
         self._selector = selectors.DefaultSelector()
         self._timers = TimerQueue()
         secure = None if tls is None else Tls(tls, codec, _READ_BYTES)
@@ -310,7 +323,10 @@ class IoLoop:
 
     def _read(self, link: Link) -> None:
         try:
-            data = link.sock.recv(_READ_BYTES) if link.tls is None else link.tls.recv(_READ_BYTES)
+            if link.tls is None:
+                data: bytes | memoryview = self._received[: link.sock.recv_into(self._received)]
+            else:
+                data = link.tls.recv(_READ_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as error:
@@ -322,6 +338,7 @@ class IoLoop:
                 self._links.finish(link, "closed by peer", LinkEnd.PEER)
                 return
             self._links.touch(link)
+            envelopes = False
             for payload in link.decoder.feed(data):
                 message = self._codec.decode(payload)
                 self.traffic.received(message, HEADER_BYTES + len(payload))
@@ -334,7 +351,12 @@ class IoLoop:
                 elif link.identity is None and isinstance(message, HelloAccepted):
                     link.identity = Identity(message.uuid, Role.MEMBER, link.peer)  # dialled
                 elif not self._answered(link, message):
+                    if isinstance(message, Envelope):
+                        envelopes = True
+                        self.backlog.read(envelope_bytes(message))
                     link.deliver_to.tell(Inbound(message, link.id, link.name, link.identity))
+            if envelopes and self.backlog.over():
+                self._pause(link)
         except FrameError as error:
             reason = f"bad input from {link.name}: {error}"
             logger.warning("Closing link: %s", reason)
@@ -347,6 +369,40 @@ class IoLoop:
             self._links.start_closing(link, reason)
         except pykka.ActorDeadError:
             self._links.finish(link, "the actor this link delivers to has stopped")
+
+    # -- backpressure ----------------------------------------------------------------------------
+
+    def _pause(self, link: Link) -> None:
+        """Stop reading ``link`` (its envelopes would go over the backlog's bound); look at the
+        backlog every ``_BACKLOG_POLL`` while any link is paused."""
+        self._paused[link.id] = link
+        self.backlog.pauses += 1
+        self._poll_soon()
+        self._links.pause(link, time.monotonic())
+        logger.debug("Link to %s paused: backlog %s", link.name, self.backlog.held)
+
+    def _poll_paused(self) -> None:
+        """Read the paused links again once the backlog has drained; a link paused for
+        ``read_pause_limit`` gets one read anyway, so that the heartbeats queued behind its
+        envelopes still arrive, and the sender's kernel (``TCP_USER_TIMEOUT``) keeps the link;
+        it pauses again after it if the backlog is still full."""
+        self._polling = False
+        drained = self.backlog.drained()
+        overdue = time.monotonic() - self._read_pause
+        for link_id, link in list(self._paused.items()):
+            if not self._links.holds(link):
+                del self._paused[link_id]
+            elif drained or (link.paused is not None and link.paused <= overdue):
+                del self._paused[link_id]
+                self._links.pause(link, None)
+                if not link.closing:
+                    self._read(link)  # what TLS may hold decrypted gets no readiness event
+        self._poll_soon()
+
+    def _poll_soon(self) -> None:
+        if self._paused and not self._polling:
+            self._polling = True
+            self._links.after(_BACKLOG_POLL, self._poll_paused)
 
     def _answered(self, link: Link, message: Any) -> bool:
         """Answer a heartbeat here if the answerer does (queued as a membership frame, as the

@@ -173,9 +173,15 @@ class LinkTable:
             return
         self.watch(link, selectors.EVENT_WRITE if waiting else 0)
 
+    def pause(self, link: Link, paused: float | None) -> None:
+        """Stop reading ``link`` (``paused``: since when), or read it again (None)."""
+        link.paused = paused
+        self.watch(link, link.interest & selectors.EVENT_WRITE)
+
     def watch(self, link: Link, write: int) -> None:
-        """Watch ``link`` for reading (unless it is closing) and ``write``."""
-        interest = write | (0 if link.closing else selectors.EVENT_READ)
+        """Watch ``link`` for reading (unless it is closing or paused) and ``write``."""
+        reading = not link.closing and link.paused is None
+        interest = write | (selectors.EVENT_READ if reading else 0)
         if link.connecting:
             interest = selectors.EVENT_READ | selectors.EVENT_WRITE
         if interest != link.interest:

@@ -16,6 +16,8 @@ __all__ = [
     "TimerQueue",
 ]
 
+_COMPACT_MIN = 64  # a heap this small is never compacted
+
 
 class Timer:
     """A pending call; once cancelled (from any thread) it never fires again."""
@@ -40,13 +42,23 @@ class TimerQueue:
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Timer]] = []
         self._sequence = itertools.count()  # ties fire in the order they were added
+        self._compact_at = _COMPACT_MIN
 
     def __len__(self) -> int:
         return len(self._heap)
 
     def add(self, deadline: float, timer: Timer) -> Timer:
         heapq.heappush(self._heap, (deadline, next(self._sequence), timer))
+        if len(self._heap) > self._compact_at:
+            self._compact()
         return timer
+
+    def _compact(self) -> None:
+        """Drop the cancelled timers (each holds what its action refers to, a link, say, until
+        its deadline): the heap stays within twice the live timers, at O(1) per ``add``."""
+        self._heap[:] = [entry for entry in self._heap if not entry[2].cancelled]  # in place:
+        heapq.heapify(self._heap)  # ``fire_due`` may be walking it
+        self._compact_at = max(_COMPACT_MIN, 2 * len(self._heap))
 
     def call_once(self, deadline: float, action: Callable[[], None]) -> Timer:
         """Run ``action`` (in the owner thread) once at ``deadline``, unless cancelled."""

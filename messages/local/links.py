@@ -13,6 +13,7 @@ from messages.address import Address
 from messages.wire.handshake import Hello
 
 __all__ = [
+    "ClientGone",
     "LinkClosed",
     "LinkEnd",
     "LinkUp",
@@ -26,6 +27,13 @@ class LinkUp(msgspec.Struct, frozen=True):
 
     link: int
     hello: Hello
+
+
+class ClientGone(msgspec.Struct, frozen=True):
+    """Transport -> ordering actor: the last link of client ``uuid`` has closed; what the
+    ordering actor keeps for it (the numbering of envelopes both ways) goes."""
+
+    uuid: str
 
 
 class LinkEnd(enum.Enum):

@@ -194,12 +194,14 @@ class Admitted(msgspec.Struct, frozen=True):
 
 class PublishEnvelope(msgspec.Struct, frozen=True):
     """Router -> ordering actor: publish to every member of ``destinations`` (uuid, address),
-    and to this node's own subscribers."""
+    and to this node's own subscribers; ``on_sent`` is called once per destination, when its
+    frame is written or dropped (it gives back the publish's places in the flow gate)."""
 
     destinations: tuple[tuple[str, Address], ...]
     topic: str
     kind: str
     payload: bytes
+    on_sent: OnSent = None
 
 
 class ExpireHeld(msgspec.Struct, frozen=True):

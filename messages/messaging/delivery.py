@@ -95,17 +95,31 @@ class DeliveryQueue(Generic[T]):
         item: T,
         now: float,
         clock: VectorClock | None = None,
+        *,
+        start_anywhere: bool = False,
+        renumbers: bool = False,
     ) -> list[Release[T]]:
         """Take one envelope's ``item``, which names the membership ``version`` by its digest
         (and defines it when ``clock`` is given); return every item that became deliverable, in
         order. Raises ``ValueError`` (holding nothing) for a ``clock`` whose digest is not
-        ``version``."""
+        ``version``.
+
+        With ``start_anywhere``, a sender this queue does not know starts its stream at
+        ``sequence`` (at a member: a client it had forgotten, which numbers on). With
+        ``renumbers``, a sender numbering from 1 again has forgotten this node (at a client: a
+        member forgets a client whose links have all closed): a new stream begins, after what
+        the old one left here; otherwise that 1 is a duplicate."""
         learned = clock is not None and self._known.learn(version, clock)
-        state = self._senders.setdefault(sender, _Sender())
+        released: list[Release[T]] = []
+        state = self._senders.get(sender)
+        if renumbers and state is not None and sequence == 1 and state.expected > 1:
+            released += self.forget(sender)
+            state = None
+        if state is None:
+            state = self._senders[sender] = _Sender(sequence if start_anywhere else 1)
         if sequence < state.expected or sequence in state.held:
             self.duplicates += 1
-            return []
-        released: list[Release[T]] = []
+            return released
         if self._held_count >= self._max_held:
             self._give_up_oldest(now, released)
         state.held[sequence] = _Held(version, clock, item, now)
@@ -132,7 +146,8 @@ class DeliveryQueue(Generic[T]):
         return None if oldest is None else oldest + self._causal_wait
 
     def forget(self, sender: str) -> list[Release[T]]:
-        """The sender is gone for good: release what it left here, in order, as late."""
+        """The sender is gone (for good, or its stream ends): release what it left here, in
+        order, as late."""
         state = self._senders.pop(sender, None)
         if state is None:
             return []
