@@ -11,7 +11,6 @@ simulated ones.
 from __future__ import annotations
 
 import dataclasses
-import zlib
 from collections.abc import Mapping
 
 from messages.address import Address
@@ -67,13 +66,6 @@ class JoinProgress:
     configured: tuple[Address, ...] = ()
     discovery: str | None = None
     found: bool = False
-
-
-def _first_seed(uuid: str) -> int:
-    """Where a joiner starts in its seed list: a crowd of members started together spreads its
-    joins over the seeds instead of all asking the first one first. From the uuid, so the
-    step's random stream is untouched."""
-    return zlib.crc32(uuid.encode())
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -254,7 +246,7 @@ class Step:
             delay = min(wait, join.deadline - self.now)
             self.effects.append(SetTimer(delay, JoinAttempt(join.attempt)))
             return
-        seed = seeds[(join.attempt + _first_seed(self.node.me.uuid)) % len(seeds)]
+        seed = seeds[join.attempt % len(seeds)]
         self.effects.append(JoinTried(join.attempt + 1, seed))
         self.send(seed, Join(member=self.node.me))
         rounds = join.attempt // len(seeds)
