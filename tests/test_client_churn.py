@@ -13,10 +13,10 @@ from cluster_helpers import STEP_TIMEOUT, ClusterHarness
 from actors.node import Node
 from actors.transport.timers import Timer, TimerQueue
 from messages.messaging.delivery import DeliveryQueue, Release
-from messages.vector_clock import VectorClock
+from messages.messaging.versions import EMPTY_DIGEST
 from messages.wire.remote import register
 
-NONE = msgspec.msgpack.encode(VectorClock())
+NONE = EMPTY_DIGEST  # the empty membership version: always reached
 
 
 @register

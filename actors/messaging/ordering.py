@@ -178,6 +178,7 @@ class OrderingActor(DispatchedActor):
                 self._give_up_on_publishes(now - self._settings.causal_wait)
             case ClientGone(uuid=uuid):
                 self._sequences.pop(uuid, None)
+                self._definitions.forget(uuid)
                 self._deliver(self._queue.forget(uuid))
             case GetOrderingStats():
                 return OrderingStats(

@@ -119,6 +119,11 @@ class Definitions:
         self._capacity = capacity
         self._defined: dict[str, tuple[int, float]] = {}  # receiver -> (digest, when defined)
 
+    def forget(self, receiver: str) -> None:
+        """``receiver`` is gone (a client whose links all closed): a later one of that name gets
+        the definition anew."""
+        self._defined.pop(receiver, None)
+
     def needed(self, receiver: str, digest: int, now: float) -> bool:
         """Whether the envelope to ``receiver`` naming ``digest`` now carries its clock (and, if
         so, that it was sent then)."""
