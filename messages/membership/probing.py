@@ -37,6 +37,7 @@ from messages.membership.protocol import Heartbeat, ProbeRequest, ProbeResult, S
 
 __all__ = [
     "adjust_health",
+    "expect_answers",
     "peer_gone",
     "probe_requested",
     "probe_result",
@@ -44,6 +45,7 @@ __all__ = [
     "publish_row",
     "start_probes",
     "target_answered",
+    "unanswered",
 ]
 
 
@@ -70,11 +72,7 @@ def start_probes(run: Step, suspects: frozenset[str], monitored: Sequence[str]) 
     covers yet; drop probes of members no longer among them (but for a hinted round under way).
     Returns the suspects with no member to ask (to publish on this member's own silence)."""
     node = run.node
-    probes = {
-        t: p
-        for t, p in node.probes.items()
-        if t in suspects or (p.hinted and p.deadline is not None)
-    }
+    probes = {t: p for t, p in node.probes.items() if t in suspects or p.deadline is not None}
     # Others hear it, this member has not for a detection period more: the link between them
     # is broken. Published as such; which of the two is downed is the indirectly connected
     # rule's to decide (verdicts.py), from the whole table.
@@ -243,8 +241,13 @@ def probe_result(run: Step, result: ProbeResult) -> None:
         return
     refusals = probe.refusals | {result.from_uuid} if result.refused else probe.refusals
     nacks = probe.nacks | {result.from_uuid}
-    _set_probe(run, result.target_uuid, dataclasses.replace(probe, nacks=nacks, refusals=refusals))
+    # Every relay has found the target silent: nothing but the target's own answer can still
+    # come, and it has had as long as the relays' probes: the round ends now.
+    deadline = run.now if nacks == probe.relays else probe.deadline
+    probe = dataclasses.replace(probe, nacks=nacks, refusals=refusals, deadline=deadline)
+    _set_probe(run, result.target_uuid, probe)
     _conclude_crash(run, result.target_uuid)
+    _arm(run)
 
 
 def _conclude_crash(run: Step, target: str) -> None:
@@ -265,15 +268,57 @@ def _crashed(probe: Probe) -> bool:
     return probe.refused_here and bool(probe.nacks) and probe.nacks <= probe.refusals
 
 
-def probe_tick(run: Step) -> None:
+def expect_answers(run: Step) -> None:
+    """This member has just heartbeated its targets: check, ``probe_timeout`` later (stretched
+    by its local health), which of them have not answered (``_check_answers``)."""
+    node = run.node
+    due = run.now + node.settings.probe_timeout * (node.local_health + 1)
+    run.node = dataclasses.replace(node, heartbeat_sent_at=run.now, answers_due=due)
+    _arm(run)
+
+
+def unanswered(run: Step) -> frozenset[str]:
+    """The heartbeat targets that have not answered since this member last heartbeated them."""
+    sent = run.node.heartbeat_sent_at
+    if sent is None:
+        return frozenset()
+    return frozenset(
+        uuid
+        for uuid, detector in run.node.detectors.items()
+        if (last := detector.last_heartbeat) is not None and last < sent
+    )
+
+
+def _check_answers(run: Step, monitored: Sequence[str]) -> None:
+    """SWIM's probe timeout: a heartbeat target that has not answered this member's latest
+    heartbeat by ``answers_due`` gets a confirmation round now, long before phi would find it
+    silent. The round only asks: the target is published only if relays find it silent too.
+    A check that comes more than a ``probe_timeout`` late tells that this member itself was
+    stalled (answers may wait unread behind the check): it checks nothing and raises its local
+    health score, which stretches its next checks and rounds (Lifeguard)."""
+    node = run.node
+    due = node.answers_due
+    if due is None or due > run.now:
+        return
+    run.node = dataclasses.replace(node, answers_due=None)
+    if run.now - due > node.settings.probe_timeout:
+        adjust_health(run, 1)
+        return
+    row = run.state.reachability_row(run.uuid)
+    for target in sorted(unanswered(run) - row):
+        _start_round(run, target, monitored)
+
+
+def probe_tick(run: Step, monitored: Sequence[str]) -> None:
     """End the rounds whose deadline has come: a target some relay found silent too (and none
     found alive) is published (terminated if every confirmation was a refusal); a round
     nobody answered raises this member's local health score by the relays that did not answer.
     A member that hears none of its relays (they are silent targets of its own, or its health
     score is already at its worst: no relay has answered it for rounds) publishes on its own
     silence once the target has stayed unconfirmed for an acceptable pause: a member whose
-    peers are all gone must still count itself alone. Relays this member runs nack on their
-    deadline."""
+    peers are all gone must still count itself alone (once phi, too, finds the target silent).
+    Relays this member runs nack on their deadline. Then the heartbeat answers due are checked
+    (``_check_answers``)."""
     _answer_relayed(run, lambda r: r.deadline <= run.now, alive=False)
     probes = dict(run.node.probes)
     confirmed: set[str] = set()
@@ -285,7 +330,8 @@ def probe_tick(run: Step) -> None:
         saturated = run.node.local_health >= run.node.settings.max_local_health
         adjust_health(run, len(probe.relays) - len(probe.nacks))
         hears_none = saturated or all(_silent(run, relay) for relay in probe.relays)
-        if probe.nacks or (hears_none and run.now - probe.since >= pause):
+        alone = hears_none and _silent(run, target) and run.now - probe.since >= pause
+        if probe.nacks or alone:
             del probes[target]
             if _crashed(probe):
                 crashed.add(target)
@@ -301,6 +347,7 @@ def probe_tick(run: Step) -> None:
     if confirmed:
         row = run.state.reachability_row(run.uuid) | confirmed
         publish_row(run, row, frozenset(crashed))
+    _check_answers(run, monitored)
     _arm(run)
 
 
@@ -346,5 +393,6 @@ def _arm(run: Step) -> None:
     node = run.node
     deadlines = [p.deadline for p in node.probes.values() if p.deadline is not None]
     deadlines += [r.deadline for r in node.relayed]
+    deadlines += [] if node.answers_due is None else [node.answers_due]
     if deadlines:
         run.effects.append(SetTimer(max(min(deadlines) - run.now, 0.0), ProbeTick()))
