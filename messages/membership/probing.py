@@ -242,8 +242,10 @@ def probe_result(run: Step, result: ProbeResult) -> None:
     refusals = probe.refusals | {result.from_uuid} if result.refused else probe.refusals
     nacks = probe.nacks | {result.from_uuid}
     # Every relay has found the target silent: nothing but the target's own answer can still
-    # come, and it has had as long as the relays' probes: the round ends now.
-    deadline = run.now if nacks == probe.relays else probe.deadline
+    # come, and it has had as long as the relays' probes: the round ends now (but for refusals
+    # only: this member's own dial, refused too, may yet show a crash, ``_conclude_crash``).
+    silent = nacks == probe.relays and not nacks <= refusals
+    deadline = run.now if silent else probe.deadline
     probe = dataclasses.replace(probe, nacks=nacks, refusals=refusals, deadline=deadline)
     _set_probe(run, result.target_uuid, probe)
     _conclude_crash(run, result.target_uuid)
@@ -261,6 +263,13 @@ def _conclude_crash(run: Step, target: str) -> None:
         crashed = frozenset({target})
         publish_row(run, run.state.reachability_row(run.uuid) | crashed, crashed)
         _arm(run)
+
+
+def _refused(probe: Probe) -> bool:
+    """Every confirmation of the round was a refused dial, but not (yet) this member's own: a
+    crash, most likely, which this member's next dial confirms (``peer_gone``) so that it is
+    published terminated; until then, or should its dial not be refused, silence is phi's."""
+    return bool(probe.nacks) and probe.nacks <= probe.refusals and not probe.refused_here
 
 
 def _crashed(probe: Probe) -> bool:
@@ -335,7 +344,7 @@ def probe_tick(run: Step, monitored: Sequence[str]) -> None:
             del probes[target]
             if _crashed(probe):
                 crashed.add(target)
-            if _crashed(probe) or not probe.hinted or _silent(run, target):
+            if _crashed(probe) or _silent(run, target) or not (probe.hinted or _refused(probe)):
                 confirmed.add(target)  # a hint alone publishes a crash: silence is phi's
             continue
         probes[target] = dataclasses.replace(
