@@ -241,15 +241,8 @@ def probe_result(run: Step, result: ProbeResult) -> None:
         return
     refusals = probe.refusals | {result.from_uuid} if result.refused else probe.refusals
     nacks = probe.nacks | {result.from_uuid}
-    # Every relay has found the target silent: nothing but the target's own answer can still
-    # come, and it has had as long as the relays' probes: the round ends now (but for refusals
-    # only: this member's own dial, refused too, may yet show a crash, ``_conclude_crash``).
-    silent = nacks == probe.relays and not nacks <= refusals
-    deadline = run.now if silent else probe.deadline
-    probe = dataclasses.replace(probe, nacks=nacks, refusals=refusals, deadline=deadline)
-    _set_probe(run, result.target_uuid, probe)
+    _set_probe(run, result.target_uuid, dataclasses.replace(probe, nacks=nacks, refusals=refusals))
     _conclude_crash(run, result.target_uuid)
-    _arm(run)
 
 
 def _conclude_crash(run: Step, target: str) -> None:
