@@ -259,10 +259,11 @@ def _conclude_crash(run: Step, target: str) -> None:
 
 
 def _refused(probe: Probe) -> bool:
-    """Every confirmation of the round was a refused dial, but not (yet) this member's own: a
-    crash, most likely, which this member's next dial confirms (``peer_gone``) so that it is
-    published terminated; until then, or should its dial not be refused, silence is phi's."""
-    return bool(probe.nacks) and probe.nacks <= probe.refusals and not probe.refused_here
+    """Some dial of the round was refused: a crash, most likely, which the next rounds confirm
+    (``peer_gone``, ``_conclude_crash``) so that it is published terminated (a relay whose probe
+    went into a link not yet found closed nacks on its deadline instead, unrefused); until then,
+    or should no dial be refused any more, silence is phi's."""
+    return bool(probe.refusals) or probe.refused_here
 
 
 def _crashed(probe: Probe) -> bool:
