@@ -208,7 +208,13 @@ def _apply_downing(run: Step) -> None:
     settings = run.node.settings
     _track_stability(run, pending_unreachable(state))
     stable_for = run.now - run.node.unreachable_since
-    silent = frozenset(run.node.probes)  # found silent here, not confirmed by a relay yet
+    # Found silent here (by phi, or a hint), not confirmed by a relay yet; a target only
+    # late to answer (``probing.unanswered``) is not counted: a round about it is a question.
+    silent = frozenset(
+        t
+        for t, p in run.node.probes.items()
+        if p.hinted or not (t in run.node.detectors and run.node.detectors[t].is_available(run.now))
+    )
     window = stable_window(state, settings)
     decision = keep_majority(state, run.uuid, stable_for, window, silent)
     if decision.verdict is not Verdict.WAIT:

@@ -334,7 +334,9 @@ def probe_tick(run: Step, monitored: Sequence[str]) -> None:
         adjust_health(run, len(probe.relays) - len(probe.nacks))
         hears_none = saturated or all(_silent(run, relay) for relay in probe.relays)
         alone = hears_none and _silent(run, target) and run.now - probe.since >= pause
-        if probe.nacks or alone:
+        # Before phi agrees, silence needs most relays' word: one lost answer makes one nack.
+        confirmed_by = len(probe.relays) // 2 + 1 if not _silent(run, target) else 1
+        if len(probe.nacks) >= confirmed_by or alone:
             del probes[target]
             if _crashed(probe):
                 crashed.add(target)
