@@ -139,6 +139,67 @@ def test_a_silent_target_that_relays_nack_is_published() -> None:
     assert observer.node.state.reachability_row(observer.uuid) == {target}
 
 
+def settled(size: int) -> Observer:
+    """An observer whose targets have all answered for 10 s."""
+    observer = Observer(size)
+    for tick in range(1, 11):
+        observer.beat(float(tick), observer.uuids())
+    return observer
+
+
+def answers_checked(observer: Observer, late: float = 0.0) -> tuple[Effect, ...]:
+    """The probe timer fires ``late`` after the answers to the latest heartbeats are due."""
+    due = observer.node.answers_due
+    assert due is not None
+    return observer.step(ProbeTick(), due + late)
+
+
+def test_a_heartbeat_unanswered_for_a_probe_timeout_starts_a_round_long_before_phi() -> None:
+    observer = settled(5)
+    target = observer.uuids()[0]
+    observer.beat(11.0, [u for u in observer.uuids() if u != target])
+    assert observer.node.answers_due == 11.0 + SETTINGS.probe_timeout
+    effects = answers_checked(observer)
+    assert observer.node.detectors[target].is_available(observer.now)  # phi trusts it yet
+    assert [s.to_uuid for s in sent(effects, Suspect)] == [target]
+    assert {r.target_uuid for r in sent(effects, ProbeRequest)} == {target}
+    assert not observer.node.state.unreachable()  # asking is not accusing
+
+
+def test_a_round_the_check_started_publishes_on_nacks_and_until_the_target_answers() -> None:
+    observer = settled(5)
+    target = observer.uuids()[0]
+    alive = [u for u in observer.uuids() if u != target]
+    observer.beat(11.0, alive)
+    answers_checked(observer)
+    for relay in sorted(observer.node.probes[target].relays):
+        observer.hear(result(observer, relay, target, alive=False))
+    assert target not in observer.node.state.unreachable()  # not before the deadline
+    effects = observer.deadline()
+    assert [s.member.uuid for s in of_type(effects, Suspected)] == [target]
+    # Phi still trusts the target, yet it stays published while it does not answer...
+    observer.beat(12.0, alive)
+    assert observer.node.detectors[target].is_available(observer.now)
+    assert target in observer.node.state.reachability_row(observer.uuid)
+    # ... and is withdrawn at the first heartbeat tick after it answers again.
+    observer.beat(13.0, observer.uuids())
+    observer.beat(14.0, observer.uuids())
+    assert target not in observer.node.state.reachability_row(observer.uuid)
+
+
+def test_a_late_answer_check_means_this_member_was_stalled_it_asks_nobody() -> None:
+    observer = settled(5)
+    target = observer.uuids()[0]
+    observer.beat(11.0, [u for u in observer.uuids() if u != target])
+    effects = answers_checked(observer, late=2 * SETTINGS.probe_timeout)
+    assert not sent(effects, Suspect)
+    assert not sent(effects, ProbeRequest)
+    assert observer.node.local_health == 1
+    # The score stretches the next check.
+    observer.beat(12.0, observer.uuids())
+    assert observer.node.answers_due == 12.0 + 2 * SETTINGS.probe_timeout
+
+
 def test_a_relay_ack_means_alive_even_beside_nacks() -> None:
     observer = Observer(5)
     target = observer.uuids()[0]
@@ -187,6 +248,7 @@ def test_relays_that_never_answer_publish_nothing_and_raise_local_health() -> No
     observer = Observer(5)
     target = observer.uuids()[0]
     observer.until_silent(target)
+    started = observer.now
     asked = len(observer.node.probes[target].relays)
     first = observer.node.probes[target].deadline
     assert first is not None
@@ -195,15 +257,14 @@ def test_relays_that_never_answer_publish_nothing_and_raise_local_health() -> No
     assert [u.member.uuid for u in of_type(effects, Unconfirmed)] == [target]
     assert observer.node.local_health == asked
     assert not observer.node.state.unreachable()
-    # The next round waits longer: its deadline is stretched by the score (less the 1 that
-    # this tick takes off, as the other targets still answer).
-    tick = observer.now + 0.5
-    observer.step(HeartbeatTick(), tick)
-    health = observer.node.local_health
-    assert health == asked - 1
+    # The same timer finds the target still silent to the latest heartbeat and starts the next
+    # round, which waits longer: its deadline is stretched by the score.
     stretched = observer.node.probes[target].deadline
     assert stretched is not None
-    assert stretched - tick == 2 * SETTINGS.probe_timeout * (health + 1) > first - observer.now
+    assert stretched - observer.now == 2 * SETTINGS.probe_timeout * (asked + 1) > first - started
+    # A heartbeat tick while it is under way starts no other round.
+    observer.step(HeartbeatTick(), observer.now + 0.5)
+    assert observer.node.probes[target].deadline == stretched
 
 
 def test_a_successful_round_lowers_local_health_by_one() -> None:

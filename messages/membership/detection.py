@@ -33,7 +33,13 @@ from messages.membership.effects import (
 )
 from messages.membership.failure_detector import PhiAccrualFailureDetector
 from messages.membership.node import Step
-from messages.membership.probing import adjust_health, publish_row, start_probes
+from messages.membership.probing import (
+    adjust_health,
+    expect_answers,
+    publish_row,
+    start_probes,
+    unanswered,
+)
 from messages.membership.protocol import Heartbeat
 from messages.membership.ring import heartbeat_targets
 from messages.membership.state import MembershipState
@@ -73,19 +79,21 @@ def heartbeat_tick(run: Step) -> None:
         u for u in targets if u in detectors and not detectors[u].is_available(run.now)
     )
     _redial(run, silent)
+    quiet = silent | unanswered(run)  # published ones stay so until they answer
     sequence = run.node.heartbeat_sequence + 1
     run.node = dataclasses.replace(run.node, heartbeat_sequence=sequence)
     for uuid in targets:
         target = state.member(uuid)
         assert target is not None
         run.send(target.address, Heartbeat(from_uuid=run.uuid, to_uuid=uuid, sequence=sequence))
+    expect_answers(run)
     if len(silent) < len(targets):
         adjust_health(run, -1)  # this member hears from some of its targets
     row = state.reachability_row(run.uuid)
     downed = {m.uuid for m in state.members if m.status == MemberStatus.DOWN}
     crashed = state.terminated_by(run.uuid)  # a refused dial: marked until it answers
     alone = start_probes(run, silent - row, monitored)
-    publish_row(run, (silent & row) | alone | (row & downed) | crashed)
+    publish_row(run, (quiet & row) | alone | (row & downed) | crashed)
 
 
 def monitored_members(state: MembershipState) -> list[str]:
@@ -200,7 +208,13 @@ def _apply_downing(run: Step) -> None:
     settings = run.node.settings
     _track_stability(run, pending_unreachable(state))
     stable_for = run.now - run.node.unreachable_since
-    silent = frozenset(run.node.probes)  # found silent here, not confirmed by a relay yet
+    # Found silent here (by phi, or a hint), not confirmed by a relay yet; a target only
+    # late to answer (``probing.unanswered``) is not counted: a round about it is a question.
+    silent = frozenset(
+        t
+        for t, p in run.node.probes.items()
+        if p.hinted or not (t in run.node.detectors and run.node.detectors[t].is_available(run.now))
+    )
     window = stable_window(state, settings)
     decision = keep_majority(state, run.uuid, stable_for, window, silent)
     if decision.verdict is not Verdict.WAIT:

@@ -81,6 +81,11 @@ class PhiAccrualFailureDetector:
         """True once the first heartbeat has arrived."""
         return self._last_heartbeat is not None
 
+    @property
+    def last_heartbeat(self) -> float | None:
+        """When the latest heartbeat arrived (None before the first)."""
+        return self._last_heartbeat
+
     def heartbeat(self, now: float) -> PhiAccrualFailureDetector:
         """This detector after a heartbeat arriving at ``now``.
 

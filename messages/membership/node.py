@@ -107,7 +107,9 @@ class NodeState:
     ``published`` holds the membership state and the events listeners have seen; ``detectors``
     the failure detectors of its heartbeat targets; ``probes`` its silent targets being
     confirmed through relays, ``relayed`` the probes it runs for others, ``local_health`` its
-    Lifeguard score (0 healthy); ``random`` the state of its random source.
+    Lifeguard score (0 healthy); ``heartbeat_sent_at`` when it last heartbeated its targets and
+    ``answers_due`` when their answers are checked (``probing.check_answers``); ``random`` the
+    state of its random source.
     """
 
     me: Member
@@ -122,6 +124,8 @@ class NodeState:
     probes: Mapping[str, Probe] = dataclasses.field(default_factory=dict)
     relayed: tuple[Relayed, ...] = ()
     local_health: int = 0
+    heartbeat_sent_at: float | None = None
+    answers_due: float | None = None
     last_step: float | None = None
     quiet_until: float = 0.0
     gossip_ticks: int = 0

@@ -40,6 +40,7 @@ from messages.membership.protocol import Heartbeat, ProbeRequest, ProbeResult, S
 
 __all__ = [
     "adjust_health",
+    "expect_answers",
     "peer_gone",
     "probe_requested",
     "probe_result",
@@ -47,6 +48,7 @@ __all__ = [
     "publish_row",
     "start_probes",
     "target_answered",
+    "unanswered",
 ]
 
 
@@ -73,11 +75,7 @@ def start_probes(run: Step, suspects: frozenset[str], monitored: Sequence[str]) 
     covers yet; drop probes of members no longer among them (but for a hinted round under way).
     Returns the suspects with no member to ask (to publish on this member's own silence)."""
     node = run.node
-    probes = {
-        t: p
-        for t, p in node.probes.items()
-        if t in suspects or (p.hinted and p.deadline is not None)
-    }
+    probes = {t: p for t, p in node.probes.items() if t in suspects or p.deadline is not None}
     # Others hear it, this member has not for a detection period more: the link between them
     # is broken. Published as such; which of the two is downed is the indirectly connected
     # rule's to decide (verdicts.py), from the whole table.
@@ -267,20 +265,70 @@ def _conclude_crash(run: Step, target: str) -> None:
         _arm(run)
 
 
+def _refused(probe: Probe) -> bool:
+    """Some dial of the round was refused: a crash, most likely, which the next rounds confirm
+    (``peer_gone``, ``_conclude_crash``) so that it is published terminated (a relay whose probe
+    went into a link not yet found closed nacks on its deadline instead, unrefused); until then,
+    or should no dial be refused any more, silence is phi's."""
+    return bool(probe.refusals) or probe.refused_here
+
+
 def _crashed(probe: Probe) -> bool:
     """Every confirmation of the round (and this member's own dial) said: refused."""
     return probe.refused_here and bool(probe.nacks) and probe.nacks <= probe.refusals
 
 
-def probe_tick(run: Step) -> None:
+def expect_answers(run: Step) -> None:
+    """This member has just heartbeated its targets: check, ``probe_timeout`` later (stretched
+    by its local health), which of them have not answered (``_check_answers``)."""
+    node = run.node
+    due = run.now + node.settings.probe_timeout * (node.local_health + 1)
+    run.node = dataclasses.replace(node, heartbeat_sent_at=run.now, answers_due=due)
+    _arm(run)
+
+
+def unanswered(run: Step) -> frozenset[str]:
+    """The heartbeat targets that have not answered since this member last heartbeated them."""
+    sent = run.node.heartbeat_sent_at
+    if sent is None:
+        return frozenset()
+    return frozenset(
+        uuid
+        for uuid, detector in run.node.detectors.items()
+        if (last := detector.last_heartbeat) is not None and last < sent
+    )
+
+
+def _check_answers(run: Step, monitored: Sequence[str]) -> None:
+    """SWIM's probe timeout: a heartbeat target that has not answered this member's latest
+    heartbeat by ``answers_due`` gets a confirmation round now, long before phi would find it
+    silent. The round only asks: the target is published only if relays find it silent too.
+    A check that comes more than a ``probe_timeout`` late tells that this member itself was
+    stalled (answers may wait unread behind the check): it checks nothing and raises its local
+    health score, which stretches its next checks and rounds (Lifeguard)."""
+    node = run.node
+    due = node.answers_due
+    if due is None or due > run.now:
+        return
+    run.node = dataclasses.replace(node, answers_due=None)
+    if run.now - due > node.settings.probe_timeout:
+        adjust_health(run, 1)
+        return
+    row = run.state.reachability_row(run.uuid)
+    for target in sorted(unanswered(run) - row):
+        _start_round(run, target, monitored)
+
+
+def probe_tick(run: Step, monitored: Sequence[str]) -> None:
     """End the rounds whose deadline has come: a target some relay found silent too (and none
     found alive) is published (terminated if every confirmation was a refusal); a round
     nobody answered raises this member's local health score by the relays that did not answer.
     A member that hears none of its relays (they are silent targets of its own, or its health
     score is already at its worst: no relay has answered it for rounds) publishes on its own
     silence once the target has stayed unconfirmed for an acceptable pause: a member whose
-    peers are all gone must still count itself alone. Relays this member runs nack on their
-    deadline."""
+    peers are all gone must still count itself alone (once phi, too, finds the target silent).
+    Relays this member runs nack on their deadline. Then the heartbeat answers due are checked
+    (``_check_answers``)."""
     _answer_relayed(run, lambda r: r.deadline <= run.now, alive=False)
     probes = dict(run.node.probes)
     confirmed: set[str] = set()
@@ -292,11 +340,14 @@ def probe_tick(run: Step) -> None:
         saturated = run.node.local_health >= run.node.settings.max_local_health
         adjust_health(run, len(probe.relays) - len(probe.nacks))
         hears_none = saturated or all(_silent(run, relay) for relay in probe.relays)
-        if probe.nacks or (hears_none and run.now - probe.since >= pause):
+        alone = hears_none and _silent(run, target) and run.now - probe.since >= pause
+        # Before phi agrees, silence needs most relays' word: one lost answer makes one nack.
+        confirmed_by = len(probe.relays) // 2 + 1 if not _silent(run, target) else 1
+        if len(probe.nacks) >= confirmed_by or alone:
             del probes[target]
             if _crashed(probe):
                 crashed.add(target)
-            if _crashed(probe) or not probe.hinted or _silent(run, target):
+            if _crashed(probe) or _silent(run, target) or not (probe.hinted or _refused(probe)):
                 confirmed.add(target)  # a hint alone publishes a crash: silence is phi's
             continue
         probes[target] = dataclasses.replace(
@@ -308,6 +359,7 @@ def probe_tick(run: Step) -> None:
     if confirmed:
         row = run.state.reachability_row(run.uuid) | confirmed
         publish_row(run, row, frozenset(crashed))
+    _check_answers(run, monitored)
     _arm(run)
 
 
@@ -353,5 +405,6 @@ def _arm(run: Step) -> None:
     node = run.node
     deadlines = [p.deadline for p in node.probes.values() if p.deadline is not None]
     deadlines += [r.deadline for r in node.relayed]
+    deadlines += [] if node.answers_due is None else [node.answers_due]
     if deadlines:
         run.effects.append(SetTimer(max(min(deadlines) - run.now, 0.0), ProbeTick()))

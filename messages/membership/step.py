@@ -56,7 +56,7 @@ def step(node: NodeState, message: Input, now: float) -> tuple[NodeState, tuple[
         case HeartbeatTick() if active:
             heartbeat_tick(run)
         case ProbeTick() if active:
-            probe_tick(run)
+            probe_tick(run, monitored_members(run.state))
         case PeerGone() if active:
             peer_gone(run, message, monitored_members(run.state))
         case JoinAttempt():
