@@ -41,6 +41,7 @@ from messages.wire.handshake import Identity, Role
 
 T = TypeVar("T")
 SETTINGS = Settings.lan()
+CHECKING = SETTINGS.replace(answer_check=True)
 
 
 def of_type(effects: Sequence[Effect], kind: type[T]) -> list[T]:
@@ -55,10 +56,10 @@ class Observer:
     """The first member of a converged cluster of ``size``, driven by hand; every other member
     answers its heartbeats until ``silence``."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, settings: Settings = SETTINGS) -> None:
         state = converged_cluster(size)
         self.members: list[Member] = list(state.members)
-        node = NodeState.create(self.members[0], SETTINGS, seed=1)
+        node = NodeState.create(self.members[0], settings, seed=1)
         published, _ = Publication().publish(state)
         self.node = dataclasses.replace(node, published=published, running=True, last_step=0.0)
         self.now = 0.0
@@ -139,9 +140,9 @@ def test_a_silent_target_that_relays_nack_is_published() -> None:
     assert observer.node.state.reachability_row(observer.uuid) == {target}
 
 
-def settled(size: int) -> Observer:
-    """An observer whose targets have all answered for 10 s."""
-    observer = Observer(size)
+def settled(size: int, settings: Settings = CHECKING) -> Observer:
+    """An observer (with the answer check) whose targets have all answered for 10 s."""
+    observer = Observer(size, settings)
     for tick in range(1, 11):
         observer.beat(float(tick), observer.uuids())
     return observer
@@ -164,6 +165,16 @@ def test_a_heartbeat_unanswered_for_a_probe_timeout_starts_a_round_long_before_p
     assert [s.to_uuid for s in sent(effects, Suspect)] == [target]
     assert {r.target_uuid for r in sent(effects, ProbeRequest)} == {target}
     assert not observer.node.state.unreachable()  # asking is not accusing
+
+
+def test_without_the_answer_check_an_unanswered_heartbeat_waits_for_phi() -> None:
+    observer = settled(5, SETTINGS)  # the default: answer_check off
+    target = observer.uuids()[0]
+    observer.beat(11.0, [u for u in observer.uuids() if u != target])
+    assert observer.node.answers_due is None
+    effects = observer.step(ProbeTick(), 11.0 + 2 * SETTINGS.probe_timeout)
+    assert not sent(effects, Suspect)
+    assert not sent(effects, ProbeRequest)
 
 
 def test_a_round_the_check_started_publishes_on_nacks_and_until_the_target_answers() -> None:
@@ -244,8 +255,8 @@ def test_an_answer_of_the_suspect_itself_ends_the_round() -> None:
     assert not of_type(observer.step(ProbeTick(), observer.now + 10.0), Suspected)
 
 
-def test_relays_that_never_answer_publish_nothing_and_raise_local_health() -> None:
-    observer = Observer(5)
+def test_with_the_check_relays_that_never_answer_publish_nothing_and_raise_health() -> None:
+    observer = Observer(5, CHECKING)
     target = observer.uuids()[0]
     observer.until_silent(target)
     started = observer.now
@@ -265,6 +276,29 @@ def test_relays_that_never_answer_publish_nothing_and_raise_local_health() -> No
     # A heartbeat tick while it is under way starts no other round.
     observer.step(HeartbeatTick(), observer.now + 0.5)
     assert observer.node.probes[target].deadline == stretched
+
+
+def test_relays_that_never_answer_publish_nothing_and_raise_local_health() -> None:
+    observer = Observer(5)
+    target = observer.uuids()[0]
+    observer.until_silent(target)
+    asked = len(observer.node.probes[target].relays)
+    first = observer.node.probes[target].deadline
+    assert first is not None
+    effects = observer.deadline()
+    assert not of_type(effects, Suspected)
+    assert [u.member.uuid for u in of_type(effects, Unconfirmed)] == [target]
+    assert observer.node.local_health == asked
+    assert not observer.node.state.unreachable()
+    # The next round waits longer: its deadline is stretched by the score (less the 1 that
+    # this tick takes off, as the other targets still answer).
+    tick = observer.now + 0.5
+    observer.step(HeartbeatTick(), tick)
+    health = observer.node.local_health
+    assert health == asked - 1
+    stretched = observer.node.probes[target].deadline
+    assert stretched is not None
+    assert stretched - tick == 2 * SETTINGS.probe_timeout * (health + 1) > first - observer.now
 
 
 def test_a_successful_round_lowers_local_health_by_one() -> None:
