@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
+from messages.member import MemberStatus
 from messages.membership.effects import PeerGone, ProbeTick, SetTimer, Suspected, Unconfirmed
 from messages.membership.node import Probe, Relayed, Step
 from messages.membership.protocol import Heartbeat, ProbeRequest, ProbeResult, Suspect
@@ -108,6 +109,8 @@ def peer_gone(run: Step, gone: PeerGone, monitored: Sequence[str]) -> None:
     target = member.uuid
     if gone.refused:
         _answer_relayed(run, lambda r: r.target == target, alive=False, refused=True)
+    if member.status is MemberStatus.EXITING:
+        return  # a leaver stops once it is EXITING: its end going is expected, not a crash
     node = run.node
     watched = target in node.detectors or target in node.first_answer_due
     published = target in run.state.reachability_row(run.uuid)
