@@ -35,7 +35,7 @@ class Slow(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Chunk):
-            time.sleep(0.001)
+            time.sleep(0.001)  # the slow work under test, not a wait for a condition
             self.seen.append(message.number)
         elif message == "seen":
             return list(self.seen)
@@ -113,7 +113,7 @@ class Stalling(Slow):
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Chunk) and message.number == 100:
-            time.sleep(self.stall)
+            time.sleep(self.stall)  # the stall under test, not a wait for a condition
         return super().on_receive(message)
 
 
@@ -150,16 +150,18 @@ class Echo(pykka.ThreadingActor):
 
 
 class Inbox(pykka.ThreadingActor):
-    """Keeps what it is told; ``"got"`` returns it."""
+    """Keeps what it is told and sets ``arrived``; ``"got"`` returns it."""
 
-    def __init__(self) -> None:
+    def __init__(self, arrived: threading.Event) -> None:
         super().__init__()
         self.got: list[Any] = []
+        self.arrived = arrived
 
     def on_receive(self, message: Any) -> Any:
         if message == "got":
             return list(self.got)
         self.got.append(message)
+        self.arrived.set()
         return None
 
 
@@ -168,16 +170,15 @@ def test_publishes_and_answers_take_their_places_in_the_flow_gate() -> None:
         a, b = harness.start_many(2)
         harness.wait_all_up()
         b.node.register("echo", Echo.start())
-        inbox = Inbox.start()
+        arrived = threading.Event()
+        inbox = Inbox.start(arrived)
         b.node.subscribe("news", inbox)
         echo = a.node.remote("echo", member=b.uuid)
         assert echo.ask(Chunk(1, b"x")) == Chunk(1, b"x")
         for gate in (a.node.gate, b.node.gate):
-            deadline = time.monotonic() + STEP_TIMEOUT  # the answer's place comes back once
-            while gate.in_flight != (0, 0) and time.monotonic() < deadline:  # b has written it
-                time.sleep(0.01)
-            for _ in range(4):
-                gate.acquire(0)  # the gate is full: nothing is written meanwhile
+            # Fill the gate: all 4 places at once, so this waits (on the gate's own condition)
+            # until the answer's place has come back once b has written it.
+            gate.acquire(0, block=True, count=4)
         with pytest.raises(Backpressure):
             a.node.publish("news", Chunk(2, b"lost"))
         with pytest.raises(Backpressure):  # b has no room to send the answer back
@@ -187,8 +188,6 @@ def test_publishes_and_answers_take_their_places_in_the_flow_gate() -> None:
                 gate.release(0)
         a.node.publish("news", Chunk(4, b"news"))
         assert echo.ask(Chunk(5, b"z")) == Chunk(5, b"z")
-        deadline = time.monotonic() + STEP_TIMEOUT
-        while inbox.ask("got") != [Chunk(4, b"news")] and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert inbox.ask("got") == [Chunk(4, b"news")]
+        assert arrived.wait(STEP_TIMEOUT)
+        assert inbox.ask("got") == [Chunk(4, b"news")]  # the refused publish never came
         assert a.node.gate.in_flight == b.node.gate.in_flight == (0, 0)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
 import pykka
 import pytest
-from cluster_helpers import STEP_TIMEOUT, ClusterHarness
+from cluster_helpers import ClusterHarness, all_up, poll_until
 
 from actors.node import Node
 from actors.transport.timers import Timer, TimerQueue
@@ -61,9 +60,7 @@ def test_client_connect_and_stop_cycles_leave_no_state_behind() -> None:
         def cycle() -> None:
             client = harness.start_client([member.address])
             try:
-                deadline = time.monotonic() + STEP_TIMEOUT
-                while client.owner.cluster.size() != 1 and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                client.wait(all_up({member.uuid}), what="the member up at the client")
                 greeter = client.owner.remote("greeter", member=member.uuid)
                 assert greeter.ask(Hail(1)) == Hail(1)
                 greeter.tell(Hail(2))
@@ -73,14 +70,11 @@ def test_client_connect_and_stop_cycles_leave_no_state_behind() -> None:
 
         for _ in range(3):
             cycle()
-        deadline = time.monotonic() + STEP_TIMEOUT
-        while len(node._loop._links) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        poll_until(lambda: not node._loop._links, "the clients' links closed")  # no event says so
         before = sizes(node)
         for _ in range(30):
             cycle()
-        while len(node._loop._links) and time.monotonic() < deadline + STEP_TIMEOUT:
-            time.sleep(0.01)
+        poll_until(lambda: not node._loop._links, "the clients' links closed")
         after = sizes(node)
         timers = after.pop("timers")  # cancelled ones wait for compaction
         assert timers <= max(64, 2 * before.pop("timers"))

@@ -240,7 +240,7 @@ def test_a_burst_of_messages_never_makes_a_member_unreachable(pair: Pair) -> Non
     burst = 3 * node.node.settings.acceptable_heartbeat_pause  # heartbeats must get through
     sent = 0
     deadline = time.monotonic() + burst
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # the burst under test: send for ``burst`` seconds
         counter.tell(blob)
         sent += 1
     poll_until(lambda: counter.ask("count", timeout=10) == sent, f"{sent} blobs counted")
