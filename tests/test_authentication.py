@@ -15,7 +15,6 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ import msgspec
 import pykka
 import pytest
 from cluster_helpers import STEP_TIMEOUT, ClusterHarness, RawLink, WatchedNode, all_up
+from support.processes import run_cli
 
 from actors.cli.main import main
 from actors.client import start_client
@@ -432,15 +432,7 @@ def membership(*args: str, secret: str | None) -> subprocess.CompletedProcess[st
     env = {k: v for k, v in os.environ.items() if k != "MEMBERSHIP_SECRET"}
     if secret is not None:
         env["MEMBERSHIP_SECRET"] = secret
-    return subprocess.run(
-        [sys.executable, "-m", "actors", *args],
-        capture_output=True,
-        text=True,
-        timeout=STEP_TIMEOUT,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
+    return run_cli(*args, timeout=STEP_TIMEOUT, env=env)
 
 
 @pytest.mark.timeout(90)

@@ -10,15 +10,13 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
+from support.processes import Child, Lines, cli_command, run_cli, start_cli
 
 import actors
 from actors.cli.demo import free_port
@@ -37,62 +35,6 @@ FAST_TIMINGS = (
     "0.6",
 )
 STEP_TIMEOUT = 20.0
-EXIT_TIMEOUT = 20.0
-
-
-class Lines:
-    """The lines of one output stream, read by a thread; waits for a pattern with a deadline."""
-
-    def __init__(self, stream: IO[str], name: str) -> None:
-        self.name = name
-        self._lines: list[str] = []
-        self._closed = False
-        self._condition = threading.Condition()
-        threading.Thread(
-            target=self._read, args=(stream,), name=f"read-{name}", daemon=True
-        ).start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            with self._condition:
-                self._lines.append(line.rstrip("\n"))
-                self._condition.notify_all()
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
-
-    def snapshot(self) -> list[str]:
-        with self._condition:
-            return list(self._lines)
-
-    def index(self, pattern: str) -> int | None:
-        """Index of the first line so far that matches ``pattern`` (``re.search``), or None."""
-        regex = re.compile(pattern)
-        return next((i for i, line in enumerate(self.snapshot()) if regex.search(line)), None)
-
-    def wait_for(self, pattern: str, timeout: float = STEP_TIMEOUT) -> int:
-        """Index of the first line matching ``pattern``; fails once ``timeout`` has passed."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        checked = 0
-        with self._condition:
-            while True:
-                for i in range(checked, len(self._lines)):
-                    if regex.search(self._lines[i]):
-                        return i
-                checked = len(self._lines)
-                remaining = deadline - time.monotonic()
-                if self._closed or remaining <= 0:
-                    tail = "\n".join(self._lines[-30:])
-                    why = "stream closed" if self._closed else f"{timeout:g} s passed"
-                    pytest.fail(
-                        f"{self.name}: no line matches {pattern!r} ({why}); last lines:\n{tail}"
-                    )
-                self._condition.wait(remaining)
-
-    def line(self, index: int) -> str:
-        with self._condition:
-            return self._lines[index]
 
 
 def event_line(event: str, address: str) -> str:
@@ -100,31 +42,7 @@ def event_line(event: str, address: str) -> str:
     return rf"INFO\s+actors\.cli\.main: {event}\s+{re.escape(address)}\s"
 
 
-class Cli:
-    """One ``python -m actors ...`` process with its stdout and stderr read into ``Lines``."""
-
-    def __init__(self, args: tuple[str, ...], name: str) -> None:
-        self.name = name
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "actors", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        assert self.process.stderr is not None
-        self.stdout = Lines(self.process.stdout, f"{name} stdout")
-        self.stderr = Lines(self.process.stderr, f"{name} stderr")
-
-    def signal(self, signum: signal.Signals) -> None:
-        self.process.send_signal(signum)
-
-    def wait(self, timeout: float = EXIT_TIMEOUT) -> int:
-        return self.process.wait(timeout)
-
-
-class Member(Cli):
+class Member(Child):
     """A member process on 127.0.0.1:``port`` joining through the seed at ``seed_port``."""
 
     def __init__(self, port: int, seed_port: int, extra: tuple[str, ...] = ()) -> None:
@@ -132,7 +50,7 @@ class Member(Cli):
         self.address = f"127.0.0.1:{port}"
         args = ("member", "--cluster", CLUSTER, "--bind", self.address)
         super().__init__(
-            (*args, "--seed", f"127.0.0.1:{seed_port}", *FAST_TIMINGS, *extra),
+            cli_command(*args, "--seed", f"127.0.0.1:{seed_port}", *FAST_TIMINGS, *extra),
             f"member {self.address}",
         )
         self._uuid: str | None = None
@@ -162,7 +80,7 @@ class Processes:
     """Starts CLI processes and kills whatever is still running at the end."""
 
     def __init__(self) -> None:
-        self._started: list[Cli] = []
+        self._started: list[Child] = []
 
     def member(self, seed: Member | None = None, extra: tuple[str, ...] = ()) -> Member:
         """A member joining through ``seed``; without one, it forms a cluster of its own.
@@ -172,8 +90,8 @@ class Processes:
         self._started.append(member)
         return member
 
-    def cli(self, *args: str) -> Cli:
-        cli = Cli(args, args[0])
+    def cli(self, *args: str) -> Child:
+        cli = start_cli(*args)
         self._started.append(cli)
         return cli
 
@@ -188,9 +106,7 @@ class Processes:
 
     def kill_all(self) -> None:
         for cli in self._started:
-            if cli.process.poll() is None:
-                cli.process.kill()
-            cli.process.wait(EXIT_TIMEOUT)
+            cli.stop()
 
 
 @pytest.fixture
@@ -200,17 +116,6 @@ def processes() -> Iterator[Processes]:
         yield started
     finally:
         started.kill_all()
-
-
-def run_cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "actors", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def has_event(kind: type[MemberEvent], address: str) -> Callable[[tuple[ClusterEvent, ...]], bool]:
@@ -448,17 +353,11 @@ def session_processes(session_id: int) -> list[int]:
 
 @pytest.mark.timeout(150)
 def test_demo_runs_to_completion_and_leaves_no_process_behind() -> None:
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "actors", "demo"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # the demo and its member processes: one session to inspect
-    )
+    # the demo and its member processes: one session to inspect
+    demo = start_cli("demo", start_new_session=True)
     try:
-        stdout, stderr = demo.communicate(timeout=120)
-        assert demo.returncode == 0, stderr
+        assert demo.wait(120) == 0, demo.stderr.all()
+        stdout = demo.stdout.all()
         for step in (
             "== starting 4 members",
             "== SIGKILL member",
@@ -472,10 +371,8 @@ def test_demo_runs_to_completion_and_leaves_no_process_behind() -> None:
         ):
             assert step in stdout, step
         assert stdout.rstrip().endswith("demo done")
-        assert session_processes(demo.pid) == []
+        assert session_processes(demo.process.pid) == []
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
-        for pid in session_processes(demo.pid):
+        demo.stop()
+        for pid in session_processes(demo.process.pid):
             os.kill(pid, signal.SIGKILL)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +14,7 @@ import pytest
 from cluster_helpers import WatchedNode, all_up, saw, up_uuids
 from dnslib import QTYPE, RCODE, RR, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
+from support.processes import start_cli
 
 from actors import DnsSeeds, JoinTimeoutError, Node, Settings, start_member
 from actors.cli.demo import free_port
@@ -374,27 +373,16 @@ def test_the_cli_member_joins_through_dns_and_leaves_on_sigterm(
     dns_server: Callable[[Records], tuple[Zone, Address]], seed: WatchedNode
 ) -> None:
     _, server = dns_server(answer_a({"cli.test.": ["127.0.0.1"]}))
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "actors", "member", "--cluster", CLUSTER),
-            *("--bind", f"127.0.0.1:{free_port()}"),
-            *("--seed-dns", f"cli.test:{seed.address.port}", "--seed-dns-server", str(server)),
-            *("--gossip-interval", "0.2", "--heartbeat-interval", "0.2"),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with start_cli(
+        *("member", "--cluster", CLUSTER, "--bind", f"127.0.0.1:{free_port()}"),
+        *("--seed-dns", f"cli.test:{seed.address.port}", "--seed-dns-server", str(server)),
+        *("--gossip-interval", "0.2", "--heartbeat-interval", "0.2"),
+    ) as member:
         events = seed.wait(lambda events: len(up_uuids(events)) == 2, timeout=20.0)
         (joiner,) = up_uuids(events) - {seed.uuid}
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(20.0) == EXIT_OK
+        member.signal(signal.SIGTERM)
+        assert member.wait(20.0) == EXIT_OK
         seed.wait(saw(MemberRemoved, joiner))
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 # -- the join rules, in the pure core ----------------------------------------------------------

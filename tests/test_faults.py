@@ -53,7 +53,7 @@ from state_strategies import (
     uuids,
 )
 from support.actor_hook import ActorThreadHook
-from test_cli_processes import Lines
+from support.processes import Child
 
 from actors.listeners.callbacks import CallbackRunner
 from actors.listeners.registry import ListenerRegistryActor
@@ -516,19 +516,11 @@ node.stop()
 @pytest.mark.timeout(60)
 def test_the_acceptor_keeps_accepting_after_running_out_of_file_descriptors() -> None:
     cluster = "low-fd"
-    process = subprocess.Popen(
-        [sys.executable, "-c", LOW_FD_MEMBER, cluster, "14"],  # below the handshake limits
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    member = Child(  # below the handshake limits
+        [sys.executable, "-c", LOW_FD_MEMBER, cluster, "14"], "member", stdin=subprocess.PIPE
     )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    assert process.stderr is not None
-    try:
-        stdout = Lines(process.stdout, "member stdout")
-        log = Lines(process.stderr, "member stderr")
+    with member:
+        stdout, log = member.stdout, member.stderr
         address = Address("127.0.0.1", int(stdout.line(stdout.wait_for(r"^\d+$"))))
 
         flood = [socket.create_connection((address.host, address.port)) for _ in range(60)]
@@ -540,13 +532,7 @@ def test_the_acceptor_keeps_accepting_after_running_out_of_file_descriptors() ->
 
         state = fetch_state(address, cluster, timeout=STEP_TIMEOUT)
         assert len(state.members) == 1
-        assert process.poll() is None
+        assert member.process.poll() is None
         assert "Traceback" not in "\n".join(log.snapshot())
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(STEP_TIMEOUT)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        member.close_stdin()  # it stops once its stdin ends
+        member.wait(STEP_TIMEOUT)

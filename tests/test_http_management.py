@@ -19,7 +19,7 @@ from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode, partition
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from support.actor_hook import ActorThreadHook
-from test_cli_processes import Cli, run_cli
+from support.processes import run_cli, start_cli
 
 from actors.cli.main import EXIT_OK
 from actors.cli.render import member_rows
@@ -439,14 +439,11 @@ def test_settings_check_the_http_fields_and_never_show_the_token() -> None:
 def test_a_member_process_serves_http_and_leaves_when_put_asks(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")  # the line end an editor adds is not part of it
-    member = Cli(
-        (
-            *("member", "--cluster", "http-cli", "--bind", "127.0.0.1:0"),
-            *("--http", "127.0.0.1:0", "--http-token-file", str(token_file)),
-        ),
-        "member",
+    member = start_cli(
+        *("member", "--cluster", "http-cli", "--bind", "127.0.0.1:0"),
+        *("--http", "127.0.0.1:0", "--http-token-file", str(token_file)),
     )
-    try:
+    with member:
         line = member.stderr.line(member.stderr.wait_for(r"management over HTTP at http://"))
         found = re.search(r"http://(\S+)", line)
         assert found is not None
@@ -456,10 +453,6 @@ def test_a_member_process_serves_http_and_leaves_when_put_asks(tmp_path: Path) -
         answer = put(address, table["self"], {"operation": "leave"})
         assert (answer.status, answer.json["operation"]) == (200, "leave")
         assert member.wait() == EXIT_OK
-    finally:
-        if member.process.poll() is None:
-            member.process.kill()
-        member.wait()
 
 
 @pytest.mark.parametrize(
