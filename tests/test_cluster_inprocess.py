@@ -131,8 +131,9 @@ def test_partition_right_after_the_joins_still_downs_only_the_minority(
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("leaver_is_leader", [True, False], ids=["leader", "non-leader"])
 def test_graceful_leave_is_seen_everywhere_and_never_unreachable(
-    harness: ClusterHarness, leaver_is_leader: bool
+    harness: ClusterHarness, caplog: pytest.LogCaptureFixture, leaver_is_leader: bool
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="actors.membership")
     harness.start_many(4)
     harness.wait_all_up()
     by_address = sorted(harness.nodes, key=lambda node: node.address)
@@ -151,7 +152,19 @@ def test_graceful_leave_is_seen_everywhere_and_never_unreachable(
         assert leaver.uuid not in node.member_uuids()
     remaining = {node.uuid for node in others}
     assert_same_members(others, remaining)
+    assert broken_rules(caplog) == []  # e.g. the leaver's last gossip, of a state without it
     harness.check_invariants()
+
+
+def broken_rules(caplog: pytest.LogCaptureFixture) -> list[object]:
+    """The rules of the messages members dropped as breaking one (their ``Dropped`` warnings)."""
+    return [
+        record.args[3]
+        for record in caplog.records
+        if record.name == "actors.membership"
+        and record.msg.startswith("Dropped")
+        and isinstance(record.args, tuple)
+    ]
 
 
 @pytest.mark.timeout(30)

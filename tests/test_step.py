@@ -35,6 +35,7 @@ from messages.membership.effects import (
     Termination,
     TerminationKind,
 )
+from messages.membership.leader import leader_actions
 from messages.membership.node import NodeState
 from messages.membership.protocol import (
     ClientUpdate,
@@ -176,6 +177,31 @@ def test_a_lone_leaver_removes_itself_and_stops_as_left() -> None:
         if of_type(effects, Termination):
             break
     assert node.termination == Termination(TerminationKind.LEFT, "left the cluster")
+
+
+def test_a_leaver_that_learns_of_its_removal_stops_without_gossiping_a_state_it_is_not_in() -> None:
+    """Its last state holds no member for it: any peer would drop that gossip (rule
+    ``sender-in-state``), so it sends none and stops."""
+    state = converged_cluster(3)
+    leader, leaver, _ = state.members
+    published, _ = Publication().publish(state)
+    node = NodeState.create(leaver, SETTINGS, seed=1)
+    node = dataclasses.replace(node, published=published, running=True, last_step=0.0)
+    node, _ = step(node, Leave(), 1.0)
+    removed = node.state
+    while not removed.is_tombstoned(leaver.uuid):  # the leader: EXITING, then removed
+        seen = frozenset(member.uuid for member in removed.members)
+        removed = leader_actions(removed.replaced(seen=seen), leader.uuid, now=1.0)
+    goodbye = Gossip(from_uuid=leader.uuid, to_uuid=leaver.uuid, state=removed)
+
+    node, effects = step(node, inbound(goodbye), 1.5)
+
+    sent = [e.message for e in of_type(effects, SendTo)] + [
+        e.message for e in of_type(effects, Reply)
+    ]
+    assert not [message for message in sent if isinstance(message, Gossip | GossipStatus)]
+    assert node.termination is not None
+    assert node.termination.kind is TerminationKind.LEFT
 
 
 def test_invalid_gossip_is_dropped_and_said_with_the_rule_it_breaks() -> None:

@@ -303,9 +303,14 @@ class Step:
             self.gossip_to(peer.uuid, full=peer.uuid not in self.state.seen)
 
     def gossip_to(self, uuid: str, full: bool) -> None:
-        """Send this member's state (``full``) or just its version and seen set to ``uuid``."""
+        """Send this member's state (``full``) or just its version and seen set to ``uuid``.
+
+        Not once this member has left its own state (a leaver that has just adopted the gossip
+        removing it): every peer would drop that gossip (rule ``sender-in-state``, which keeps a
+        removed member from speaking for the cluster), and the cluster that removed it knows.
+        """
         member = self.state.member(uuid)
-        if member is None:
+        if member is None or self.state.member(self.uuid) is None:
             return
         state = self.state
         message: Gossip | GossipStatus
