@@ -532,7 +532,8 @@ class ClusterHarness:
 
 
 class Received:
-    """What a ``Sink`` was told, in order; the test thread waits on it."""
+    """What a ``Sink`` was told, or what a listener callback (this object itself) was called
+    with, in order; the test thread waits on it."""
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
@@ -543,6 +544,9 @@ class Received:
             self.messages.append(message)
             self.condition.notify_all()
 
+    def __call__(self, message: Any) -> None:
+        self.add(message)
+
     def wait_for(self, predicate: Callable[[list[Any]], bool]) -> list[Any]:
         """The messages once ``predicate`` holds of them; AssertionError after ``STEP_TIMEOUT``."""
         with self.condition:
@@ -550,6 +554,10 @@ class Received:
                 self.messages
             )
             return list(self.messages)
+
+    def wait_count(self, count: int) -> list[Any]:
+        """The messages once there are ``count`` of them (or more)."""
+        return self.wait_for(lambda messages: len(messages) >= count)
 
 
 class Sink(pykka.ThreadingActor):

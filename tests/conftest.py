@@ -1,4 +1,5 @@
-"""Shared fixtures: stop the actors a test started, build members, feed membership changes."""
+"""Shared fixtures: stop the actors a test started, an in-process cluster, build members, feed
+membership changes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import pykka
 import pytest
+from cluster_helpers import ClusterHarness
 
 from actors.listeners.callbacks import CallbackRunner
 from actors.listeners.registry import ListenerRegistryActor
@@ -17,6 +19,13 @@ from messages.member import DataMemberSelector, Member, MemberStatus
 from messages.membership.effects import MembershipChanged
 
 MakeMember = Callable[..., Member]
+
+
+@pytest.fixture
+def harness() -> Iterator[ClusterHarness]:
+    """In-process members with the fast test timings (``ClusterHarness``), all stopped after."""
+    with ClusterHarness() as cluster:
+        yield cluster
 
 
 @pytest.fixture(autouse=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
 from cluster_helpers import (
     STEP_TIMEOUT,
     ClusterHarness,
+    Received,
     TcpProxy,
     all_up,
     free_port,
@@ -32,26 +32,6 @@ from messages.local.commands import Subscribe
 from messages.member import Member
 
 
-class Recorded:
-    """A thread-safe list of callback arguments, with a wait on its length."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self.items: list[object] = []
-
-    def __call__(self, item: object) -> None:
-        with self._condition:
-            self.items.append(item)
-            self._condition.notify_all()
-
-    def wait_for(self, count: int) -> list[object]:
-        with self._condition:
-            assert self._condition.wait_for(lambda: len(self.items) >= count, STEP_TIMEOUT), (
-                self.items
-            )
-            return list(self.items)
-
-
 def uuids(members: object) -> list[str]:
     assert isinstance(members, list)
     return [member.uuid for member in members if isinstance(member, Member)]
@@ -63,12 +43,12 @@ def test_a_client_sees_the_lone_member_that_leaves_removed() -> None:
         member = harness.start()
         client = harness.start_client([member.address])
         client.wait(all_up({member.uuid}))
-        removed = Recorded()
+        removed = Received()
         client.owner.cluster.add_listener(member_removed=removed)
 
         assert member.node.leave(timeout=STEP_TIMEOUT)
 
-        assert uuids(removed.wait_for(1)) == [member.uuid]
+        assert uuids(removed.wait_count(1)) == [member.uuid]
         assert client.owner.cluster.get_members() == []
         events = client.wait(saw(MemberRemoved, member.uuid))
         kinds = [type(e) for e in events if type(e) in (MemberLeft, MemberExited, MemberRemoved)]
@@ -83,7 +63,7 @@ def test_a_client_that_outlives_a_full_cluster_restart_follows_the_new_cluster()
         old = harness.start_many(2)
         client = harness.start_client([node.address for node in old])
         client.wait(all_up(node.uuid for node in old))
-        added, removed = Recorded(), Recorded()
+        added, removed = Received(), Received()
         client.owner.cluster.add_listener(member_added=added, member_removed=removed)
 
         for node in old:
@@ -94,14 +74,14 @@ def test_a_client_that_outlives_a_full_cluster_restart_follows_the_new_cluster()
 
         new = {first.uuid, second.uuid}
         client.wait(all_up(new), what="the new cluster's members up at the client")
-        assert sorted(uuids(removed.wait_for(2))) == sorted(node.uuid for node in old)
-        assert set(uuids(added.wait_for(2))) == new
+        assert sorted(uuids(removed.wait_count(2))) == sorted(node.uuid for node in old)
+        assert set(uuids(added.wait_count(2))) == new
         assert {m.uuid for m in client.owner.cluster.get_members()} == new
         for node in (first, second):
             member = client.owner.cluster.get_member_by_address(node.address)
             assert member is not None
             assert member.uuid == node.uuid
-        assert len(removed.items) == 2
+        assert len(removed.messages) == 2
         harness.check_invariants()
 
 
@@ -112,16 +92,17 @@ def test_a_client_that_loses_its_link_fires_nothing_when_nothing_changed() -> No
         harness.wait_all_up()
         harness.wait_converged()
         with TcpProxy(nodes[0].address) as proxy:
-            lifecycle = Recorded()
+            lifecycle = Received()
             client = harness.start_client([proxy.address], lifecycle_listeners=[lifecycle])
             client.wait(all_up(node.uuid for node in nodes))
-            assert lifecycle.items == [LifecycleState.STARTING, LifecycleState.CONNECTED]
+            assert lifecycle.messages == [LifecycleState.STARTING, LifecycleState.CONNECTED]
             assert client.owner.connected
             before = len(client.events())
 
             proxy.close()  # the link drops; every member lives on, nothing changes
 
-        assert lifecycle.wait_for(4)[2:] == [LifecycleState.DISCONNECTED, LifecycleState.CONNECTED]
+        reconnected = [LifecycleState.DISCONNECTED, LifecycleState.CONNECTED]
+        assert lifecycle.wait_count(4)[2:] == reconnected
         events: list[ClusterEvent] = []
         client.wait(lambda all_events: isinstance(all_events[-1], ClientConnected))
         events = list(client.events()[before:])

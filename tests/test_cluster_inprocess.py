@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 
 import pytest
 from cluster_helpers import (
@@ -41,12 +40,6 @@ from messages.events import (
     MemberUp,
 )
 from messages.member import Member, MemberStatus
-
-
-@pytest.fixture
-def harness() -> Iterator[ClusterHarness]:
-    with ClusterHarness() as cluster:
-        yield cluster
 
 
 def assert_same_members(nodes: list[WatchedNode], uuids: set[str]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pykka
 import pytest
+from cluster_helpers import Received
 from conftest import MakeMember, MembershipFeed, build_member
 
 from actors.listeners.cluster_service import ClusterService
@@ -20,24 +21,6 @@ from messages.local.commands import RunCallbacks
 from messages.member import DataMemberSelector, LiteMemberSelector, Member, MemberStatus
 
 TIMEOUT = 10
-
-
-class Calls:
-    """A thread-safe callback that records the members it is called with."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self.members: list[Member] = []
-
-    def __call__(self, member: Member) -> None:
-        with self._condition:
-            self.members.append(member)
-            self._condition.notify_all()
-
-    def wait_for(self, count: int) -> list[Member]:
-        with self._condition:
-            assert self._condition.wait_for(lambda: len(self.members) >= count, TIMEOUT)
-            return list(self.members)
 
 
 @pytest.fixture
@@ -121,22 +104,22 @@ def test_get_member_by_address(
 def test_listener_gets_added_and_removed_members(
     service: ClusterService, feed: MembershipFeed, make_member: MakeMember, drain: Any
 ) -> None:
-    added, removed = Calls(), Calls()
+    added, removed = Received(), Received()
     service.add_listener(member_added=added, member_removed=removed)
 
     member = feed.up(make_member(1))
     feed.remove(member)
     drain()
 
-    assert added.members == [member]
-    assert [m.uuid for m in removed.members] == [member.uuid]
-    assert removed.members[0].status is MemberStatus.REMOVED
+    assert added.messages == [member]
+    assert [m.uuid for m in removed.messages] == [member.uuid]
+    assert removed.messages[0].status is MemberStatus.REMOVED
 
 
 def test_removal_of_a_member_never_added_is_not_reported(
     service: ClusterService, feed: MembershipFeed, make_member: MakeMember, drain: Any
 ) -> None:
-    removed = Calls()
+    removed = Received()
     service.add_listener(member_removed=removed)
     joining = make_member(1)
     feed.change((MemberJoined(1, joining),), (joining,))
@@ -144,13 +127,13 @@ def test_removal_of_a_member_never_added_is_not_reported(
     feed.change((MemberRemoved(2, joining.with_status(MemberStatus.REMOVED)),), ())
     drain()
 
-    assert removed.members == []
+    assert removed.messages == []
 
 
 def test_same_callback_twice_is_called_twice(
     service: ClusterService, feed: MembershipFeed, make_member: MakeMember, drain: Any
 ) -> None:
-    added = Calls()
+    added = Received()
     first = service.add_listener(member_added=added)
     second = service.add_listener(member_added=added)
 
@@ -158,20 +141,20 @@ def test_same_callback_twice_is_called_twice(
     drain()
 
     assert first != second
-    assert added.members == [member, member]
+    assert added.messages == [member, member]
 
 
 def test_remove_listener_true_then_false_and_no_more_calls(
     service: ClusterService, feed: MembershipFeed, make_member: MakeMember, drain: Any
 ) -> None:
-    added = Calls()
+    added = Received()
     registration_id = service.add_listener(member_added=added)
 
     assert service.remove_listener(registration_id) is True
     assert service.remove_listener(registration_id) is False
     feed.up(make_member(1))
     drain()
-    assert added.members == []
+    assert added.messages == []
 
 
 def test_fire_for_existing_calls_member_added_for_current_members(
@@ -179,11 +162,11 @@ def test_fire_for_existing_calls_member_added_for_current_members(
 ) -> None:
     existing = [feed.up(make_member(port)) for port in (1, 2)]
     feed.sync()
-    added = Calls()
+    added = Received()
 
     service.add_listener(member_added=added, fire_for_existing=True)
 
-    assert added.wait_for(2) == existing
+    assert added.wait_count(2) == existing
 
 
 def test_fire_for_existing_has_run_for_every_member_when_add_listener_returns(
@@ -225,7 +208,7 @@ def test_a_raising_callback_is_logged_and_the_others_still_run(
     def explode(member: Member) -> None:
         raise RuntimeError(f"boom on {member.address}")
 
-    before, after = Calls(), Calls()
+    before, after = Received(), Received()
     service.add_listener(member_added=before)
     exploding_id = service.add_listener(member_added=explode, member_removed=explode)
     service.add_listener(member_added=after)
@@ -235,8 +218,8 @@ def test_a_raising_callback_is_logged_and_the_others_still_run(
         second = feed.up(make_member(2))
         drain()
 
-    assert before.members == [first, second]
-    assert after.members == [first, second]
+    assert before.messages == [first, second]
+    assert after.messages == [first, second]
     failures = [r for r in caplog.records if r.name == "actors.listeners.callbacks"]
     assert len(failures) == 2
     assert all(exploding_id in r.getMessage() and r.exc_info for r in failures)
@@ -272,7 +255,7 @@ def test_a_callback_that_exits_stops_neither_the_runner_nor_the_registry(
     def leave(member: Member) -> None:
         sys.exit(f"listener quits on {member.address}")
 
-    after = Calls()
+    after = Received()
     service.add_listener(member_added=leave)
     service.add_listener(member_added=after)
 
@@ -283,7 +266,7 @@ def test_a_callback_that_exits_stops_neither_the_runner_nor_the_registry(
 
     assert registry.is_alive()
     assert callback_runner.is_alive()
-    assert after.members == [first, second]
+    assert after.messages == [first, second]
     assert caplog.text.count("SystemExit: listener quits on 127.0.0.1") == 2
 
 
@@ -304,7 +287,7 @@ def test_a_hanging_callback_holds_up_only_the_callbacks(
         entered.set()
         release.wait(TIMEOUT)
 
-    later = Calls()
+    later = Received()
     service.add_listener(member_added=hang)
     first = feed.up(make_member(1))
     assert entered.wait(TIMEOUT)
@@ -319,13 +302,13 @@ def test_a_hanging_callback_holds_up_only_the_callbacks(
         release.set()
     drain()
 
-    assert later.members == [first, second]
+    assert later.messages == [first, second]
 
 
 def test_a_callback_may_add_and_remove_listeners(
     service: ClusterService, feed: MembershipFeed, make_member: MakeMember, drain: Any
 ) -> None:
-    inner = Calls()
+    inner = Received()
     outcome: dict[str, Any] = {}
     done = threading.Event()
 
@@ -343,7 +326,7 @@ def test_a_callback_may_add_and_remove_listeners(
 
     assert outcome["removed_self"] is True
     assert outcome["removed_again"] is False
-    assert inner.members == [first, second]
+    assert inner.messages == [first, second]
     assert service.remove_listener(outcome["inner_id"]) is True
 
 
@@ -354,7 +337,7 @@ def test_fire_for_existing_is_atomic_with_concurrent_changes(
     rounds, per_round, threads = 12, 4, 3
     produced = [threading.Event() for _ in range(rounds)]
     registered = [threading.Event() for _ in range(rounds)]
-    listeners: dict[int, Calls] = {}
+    listeners: dict[int, Received] = {}
 
     def produce() -> None:
         for round_number in range(rounds):
@@ -367,7 +350,7 @@ def test_fire_for_existing_is_atomic_with_concurrent_changes(
         for round_number in range(first, rounds, threads):
             if round_number > 0:  # then race this round's changes
                 produced[round_number - 1].wait(TIMEOUT)
-            listeners[round_number] = Calls()
+            listeners[round_number] = Received()
             service.add_listener(member_added=listeners[round_number], fire_for_existing=True)
             registered[round_number].set()
 
@@ -384,7 +367,7 @@ def test_fire_for_existing_is_atomic_with_concurrent_changes(
     everyone = [build_member(port).uuid for port in range(1, rounds * per_round + 1)]
     assert sorted(listeners) == list(range(rounds))
     for calls in listeners.values():
-        assert [member.uuid for member in calls.members] == everyone
+        assert [member.uuid for member in calls.messages] == everyone
 
 
 def test_bad_arguments_are_refused(

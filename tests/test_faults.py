@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
@@ -92,12 +92,6 @@ from messages.membership.protocol import (
 from messages.settings import PROTOCOL_VERSION, Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.handshake import Hello, HelloAccepted, Identity, Role
-
-
-@pytest.fixture
-def harness() -> Iterator[ClusterHarness]:
-    with ClusterHarness() as cluster:
-        yield cluster
 
 
 def unreachable_now(events: Iterable[ClusterEvent]) -> set[str]:

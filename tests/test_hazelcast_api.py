@@ -7,11 +7,8 @@ Each test keeps the assertions of the Hazelcast test it is named after (``tests/
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
 import pytest
-from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode
+from cluster_helpers import ClusterHarness, Received, WatchedNode
 
 import actors
 from actors.client import Client, member_addresses
@@ -19,32 +16,8 @@ from messages import Address, Member, MemberStatus
 from messages.events import LifecycleState
 
 
-class Collector:
-    """Records what a listener is called with; ``wait_for(n)`` waits for ``n`` calls."""
-
-    def __init__(self) -> None:
-        self.events: list[object] = []
-        self._condition = threading.Condition()
-
-    def __call__(self, event: object) -> None:
-        with self._condition:
-            self.events.append(event)
-            self._condition.notify_all()
-
-    def wait_for(self, count: int) -> list[object]:
-        with self._condition:
-            assert self._condition.wait_for(lambda: len(self.events) >= count, STEP_TIMEOUT)
-            return list(self.events)
-
-
 def explode(_: object) -> None:
     raise RuntimeError("error")
-
-
-@pytest.fixture
-def harness() -> Iterator[ClusterHarness]:
-    with ClusterHarness() as cluster:
-        yield cluster
 
 
 def client_of(harness: ClusterHarness, *members: WatchedNode, **listeners: object) -> Client:
@@ -65,41 +38,41 @@ def same_member(member: object, node: WatchedNode) -> None:
 
 
 def test_initial_membership_listener(harness: ClusterHarness) -> None:
-    events = Collector()
+    events = Received()
     member = harness.start()
 
     with client_of(harness, member, membership_listeners=[(events, None)]):
-        assert len(events.events) == 1
-        same_member(events.events[0], member)
+        assert len(events.messages) == 1
+        same_member(events.messages[0], member)
 
 
 def test_for_existing_members(harness: ClusterHarness) -> None:
-    events = Collector()
+    events = Received()
     member = harness.start()
 
     with client_of(harness, member) as client:
         client.cluster.add_listener(events, fire_for_existing=True)
 
-        assert len(events.events) == 1
-        same_member(events.events[0], member)
+        assert len(events.messages) == 1
+        same_member(events.messages[0], member)
 
 
 @pytest.mark.timeout(30)
 def test_member_added(harness: ClusterHarness) -> None:
-    events = Collector()
+    events = Received()
     member = harness.start()
     with client_of(harness, member) as client:
         client.cluster.add_listener(events, fire_for_existing=True)
 
         new_member = harness.start()
 
-        assert len(events.wait_for(2)) == 2
-        same_member(events.events[1], new_member)
+        assert len(events.wait_count(2)) == 2
+        same_member(events.messages[1], new_member)
 
 
 @pytest.mark.timeout(30)
 def test_member_removed(harness: ClusterHarness) -> None:
-    events = Collector()
+    events = Received()
     first, member_to_remove = harness.start(), harness.start()
     harness.wait_all_up()
     with client_of(harness, first) as client:
@@ -107,8 +80,8 @@ def test_member_removed(harness: ClusterHarness) -> None:
 
         member_to_remove.node.leave()  # Hazelcast's member.shutdown() is graceful
 
-        assert len(events.wait_for(1)) == 1
-        same_member(events.events[0], member_to_remove)
+        assert len(events.wait_count(1)) == 1
+        same_member(events.messages[0], member_to_remove)
 
 
 def test_exception_in_membership_listener(harness: ClusterHarness) -> None:
@@ -133,34 +106,34 @@ def test_cluster_service_cant_set_members(harness: ClusterHarness) -> None:
 
 
 def test_lifecycle_listener(harness: ClusterHarness) -> None:
-    collector = Collector()
+    collector = Received()
     member = harness.start()
     client = client_of(harness, member, lifecycle_listeners=[collector])
     client.stop()
 
-    assert collector.events == [
+    assert collector.messages == [
         LifecycleState.STARTING,
         LifecycleState.CONNECTED,
         LifecycleState.SHUTTING_DOWN,
         LifecycleState.SHUTDOWN,
     ]
-    assert collector.events == ["STARTING", "CONNECTED", "SHUTTING_DOWN", "SHUTDOWN"]
+    assert collector.messages == ["STARTING", "CONNECTED", "SHUTTING_DOWN", "SHUTDOWN"]
 
 
 @pytest.mark.timeout(30)
 def test_lifecycle_listener_disconnected(harness: ClusterHarness) -> None:
-    collector = Collector()
+    collector = Received()
     member = harness.start()
     with client_of(harness, member) as client:
         client.lifecycle.add_listener(collector)
 
         member.node.stop()
 
-        assert collector.wait_for(1) == [LifecycleState.DISCONNECTED]
+        assert collector.wait_count(1) == [LifecycleState.DISCONNECTED]
 
 
 def test_remove_lifecycle_listener(harness: ClusterHarness) -> None:
-    collector = Collector()
+    collector = Received()
     member = harness.start()
     client = client_of(harness, member)
     registration_id = client.lifecycle.add_listener(collector)
@@ -168,7 +141,7 @@ def test_remove_lifecycle_listener(harness: ClusterHarness) -> None:
     assert client.lifecycle.remove_listener(registration_id) is False
     client.stop()
 
-    assert collector.events == []
+    assert collector.messages == []
 
 
 def test_exception_in_lifecycle_listener(harness: ClusterHarness) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -69,12 +69,6 @@ CASES: dict[str, tuple[BadInput, str]] = {
     "unknown-tag": (unknown_tag, "invalid message"),
     "join-without-hello": (join_without_hello, "expected Hello as first frame, got Join"),
 }
-
-
-@pytest.fixture
-def harness() -> Iterator[ClusterHarness]:
-    with ClusterHarness() as cluster:
-        yield cluster
 
 
 @pytest.mark.timeout(30)
