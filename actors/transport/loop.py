@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import logging
 import selectors
 import socket
@@ -59,7 +60,7 @@ import pykka
 from actors.dispatch.dispatcher import Dispatcher
 from actors.transport.accept import Acceptor, Listener
 from actors.transport.backlog import Backlog, envelope_bytes
-from actors.transport.dial import Dialler, cannot_connect, resolve
+from actors.transport.dial import Dialler, cannot_connect, is_ip_address, resolve
 from actors.transport.link import HelloCheck, Link, OnSent, notify_sent
 from actors.transport.table import LinkTable, link_end, tell_closed
 from actors.transport.timers import Timer, TimerQueue
@@ -120,6 +121,7 @@ class IoLoop:
         self._wakeup_out.setblocking(False)
         self._wakeup_pending = False  # a wake-up byte not yet read: later ones are not needed
         self._commands: collections.deque[Callable[[], object]] = collections.deque()
+        self._held: dict[int, list[Callable[[], None]]] = {}  # a dialled name's link: its writes
         self._selector.register(self._wakeup_in, selectors.EVENT_READ, self._on_wakeup)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.dispatcher = Dispatcher(host=self)
@@ -158,17 +160,13 @@ class IoLoop:
         the authenticated handshake; nothing else goes out or comes in before it has ended), then
         ``first_frames``, before anything written later; returns the link's number at once. With
         ``idle_close``, the link closes after ``idle_timeout`` without traffic either way. A host
-        name (not an IP address) is resolved here, in the caller's thread, so that a slow resolver
-        never holds up the I/O thread."""
+        name (not an IP address) is resolved in the caller's thread, or, when that is the loop's
+        own (an actor it runs), in a short-lived thread of its own, the link's writes and close
+        held until then: a slow resolver never holds up the I/O thread."""
         link_id = self._links.new_id()
-        try:
-            target = resolve(address)
-        except OSError as error:
-            reason = cannot_connect(address, error)
-            self._submit(lambda: tell_closed(manager, link_id, address, reason))
-            return link_id
-        self._submit(
-            lambda: self._dialler.dial(
+
+        def dial(target: tuple[int, tuple[Any, ...]]) -> None:
+            self._dialler.dial(
                 link_id,
                 address,
                 target,
@@ -178,7 +176,25 @@ class IoLoop:
                 manager=manager,
                 idle_close=idle_close,
             )
-        )
+
+        def fail(error: OSError) -> None:
+            tell_closed(manager, link_id, address, cannot_connect(address, error))
+
+        if self._on_loop() and not is_ip_address(address.host):
+            self._held[link_id] = []
+            threading.Thread(
+                target=self._look_up,
+                args=(link_id, address, dial, fail),
+                name=f"resolve-{address.host}",
+                daemon=True,
+            ).start()
+            return link_id
+        try:
+            target = resolve(address)
+        except OSError as error:
+            self._submit(functools.partial(fail, error))
+            return link_id
+        self._submit(lambda: dial(target))
         return link_id
 
     @property
@@ -266,10 +282,13 @@ class IoLoop:
 
     # -- plumbing between threads -------------------------------------------------------------
 
+    def _on_loop(self) -> bool:
+        return threading.get_ident() == self._thread.ident
+
     def _submit(self, command: Callable[[], object]) -> None:
         """Run ``command`` on the loop's thread: at once when called there and nothing queued
         before it waits (so the order of commands is kept), else queued for the next pass."""
-        if threading.get_ident() == self._thread.ident and not self._commands:
+        if self._on_loop() and not self._commands:
             self._guarded(command)
             return
         self._commands.append(command)
@@ -278,6 +297,28 @@ class IoLoop:
     def _on_wakeup(self, _mask: int) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
             self._wakeup_in.recv(4096)
+
+    def _look_up(
+        self,
+        link_id: int,
+        address: Address,
+        dial: Callable[[tuple[int, tuple[Any, ...]]], None],
+        fail: Callable[[OSError], None],
+    ) -> None:
+        """In a thread of its own: resolve ``address``, then dial (or fail) the held link in the
+        loop's, and run what was held for it meanwhile."""
+        try:
+            target = resolve(address)
+        except OSError as error:
+            self._submit(functools.partial(self._release, link_id, functools.partial(fail, error)))
+            return
+        self._submit(lambda: self._release(link_id, lambda: dial(target)))
+
+    def _release(self, link_id: int, first: Callable[[], None]) -> None:
+        held = self._held.pop(link_id)
+        first()
+        for command in held:
+            self._guarded(command)
 
     def _schedule(
         self, delay: float, interval: float | None, target: pykka.ActorRef[Any], message: object
@@ -455,6 +496,9 @@ class IoLoop:
         return True
 
     def _write(self, link_id: int, frame: bytes, data: bool, on_sent: OnSent) -> None:
+        if (held := self._held.get(link_id)) is not None:  # its address is being looked up
+            held.append(lambda: self._write(link_id, frame, data, on_sent))
+            return
         link = self._links.get(link_id)
         if link is None or link.closing:
             if data:
@@ -465,6 +509,9 @@ class IoLoop:
         self._dialler.write(link, frame, data, on_sent)
 
     def _close_by_id(self, link_id: int, reason: str) -> None:
+        if (held := self._held.get(link_id)) is not None:
+            held.append(lambda: self._close_by_id(link_id, reason))
+            return
         link = self._links.get(link_id)
         if link is not None:
             self._links.start_closing(link, reason)
