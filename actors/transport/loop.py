@@ -381,6 +381,7 @@ class IoLoop:
     def _shutdown(self) -> None:
         self.dispatcher.close()  # what the actors' on_stop queues still goes out
         self._run_commands()
+        self._flush_written()
         self._links.close_all()
         self._acceptor.close()
         self._selector.close()
