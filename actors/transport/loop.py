@@ -360,6 +360,7 @@ class IoLoop:
                 self._run_commands()
                 self._guarded(self._timers.fire_due, time.monotonic())
                 dispatcher.run(time.monotonic() + _DISPATCH_BUDGET)
+                self._guarded(self._resume_drained)
                 self._flush_written()
             self._shutdown()
 
@@ -471,14 +472,26 @@ class IoLoop:
         drained = self.backlog.drained()
         overdue = time.monotonic() - self._read_pause
         for link_id, link in list(self._paused.items()):
-            if not self._links.holds(link):
-                del self._paused[link_id]
-            elif drained or (link.paused is not None and link.paused <= overdue):
-                del self._paused[link_id]
-                self._links.pause(link, None)
-                if not link.closing:
-                    self._read(link)  # what TLS may hold decrypted gets no readiness event
+            closed = not self._links.holds(link)
+            if drained or closed or link.paused is None or link.paused <= overdue:
+                self._resume(link_id)  # a closed one is only forgotten
         self._poll_soon()
+
+    def _resume_drained(self) -> None:
+        """After the actors' turns, which take from the backlog: read the paused links again at
+        once if it has drained, rather than at the next poll."""
+        if self._paused and self.backlog.drained():
+            for link_id in list(self._paused):
+                self._resume(link_id)
+
+    def _resume(self, link_id: int) -> None:
+        """Read a paused link again (forget it if it has closed meanwhile)."""
+        link = self._paused.pop(link_id)
+        if not self._links.holds(link):
+            return
+        self._links.pause(link, None)
+        if not link.closing:
+            self._read(link)  # what TLS may hold decrypted gets no readiness event
 
     def _poll_soon(self) -> None:
         if self._paused and not self._polling:
