@@ -616,6 +616,7 @@ def test_the_loops_api_called_from_its_own_thread_never_waits(loop: IoLoop, sink
             assert read_messages(peer, 1) == [beat(100)]
             assert peer.recv(1) == b""  # then the loop closed the link as it ended
     assert not actor.is_alive()
+    loop.thread.join(STEP_TIMEOUT)  # the loop's thread ends after its last pass
     assert not loop.dispatcher.is_running
 
 

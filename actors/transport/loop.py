@@ -121,7 +121,8 @@ class IoLoop:
         self._wakeup_out.setblocking(False)
         self._wakeup_pending = False  # a wake-up byte not yet read: later ones are not needed
         self._commands: collections.deque[Callable[[], object]] = collections.deque()
-        self._held: dict[int, list[Callable[[], None]]] = {}  # a dialled name's link: its writes
+        # The writes and close of a link dialled by name from this thread, held during its lookup.
+        self._held: dict[int, list[Callable[[], None]]] = {}
         self._selector.register(self._wakeup_in, selectors.EVENT_READ, self._on_wakeup)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.dispatcher = Dispatcher(host=self)
@@ -270,7 +271,7 @@ class IoLoop:
             self._stopping = True
 
         self._submit(stop)
-        if threading.current_thread() is not self._thread:
+        if not self._on_loop():
             self._thread.join(timeout)
 
     def wake(self) -> None:
@@ -472,8 +473,8 @@ class IoLoop:
         drained = self.backlog.drained()
         overdue = time.monotonic() - self._read_pause
         for link_id, link in list(self._paused.items()):
-            closed = not self._links.holds(link)
-            if drained or closed or link.paused is None or link.paused <= overdue:
+            overdue_link = link.paused is not None and link.paused <= overdue
+            if drained or overdue_link or not self._links.holds(link):
                 self._resume(link_id)  # a closed one is only forgotten
         self._poll_soon()
 
