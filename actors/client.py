@@ -13,7 +13,6 @@ from typing import Any
 import pykka
 
 from actors.dispatch.actor import DispatchedActor
-from actors.dispatch.dispatcher import Dispatcher
 from actors.listeners.lifecycle import LifecycleService
 from actors.messaging.futures import ask, fail
 from actors.messaging.ordering import OrderingActor
@@ -256,14 +255,13 @@ class Client(StopOnExit, Messaging):
             raise ValueError("a client needs at least one member address to connect to")
         self.settings = settings
         self.uuid = str(uuid_module.uuid4())
-        self._dispatcher = Dispatcher(f"client-actors-{self.uuid[:8]}")
-        with self._dispatcher.hosting():  # the client's own actors share its thread
+        self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}", tls=tls)
+        with self._loop.dispatcher.hosting():  # the client's own actors run on its I/O thread
             self._local = LocalActors(settings)
             self.cluster = self._local.cluster
             self.listeners = self._local.listeners
             self.load_balancer = self._local.load_balancer
             self.lifecycle = LifecycleService(self.cluster)
-            self._loop = IoLoop(WIRE_CODEC, settings, name=f"client-io-{self.uuid[:8]}", tls=tls)
             self.transport = TransportActor.start(
                 loop=self._loop,
                 listener=None,
@@ -338,11 +336,11 @@ class Client(StopOnExit, Messaging):
     def stop(self) -> None:
         """Stop the client (``SHUTTING_DOWN``, then ``SHUTDOWN``, both heard by the listeners
         before this returns). Idempotent."""
-        stop_wired(self._loop, self.actor, self.router, self.ordering, self.transport)
+        stop_wired(self.actor, self.router, self.ordering, self.transport)
         if self.listeners.is_alive():
             self._local.drain(self.settings.ask_timeout)
         self._local.stop()
-        self._dispatcher.stop()
+        self._loop.stop()
 
 
 MembershipListener = tuple[MemberCallback | None, MemberCallback | None]

@@ -15,7 +15,6 @@ import pykka
 from prometheus_client import CollectorRegistry
 
 from actors.discovery import DnsSeeds, SeedFinder
-from actors.dispatch.dispatcher import Dispatcher
 from actors.listeners.callbacks import CallbackRunner, in_callback
 from actors.listeners.cluster_service import ClusterService
 from actors.listeners.load_balancer import LoadBalancerActor
@@ -80,22 +79,21 @@ class LocalActors:
 
 
 def stop_wired(
-    loop: IoLoop,
     peer: pykka.ActorRef[Any],
     router: pykka.ActorRef[Any],
     ordering: pykka.ActorRef[Any],
     transport: pykka.ActorRef[Any],
 ) -> None:
     """Stop the wired actors of a node (``peer``: its membership actor) or a client (its client
-    actor), each after the ones that tell it things, then the I/O thread: ``peer`` and the
-    router, then the ordering actor they tell (which drops what it still hands them), then the
-    transport they send through, whose last sends (a leaver's goodbye to its clients) are
-    handed to the I/O thread before it stops; its stop writes what is queued, then closes. The
-    I/O thread's deliveries and timers meanwhile find stopped actors and drop what they carry.
-    Its listeners' actors (``LocalActors``) stop after."""
+    actor), each after the ones that tell it things (from a thread other than the I/O thread
+    they run on): ``peer`` and the router, then the ordering actor they tell (which drops what
+    it still hands them), then the transport they send through, whose last sends (a leaver's
+    goodbye to its clients) are queued on their links. The I/O thread's deliveries and timers
+    meanwhile find stopped actors and drop what they carry. Its listeners' actors
+    (``LocalActors``) stop after, then the I/O thread, whose stop writes what is queued, then
+    closes."""
     for ref in (peer, router, ordering, transport):
         ref.stop()
-    loop.stop()
 
 
 class StopOnExit(abc.ABC):
@@ -128,8 +126,8 @@ class Node(StopOnExit, Messaging):
     ``metrics`` is its Prometheus ``CollectorRegistry`` (its own, not the global one); with the
     ``http_address`` setting, it serves management over HTTP (docs/operations.md) at
     ``http_address`` (the bound address: port 0 picks one).
-    ``dispatcher`` is the thread its own actors share (``actors.dispatch``): an actor started in
-    ``with node.dispatcher.hosting():`` runs there too, and so must never block.
+    ``dispatcher`` runs its own actors on its I/O thread (``actors.dispatch``, ``IoLoop``): an
+    actor started in ``with node.dispatcher.hosting():`` runs there too, and so must never block.
     ``transport`` is for tests: the class of the transport actor, a fault-injecting double
     (tests/support/faulty_transport.py) instead of the real one.
     """
@@ -158,15 +156,15 @@ class Node(StopOnExit, Messaging):
         fanout = fanout_histogram()
         self._termination: Termination | None = None
         self._stop_lock = threading.Lock()
-        self.dispatcher = Dispatcher(f"actors-{member.address}")
-        with self.dispatcher.hosting():  # the node's own actors share its thread
+        self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}", tls=tls)
+        self.dispatcher = self._loop.dispatcher
+        with self.dispatcher.hosting():  # the node's own actors run on its I/O thread
             self._local = LocalActors(settings, fanout.observe)
             self.cluster = self._local.cluster
             self.listeners = self._local.listeners
             self.load_balancer = self._local.load_balancer
             joined: pykka.Future[None] = pykka.ThreadingFuture()
             self._supervisor = NodeSupervisor.start(joined, self._stop)
-            self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}", tls=tls)
             self.transport = transport.start(
                 loop=self._loop,
                 listener=listener,
@@ -299,10 +297,10 @@ class Node(StopOnExit, Messaging):
         self._supervisor.tell(termination)  # a later report of an actor is no news then
         if self._http is not None:
             self._http.stop()
-        stop_wired(self._loop, self.membership, self.router, self.ordering, self.transport)
+        stop_wired(self.membership, self.router, self.ordering, self.transport)
         self._local.stop()
         self._supervisor.stop(block=False)
-        self.dispatcher.stop()
+        self._loop.stop()  # and the actors still on it: the supervisor, any hosted there
         self._stopped.set()
 
 

@@ -31,7 +31,7 @@ class NodeSupervisor(DispatchedActor):
     """Receives ``Joined``/``JoinFailed`` (settling ``joined``, which the starting node waits on)
     and ``Termination`` from the node's actors: the first one (the member is out of the cluster,
     gave up leaving, or an actor crashed) stops the node with ``stop_node``, in a thread of its
-    own: stopping waits for the node's actors, which may share this actor's dispatcher thread."""
+    own: stopping waits for the node's actors, which share this actor's thread (the I/O thread)."""
 
     def __init__(
         self, joined: pykka.Future[None], stop_node: Callable[[Termination], None]

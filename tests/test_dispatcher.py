@@ -1,4 +1,7 @@
-"""DispatchedActor and Dispatcher: pykka actors sharing one thread (actors.dispatch)."""
+"""DispatchedActor and Dispatcher: pykka actors sharing one thread (actors.dispatch).
+
+Every test runs on both kinds of dispatcher thread: one of its own, and a node's I/O thread
+(``IoLoop``), which hosts the node's dispatcher."""
 
 from __future__ import annotations
 
@@ -12,15 +15,23 @@ import pytest
 
 from actors.dispatch.actor import DispatchedActor
 from actors.dispatch.dispatcher import Dispatcher, DispatcherDeadlockError
+from actors.transport.loop import IoLoop
+from messages.settings import Settings
+from messages.wire.codec import WIRE_CODEC
 
 TIMEOUT = 10.0
 
 
-@pytest.fixture
-def dispatcher() -> Iterator[Dispatcher]:
-    shared = Dispatcher("test-dispatcher", throughput=3)
-    yield shared
-    shared.stop()
+@pytest.fixture(params=["own-thread", "io-thread"])
+def dispatcher(request: pytest.FixtureRequest) -> Iterator[Dispatcher]:
+    if request.param == "own-thread":
+        shared = Dispatcher("test-dispatcher", throughput=3)
+        yield shared
+        shared.stop()
+    else:
+        loop = IoLoop(WIRE_CODEC, Settings(cluster_name="c"), name="test-dispatcher")
+        yield loop.dispatcher
+        loop.stop()
 
 
 class Log(DispatchedActor):

@@ -18,6 +18,7 @@ import pykka
 import pytest
 from cluster_helpers import STEP_TIMEOUT, ClusterHarness, RawLink, Received, Sink, poll_until
 
+from actors.dispatch.actor import DispatchedActor
 from actors.transport.actor import TransportActor, bind_listener
 from actors.transport.loop import IoLoop
 from actors.transport.timers import Timer, TimerQueue
@@ -525,3 +526,114 @@ def test_past_the_link_limit_the_least_recently_used_link_is_closed(sink: Served
         io.stop()
         for server in servers:
             server.close()
+
+
+# -- the actors the I/O thread runs (its dispatcher) ------------------------------------------
+
+
+class Work:
+    """Told to ``OnLoop``: a handler that takes ``seconds`` (busy, not waiting), then counts."""
+
+    def __init__(self, seconds: float, done: list[None]) -> None:
+        self.seconds = seconds
+        self.done = done
+
+
+class OnLoop(DispatchedActor):
+    """Does ``Work``; asked a function, calls it with itself on the dispatcher's thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopping: Callable[[], object] = lambda: None
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Work):
+            time.sleep(message.seconds)
+            message.done.append(None)
+            return None
+        return message(self)
+
+    def on_stop(self) -> None:
+        self.stopping()
+
+
+def test_the_loop_serves_its_sockets_between_turns_of_a_busy_actor(
+    loop: IoLoop, sink: Served, listener: socket.socket
+) -> None:
+    """A backlog of 2 s of work for an actor the loop runs delays a write and a read by a pass
+    of actor turns (the dispatch budget and one turn), not by the backlog."""
+    with loop.dispatcher.hosting():
+        busy = OnLoop.start()
+    assert busy.ask(lambda _: threading.current_thread().name, timeout=STEP_TIMEOUT) == "test-io"
+    backlog, done = 100, []
+    for _ in range(backlog):
+        busy.tell(Work(0.02, done))
+    link = loop.dial(address_of(listener), frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+    loop.write(link, frame(beat(1)))
+    peer, _ = listener.accept()
+    with peer:
+        peer.settimeout(STEP_TIMEOUT)
+        assert read_messages(peer, 2) == [HELLO, beat(1)]
+        peer.sendall(frame(beat(2)))
+        sink.wait_for(lambda got: any(isinstance(m, Inbound) for m in got))
+        assert len(done) < backlog / 2
+
+
+def test_the_loops_api_called_from_its_own_thread_never_waits(loop: IoLoop, sink: Served) -> None:
+    """An actor the loop runs dials (a name: looked up beside the loop, its writes held), writes,
+    sets a timer and stops the loop, each without waiting for the loop it runs on; what its
+    ``on_stop`` writes still goes out before the sockets close."""
+    family, _, _, _, sockaddr = socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)[0]
+    with socket.create_server((sockaddr[0], 0), family=family) as listener:
+        listener.settimeout(STEP_TIMEOUT)
+        with loop.dispatcher.hosting():
+            actor = OnLoop.start()
+        address = Address("localhost", listener.getsockname()[1])
+
+        def dial_write_and_set_a_timer(_: OnLoop) -> int:
+            link = loop.dial(address, frame(HELLO), deliver_to=sink.ref, manager=sink.ref)
+            for sequence in range(100):
+                loop.write(link, frame(beat(sequence)))
+            loop.call_later(0.0, sink.ref, "timer")
+            return link
+
+        link = actor.ask(dial_write_and_set_a_timer, timeout=STEP_TIMEOUT)
+        sink.wait_for(lambda got: "timer" in got)
+        peer, _ = listener.accept()
+        with peer:
+            peer.settimeout(STEP_TIMEOUT)
+            messages = read_messages(peer, 101)
+            assert messages[0] == HELLO
+            assert [m.sequence for m in messages[1:]] == list(range(100))
+
+            def stop_the_loop(on_loop: OnLoop) -> None:
+                on_loop.stopping = lambda: loop.write(link, frame(beat(100)))
+                loop.stop()
+
+            actor.ask(stop_the_loop, timeout=STEP_TIMEOUT)
+            assert read_messages(peer, 1) == [beat(100)]
+            assert peer.recv(1) == b""  # then the loop closed the link as it ended
+    assert not actor.is_alive()
+    loop.thread.join(STEP_TIMEOUT)  # the loop's thread ends after its last pass
+    assert not loop.dispatcher.is_running
+
+
+def test_a_name_that_does_not_resolve_closes_the_link_dialled_from_the_loop(
+    loop: IoLoop, sink: Served
+) -> None:
+    with loop.dispatcher.hosting():
+        actor = OnLoop.start()
+
+    def dial_and_write(_: OnLoop) -> int:
+        link = loop.dial(
+            Address("nowhere.invalid", 5701), frame(HELLO), deliver_to=sink.ref, manager=sink.ref
+        )
+        loop.write(link, frame(beat(1)), data=True, on_sent=lambda: sink.ref.tell("dropped"))
+        return link
+
+    link = actor.ask(dial_and_write, timeout=STEP_TIMEOUT)
+    closed, dropped = sink.wait_for(lambda got: len(got) == 2)
+    assert isinstance(closed, LinkClosed)
+    assert closed.link == link
+    assert closed.reason.startswith("cannot connect to nowhere.invalid:5701")
+    assert dropped == "dropped"

@@ -4,9 +4,10 @@ The sockets belong to the node's ``IoLoop``; this actor keeps the link table and
 (dialling a link on first use), ``Reply`` and ``Broadcast`` to it, encoding each message once. It
 is the one owner of the routes to members: everything sent to a member by address (the ordering
 actor's envelopes too) passes here, so frames to one member keep their order and none is written
-to a link after this actor has replaced it. It never blocks: every socket operation is a command
-queued to the I/O thread. It starts deaf: it accepts no link and dials none until ``Listen`` names
-the actor that takes what the links bring, so nothing can come in before the node is wired.
+to a link after this actor has replaced it. It never blocks: it runs on the I/O thread, and every
+socket operation is a call of the ``IoLoop``'s that only queues frames or registers a socket. It
+starts deaf: it accepts no link and dials none until ``Listen`` names the actor that takes what
+the links bring, so nothing can come in before the node is wired.
 """
 
 from __future__ import annotations

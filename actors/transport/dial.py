@@ -2,8 +2,8 @@
 
 A connect is non-blocking, with its own deadline (``connect_timeout``), so a peer behind a
 partition never holds up anything else; the link's first frames (its ``Hello``) are queued at once
-and go out when the connect completes. A host name is resolved by ``resolve`` in the dialling
-thread, never in the I/O thread. A dial that fails is told to its manager as ``LinkClosed``
+and go out when the connect completes. A host name is resolved by ``resolve`` outside the I/O
+thread (``IoLoop.dial`` says where). A dial that fails is told to its manager as ``LinkClosed``
 (``LinkEnd.REFUSED`` when the peer's address refused it).
 
 With a shared secret (``Settings.secret``), the ``Hello`` carries a fresh nonce and goes out
@@ -43,7 +43,7 @@ from messages.wire.handshake import (
     answer_challenge,
 )
 
-__all__ = ["Dialler", "cannot_connect", "resolve"]
+__all__ = ["Dialler", "cannot_connect", "is_ip_address", "resolve"]
 
 logger = logging.getLogger(__name__)
 
@@ -196,14 +196,21 @@ def cannot_connect(address: Address | str, error: OSError) -> str:
     )
 
 
-def resolve(address: Address) -> tuple[int, tuple[Any, ...]]:
-    """The socket family and address to connect to (a name through the resolver)."""
+def is_ip_address(host: str) -> bool:
+    """Whether ``host`` is an IP address (no resolver needed)."""
     try:
-        ip = ipaddress.ip_address(address.host)
+        ipaddress.ip_address(host)
     except ValueError:
+        return False
+    return True
+
+
+def resolve(address: Address) -> tuple[int, tuple[Any, ...]]:
+    """The socket family and address to connect to (a name through the resolver: it may wait)."""
+    if not is_ip_address(address.host):
         family, _, _, _, sockaddr = socket.getaddrinfo(
             address.host, address.port, type=socket.SOCK_STREAM
         )[0]
         return family, sockaddr
-    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
     return family, (address.host, address.port)

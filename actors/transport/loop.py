@@ -1,12 +1,20 @@
-"""IoLoop: the one I/O thread of a node (or client), serving every socket and every timer.
+"""IoLoop: the one thread of a node (or client), serving every socket, every timer, its actors.
 
 A ``selectors`` loop: non-blocking accept, connect, read and write on every link, frames decoded
 into messages in this thread and told to actors as ``Inbound``; outbound frames buffered per link
-and written as the socket takes them. Actors use it through a thread-safe API that only queues a
-command and wakes the loop (``dial``, ``write``, ``close``, ``listen``, ``call_later``,
-``call_every``), so no actor ever blocks on a socket, and a node's thread count does not depend on
-how many peers or clients it has. A member's heartbeats from live members are answered here
-(``answer_heartbeats``), so an actor backlog never delays them.
+and written as the socket takes them. Actors use it through a thread-safe API (``dial``,
+``write``, ``close``, ``listen``, ``call_later``, ``call_every``): from another thread it queues a
+command and wakes the loop; from the loop's own thread it runs the command at once (after those
+queued before it), so no actor ever blocks on a socket, and a node's thread count does not depend
+on how many peers or clients it has.
+
+The loop hosts the node's ``Dispatcher`` (``dispatcher``: ``actors.dispatch``): after each pass
+over the sockets, the commands and the due timers, it gives the actors with mail their turns for
+at most ``_DISPATCH_BUDGET`` (then one more turn at most), and selects without waiting while some
+still have mail. So a frame read goes to the ordering actor, the router and on by calls and deque
+appends, and what an actor writes is flushed in the same pass: no thread handoff between the
+sockets and the node's actors. A member's heartbeats from live members are answered here, in the
+read (``answer_heartbeats``), so an actor backlog delays them by at most that budget and a turn.
 
 Why ``selectors`` and not asyncio: the loop runs callbacks that are a few lines each and hands
 everything else to actors; ``selectors`` gives exactly that with no second concurrency model (no
@@ -38,6 +46,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import logging
 import selectors
 import socket
@@ -48,9 +57,10 @@ from typing import Any
 
 import pykka
 
+from actors.dispatch.dispatcher import Dispatcher
 from actors.transport.accept import Acceptor, Listener
 from actors.transport.backlog import Backlog, envelope_bytes
-from actors.transport.dial import Dialler, cannot_connect, resolve
+from actors.transport.dial import Dialler, cannot_connect, is_ip_address, resolve
 from actors.transport.link import HelloCheck, Link, OnSent, notify_sent
 from actors.transport.table import LinkTable, link_end, tell_closed
 from actors.transport.timers import Timer, TimerQueue
@@ -71,6 +81,7 @@ logger = logging.getLogger(__name__)
 
 _READ_BYTES = 256 * 1024  # one recv per readiness event: a busy link cannot starve the others
 _BACKLOG_POLL = 0.005  # how often paused links look at the backlog (only while one is paused)
+_DISPATCH_BUDGET = 0.002  # actor turns per pass before the sockets are looked at again
 
 
 class IoLoop:
@@ -81,7 +92,8 @@ class IoLoop:
     ``HelloAccepted``, said the peer is; that first answer is kept, not delivered) and
     ``LinkUp``/``LinkClosed`` to its ``manager`` (``LinkClosed`` once per link, with the reason).
     ``traffic`` counts the messages and bytes that pass, by type; ``link_count`` says how many
-    links are open (both read from any thread, for metrics).
+    links are open (both read from any thread, for metrics). ``dispatcher`` runs on this thread:
+    the actors started in ``with loop.dispatcher.hosting():`` are its.
     """
 
     def __init__(
@@ -107,10 +119,13 @@ class IoLoop:
         self._wakeup_in, self._wakeup_out = socket.socketpair()
         self._wakeup_in.setblocking(False)
         self._wakeup_out.setblocking(False)
-        self._wakeup_pending = threading.Event()
+        self._wakeup_pending = False  # a wake-up byte not yet read: later ones are not needed
         self._commands: collections.deque[Callable[[], object]] = collections.deque()
+        # The writes and close of a link dialled by name from this thread, held during its lookup.
+        self._held: dict[int, list[Callable[[], None]]] = {}
         self._selector.register(self._wakeup_in, selectors.EVENT_READ, self._on_wakeup)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.dispatcher = Dispatcher(host=self)
         self._thread.start()
         self._every(settings.idle_timeout / 2, self._links.close_idle)
 
@@ -146,17 +161,13 @@ class IoLoop:
         the authenticated handshake; nothing else goes out or comes in before it has ended), then
         ``first_frames``, before anything written later; returns the link's number at once. With
         ``idle_close``, the link closes after ``idle_timeout`` without traffic either way. A host
-        name (not an IP address) is resolved here, in the caller's thread, so that a slow resolver
-        never holds up the I/O thread."""
+        name (not an IP address) is resolved in the caller's thread, or, when that is the loop's
+        own (an actor it runs), in a short-lived thread of its own, the link's writes and close
+        held until then: a slow resolver never holds up the I/O thread."""
         link_id = self._links.new_id()
-        try:
-            target = resolve(address)
-        except OSError as error:
-            reason = cannot_connect(address, error)
-            self._submit(lambda: tell_closed(manager, link_id, address, reason))
-            return link_id
-        self._submit(
-            lambda: self._dialler.dial(
+
+        def dial(target: tuple[int, tuple[Any, ...]]) -> None:
+            self._dialler.dial(
                 link_id,
                 address,
                 target,
@@ -166,8 +177,31 @@ class IoLoop:
                 manager=manager,
                 idle_close=idle_close,
             )
-        )
+
+        def fail(error: OSError) -> None:
+            tell_closed(manager, link_id, address, cannot_connect(address, error))
+
+        if self._on_loop() and not is_ip_address(address.host):
+            self._held[link_id] = []
+            threading.Thread(
+                target=self._look_up,
+                args=(link_id, address, dial, fail),
+                name=f"resolve-{address.host}",
+                daemon=True,
+            ).start()
+            return link_id
+        try:
+            target = resolve(address)
+        except OSError as error:
+            self._submit(functools.partial(fail, error))
+            return link_id
+        self._submit(lambda: dial(target))
         return link_id
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The loop's thread (``DispatcherHost``)."""
+        return self._thread
 
     @property
     def link_count(self) -> int:
@@ -229,27 +263,63 @@ class IoLoop:
         return self._schedule(interval, interval, target, message)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close every socket and end the thread (no ``LinkClosed`` is told: the owners stop)."""
+        """Stop the dispatcher's actors still running (their ``on_stop``, on this thread), write
+        what they queued, close every socket and end the thread (no ``LinkClosed`` is told: the
+        owners stop). Waits up to ``timeout`` for the thread, unless called on it."""
 
         def stop() -> None:
             self._stopping = True
 
         self._submit(stop)
-        if threading.current_thread() is not self._thread:
+        if not self._on_loop():
             self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Make the loop look at its commands and its dispatcher soon (``DispatcherHost``)."""
+        if not self._wakeup_pending:
+            self._wakeup_pending = True
+            with contextlib.suppress(BlockingIOError, OSError):
+                self._wakeup_out.send(b"\0")
 
     # -- plumbing between threads -------------------------------------------------------------
 
+    def _on_loop(self) -> bool:
+        return threading.get_ident() == self._thread.ident
+
     def _submit(self, command: Callable[[], object]) -> None:
+        """Run ``command`` on the loop's thread: at once when called there and nothing queued
+        before it waits (so the order of commands is kept), else queued for the next pass."""
+        if self._on_loop() and not self._commands:
+            self._guarded(command)
+            return
         self._commands.append(command)
-        if not self._wakeup_pending.is_set():
-            self._wakeup_pending.set()
-            with contextlib.suppress(BlockingIOError, OSError):
-                self._wakeup_out.send(b"\0")
+        self.wake()
 
     def _on_wakeup(self, _mask: int) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
             self._wakeup_in.recv(4096)
+
+    def _look_up(
+        self,
+        link_id: int,
+        address: Address,
+        dial: Callable[[tuple[int, tuple[Any, ...]]], None],
+        fail: Callable[[OSError], None],
+    ) -> None:
+        """In a thread of its own: resolve ``address``, then dial (or fail) the held link in the
+        loop's, and run what was held for it meanwhile."""
+        try:
+            target = resolve(address)
+        except OSError as error:
+            self._submit(functools.partial(self._release, link_id, functools.partial(fail, error)))
+            return
+        self._submit(lambda: self._release(link_id, lambda: dial(target)))
+
+    def _release(self, link_id: int, first: Callable[[], None]) -> None:
+        held = self._held.pop(link_id)
+        first()
+        for command in held:
+            self._guarded(command)
 
     def _schedule(
         self, delay: float, interval: float | None, target: pykka.ActorRef[Any], message: object
@@ -278,20 +348,30 @@ class IoLoop:
     # -- the loop -------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stopping:
-            deadline = self._timers.next_deadline()
-            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            if self._commands:
-                timeout = 0.0
-            for key, mask in self._selector.select(timeout):
-                self._guarded(key.data, mask)
-            self._wakeup_pending.clear()
-            while self._commands:
-                self._guarded(self._commands.popleft())
-            for link in self._links.take_written():
-                self._guarded(self._links.flush, link)
-            self._guarded(self._timers.fire_due, time.monotonic())
-        self._shutdown()
+        dispatcher = self.dispatcher
+        with dispatcher.hosting():  # an actor started by one of the loop's actors is its too
+            while not self._stopping:
+                deadline = self._timers.next_deadline()
+                timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                if self._commands or dispatcher.has_mail:
+                    timeout = 0.0
+                for key, mask in self._selector.select(timeout):
+                    self._guarded(key.data, mask)
+                self._wakeup_pending = False
+                self._run_commands()
+                self._guarded(self._timers.fire_due, time.monotonic())
+                dispatcher.run(time.monotonic() + _DISPATCH_BUDGET)
+                self._guarded(self._resume_drained)
+                self._flush_written()
+            self._shutdown()
+
+    def _run_commands(self) -> None:
+        while self._commands:
+            self._guarded(self._commands.popleft())
+
+    def _flush_written(self) -> None:
+        for link in self._links.take_written():
+            self._guarded(self._links.flush, link)
 
     def _guarded(self, action: Callable[..., Any], *args: Any) -> None:
         """Run one handler; an error is a bug to log, never the end of the I/O thread."""
@@ -301,6 +381,9 @@ class IoLoop:
             logger.exception("I/O thread kept running after an error in %r", action)
 
     def _shutdown(self) -> None:
+        self.dispatcher.close()  # what the actors' on_stop queues still goes out
+        self._run_commands()
+        self._flush_written()
         self._links.close_all()
         self._acceptor.close()
         self._selector.close()
@@ -390,14 +473,26 @@ class IoLoop:
         drained = self.backlog.drained()
         overdue = time.monotonic() - self._read_pause
         for link_id, link in list(self._paused.items()):
-            if not self._links.holds(link):
-                del self._paused[link_id]
-            elif drained or (link.paused is not None and link.paused <= overdue):
-                del self._paused[link_id]
-                self._links.pause(link, None)
-                if not link.closing:
-                    self._read(link)  # what TLS may hold decrypted gets no readiness event
+            overdue_link = link.paused is not None and link.paused <= overdue
+            if drained or overdue_link or not self._links.holds(link):
+                self._resume(link_id)  # a closed one is only forgotten
         self._poll_soon()
+
+    def _resume_drained(self) -> None:
+        """After the actors' turns, which take from the backlog: read the paused links again at
+        once if it has drained, rather than at the next poll."""
+        if self._paused and self.backlog.drained():
+            for link_id in list(self._paused):
+                self._resume(link_id)
+
+    def _resume(self, link_id: int) -> None:
+        """Read a paused link again (forget it if it has closed meanwhile)."""
+        link = self._paused.pop(link_id)
+        if not self._links.holds(link):
+            return
+        self._links.pause(link, None)
+        if not link.closing:
+            self._read(link)  # what TLS may hold decrypted gets no readiness event
 
     def _poll_soon(self) -> None:
         if self._paused and not self._polling:
@@ -416,6 +511,9 @@ class IoLoop:
         return True
 
     def _write(self, link_id: int, frame: bytes, data: bool, on_sent: OnSent) -> None:
+        if (held := self._held.get(link_id)) is not None:  # its address is being looked up
+            held.append(lambda: self._write(link_id, frame, data, on_sent))
+            return
         link = self._links.get(link_id)
         if link is None or link.closing:
             if data:
@@ -426,6 +524,9 @@ class IoLoop:
         self._dialler.write(link, frame, data, on_sent)
 
     def _close_by_id(self, link_id: int, reason: str) -> None:
+        if (held := self._held.get(link_id)) is not None:
+            held.append(lambda: self._close_by_id(link_id, reason))
+            return
         link = self._links.get(link_id)
         if link is not None:
             self._links.start_closing(link, reason)
