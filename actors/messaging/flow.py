@@ -82,9 +82,11 @@ class FlowGate:
             self._messages += count
             self._bytes += size * count
 
-    def release(self, size: int) -> None:
+    def release(self, size: int, count: int = 1) -> None:
+        """Give back ``count`` places holding ``size`` payload bytes in all (a batch written
+        at once gives its places back in one call)."""
         with self._room:
-            self._messages -= 1
+            self._messages -= count
             self._bytes -= size
             self._room.notify_all()
 

@@ -35,6 +35,8 @@ from messages.local.routing import (
     OrderingStats,
     PublishEnvelope,
     SendEnvelope,
+    SendEnvelopes,
+    SendRun,
 )
 from messages.membership.effects import Inbound, MembershipReached, SendTo
 from messages.messaging.causal import CausalBuffer, HoldBackOverflow, Stamped
@@ -165,6 +167,8 @@ class OrderingActor(DispatchedActor):
                 self._hand_to(self._membership, message)
             case SendEnvelope(to=to, body=body, address=address, link=link, on_sent=on_sent):
                 self._send(to, body, address, link, on_sent)
+            case SendEnvelopes(to=to, bodies=bodies, address=address, link=link, on_sent=on_sent):
+                self._send_run(to, bodies, address, link, on_sent)
             case PublishEnvelope():
                 self._publish(message)
             case MembershipReached(version=version, removed=removed):
@@ -296,6 +300,26 @@ class OrderingActor(DispatchedActor):
             self._transport.tell(SendTo(address, envelope, on_sent))
         elif address is None and link is not None:
             self._scheduler.send(link, envelope, data=True, on_sent=on_sent)
+        else:
+            notify_sent(on_sent)
+
+    def _send_run(
+        self, to: str, bodies: list[Any], address: Any, link: int | None, on_sent: Any
+    ) -> None:
+        """``_send`` for several bodies to one receiver, written at once: the first envelope
+        carries the version's clock when ``Definitions`` says so, the rest name it alone."""
+        first = self._stamp(to, bodies[0])
+        sequence = first.sequence
+        digest = self._digest
+        envelopes = [first]
+        for body in bodies[1:]:
+            sequence += 1
+            envelopes.append(Envelope(sequence=sequence, version=digest, body=body))
+        self._sequences[to] = sequence
+        if address is not None:
+            self._transport.tell(SendRun(address, envelopes, on_sent))
+        elif link is not None:
+            self._scheduler.send_many(link, envelopes, on_sent=on_sent)
         else:
             notify_sent(on_sent)
 

@@ -195,6 +195,17 @@ class IoLoop:
         else:
             self.write(link_id, frame, data=data, on_sent=on_sent)
 
+    def send_many(self, link_id: int, envelopes: list[Envelope], *, on_sent: OnSent = None) -> None:
+        """``send`` several application envelopes as one write; ``on_sent`` once for all."""
+        try:
+            frames = self._codec.encode_frames(envelopes)
+        except TypeError as error:
+            logger.error("Cannot send %d envelopes: %s", len(envelopes), error)
+            notify_sent(on_sent)
+            return
+        self.traffic.sent(envelopes[0], len(frames), len(envelopes))
+        self.write(link_id, frames, data=True, on_sent=on_sent)
+
     def write(
         self, link_id: int, frame: bytes, *, data: bool = False, on_sent: OnSent = None
     ) -> None:

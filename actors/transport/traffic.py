@@ -31,19 +31,21 @@ class Traffic:
         self._received: dict[str, list[int]] = {}
         self._sent: dict[str, list[int]] = {}
 
-    def received(self, message: object, size: int) -> None:
-        self._add(self._received, type(message).__name__, size)
+    def received(self, message: object, size: int, count: int = 1) -> None:
+        """``count`` messages of ``message``'s type, ``size`` bytes in all, were received."""
+        self._add(self._received, type(message).__name__, size, count)
 
-    def sent(self, message: object, size: int) -> None:
-        self._add(self._sent, type(message).__name__, size)
+    def sent(self, message: object, size: int, count: int = 1) -> None:
+        """``count`` messages of ``message``'s type, ``size`` bytes in all, were sent."""
+        self._add(self._sent, type(message).__name__, size, count)
 
-    def _add(self, counts: dict[str, list[int]], name: str, size: int) -> None:
+    def _add(self, counts: dict[str, list[int]], name: str, size: int, number: int = 1) -> None:
         with self._lock:
             count = counts.get(name)
             if count is None:
-                counts[name] = [1, size]
+                counts[name] = [number, size]
             else:
-                count[0] += 1
+                count[0] += number
                 count[1] += size
 
     def snapshot(self) -> tuple[dict[str, TrafficCount], dict[str, TrafficCount]]:

@@ -34,6 +34,8 @@ __all__ = [
     "RemoteReply",
     "RemoteTell",
     "SendEnvelope",
+    "SendEnvelopes",
+    "SendRun",
     "SubscribeTopic",
     "Unregister",
     "UnsubscribeTopic",
@@ -180,6 +182,26 @@ class SendEnvelope(msgspec.Struct, frozen=True):
     body: EnvelopeBody
     address: Address | None = None
     link: int | None = None
+    on_sent: OnSent = None
+
+
+class SendEnvelopes(msgspec.Struct, frozen=True):
+    """Router -> ordering actor: ``SendEnvelope`` for several bodies to one receiver at once, in
+    their order; ``on_sent`` is called once, when all of them are written or dropped."""
+
+    to: str
+    bodies: list[EnvelopeBody]
+    address: Address | None = None
+    link: int | None = None
+    on_sent: OnSent = None
+
+
+class SendRun(msgspec.Struct, frozen=True):
+    """Ordering actor -> transport: write ``envelopes``, stamped in order, to the member at
+    ``address`` in one write; ``on_sent`` is called once, when all are written or dropped."""
+
+    address: Address
+    envelopes: list[Envelope]
     on_sent: OnSent = None
 
 
