@@ -41,6 +41,7 @@ from messages.local.commands import InitialState, Subscribe
 from messages.local.routing import (
     Admitted,
     Deliver,
+    Delivered,
     PublishEnvelope,
     PublishMessage,
     Register,
@@ -140,6 +141,9 @@ class RouterActor(DispatchedActor):
         match message:
             case Deliver():
                 self._on_deliver(message)
+            case Delivered(deliveries=deliveries):
+                for deliver in deliveries:
+                    self._on_deliver(deliver)
             case DrainOutbox():
                 for admitted in self._outbox.take():
                     self._admitted(admitted)

@@ -100,8 +100,8 @@ class TransportActor(DispatchedActor):
                 self._listen(deliver_to)
             case SendTo(address=address, message=payload, on_sent=on_sent):
                 self._send_to(address, payload, on_sent)
-            case SendRun(address=address, envelopes=envelopes, on_sent=on_sent):
-                self._loop.send_many(self._route_to(address), envelopes, on_sent=on_sent)
+            case SendRun(address=address, frames=frames, on_sent=on_sent):
+                self._loop.send_many(self._route_to(address), frames, on_sent=on_sent)
             case Reply(link=link, message=payload, on_sent=on_sent):
                 self._write(link, payload, on_sent)
             case Broadcast(message=payload):

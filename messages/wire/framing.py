@@ -226,24 +226,6 @@ class Codec:
             raise TypeError(f"{type(message).__qualname__} is not a message type of this codec")
         return self._encoder.encode(message)
 
-    def encode_frames(self, messages: list[Any]) -> bytes:
-        """The frames of ``messages``, one after the other, as one buffer (encoded in place: no
-        payload is copied into its frame)."""
-        buffer = bytearray()
-        encode_into = self._encoder.encode_into
-        for message in messages:
-            if type(message) not in self._type_set:
-                raise TypeError(f"{type(message).__qualname__} is not a message type of this codec")
-            start = len(buffer)
-            encode_into(message, buffer, start + HEADER_BYTES)
-            length = len(buffer) - start - HEADER_BYTES
-            if length > MAX_FRAME_LENGTH:
-                raise FrameTooLarge(
-                    f"payload of {length} bytes does not fit a frame (max {MAX_FRAME_LENGTH})"
-                )
-            buffer[start : start + HEADER_BYTES] = length.to_bytes(HEADER_BYTES, "big")
-        return bytes(buffer)
-
     def decode(self, payload: bytes) -> msgspec.Struct:
         """The message in ``payload``; ``DecodeError`` for garbage, unknown tags or bad fields,
         whatever msgspec raised (see ``decode_with``): a reader only has to handle ``FrameError``.
