@@ -120,6 +120,7 @@ class RouterActor(DispatchedActor):
         self._ask_ids = itertools.count(1)
         self._chosen: tuple[Any, Member] | None = None  # the last member named, and who it is
         self._sending: list[tuple[Member, Any, int]] = []  # (to, body, size) to send in a batch
+        self._told: dict[int, Any] = {}  # the inboxes of actors told in this batch, by id
 
     def on_start(self) -> None:
         subscribe = Subscribe(
@@ -141,9 +142,11 @@ class RouterActor(DispatchedActor):
         match message:
             case Deliver():
                 self._on_deliver(message)
+                self._check_inboxes()
             case Delivered(deliveries=deliveries):
                 for deliver in deliveries:
                     self._on_deliver(deliver)
+                self._check_inboxes()
             case DrainOutbox():
                 for admitted in self._outbox.take():
                     self._admitted(admitted)
@@ -335,9 +338,15 @@ class RouterActor(DispatchedActor):
             if actor is None:
                 raise NoSuchActor(f"no actor is registered as {to!r} here")
             actor.tell(decode_payload(kind, payload))
-            self._backlog.handed(actor.actor_inbox)
+            self._told[id(actor.actor_inbox)] = actor.actor_inbox
         except (RemoteError, pykka.ActorDeadError) as error:
             logger.warning("Dropped a message for %r from %s: %s", to, peer, error)
+
+    def _check_inboxes(self) -> None:
+        """Let the backlog look at the inboxes of the actors told something (once a batch)."""
+        for inbox in self._told.values():
+            self._backlog.handed(inbox)
+        self._told.clear()
 
     def _on_ask(self, sender: str, link: int | None, ask: Ask) -> None:
         actor = self._names.get(ask.to)

@@ -120,16 +120,15 @@ def size_bound(envelope: Envelope) -> int:
     """At most how many bytes ``envelope`` takes encoded (a character takes at most 4 bytes):
     what a sender counts to keep a run of envelopes within a frame."""
     body = envelope.body
-    clocks = envelope.version_clock
-    entries = 0 if clocks is None else len(clocks.timestamps)
-    match body:
-        case Tell(to=to, kind=kind, payload=payload) | Ask(to=to, kind=kind, payload=payload):
-            size = len(payload) + 4 * (len(to) + len(kind))
-        case Answer(kind=kind, payload=payload):
-            size = len(payload) + 4 * len(kind)
-        case Failure(error=error, message=message):
-            size = 4 * (len(error) + len(message))
-        case Publish(topic=topic, kind=kind, payload=payload, clock=clock):
-            size = len(payload) + 4 * (len(topic) + len(kind))
-            entries += len(clock.timestamps)
+    clock = envelope.version_clock
+    entries = 0 if clock is None else len(clock.timestamps)
+    if isinstance(body, Tell | Ask):
+        size = len(body.payload) + 4 * (len(body.to) + len(body.kind))
+    elif isinstance(body, Answer):
+        size = len(body.payload) + 4 * len(body.kind)
+    elif isinstance(body, Failure):
+        size = 4 * (len(body.error) + len(body.message))
+    else:
+        size = len(body.payload) + 4 * (len(body.topic) + len(body.kind))
+        entries += len(body.clock.timestamps)
     return _FIXED_BYTES + 4 * len(envelope.sender) + size + _CLOCK_ENTRY_BYTES * entries
