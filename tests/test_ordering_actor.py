@@ -257,7 +257,7 @@ def test_membership_messages_overtake_a_backlog_of_envelopes() -> None:
 
 def test_a_batch_to_one_receiver_goes_in_runs_each_within_a_frame() -> None:
     """Stamped in order, the clock with the first; split into runs of at most ``MAX_RUN``
-    envelopes and 128 KiB (or half a frame); a run of one goes as a plain envelope."""
+    envelopes and 64 KiB (or half a frame); a run of one goes as a plain envelope."""
     settings = Settings(cluster_name="t", max_frame_bytes=1024 * 1024)
     loop = IoLoop(WIRE_CODEC, settings, name="ordering-runs-io")
     transport = Received()
@@ -272,7 +272,7 @@ def test_a_batch_to_one_receiver_goes_in_runs_each_within_a_frame() -> None:
         actor.tell(MembershipReached(VectorClock({"m": 5}), frozenset()))
         there = Address("127.0.0.1", 9)
         actor.tell(SendEnvelopes("b", [tell(n) for n in range(2000)], address=there))
-        payload = msgspec.msgpack.encode(b"y" * 50_000)
+        payload = msgspec.msgpack.encode(b"y" * 25_000)
         large = [Tell("x", "", msgspec.Raw(payload)) for _ in range(5)]
         actor.tell(SendEnvelopes("b", large, address=there))
         first, second = transport.wait_for(lambda got: len(got) == 2)
@@ -287,11 +287,11 @@ def test_a_batch_to_one_receiver_goes_in_runs_each_within_a_frame() -> None:
     assert [e.sequence for run in runs for e in run] == list(range(1, 2001))
     clocks = [e.version_clock for run in runs for e in run]
     assert clocks == [VectorClock({"m": 5})] + [None] * 1999
-    # 50 KB each, runs of at most 128 KiB: two, two, and one alone.
+    # 25 KB each, runs of at most 64 KiB: two, two, and one alone.
     assert [len(f.envelopes) if isinstance(f, Envelopes) else 1 for f in second.frames] == [2, 2, 1]
     assert isinstance(second.frames[2], Envelope)
     sizes = [len(WIRE_CODEC.encode(frame)) for frame in (*first.frames, *second.frames)]
-    assert max(sizes) <= 128 * 1024
+    assert max(sizes) <= 64 * 1024
 
 
 def test_a_run_off_a_link_reaches_the_router_in_order_in_one_hop(rig: Rig) -> None:

@@ -56,9 +56,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _Arrival = tuple[Envelope, int | None, str]  # an envelope, the link it came on, its peer
-# The bytes of a run of envelopes: about what one read takes off a link (256 KiB), so that a run
-# hands a receiver no more at once than a read of single envelopes did (its backlog's bound).
-_RUN_BYTES = 128 * 1024
+# The bytes of a run of envelopes: a fraction of what one read takes off a link (256 KiB), so that
+# a run hands a receiver no more at once than a read of single envelopes did (its backlog's bound)
+# and its handling stays one short turn of the receiver's dispatcher.
+_RUN_BYTES = 64 * 1024
 
 StartPeers = Callable[[pykka.ActorRef[Any]], tuple[pykka.ActorRef[Any], pykka.ActorRef[Any]]]
 """Starts, given the ordering actor's ref, the two actors it hands inbound messages to and that

@@ -3,10 +3,11 @@
 A pykka tell per message costs an envelope, a lock and a dispatcher turn on both sides of it;
 with many messages in flight that, not the network, bounds a node's throughput. So ``RemoteRef``
 puts what it sends here and tells the router ``DRAIN`` only when the outbox was empty (no
-wake-up is pending); the router then takes everything queued at once (``take``) and sends it as a
-batch. Order is kept: one queue, taken whole, and the wake-up told under the outbox's lock, so it
-is in the router's inbox before anything a caller tells the router after its ``put``. Bounded by
-the flow gate: each message here holds its place in it. Thread-safe.
+wake-up is pending); the router then takes what is queued (``take``, a bounded batch) and sends
+it as a batch. Order is kept: one queue, taken from its head, and every wake-up told under the
+outbox's lock, so one is in the router's inbox, while anything waits here, before whatever a caller
+tells the router after its ``put``. Bounded by the flow gate: each message here holds its place in
+it. Thread-safe.
 """
 
 from __future__ import annotations
@@ -49,10 +50,15 @@ class Outbox:
                     self._queued.clear()
                     raise
 
-    def take(self) -> list[Admitted]:
-        """Everything queued, oldest first (the next ``put`` wakes the router again)."""
+    def take(self, limit: int, wake: Callable[[], None]) -> list[Admitted]:
+        """Up to ``limit`` of the messages queued, oldest first. When some are left, ``wake`` is
+        called (under the lock, as ``put`` does) for the rest: a batch stays one short turn of
+        the router's thread, and later ones come after what else waits for it."""
         with self._lock:
-            queued, self._queued = self._queued, []
+            queued = self._queued[:limit]
+            del self._queued[:limit]
+            if self._queued:
+                wake()
         return queued
 
     def close(self) -> list[Admitted]:

@@ -24,7 +24,7 @@ import pykka
 
 from actors.dispatch.actor import DispatchedActor
 from actors.messaging.flow import FlowGate
-from actors.messaging.outbox import DrainOutbox, Outbox
+from actors.messaging.outbox import DRAIN, DrainOutbox, Outbox
 from actors.messaging.outcomes import (
     answer_body,
     ask_without_waiting,
@@ -73,6 +73,10 @@ from messages.wire.remote import (
 __all__ = ["RouterActor"]
 
 logger = logging.getLogger(__name__)
+
+# Messages taken from the outbox in one turn: enough to amortise a turn and a run of envelopes,
+# few enough that the turn stays short for the other actors of the dispatcher.
+_BATCH = 512
 
 
 class _Pending(NamedTuple):
@@ -148,7 +152,7 @@ class RouterActor(DispatchedActor):
                     self._on_deliver(deliver)
                 self._check_inboxes()
             case DrainOutbox():
-                for admitted in self._outbox.take():
+                for admitted in self._outbox.take(_BATCH, self._drain_again):
                     self._admitted(admitted)
                 self._flush()
             case Admitted():
@@ -214,6 +218,9 @@ class RouterActor(DispatchedActor):
         if found is None:
             raise NoMemberAvailable(f"no up member {member}")
         return found
+
+    def _drain_again(self) -> None:
+        self.actor_ref.tell(DRAIN)
 
     def _admitted(self, admitted: Admitted) -> None:
         message = admitted.message
