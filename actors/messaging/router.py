@@ -293,9 +293,11 @@ class RouterActor(DispatchedActor):
         self._sending = []
         for uuid, (target, bodies, sizes) in runs.items():
             release = functools.partial(self._gate.release, sum(sizes), len(sizes))
-            self._ordering.tell(
-                SendEnvelopes(uuid, bodies, address=target.address, on_sent=release)
-            )
+            if len(bodies) == 1:  # a lone ask or tell: the plain path
+                send: Any = SendEnvelope(uuid, bodies[0], address=target.address, on_sent=release)
+            else:
+                send = SendEnvelopes(uuid, bodies, address=target.address, on_sent=release)
+            self._ordering.tell(send)
 
     def _publish(self, topic: str, message: Any) -> RemoteError | None:
         """Publish, with a place in the flow gate for each member it goes to (all or none, at
