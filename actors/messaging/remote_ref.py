@@ -1,8 +1,9 @@
 """Cluster messaging from any thread: ``RemoteRef`` and the ``Messaging`` methods of a node.
 
-Each call validates and encodes nothing but the message's type in the caller's thread (so an
-unregistered type is a ``TypeError`` right there) and tells the node's router; an ask returns a
-pykka future, or blocks on it.
+Each call validates and encodes the message in the caller's thread (so an unregistered type is a
+``TypeError`` right there), takes its place in the flow gate and hands it to the node's router
+through the ``Outbox`` (which the router takes in batches); an ask returns a pykka future, or blocks
+on it.
 """
 
 from __future__ import annotations

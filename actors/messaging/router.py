@@ -103,11 +103,11 @@ class RouterActor(DispatchedActor):
         scheduler: IoLoop,
         settings: Settings,
         gate: FlowGate,
-        outbox: Outbox | None = None,
+        outbox: Outbox,
     ) -> None:
         super().__init__()
         self._gate = gate
-        self._outbox = outbox or Outbox()
+        self._outbox = outbox
         self._node_id = node_id
         self._ordering = ordering
         self._strategy = strategy_named(settings.load_balancing, random.Random())
