@@ -144,6 +144,22 @@ def test_tells_from_several_threads_keep_each_threads_order_to_each_member(
             assert [n for n in seen if n // 1000 == t] == [t * 1000 + n for n in range(400)]
 
 
+def test_a_publish_goes_after_the_tells_its_thread_sent_before_it(
+    cluster: tuple[ClusterHarness, list[WatchedNode]],
+) -> None:
+    """Tells wait in the outbox while a publish goes to the router as an ask: the router takes
+    them first, so the member gets them in the order the thread sent them."""
+    _, (a, b, _) = cluster
+    both = Echo.start("both")
+    b.node.register("both", both)
+    b.node.subscribe("news", both)
+    target = a.node.remote("both", member=b.uuid)
+    for number in range(3000):
+        target.tell(Ping(number))
+    a.node.publish("news", Ping(10**6))
+    assert target.ask("seen") == [*range(3000), 10**6]
+
+
 def test_a_stopped_node_refuses_to_send(
     cluster: tuple[ClusterHarness, list[WatchedNode]],
 ) -> None:

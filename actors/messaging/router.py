@@ -17,6 +17,7 @@ import functools
 import itertools
 import logging
 import random
+import sys
 from typing import Any, NamedTuple
 
 import msgspec
@@ -152,9 +153,7 @@ class RouterActor(DispatchedActor):
                     self._on_deliver(deliver)
                 self._check_inboxes()
             case DrainOutbox():
-                for admitted in self._outbox.take(_BATCH, self._drain_again):
-                    self._admitted(admitted)
-                self._flush()
+                self._drain(_BATCH)
             case Admitted():
                 self._admitted(message)
                 self._flush()
@@ -179,6 +178,7 @@ class RouterActor(DispatchedActor):
             case Unregister(name=name):
                 return self._names.pop(name, None) is not None
             case PublishMessage(topic=topic, message=payload):
+                self._drain(sys.maxsize)  # the publisher's earlier tells and asks go first
                 return self._publish(topic, payload)
             case SubscribeTopic(topic=topic, actor=actor):
                 self._topics.setdefault(topic, {})[actor.actor_urn] = actor
@@ -218,6 +218,11 @@ class RouterActor(DispatchedActor):
         if found is None:
             raise NoMemberAvailable(f"no up member {member}")
         return found
+
+    def _drain(self, limit: int) -> None:
+        for admitted in self._outbox.take(limit, self._drain_again):
+            self._admitted(admitted)
+        self._flush()
 
     def _drain_again(self) -> None:
         self.actor_ref.tell(DRAIN)
