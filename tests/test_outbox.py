@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pykka
 import pytest
 
@@ -13,46 +15,63 @@ def admitted(number: int) -> Admitted:
     return Admitted(RemoteTell("worker", number), "", bytes([number]))
 
 
-def test_only_the_first_message_of_a_batch_wakes_the_router() -> None:
-    outbox, wakes = Outbox(), []
+class Router:
+    """Stands in for the router: what it was told, in order."""
+
+    def __init__(self) -> None:
+        self.told: list[Any] = []
+
+    def wake(self) -> None:
+        self.told.append("DRAIN")
+
+    def send(self, message: Admitted) -> None:
+        self.told.append(message.message.message)
+
+
+def numbers(batch: list[Admitted]) -> list[Any]:
+    return [a.message.message for a in batch]
+
+
+def test_a_lone_message_goes_straight_to_an_idle_router_and_the_rest_wait_for_it() -> None:
+    outbox, router = Outbox(), Router()
     for number in range(3):
-        outbox.put(admitted(number), lambda: wakes.append(1))
-    assert len(wakes) == 1
-    assert [a.message.message for a in outbox.take(10, lambda: wakes.append(1))] == [0, 1, 2]
-    assert len(wakes) == 1
-    outbox.put(admitted(3), lambda: wakes.append(1))
-    assert len(wakes) == 2
-    assert [a.message.message for a in outbox.take(10, lambda: wakes.append(1))] == [3]
+        outbox.put(admitted(number), router.wake, router.send)
+    assert router.told == [0]  # the first woke it; the others wait for its next take
+    assert numbers(outbox.take(10, router.wake)) == [1, 2]
+    assert router.told == [0]
+    assert numbers(outbox.take(10, router.wake)) == []  # empty: asleep again
+    outbox.put(admitted(3), router.wake, router.send)
+    assert router.told == [0, 3]
 
 
 def test_a_batch_is_bounded_and_what_is_left_wakes_the_router_again() -> None:
-    outbox, wakes = Outbox(), []
-    for number in range(5):
-        outbox.put(admitted(number), lambda: wakes.append("put"))
-    assert [a.message.message for a in outbox.take(3, lambda: wakes.append("take"))] == [0, 1, 2]
-    assert wakes == ["put", "take"]
-    outbox.put(admitted(5), lambda: wakes.append("put"))  # a wake-up is pending already
-    assert [a.message.message for a in outbox.take(3, lambda: wakes.append("take"))] == [3, 4, 5]
-    assert wakes == ["put", "take"]
+    outbox, router = Outbox(), Router()
+    for number in range(6):
+        outbox.put(admitted(number), router.wake, router.send)
+    assert numbers(outbox.take(3, router.wake)) == [1, 2, 3]
+    assert router.told == [0, "DRAIN"]
+    outbox.put(admitted(6), router.wake, router.send)  # a wake-up is pending already
+    assert numbers(outbox.take(3, router.wake)) == [4, 5, 6]
+    assert router.told == [0, "DRAIN"]
 
 
 def test_a_closed_outbox_refuses_and_gives_back_what_was_left() -> None:
-    outbox = Outbox()
-    outbox.put(admitted(1), lambda: None)
-    assert [a.message.message for a in outbox.close()] == [1]
+    outbox, router = Outbox(), Router()
+    outbox.put(admitted(1), router.wake, router.send)
+    outbox.put(admitted(2), router.wake, router.send)
+    assert numbers(outbox.close()) == [2]
     with pytest.raises(RuntimeError, match="this node has stopped"):
-        outbox.put(admitted(2), lambda: None)
+        outbox.put(admitted(3), router.wake, router.send)
 
 
-def test_a_wake_up_that_fails_takes_its_message_back() -> None:
-    outbox = Outbox()
+def test_a_router_that_cannot_be_told_takes_nothing_and_the_next_put_tries_again() -> None:
+    outbox, router = Outbox(), Router()
 
-    def dead() -> None:
+    def dead(*_: Any) -> None:
         raise pykka.ActorDeadError("the router has stopped")
 
     with pytest.raises(pykka.ActorDeadError):
-        outbox.put(admitted(1), dead)
-    assert outbox.take(10, lambda: None) == []
-    woken = []
-    outbox.put(admitted(2), lambda: woken.append(True))  # the next put wakes again
-    assert woken == [True]
+        outbox.put(admitted(1), dead, dead)
+    assert numbers(outbox.take(10, router.wake)) == []
+    outbox.put(admitted(2), router.wake, router.send)
+    assert router.told == [2]

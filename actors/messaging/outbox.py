@@ -3,9 +3,10 @@
 A pykka tell per message costs an envelope, a lock and a dispatcher turn on both sides of it;
 with many messages in flight that, not the network, bounds a node's throughput. So ``RemoteRef``
 puts what it sends here, and only a message that finds the router asleep (no ``DRAIN`` told and
-not yet answered by an empty outbox) tells it ``DRAIN``; the router then takes what is queued
-(``take``, a bounded batch) and sends it as a batch. A caller that finds the router awake takes no
-lock: under load, the common case costs an append. The router takes everything left before a
+not yet answered by an empty outbox) tells it ``DRAIN`` (or, with nothing queued, goes to it
+straight away: a lone ask takes one hop); the router then takes what is queued (``take``, a
+bounded batch) and sends it as a batch. A caller that finds the router awake takes no lock: under
+load, the common case costs an append. The router takes everything left before a
 publish (``RouterActor``), so a thread's tells and asks still go before the publish it makes next.
 Bounded by the flow gate: each message here holds its place in it. Thread-safe.
 """
@@ -38,26 +39,52 @@ class Outbox:
         self._awake = False  # a DRAIN is told, and the router has not found the outbox empty since
         self._closed = False
 
-    def put(self, admitted: Admitted, wake: Callable[[], None]) -> None:
+    def put(
+        self,
+        admitted: Admitted,
+        wake: Callable[[], None],
+        send: Callable[[Admitted], None],
+    ) -> None:
         """Queue ``admitted``, calling ``wake`` (which tells the router ``DRAIN``) when the router
-        is asleep. Raises ``RuntimeError`` once the router has stopped; what ``wake`` raises
+        is asleep; or, when it is asleep and nothing waits here, hand it over at once with
+        ``send`` (a lone ask takes one hop, as it would without the outbox), which wakes the
+        router as ``DRAIN`` does: after it, the router takes what came meanwhile. Raises
+        ``RuntimeError`` once the router has stopped; what ``wake`` or ``send`` raise
         (``ActorDeadError``), with ``admitted`` taken back."""
         if self._closed:
             raise RuntimeError("this node has stopped: nothing more can be sent")
-        self._queued.append(admitted)
         if self._awake:
+            self._queued.append(admitted)
+            if self._awake:
+                return
+            with self._lock:  # it fell asleep meanwhile, and may not have seen this one
+                if not self._awake:
+                    self._wake(admitted, wake)
             return
         with self._lock:
             if self._awake:
-                return
-            self._awake = True
-            try:
-                wake()
-            except BaseException:
-                self._awake = False
-                with contextlib.suppress(ValueError):
-                    self._queued.remove(admitted)
-                raise
+                self._queued.append(admitted)
+            elif not self._queued:  # it goes first, and wakes the router as DRAIN would
+                self._awake = True
+                try:
+                    send(admitted)
+                except BaseException:
+                    self._awake = False
+                    raise
+            else:
+                self._queued.append(admitted)
+                self._wake(admitted, wake)
+
+    def _wake(self, admitted: Admitted, wake: Callable[[], None]) -> None:
+        """Wake the router for what is queued (holding the lock)."""
+        self._awake = True
+        try:
+            wake()
+        except BaseException:
+            self._awake = False
+            with contextlib.suppress(ValueError):
+                self._queued.remove(admitted)
+            raise
 
     def take(self, limit: int, wake: Callable[[], None]) -> list[Admitted]:
         """Up to ``limit`` of the messages queued, oldest first. The router is asleep after it,

@@ -99,7 +99,7 @@ class RemoteRef:
         kind, payload = encode_payload(message.message)
         self._gate.acquire(len(payload))
         try:
-            self._outbox.put(Admitted(message, kind, payload), self._wake)
+            self._outbox.put(Admitted(message, kind, payload), self._wake, self._router.tell)
         except (RuntimeError, pykka.ActorDeadError):
             self._gate.release(len(payload))
             raise RuntimeError("this node has stopped: nothing more can be sent") from None

@@ -154,9 +154,9 @@ class RouterActor(DispatchedActor):
                 self._check_inboxes()
             case DrainOutbox():
                 self._drain(_BATCH)
-            case Admitted():
+            case Admitted():  # from the outbox, which it woke (as DRAIN would)
                 self._admitted(message)
-                self._flush()
+                self._drain(_BATCH)
             case RemoteTell() | RemoteAsk():
                 self._admit(message)
                 self._flush()
