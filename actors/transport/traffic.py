@@ -31,21 +31,19 @@ class Traffic:
         self._received: dict[str, list[int]] = {}
         self._sent: dict[str, list[int]] = {}
 
-    def received(self, message: object, size: int, count: int = 1) -> None:
-        """``count`` messages of ``message``'s type, ``size`` bytes in all, were received."""
-        self._add(self._received, type(message).__name__, size, count)
+    def received(self, message: object, size: int) -> None:
+        self._add(self._received, type(message).__name__, size)
 
-    def sent(self, message: object, size: int, count: int = 1) -> None:
-        """``count`` messages of ``message``'s type, ``size`` bytes in all, were sent."""
-        self._add(self._sent, type(message).__name__, size, count)
+    def sent(self, message: object, size: int) -> None:
+        self._add(self._sent, type(message).__name__, size)
 
-    def _add(self, counts: dict[str, list[int]], name: str, size: int, number: int = 1) -> None:
+    def _add(self, counts: dict[str, list[int]], name: str, size: int) -> None:
         with self._lock:
             count = counts.get(name)
             if count is None:
-                counts[name] = [number, size]
+                counts[name] = [1, size]
             else:
-                count[0] += number
+                count[0] += 1
                 count[1] += size
 
     def snapshot(self) -> tuple[dict[str, TrafficCount], dict[str, TrafficCount]]:
