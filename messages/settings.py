@@ -11,7 +11,8 @@ from typing import Any
 
 from messages.address import Address
 
-PROTOCOL_VERSION = 2  # 2: envelopes name the membership version by digest (issue 18)
+PROTOCOL_VERSION = 3  # 2: envelopes name the membership version by digest (issue 18); 3: runs
+# of envelopes in one frame (``Envelopes``)
 LOAD_BALANCING = ("round_robin", "random")
 HTTP_PORT = 8558  # management over HTTP, when ``http_address`` names no port (Akka's)
 MIN_SECRET_BYTES = 16

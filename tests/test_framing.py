@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
+from typing import Any
 
 import msgspec
 import pytest
@@ -15,6 +16,18 @@ from messages import Address, Member, MemberRemoved, MemberStatus, MemberUp, Vec
 from messages.events import EVENT_TYPES
 from messages.membership.protocol import Gossip as WireGossip
 from messages.membership.protocol import Heartbeat, Join, RemovalNotice
+from messages.messaging.envelope import (
+    MAX_RUN,
+    Answer,
+    Ask,
+    Envelope,
+    Envelopes,
+    Failure,
+    Publish,
+    Tell,
+    size_bound,
+)
+from messages.messaging.versions import EMPTY_DIGEST
 from messages.settings import Settings
 from messages.testing.simulator import converged_cluster
 from messages.wire.codec import WIRE_TYPES
@@ -395,3 +408,79 @@ def test_an_unreadable_application_payload_is_an_unknown_message_type(payload: b
     """Invalid UTF-8, a reserved byte, a truncated array: the router handles one error type."""
     with pytest.raises(UnknownMessageType, match="cannot be read"):
         decode_payload(PLAIN, payload)
+
+
+# -- runs of envelopes ---------------------------------------------------------------------------
+
+
+def _run_envelope(sequence: int, payload: bytes = b"\xa1x") -> Envelope:
+    body = Tell("worker", "bench.Blob", msgspec.Raw(payload))
+    return Envelope(sequence=sequence, version=EMPTY_DIGEST, body=body)
+
+
+def test_a_run_of_envelopes_travels_in_one_frame() -> None:
+    run = Envelopes([_run_envelope(n) for n in range(1, 4)])
+
+    (payload,) = FrameDecoder().feed(encode_frame(WIRE_CODEC.encode(run)))
+
+    decoded = WIRE_CODEC.decode(payload)
+    assert isinstance(decoded, Envelopes)
+    assert [(e.sequence, e.sender, bytes(e.body.payload)) for e in decoded.envelopes] == [
+        (n, "", b"\xa1x") for n in range(1, 4)
+    ]
+
+
+@pytest.mark.parametrize("length", [0, MAX_RUN + 1])
+def test_a_run_of_no_envelopes_or_too_many_is_invalid(length: int) -> None:
+    envelope = msgspec.msgpack.decode(WIRE_CODEC.encode(_run_envelope(1)))
+    payload = msgspec.msgpack.encode({"type": "Envelopes", "envelopes": [envelope] * length})
+
+    with pytest.raises(DecodeError) as refused:
+        WIRE_CODEC.decode(payload)
+    assert refused.value.failure is DecodeFailure.INVALID
+
+
+def test_a_run_with_one_bad_envelope_is_invalid_whole() -> None:
+    good = msgspec.msgpack.decode(WIRE_CODEC.encode(_run_envelope(1)))
+    bad = {**good, "sequence": 0}
+    payload = msgspec.msgpack.encode({"type": "Envelopes", "envelopes": [good, bad]})
+
+    with pytest.raises(DecodeError) as refused:
+        WIRE_CODEC.decode(payload)
+    assert refused.value.failure is DecodeFailure.INVALID
+
+
+_texts = st.text(max_size=40)
+_bodies = st.one_of(
+    st.builds(Tell, _texts, _texts, st.binary(max_size=64).map(msgspec.Raw)),
+    st.builds(Ask, _texts, _texts, st.binary(max_size=64).map(msgspec.Raw), st.integers(0, 2**63)),
+    st.builds(Answer, st.integers(0, 2**63), _texts, st.binary(max_size=64).map(msgspec.Raw)),
+    st.builds(Failure, st.integers(0, 2**63), _texts, _texts),
+    st.builds(
+        Publish,
+        _texts,
+        _texts,
+        st.binary(max_size=64).map(msgspec.Raw),
+        st.dictionaries(_texts, st.integers(0, 2**63), max_size=3).map(VectorClock),
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=_bodies,
+    sender=st.text(max_size=36),
+    clock=st.none() | st.dictionaries(_texts, st.integers(0, 2**63), max_size=3),
+)
+def test_an_envelopes_size_bound_is_never_below_its_encoded_size(
+    body: Any, sender: str, clock: dict[str, int] | None
+) -> None:
+    """What a sender counts to keep a run within a frame."""
+    envelope = Envelope(
+        sender=sender,
+        sequence=2**62,
+        version=-(2**63),
+        body=body,
+        version_clock=None if clock is None else VectorClock(clock),
+    )
+    assert size_bound(envelope) >= len(WIRE_CODEC.encode(envelope))

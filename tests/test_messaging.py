@@ -119,6 +119,58 @@ def test_tells_arrive_in_the_order_they_were_sent(
     assert echo.ask("seen") == list(range(500))  # the ask comes after the tells, in order
 
 
+def test_tells_from_several_threads_keep_each_threads_order_to_each_member(
+    cluster: tuple[ClusterHarness, list[WatchedNode]],
+) -> None:
+    """The callers' messages leave in batches (one run of envelopes a member): each thread's
+    messages still reach each member in the order that thread sent them, none lost."""
+    _, (a, b, c) = cluster
+    echoes = [a.node.remote("echo", member=member.uuid) for member in (b, c)]
+
+    def send(thread: int) -> None:
+        for number in range(400):
+            for echo in echoes:
+                echo.tell(Ping(thread * 1000 + number))
+
+    threads = [threading.Thread(target=send, args=(t,), name=f"sender-{t}") for t in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(STEP_TIMEOUT)
+    for echo in echoes:
+        seen = echo.ask("seen")
+        assert len(seen) == 1200
+        for t in range(3):
+            assert [n for n in seen if n // 1000 == t] == [t * 1000 + n for n in range(400)]
+
+
+def test_a_publish_goes_after_the_tells_its_thread_sent_before_it(
+    cluster: tuple[ClusterHarness, list[WatchedNode]],
+) -> None:
+    """Tells wait in the outbox while a publish goes to the router as an ask: the router takes
+    them first, so the member gets them in the order the thread sent them."""
+    _, (a, b, _) = cluster
+    both = Echo.start("both")
+    b.node.register("both", both)
+    b.node.subscribe("news", both)
+    target = a.node.remote("both", member=b.uuid)
+    for number in range(3000):
+        target.tell(Ping(number))
+    a.node.publish("news", Ping(10**6))
+    assert target.ask("seen") == [*range(3000), 10**6]
+
+
+def test_a_stopped_node_refuses_to_send(
+    cluster: tuple[ClusterHarness, list[WatchedNode]],
+) -> None:
+    _, (a, b, _) = cluster
+    echo = a.node.remote("echo", member=b.uuid)
+    a.node.stop()
+    with pytest.raises(RuntimeError, match="this node has stopped"):
+        echo.tell(Ping(1))
+    assert a.node.gate.in_flight == (0, 0)
+
+
 def test_the_load_balancer_spreads_asks_round_robin(
     cluster: tuple[ClusterHarness, list[WatchedNode]],
 ) -> None:

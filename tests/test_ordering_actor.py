@@ -18,10 +18,18 @@ from cluster_helpers import Received, Sink
 from actors.messaging.ordering import OrderingActor
 from actors.transport.loop import IoLoop
 from messages.address import Address
-from messages.local.routing import Deliver, GetOrderingStats, PublishEnvelope, SendEnvelope
+from messages.local.routing import (
+    Deliver,
+    Delivered,
+    GetOrderingStats,
+    PublishEnvelope,
+    SendEnvelope,
+    SendEnvelopes,
+    SendRun,
+)
 from messages.membership.effects import Inbound, MembershipReached, SendTo
 from messages.membership.protocol import Heartbeat
-from messages.messaging.envelope import Envelope, Publish, Tell
+from messages.messaging.envelope import MAX_RUN, Envelope, Envelopes, Publish, Tell
 from messages.messaging.versions import EMPTY_DIGEST, version_digest
 from messages.settings import Settings
 from messages.vector_clock import VectorClock
@@ -32,13 +40,21 @@ from messages.wire.handshake import Identity, Role
 TIMEOUT = 10.0
 
 
+class Deliveries(Received):
+    """What the router is told, each ``Deliver`` of a ``Delivered`` on its own, in order."""
+
+    def add(self, message: Any) -> None:
+        for deliver in message.deliveries if isinstance(message, Delivered) else [message]:
+            super().add(deliver)
+
+
 class Rig:
     """An ordering actor whose membership, router and transport are sinks."""
 
     def __init__(self, causal_wait: float = 5.0) -> None:
         settings = Settings(cluster_name="t", causal_wait=causal_wait)
         self.loop = IoLoop(WIRE_CODEC, settings, name="ordering-test-io")
-        self.membership, self.router, self.transport = Received(), Received(), Received()
+        self.membership, self.router, self.transport = Received(), Deliveries(), Received()
         self.actor = OrderingActor.start(
             "me",
             settings,
@@ -237,3 +253,71 @@ def test_membership_messages_overtake_a_backlog_of_envelopes() -> None:
         inbox.put(Item(message))
     assert inbox.qsize() == 4
     assert [inbox.get().message for _ in range(4)] == [heartbeat, *envelopes]
+
+
+def test_a_batch_to_one_receiver_goes_in_runs_each_within_a_frame() -> None:
+    """Stamped in order, the clock with the first; split into runs of at most ``MAX_RUN``
+    envelopes and 64 KiB (or half a frame); a run of one goes as a plain envelope."""
+    settings = Settings(cluster_name="t", max_frame_bytes=1024 * 1024)
+    loop = IoLoop(WIRE_CODEC, settings, name="ordering-runs-io")
+    transport = Received()
+    actor = OrderingActor.start(
+        "me",
+        settings,
+        loop,
+        transport=Sink.start(transport),
+        start_peers=lambda ordering: (Sink.start(Received()), Sink.start(Received())),
+    )
+    try:
+        actor.tell(MembershipReached(VectorClock({"m": 5}), frozenset()))
+        there = Address("127.0.0.1", 9)
+        actor.tell(SendEnvelopes("b", [tell(n) for n in range(2000)], address=there))
+        payload = msgspec.msgpack.encode(b"y" * 25_000)
+        large = [Tell("x", "", msgspec.Raw(payload)) for _ in range(5)]
+        actor.tell(SendEnvelopes("b", large, address=there))
+        first, second = transport.wait_for(lambda got: len(got) == 2)
+    finally:
+        actor.stop()
+        loop.stop()
+    assert isinstance(first, SendRun)
+    assert isinstance(second, SendRun)
+    runs = [[f] if isinstance(f, Envelope) else f.envelopes for f in first.frames]
+    assert len(runs) > 1
+    assert all(1 < len(run) <= MAX_RUN for run in runs)
+    assert [e.sequence for run in runs for e in run] == list(range(1, 2001))
+    clocks = [e.version_clock for run in runs for e in run]
+    assert clocks == [VectorClock({"m": 5})] + [None] * 1999
+    # 25 KB each, runs of at most 64 KiB: two, two, and one alone.
+    assert [len(f.envelopes) if isinstance(f, Envelopes) else 1 for f in second.frames] == [2, 2, 1]
+    assert isinstance(second.frames[2], Envelope)
+    sizes = [len(WIRE_CODEC.encode(frame)) for frame in (*first.frames, *second.frames)]
+    assert max(sizes) <= 64 * 1024
+
+
+def test_a_run_off_a_link_reaches_the_router_in_order_in_one_hop(rig: Rig) -> None:
+    identity = Identity("a", Role.MEMBER)
+    run = Envelopes([Envelope(sequence=n, version=EMPTY_DIGEST, body=tell(n)) for n in (2, 1, 3)])
+    rig.actor.tell(Inbound(run, 7, "a", identity))
+    got = rig.router.wait_for(lambda got: len(got) == 3)
+    assert [msgspec.msgpack.decode(m.envelope.body.payload) for m in got] == [1, 2, 3]
+    assert {m.envelope.sender for m in got} == {"a"}
+    assert rig.stats().envelopes_delivered == 3
+
+
+def test_an_envelope_of_a_run_naming_another_sender_is_dropped_alone(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    identity = Identity("a", Role.MEMBER)
+    forged = Envelope(sender="b", sequence=1, version=EMPTY_DIGEST, body=tell(0))
+    run = Envelopes(
+        [
+            Envelope(sequence=1, version=EMPTY_DIGEST, body=tell(1)),
+            forged,
+            Envelope(sequence=2, version=EMPTY_DIGEST, body=tell(2)),
+        ]
+    )
+    with caplog.at_level(logging.WARNING, logger="actors.messaging.ordering"):
+        rig.actor.tell(Inbound(run, 7, "a", identity))
+        got = rig.router.wait_for(lambda got: len(got) == 2)
+    assert [(m.envelope.sender, m.envelope.sequence) for m in got] == [("a", 1), ("a", 2)]
+    assert "it names b as its sender, but its link's handshake named a" in caplog.text

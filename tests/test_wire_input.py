@@ -51,6 +51,12 @@ def unknown_tag(link: RawLink, cluster_name: str) -> None:
     link.send_bytes(encode_frame(msgspec.msgpack.encode({"type": "Bogus", "sequence": 1})))
 
 
+def empty_run(link: RawLink, cluster_name: str) -> None:
+    """After a valid handshake, a run of envelopes with none in it."""
+    link.hello(cluster_name)
+    link.send_bytes(encode_frame(msgspec.msgpack.encode({"type": "Envelopes", "envelopes": []})))
+
+
 def join_without_hello(link: RawLink, cluster_name: str) -> None:
     """A valid Join as the first frame: nothing is read before a Hello."""
     link.send(Join(member=Member.create(Address("127.0.0.1", 1))))
@@ -67,6 +73,7 @@ CASES: dict[str, tuple[BadInput, str]] = {
     ),
     "truncated": (truncated_frame, "stream ended inside a frame"),
     "unknown-tag": (unknown_tag, "invalid message"),
+    "empty-run": (empty_run, "invalid message"),
     "join-without-hello": (join_without_hello, "expected Hello as first frame, got Join"),
 }
 

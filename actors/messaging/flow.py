@@ -42,7 +42,9 @@ class FlowGate:
         self._timeout = timeout
         self._messages = 0
         self._bytes = 0
-        self._room = threading.Condition()
+        self._lock = threading.Lock()  # taken directly: cheaper than entering the condition
+        self._room = threading.Condition(self._lock)
+        self._waiting = 0  # callers waiting for room: only then does a release notify
 
     @classmethod
     def of(cls, settings: Settings) -> FlowGate:
@@ -70,10 +72,8 @@ class FlowGate:
                 "this node can send (max_bytes_in_flight, half of max_frame_bytes)"
             )
         wait = self._block if block is None else block
-        with self._room:
-            if not self._fits(size, count) and not (
-                wait and self._room.wait_for(lambda: self._fits(size, count), self._timeout)
-            ):
+        with self._lock:
+            if not self._fits(size, count) and not (wait and self._wait_for_room(size, count)):
                 waited = f" (waited {self._timeout:g} s)" if wait else ""
                 raise Backpressure(
                     f"{self._messages} messages ({self._bytes} bytes) are still waiting to be "
@@ -82,16 +82,31 @@ class FlowGate:
             self._messages += count
             self._bytes += size * count
 
-    def release(self, size: int) -> None:
-        with self._room:
-            self._messages -= 1
+    def release(self, size: int, count: int = 1) -> None:
+        """Give back ``count`` places holding ``size`` payload bytes in all (a batch written
+        at once gives its places back in one call)."""
+        with self._lock:
+            self._messages -= count
             self._bytes -= size
-            self._room.notify_all()
+            if self._waiting:
+                self._room.notify_all()
+
+    def _wait_for_room(self, size: int, count: int) -> bool:
+        """Wait (holding the lock) up to ``timeout`` for room; False if none came."""
+        self._waiting += 1
+        try:
+            return self._room.wait_for(lambda: self._fits(size, count), self._timeout)
+        finally:
+            self._waiting -= 1
 
     def wait_for_release(self, timeout: float) -> bool:
         """Wait up to ``timeout`` for a place to be given back; False if none was."""
-        with self._room:
-            return self._room.wait(timeout)
+        with self._lock:
+            self._waiting += 1
+            try:
+                return self._room.wait(timeout)
+            finally:
+                self._waiting -= 1
 
     def _fits(self, size: int, count: int = 1) -> bool:
         return (

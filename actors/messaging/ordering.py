@@ -30,20 +30,23 @@ from actors.transport.timers import Timer
 from messages.local.links import ClientGone
 from messages.local.routing import (
     Deliver,
+    Delivered,
     ExpireHeld,
     GetOrderingStats,
     OrderingStats,
     PublishEnvelope,
     SendEnvelope,
+    SendEnvelopes,
+    SendRun,
 )
 from messages.membership.effects import Inbound, MembershipReached, SendTo
 from messages.messaging.causal import CausalBuffer, HoldBackOverflow, Stamped
 from messages.messaging.delivery import DeliveryQueue, Release
-from messages.messaging.envelope import Envelope, Publish
+from messages.messaging.envelope import MAX_RUN, Envelope, Envelopes, Publish, size_bound
 from messages.messaging.versions import Definitions
 from messages.settings import Settings
 from messages.vector_clock import VectorClock
-from messages.wire.handshake import Role
+from messages.wire.handshake import Identity, Role
 
 __all__ = [
     "OrderingActor",
@@ -53,6 +56,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _Arrival = tuple[Envelope, int | None, str]  # an envelope, the link it came on, its peer
+# The bytes of a run of envelopes: a fraction of what one read takes off a link (256 KiB), so that
+# a run hands a receiver no more at once than a read of single envelopes did (its backlog's bound)
+# and its handling stays one short turn of the receiver's dispatcher.
+_RUN_BYTES = 64 * 1024
 
 StartPeers = Callable[[pykka.ActorRef[Any]], tuple[pykka.ActorRef[Any], pykka.ActorRef[Any]]]
 """Starts, given the ordering actor's ref, the two actors it hands inbound messages to and that
@@ -75,7 +82,7 @@ class _ControlFirst(DispatchedInbox):
     def _store(self, envelope: Any) -> None:
         message = getattr(envelope, "message", None)
         if isinstance(message, ClientGone) or (
-            isinstance(message, Inbound) and isinstance(message.message, Envelope)
+            isinstance(message, Inbound) and isinstance(message.message, Envelope | Envelopes)
         ):  # a client's end comes after the envelopes it sent
             self._data.append(envelope)
         else:
@@ -134,6 +141,7 @@ class OrderingActor(DispatchedActor):
         # receiver gives up on the gap the loss left.
         self._definitions = Definitions(settings.causal_wait / 2)
         self._expiry: Timer | None = None
+        self._handing: list[Deliver] = []  # for the router, told at the end of each message
         self._membership_messages = 0
         self._delivered = 0
         self._late = 0
@@ -144,27 +152,20 @@ class OrderingActor(DispatchedActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case Inbound(message=Envelope(sender=sender) as envelope, link=link, peer=peer) if (
-                message.identity is not None and sender in ("", message.identity.uuid)
-            ):
-                if not sender:  # left out on the wire: it is the link's (see Envelope)
-                    envelope = msgspec.structs.replace(envelope, sender=message.identity.uuid)
-                self._on_envelope(envelope, link, peer, message.identity.role is Role.CLIENT)
-            case Inbound(message=Envelope(sender=sender) as envelope, peer=peer, identity=identity):
-                # Nobody writes into another sender's ordered stream.
-                self._scheduler.backlog.dropped(envelope_bytes(envelope))
-                logger.warning(
-                    "Dropped an envelope from %s: it names %s as its sender, but its link's "
-                    "handshake named %s",
-                    peer,
-                    sender,
-                    None if identity is None else identity.uuid,
-                )
+            case Inbound(message=Envelope() as envelope, link=link, peer=peer, identity=identity):
+                self._deliver(self._accept(envelope, link, peer, identity))
+            case Inbound(message=Envelopes(envelopes=run), link=link, peer=peer, identity=identity):
+                released = []
+                for envelope in run:
+                    released += self._accept(envelope, link, peer, identity)
+                self._deliver(released)
             case Inbound():
                 self._membership_messages += 1
                 self._hand_to(self._membership, message)
             case SendEnvelope(to=to, body=body, address=address, link=link, on_sent=on_sent):
                 self._send(to, body, address, link, on_sent)
+            case SendEnvelopes(to=to, bodies=bodies, address=address, link=link, on_sent=on_sent):
+                self._send_run(to, bodies, address, link, on_sent)
             case PublishEnvelope():
                 self._publish(message)
             case MembershipReached(version=version, removed=removed):
@@ -186,13 +187,31 @@ class OrderingActor(DispatchedActor):
                 )
             case _:
                 logger.warning("OrderingActor ignores unexpected message %r", message)
+        if self._handing:
+            self._hand_over()
         return None
 
     # -- inbound -------------------------------------------------------------------------------
 
-    def _on_envelope(
-        self, envelope: Envelope, link: int | None, peer: str, client: bool = False
-    ) -> None:
+    def _accept(
+        self, envelope: Envelope, link: int, peer: str, identity: Identity | None
+    ) -> list[Release[_Arrival]]:
+        """Take one envelope off a link into the hold-back; what it releases. Nobody writes into
+        another sender's ordered stream: one that names another sender than its link's
+        handshake did is dropped."""
+        sender = envelope.sender
+        if identity is None or sender not in ("", identity.uuid):
+            self._scheduler.backlog.dropped(envelope_bytes(envelope))
+            logger.warning(
+                "Dropped an envelope from %s: it names %s as its sender, but its link's "
+                "handshake named %s",
+                peer,
+                sender,
+                None if identity is None else identity.uuid,
+            )
+            return []
+        if not sender:  # left out on the wire: it is the link's (see Envelope)
+            envelope = msgspec.structs.replace(envelope, sender=identity.uuid)
         duplicates = self._queue.duplicates
         try:
             released = self._queue.offer(
@@ -202,16 +221,16 @@ class OrderingActor(DispatchedActor):
                 (envelope, link, peer),
                 time.monotonic(),
                 envelope.version_clock,
-                start_anywhere=client,
+                start_anywhere=identity.role is Role.CLIENT,
                 renumbers=self._renumbered,
             )
         except ValueError as error:
             logger.warning("Dropped an envelope from %s (%s): %s", peer, envelope.sender, error)
             self._scheduler.backlog.dropped(envelope_bytes(envelope))
-            return
+            return []
         if self._queue.duplicates != duplicates:
             self._scheduler.backlog.dropped(envelope_bytes(envelope))
-        self._deliver(released)
+        return released
 
     def _deliver(self, released: list[Release[_Arrival]]) -> None:
         for (envelope, link, peer), late in released:
@@ -256,23 +275,30 @@ class OrderingActor(DispatchedActor):
         self._schedule_expiry()
 
     def _hand_on(self, deliver: Deliver) -> None:
+        """Queue ``deliver`` for the router: what one message released goes in one hop."""
         self._delivered += 1
-        self._hand_to(self._router, deliver)
+        self._handing.append(deliver)
+
+    def _hand_over(self) -> None:
+        handing, self._handing = self._handing, []
+        self._hand_to(self._router, handing[0] if len(handing) == 1 else Delivered(handing))
 
     @staticmethod
-    def _hand_to(actor: pykka.ActorRef[Any], message: Inbound | Deliver) -> None:
+    def _hand_to(actor: pykka.ActorRef[Any], message: Inbound | Deliver | Delivered) -> None:
         # The membership actor and the router tell this actor things too, so a stopping node
         # stops them first, then this one: what it still hands them meanwhile has no taker.
         with contextlib.suppress(pykka.ActorDeadError):
             actor.tell(message)
 
     def _schedule_expiry(self) -> None:
+        if self._expiry is not None:
+            return
         deadlines = [self._queue.next_deadline()]
         deadlines += [
             item.body[1] + self._settings.causal_wait for item in self._publishes.held_items()
         ]
         deadline = min((d for d in deadlines if d is not None), default=None)
-        if deadline is not None and self._expiry is None:
+        if deadline is not None:
             delay = max(deadline - time.monotonic(), 0.0)
             self._expiry = self._scheduler.call_later(delay, self.actor_ref, ExpireHeld())
 
@@ -298,6 +324,44 @@ class OrderingActor(DispatchedActor):
             self._scheduler.send(link, envelope, data=True, on_sent=on_sent)
         else:
             notify_sent(on_sent)
+
+    def _send_run(
+        self, to: str, bodies: list[Any], address: Any, link: int | None, on_sent: Any
+    ) -> None:
+        """``_send`` for several bodies to one receiver, written at once: the first envelope
+        carries the version's clock when ``Definitions`` says so, the rest name it alone."""
+        first = self._stamp(to, bodies[0])
+        sequence = first.sequence
+        digest = self._digest
+        envelopes = [first]
+        for body in bodies[1:]:
+            sequence += 1
+            envelopes.append(Envelope(sequence=sequence, version=digest, body=body))
+        self._sequences[to] = sequence
+        frames = self._frames(envelopes)
+        if address is not None:
+            self._transport.tell(SendRun(address, frames, on_sent))
+        elif link is not None:
+            self._scheduler.send_many(link, frames, on_sent=on_sent)
+        else:
+            notify_sent(on_sent)
+
+    def _frames(self, envelopes: list[Envelope]) -> list[Envelope | Envelopes]:
+        """``envelopes`` in runs of up to ``MAX_RUN``, each within ``_RUN_BYTES`` and half a
+        frame (an envelope alone goes as itself)."""
+        limit = min(self._settings.max_frame_bytes // 2, _RUN_BYTES)
+        frames: list[Envelope | Envelopes] = []
+        run: list[Envelope] = []
+        size = 0
+        for envelope in envelopes:
+            cost = size_bound(envelope)
+            if run and (len(run) == MAX_RUN or size + cost > limit):
+                frames.append(run[0] if len(run) == 1 else Envelopes(run))
+                run, size = [], 0
+            run.append(envelope)
+            size += cost
+        frames.append(run[0] if len(run) == 1 else Envelopes(run))
+        return frames
 
     def _publish(self, publish: PublishEnvelope) -> None:
         """One publish: the next entry of this node's publish clock, to every member; this node's

@@ -1,8 +1,9 @@
 """Cluster messaging from any thread: ``RemoteRef`` and the ``Messaging`` methods of a node.
 
-Each call validates and encodes nothing but the message's type in the caller's thread (so an
-unregistered type is a ``TypeError`` right there) and tells the node's router; an ask returns a
-pykka future, or blocks on it.
+Each call validates and encodes the message in the caller's thread (so an unregistered type is a
+``TypeError`` right there), takes its place in the flow gate and hands it to the node's router
+through the ``Outbox`` (which the router takes in batches); an ask returns a pykka future, or blocks
+on it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pykka
 
 from actors.messaging.flow import FlowGate
 from actors.messaging.futures import ask as ask_actor
+from actors.messaging.outbox import DRAIN, Outbox
 from actors.messaging.router import RouterActor
 from actors.transport.loop import IoLoop
 from messages.local.routing import (
@@ -48,9 +50,11 @@ class RemoteRef:
         name: str,
         member: MemberChoice,
         settings: Settings,
+        outbox: Outbox,
     ) -> None:
         self._router = router
         self._gate = gate
+        self._outbox = outbox
         self.name = name
         self.member = member
         self._settings = settings
@@ -95,10 +99,13 @@ class RemoteRef:
         kind, payload = encode_payload(message.message)
         self._gate.acquire(len(payload))
         try:
-            self._router.tell(Admitted(message, kind, payload))
-        except pykka.ActorDeadError:
+            self._outbox.put(Admitted(message, kind, payload), self._wake, self._router.tell)
+        except (RuntimeError, pykka.ActorDeadError):
             self._gate.release(len(payload))
             raise RuntimeError("this node has stopped: nothing more can be sent") from None
+
+    def _wake(self) -> None:
+        self._router.tell(DRAIN)
 
 
 class Messaging:
@@ -107,6 +114,7 @@ class Messaging:
 
     router: pykka.ActorRef[Any]
     gate: FlowGate
+    outbox: Outbox
     settings: Settings
 
     def _start_messaging(
@@ -119,6 +127,7 @@ class Messaging:
     ) -> None:
         """Start this node's router, with its flow gate."""
         self.gate = FlowGate.of(settings)
+        self.outbox = Outbox()
         self.router = RouterActor.start(
             node_id=node_id,
             ordering=ordering,
@@ -126,6 +135,7 @@ class Messaging:
             scheduler=loop,
             settings=settings,
             gate=self.gate,
+            outbox=self.outbox,
         )
 
     def remote(self, name: str, member: MemberChoice = None) -> RemoteRef:
@@ -135,7 +145,7 @@ class Messaging:
         """
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty str, not {name!r}")
-        return RemoteRef(self.router, self.gate, name, member, self.settings)
+        return RemoteRef(self.router, self.gate, name, member, self.settings, self.outbox)
 
     def register(self, name: str, actor: pykka.ActorRef[Any]) -> None:
         """Make ``actor`` reachable as ``name`` from every member and client."""

@@ -17,6 +17,7 @@ import functools
 import itertools
 import logging
 import random
+import sys
 from typing import Any, NamedTuple
 
 import msgspec
@@ -24,6 +25,7 @@ import pykka
 
 from actors.dispatch.actor import DispatchedActor
 from actors.messaging.flow import FlowGate
+from actors.messaging.outbox import DRAIN, DrainOutbox, Outbox
 from actors.messaging.outcomes import (
     answer_body,
     ask_without_waiting,
@@ -40,12 +42,14 @@ from messages.local.commands import InitialState, Subscribe
 from messages.local.routing import (
     Admitted,
     Deliver,
+    Delivered,
     PublishEnvelope,
     PublishMessage,
     Register,
     RemoteAsk,
     RemoteTell,
     SendEnvelope,
+    SendEnvelopes,
     SubscribeTopic,
     Unregister,
     UnsubscribeTopic,
@@ -70,6 +74,10 @@ from messages.wire.remote import (
 __all__ = ["RouterActor"]
 
 logger = logging.getLogger(__name__)
+
+# Messages taken from the outbox in one turn: enough to amortise a turn and a run of envelopes,
+# few enough that the turn stays short for the other actors of the dispatcher.
+_BATCH = 512
 
 
 class _Pending(NamedTuple):
@@ -96,9 +104,11 @@ class RouterActor(DispatchedActor):
         scheduler: IoLoop,
         settings: Settings,
         gate: FlowGate,
+        outbox: Outbox,
     ) -> None:
         super().__init__()
         self._gate = gate
+        self._outbox = outbox
         self._node_id = node_id
         self._ordering = ordering
         self._strategy = strategy_named(settings.load_balancing, random.Random())
@@ -113,6 +123,9 @@ class RouterActor(DispatchedActor):
         self._by_age: tuple[Member, ...] = ()  # ``_members`` in age order, as the strategy rotates
         self._pending: dict[int, _Pending] = {}
         self._ask_ids = itertools.count(1)
+        self._chosen: tuple[Any, Member] | None = None  # the last member named, and who it is
+        self._sending: list[tuple[Member, Any, int]] = []  # (to, body, size) to send in a batch
+        self._told: dict[int, Any] = {}  # the inboxes of actors told in this batch, by id
 
     def on_start(self) -> None:
         subscribe = Subscribe(
@@ -123,6 +136,10 @@ class RouterActor(DispatchedActor):
         self._registry.tell(subscribe)  # never a blocking ask: it may share our thread
 
     def on_stop(self) -> None:
+        for admitted in self._outbox.close():
+            self._gate.release(len(admitted.payload))
+            if isinstance(admitted.message, RemoteAsk):
+                reply(admitted.message, error=MemberGone("this node stopped before it was sent"))
         for ask_id in list(self._pending):
             self._finish(ask_id, error=MemberGone("this node stopped before the answer came"))
 
@@ -130,12 +147,19 @@ class RouterActor(DispatchedActor):
         match message:
             case Deliver():
                 self._on_deliver(message)
-            case Admitted(message=RemoteTell() as tell, kind=kind, payload=payload):
-                self._tell(tell, kind, payload)
-            case Admitted(message=RemoteAsk() as ask, kind=kind, payload=payload):
-                self._ask(ask, kind, payload)
+                self._check_inboxes()
+            case Delivered(deliveries=deliveries):
+                for deliver in deliveries:
+                    self._on_deliver(deliver)
+                self._check_inboxes()
+            case DrainOutbox():
+                self._drain(_BATCH)
+            case Admitted():  # from the outbox, which it woke (as DRAIN would)
+                self._admitted(message)
+                self._drain(_BATCH)
             case RemoteTell() | RemoteAsk():
                 self._admit(message)
+                self._flush()
             case _AskExpired(ask_id=ask_id):
                 timeout = self._pending[ask_id].ask.timeout if ask_id in self._pending else None
                 seconds = timeout or self._settings.ask_timeout
@@ -143,6 +167,7 @@ class RouterActor(DispatchedActor):
             case MemberUp(member=member):
                 self._members[member.uuid] = member
                 self._by_age = age_order(self._members.values())
+                self._chosen = None
             case MemberDowned(member=member) | MemberRemoved(member=member):
                 self._member_gone(
                     member,
@@ -153,6 +178,7 @@ class RouterActor(DispatchedActor):
             case Unregister(name=name):
                 return self._names.pop(name, None) is not None
             case PublishMessage(topic=topic, message=payload):
+                self._drain(sys.maxsize)  # the publisher's earlier tells and asks go first
                 return self._publish(topic, payload)
             case SubscribeTopic(topic=topic, actor=actor):
                 self._topics.setdefault(topic, {})[actor.actor_urn] = actor
@@ -167,12 +193,21 @@ class RouterActor(DispatchedActor):
     # -- outbound ------------------------------------------------------------------------------
 
     def _resolve(self, member: Any) -> Member:
-        """The up member a message goes to; ``NoMemberAvailable`` when there is none."""
+        """The up member a message goes to; ``NoMemberAvailable`` when there is none. The last
+        member named is remembered (until the members change): a ``RemoteRef`` names the same
+        one with every message."""
         if member is None:
             chosen = self._strategy.next(self._by_age)
             if chosen is None:
                 raise NoMemberAvailable("no up member to send to")
             return chosen
+        if self._chosen is not None and self._chosen[0] is member:
+            return self._chosen[1]
+        found = self._find(member)
+        self._chosen = (member, found)
+        return found
+
+    def _find(self, member: Any) -> Member:
         if isinstance(member, Member):
             member = member.uuid
         if isinstance(member, str) and ":" not in member:
@@ -183,6 +218,21 @@ class RouterActor(DispatchedActor):
         if found is None:
             raise NoMemberAvailable(f"no up member {member}")
         return found
+
+    def _drain(self, limit: int) -> None:
+        for admitted in self._outbox.take(limit, self._drain_again):
+            self._admitted(admitted)
+        self._flush()
+
+    def _drain_again(self) -> None:
+        self.actor_ref.tell(DRAIN)
+
+    def _admitted(self, admitted: Admitted) -> None:
+        message = admitted.message
+        if isinstance(message, RemoteAsk):
+            self._ask(message, admitted.kind, admitted.payload)
+        else:
+            self._tell(message, admitted.kind, admitted.payload)
 
     def _admit(self, message: RemoteTell | RemoteAsk) -> None:
         """An application actor's tell or ask: encode it and take its place in the flow gate
@@ -224,15 +274,35 @@ class RouterActor(DispatchedActor):
         self._send(target, Ask(ask.name, kind, msgspec.Raw(payload), ask_id), len(payload))
 
     def _send(self, target: Member, body: Any, size: int) -> None:
-        """Send a tell or an ask that has its place in the gate, given back once it is written."""
+        """Send a tell or an ask that has its place in the gate, given back once it is written
+        (queued for ``_flush``, which ends each message's handling)."""
         if target.uuid == self._node_id:  # to an actor of this very node: no wire
             self._gate.release(size)
             self.actor_ref.tell(Deliver(local_envelope(self._node_id, body), None, "this member"))
         else:
-            release = functools.partial(self._gate.release, size)
-            self._ordering.tell(
-                SendEnvelope(target.uuid, body, address=target.address, on_sent=release)
-            )
+            self._sending.append((target, body, size))
+
+    def _flush(self) -> None:
+        """Hand what ``_send`` queued to the ordering actor: the bodies to each member, in their
+        order, as one ``SendEnvelopes``, whose places in the gate come back at once when it is
+        written."""
+        if not self._sending:
+            return
+        runs: dict[str, tuple[Member, list[Any], list[int]]] = {}
+        for target, body, size in self._sending:
+            run = runs.get(target.uuid)
+            if run is None:
+                run = runs[target.uuid] = (target, [], [])
+            run[1].append(body)
+            run[2].append(size)
+        self._sending = []
+        for uuid, (target, bodies, sizes) in runs.items():
+            release = functools.partial(self._gate.release, sum(sizes), len(sizes))
+            if len(bodies) == 1:  # a lone ask or tell: the plain path
+                send: Any = SendEnvelope(uuid, bodies[0], address=target.address, on_sent=release)
+            else:
+                send = SendEnvelopes(uuid, bodies, address=target.address, on_sent=release)
+            self._ordering.tell(send)
 
     def _publish(self, topic: str, message: Any) -> RemoteError | None:
         """Publish, with a place in the flow gate for each member it goes to (all or none, at
@@ -282,9 +352,15 @@ class RouterActor(DispatchedActor):
             if actor is None:
                 raise NoSuchActor(f"no actor is registered as {to!r} here")
             actor.tell(decode_payload(kind, payload))
-            self._backlog.handed(actor.actor_inbox)
+            self._told[id(actor.actor_inbox)] = actor.actor_inbox
         except (RemoteError, pykka.ActorDeadError) as error:
             logger.warning("Dropped a message for %r from %s: %s", to, peer, error)
+
+    def _check_inboxes(self) -> None:
+        """Let the backlog look at the inboxes of the actors told something (once a batch)."""
+        for inbox in self._told.values():
+            self._backlog.handed(inbox)
+        self._told.clear()
 
     def _on_ask(self, sender: str, link: int | None, ask: Ask) -> None:
         actor = self._names.get(ask.to)
@@ -348,6 +424,7 @@ class RouterActor(DispatchedActor):
     def _member_gone(self, member: Member, how: str) -> None:
         self._members.pop(member.uuid, None)
         self._by_age = age_order(self._members.values())
+        self._chosen = None
         for ask_id, pending in list(self._pending.items()):
             if pending.member == member.uuid:
                 self._finish(

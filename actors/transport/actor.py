@@ -24,6 +24,7 @@ from actors.transport.loop import HelloCheck, IoLoop
 from messages.address import Address
 from messages.local.commands import Listen
 from messages.local.links import ClientGone, LinkClosed, LinkEnd, LinkUp
+from messages.local.routing import SendRun
 from messages.membership.effects import (
     Broadcast,
     CloseLink,
@@ -100,6 +101,8 @@ class TransportActor(DispatchedActor):
                 self._listen(deliver_to)
             case SendTo(address=address, message=payload, on_sent=on_sent):
                 self._send_to(address, payload, on_sent)
+            case SendRun(address=address, frames=frames, on_sent=on_sent):
+                self._loop.send_many(self._route_to(address), frames, on_sent=on_sent)
             case Reply(link=link, message=payload, on_sent=on_sent):
                 self._write(link, payload, on_sent)
             case Broadcast(message=payload):
@@ -141,6 +144,10 @@ class TransportActor(DispatchedActor):
         return self._routes.get(address)
 
     def _send_to(self, address: Address, message: Any, on_sent: Any = None) -> None:
+        self._write(self._route_to(address), message, on_sent)
+
+    def _route_to(self, address: Address) -> int:
+        """The link to the member at ``address``, dialled if there is none."""
         link = self.route(address)
         if link is None:
             if self._deliver_to is None:
@@ -156,7 +163,7 @@ class TransportActor(DispatchedActor):
             self._routes[address] = link
             self._peers[link] = address
             self._dialled.add(link)
-        self._write(link, message, on_sent)
+        return link
 
     def _link_up(self, link: int, hello: Hello) -> None:
         address = hello.address

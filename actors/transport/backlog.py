@@ -21,16 +21,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from messages.messaging.envelope import Envelope
+from messages.messaging.envelope import Envelope, Envelopes
 from messages.settings import Settings
 
-__all__ = ["Backlog", "envelope_bytes"]
+__all__ = ["Backlog", "envelope_bytes", "envelopes_in"]
 
 
 def envelope_bytes(envelope: Envelope) -> int:
     """The payload bytes of ``envelope`` that the backlog counts (none for a failure's)."""
     payload = getattr(envelope.body, "payload", None)
     return 0 if payload is None else len(payload)
+
+
+def envelopes_in(message: object) -> tuple[int, int] | None:
+    """How many envelopes a wire message is, and their payload bytes; None for any other."""
+    if isinstance(message, Envelope):
+        return 1, envelope_bytes(message)
+    if isinstance(message, Envelopes):
+        return len(message.envelopes), sum(map(envelope_bytes, message.envelopes))
+    return None
 
 
 class Backlog:
@@ -56,9 +65,10 @@ class Backlog:
         say, never pauses: nobody would ever take what it counts)."""
         self.attached = True
 
-    def read(self, size: int) -> None:
+    def read(self, size: int, count: int = 1) -> None:
+        """``count`` envelopes of ``size`` payload bytes in all were read off a link."""
         if self.attached:
-            self._read += 1
+            self._read += count
             self._read_bytes += size
 
     def taken(self, size: int) -> None:

@@ -59,7 +59,7 @@ import pykka
 
 from actors.dispatch.dispatcher import Dispatcher
 from actors.transport.accept import Acceptor, Listener
-from actors.transport.backlog import Backlog, envelope_bytes
+from actors.transport.backlog import Backlog, envelopes_in
 from actors.transport.dial import Dialler, cannot_connect, is_ip_address, resolve
 from actors.transport.link import HelloCheck, Link, OnSent, notify_sent
 from actors.transport.table import LinkTable, link_end, tell_closed
@@ -70,7 +70,6 @@ from messages.address import Address
 from messages.local.links import LinkEnd
 from messages.membership.answerer import HeartbeatAnswerer
 from messages.membership.effects import Inbound
-from messages.messaging.envelope import Envelope
 from messages.settings import Settings
 from messages.wire.framing import HEADER_BYTES, Codec, FrameError, encode_frame
 from messages.wire.handshake import Hello, HelloAccepted, HelloRefused, Identity, Role
@@ -228,6 +227,15 @@ class IoLoop:
             notify_sent(on_sent)
         else:
             self.write(link_id, frame, data=data, on_sent=on_sent)
+
+    def send_many(self, link_id: int, messages: list[Any], *, on_sent: OnSent = None) -> None:
+        """``send`` several application messages, their frames in one write; ``on_sent`` once
+        for all (those that cannot be encoded are dropped, logged)."""
+        frames = [frame for frame in map(self.encode, messages) if frame is not None]
+        if frames:
+            self.write(link_id, b"".join(frames), data=True, on_sent=on_sent)
+        else:
+            notify_sent(on_sent)
 
     def write(
         self, link_id: int, frame: bytes, *, data: bool = False, on_sent: OnSent = None
@@ -434,9 +442,9 @@ class IoLoop:
                 elif link.identity is None and isinstance(message, HelloAccepted):
                     link.identity = Identity(message.uuid, Role.MEMBER, link.peer)  # dialled
                 elif not self._answered(link, message):
-                    if isinstance(message, Envelope):
+                    if (load := envelopes_in(message)) is not None:
                         envelopes = True
-                        self.backlog.read(envelope_bytes(message))
+                        self.backlog.read(load[1], load[0])
                     link.deliver_to.tell(Inbound(message, link.id, link.name, link.identity))
             if envelopes and self.backlog.over():
                 self._pause(link)

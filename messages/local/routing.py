@@ -16,12 +16,13 @@ import pykka
 from messages.address import Address
 from messages.member import Member
 from messages.membership.effects import OnSent
-from messages.messaging.envelope import Envelope, EnvelopeBody
+from messages.messaging.envelope import Envelope, EnvelopeBody, Envelopes
 from messages.wire.remote import RemoteError
 
 __all__ = [
     "Admitted",
     "Deliver",
+    "Delivered",
     "ExpireHeld",
     "GetOrderingStats",
     "MemberChoice",
@@ -34,6 +35,8 @@ __all__ = [
     "RemoteReply",
     "RemoteTell",
     "SendEnvelope",
+    "SendEnvelopes",
+    "SendRun",
     "SubscribeTopic",
     "Unregister",
     "UnsubscribeTopic",
@@ -171,6 +174,13 @@ class Deliver(msgspec.Struct, frozen=True):
     late: str | None = None
 
 
+class Delivered(msgspec.Struct, frozen=True):
+    """Ordering actor -> router: several ``Deliver`` at once, in their order (what one run of
+    envelopes, or one membership version reached, released)."""
+
+    deliveries: list[Deliver]
+
+
 class SendEnvelope(msgspec.Struct, frozen=True):
     """Router -> ordering actor: stamp ``body`` for member (or client) ``to`` and send it to
     ``address``, or on ``link`` when the receiver has no address (a client); ``on_sent`` is
@@ -180,6 +190,27 @@ class SendEnvelope(msgspec.Struct, frozen=True):
     body: EnvelopeBody
     address: Address | None = None
     link: int | None = None
+    on_sent: OnSent = None
+
+
+class SendEnvelopes(msgspec.Struct, frozen=True):
+    """Router -> ordering actor: ``SendEnvelope`` for several bodies to one receiver at once, in
+    their order; ``on_sent`` is called once, when all of them are written or dropped."""
+
+    to: str
+    bodies: list[EnvelopeBody]
+    address: Address | None = None
+    link: int | None = None
+    on_sent: OnSent = None
+
+
+class SendRun(msgspec.Struct, frozen=True):
+    """Ordering actor -> transport: write ``frames`` (envelopes, alone or in runs, stamped in
+    order) to the member at ``address`` in one write; ``on_sent`` is called once, when all are
+    written or dropped."""
+
+    address: Address
+    frames: list[Envelope | Envelopes]
     on_sent: OnSent = None
 
 

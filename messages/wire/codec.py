@@ -21,7 +21,7 @@ from messages.membership.protocol import (
     Watch,
     Welcome,
 )
-from messages.messaging.envelope import Envelope
+from messages.messaging.envelope import Envelope, Envelopes
 from messages.wire.framing import Codec
 from messages.wire.handshake import (
     Hello,
@@ -56,6 +56,7 @@ WireMessage = (
     | Watch
     | ClientUpdate
     | Envelope
+    | Envelopes
 )
 """A message between nodes: what a frame carries (the tagged union of ``WIRE_TYPES``)."""
 
