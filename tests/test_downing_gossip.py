@@ -87,6 +87,16 @@ def test_a_leaver_that_may_be_exiting_here_is_not_counted_to_keep() -> None:
     assert decide(cut(cluster, UUIDS[4], far), UUIDS[4]).verdict is Verdict.DOWN_SELF
 
 
+def test_a_joiner_over_there_takes_part_in_the_tie_break() -> None:
+    """One member UP here, one joiner over there with a lower address: the joiner may have been
+    moved UP over there (by a leader this side never heard of) and would then keep by the tie's
+    lowest address, so this side must not keep too (a split brain hypothesis found)."""
+    for port, verdict in ((5700, Verdict.DOWN_SELF), (5800, Verdict.DOWN_UNREACHABLE)):
+        joiner = Member.create(f"10.0.0.1:{port}")
+        cluster = converged_cluster(1).add_joining(joiner, by=UUIDS[0])
+        assert decide(cut(cluster, UUIDS[0], {joiner.uuid}), UUIDS[0]).verdict is verdict
+
+
 @settings(max_examples=400, deadline=None)
 @given(histories(WITHOUT_ARBITRARY_DOWNS), st.data())
 def test_no_two_sides_of_a_partition_both_keep_the_cluster(

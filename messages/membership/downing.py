@@ -148,18 +148,19 @@ def _verdict(
 
 def _keeps_with_changes_in_flight(state: MembershipState, unreachable: Set[str]) -> bool:
     """This side still keeps when it counts itself without its LEAVING members and the other side
-    with its JOINING ones."""
+    with its JOINING ones; a tie goes by the lowest address of all of them, for a joiner moved UP
+    over there takes part in the other side's tie-break."""
     this_side = [m for m in state.members if m.status is MemberStatus.UP]
-    here = sum(1 for m in this_side if m.uuid not in unreachable)
-    there = sum(
-        1
+    that_side = [
+        m
         for m in state.members
         if m.uuid in unreachable and m.status in (MemberStatus.JOINING, *COUNTED)
-    )
+    ]
     if not this_side:
         return False
-    lowest_unreachable = _lowest(this_side).uuid in unreachable
-    return _majority(here, there, lowest_unreachable) is Verdict.DOWN_UNREACHABLE
+    here = sum(1 for m in this_side if m.uuid not in unreachable)
+    lowest_unreachable = _lowest(this_side + that_side).uuid in unreachable
+    return _majority(here, len(that_side), lowest_unreachable) is Verdict.DOWN_UNREACHABLE
 
 
 def _majority(here: int, there: int, lowest_unreachable: bool) -> Verdict:
