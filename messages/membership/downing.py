@@ -6,9 +6,8 @@ EXITING one is on its way out. The side with more counted members reachable keep
 and downs the others; on a tie, the side holding the counted member with the lowest address does.
 A verdict to keep is then checked against membership changes in flight when the partition struck:
 counting this side as small as it could be (no LEAVING members, which may be EXITING on the other
-side) and the other side as large (with its JOINING members, which may be UP there, while a counted
-member is unreachable too: else the leader that could have moved them is this side's own). If that
-changes the verdict, this side downs itself too: never two live clusters, at worst none.
+side) and the other side as large (with its JOINING members, which may be UP there). If that changes
+the verdict, this side downs itself too: never two live clusters, at worst none.
 
 Who counts as unreachable is read from the gossiped table alone (``verdicts``: a suspect, an
 observer that will lose by its own row and that others accuse, counts unreachable and its verdicts
@@ -149,22 +148,14 @@ def _verdict(
 
 def _keeps_with_changes_in_flight(state: MembershipState, unreachable: Set[str]) -> bool:
     """This side still keeps when it counts itself without its LEAVING members and the other side
-    with its JOINING ones, these only while a counted member is unreachable as well.
-
-    A JOINING member here can be UP on the other side only if a leader moved it there, at a
-    convergence this side has seen: the leader of that state, its first UP or LEAVING member
-    by address. With no counted member unreachable, that leader is this side's leader too (or
-    it has moved on, to EXITING or DOWN, in a state built on its move, which this side then
-    holds), and only the leader acts on a keep: its own view holds its move and counts the
-    members it moved as UP and unreachable. So a join storm whose slow joiners flap unreachable
-    no longer makes a majority whose counted members are all reachable down itself (issue 18;
-    Pekko counts them always)."""
+    with its JOINING ones."""
     this_side = [m for m in state.members if m.status is MemberStatus.UP]
     here = sum(1 for m in this_side if m.uuid not in unreachable)
-    far = [m for m in state.members if m.uuid in unreachable]
-    there = sum(1 for m in far if m.status in COUNTED)
-    if there:
-        there += sum(1 for m in far if m.status is MemberStatus.JOINING)
+    there = sum(
+        1
+        for m in state.members
+        if m.uuid in unreachable and m.status in (MemberStatus.JOINING, *COUNTED)
+    )
     if not this_side:
         return False
     lowest_unreachable = _lowest(this_side).uuid in unreachable
