@@ -138,6 +138,9 @@ def test_a_member_that_leaves_is_reported_left_not_unreachable() -> None:
         (199, "the same, with a stopped member's row set aside"),
         (288, "a member that hears a target its row still accuses does not down itself"),
         (426, "the same, after a one-way cut healed"),
+        (346, "a member that heard from a member it accuses waits a pause before its self-down"),
+        (930, "the same, a deaf member healing"),
+        (848, "of the fewest to down, the cover that leaves the fewest unreachable"),
     ],
 )
 def test_schedules_that_once_lost_every_member_keep_a_majority(seed: int, why: str) -> None:

@@ -21,9 +21,11 @@ from collections import defaultdict
 
 import pytest
 
+from messages.address import Address
 from messages.member import MemberStatus
 from messages.membership.downing import Verdict, keep_majority
 from messages.membership.state import MembershipState
+from messages.membership.verdicts import fewest_to_down
 from messages.testing.simulator import converged_cluster
 
 LETTERS = "ABCDEFG"
@@ -165,3 +167,20 @@ def test_a_member_that_loses_on_unconfirmed_silences_alone_waits() -> None:
     assert keep_majority(state, uuid("C"), 10.0, 10.0).verdict is Verdict.DOWN_UNREACHABLE
     silent = frozenset({uuid("B")})
     assert keep_majority(state, uuid("C"), 10.0, 10.0, silent=silent).verdict is Verdict.WAIT
+
+
+def test_of_the_fewest_to_down_the_cover_that_leaves_the_fewest_unreachable_is_taken() -> None:
+    """Seed 848's table: A cannot hear (it marks B and C), C and D mark A. The cover of the
+    A-C accusation is one member, A or C; with C (the higher address, the old tie-break) A's
+    verdicts still stood and A, B and C counted unreachable, so B downed itself for A's
+    deafness. With A, only A is unreachable: it is downed, and B and C stay."""
+    state = table(7, "ABCDEFG", "A>B A>C C>A D>A")
+    assert state.unreachable() == frozenset({uuid("A")})
+    assert downed(state, "ABCDEFG") == "A"
+
+
+def test_every_minimum_cover_is_offered_in_order_of_preference() -> None:
+    rank = {u: (Address("10.0.0.1", 5701 + i), u) for i, u in enumerate("abcd")}
+    path = {"a": frozenset("b"), "b": frozenset("ac"), "c": frozenset("bd"), "d": frozenset("c")}
+    assert fewest_to_down(path, rank) == (frozenset("bd"), frozenset("bc"), frozenset("ac"))
+    assert fewest_to_down({"a": frozenset()}, rank) == ()

@@ -230,6 +230,8 @@ def _apply_downing(run: Step) -> None:
     elif decision.verdict is Verdict.DOWN_SELF:
         if _hears_an_accused_target(run, state):
             return  # its own row is out of date: the next heartbeat tick withdraws it
+        if _heard_from_the_accused(run, stable_for - window):
+            return  # the cut may be healing: its heartbeats will tell within a round
         _down_self(run, decision, "this member was on the minority side of a partition")
     elif _unstable_too_long(run):
         _down_self(run, decision, "the unreachable members did not settle (down all when unstable)")
@@ -242,6 +244,23 @@ def _hears_an_accused_target(run: Step, state: MembershipState) -> bool:
     detectors = run.node.detectors
     accused = state.reachability_row(run.uuid) - state.terminated_by(run.uuid)
     return any(u in detectors and detectors[u].is_available(run.now) for u in accused)
+
+
+def _heard_from_the_accused(run: Step, overdue: float) -> bool:
+    """A member its own row still accuses sent this member something within the last heartbeat
+    interval (``NodeState.heard_accused``), and the verdict is no more than an
+    ``acceptable_heartbeat_pause`` overdue. Such a member may be coming back (a cut healing, the
+    far side's messages arriving before its answers do): waiting lets the next heartbeats
+    tell. Waiting keeps nobody, and is bounded: a member that keeps hearing the far side but
+    never gets its answers (a one-way cut) downs itself that pause later."""
+    settings = run.node.settings
+    if overdue >= settings.acceptable_heartbeat_pause:
+        return False
+    accused = run.state.reachability_row(run.uuid)
+    return any(
+        uuid in accused and run.now - at <= settings.heartbeat_interval
+        for uuid, at in run.node.heard_accused.items()
+    )
 
 
 def _track_stability(run: Step, pending: frozenset[str]) -> None:

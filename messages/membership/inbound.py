@@ -9,6 +9,8 @@ protocol, and nobody changes a member's fate in another's name.
 
 from __future__ import annotations
 
+import dataclasses
+
 from messages.member import Member
 from messages.membership.authority import permitted
 from messages.membership.detection import heartbeat_answered
@@ -50,7 +52,22 @@ def receive(run: Step, inbound: Inbound) -> None:
         run.effects.append(Dropped(name, inbound.peer, error.rule, error.detail, sender))
         return
     if permitted(run, inbound):
+        _note_accused_sender(run, getattr(wire, "from_uuid", None))
         _act(run, wire, inbound)
+
+
+def _note_accused_sender(run: Step, sender: str | None) -> None:
+    """Note when a member this one's own row accuses sends it anything: a sign that the cut
+    is healing, which ``detection`` waits on before a self-down. Kept for the members still
+    pending only; the pending set is checked first, so a settled cluster pays one set lookup
+    per message."""
+    node = run.node
+    if sender is None or sender not in node.pending_unreachable:
+        return
+    if sender in run.state.reachability_row(run.uuid):
+        heard = {u: t for u, t in node.heard_accused.items() if u in node.pending_unreachable}
+        heard[sender] = run.now
+        run.node = dataclasses.replace(node, heard_accused=heard)
 
 
 def _act(run: Step, wire: object, inbound: Inbound) -> None:

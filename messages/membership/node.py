@@ -108,8 +108,9 @@ class NodeState:
     the failure detectors of its heartbeat targets; ``probes`` its silent targets being
     confirmed through relays, ``relayed`` the probes it runs for others, ``local_health`` its
     Lifeguard score (0 healthy); ``heartbeat_sent_at`` when it last heartbeated its targets and
-    ``answers_due`` when their answers are checked (``probing.check_answers``); ``random`` the
-    state of its random source.
+    ``answers_due`` when their answers are checked (``probing.check_answers``);
+    ``heard_accused`` when each member its own row accused last sent it anything (``detection``
+    does not down itself just then); ``random`` the state of its random source.
     """
 
     me: Member
@@ -134,6 +135,7 @@ class NodeState:
     pending_unreachable: frozenset[str] = frozenset()
     unreachable_since: float = 0.0
     unstable_since: float | None = None
+    heard_accused: Mapping[str, float] = dataclasses.field(default_factory=dict)
     leaving: bool = False
     termination: Termination | None = None
 

@@ -22,7 +22,10 @@ Only live (not DOWN) observers' rows are read, and some observers are not taken 
 - *Indirectly connected* members (Pekko's term: an observer that is also accused, which a clean
   partition seen from one side never gives) are split by the fewest of them whose removal leaves
   no accusation among the rest (a minimum vertex cover of their accusation graph): those count
-  as unreachable, so they are downed, and their own verdicts are set aside. Only while every one
+  as unreachable, so they are downed, and their own verdicts are set aside. Of several such
+  covers, the one that leaves the fewest members unreachable is taken (a member that cannot
+  hear, covered, takes its verdicts with it; the one it accuses, covered, leaves them standing:
+  seed 848 of the simulator lost every member so). Only while every one
   of them still has a *witness*, a member outside the cover and not counted unreachable that
   neither accuses it nor is accused by it: what a covered member decided then has a path to the
   rest. A covered member nobody hears any more may have acted on its verdicts alone (a leader
@@ -56,6 +59,8 @@ COUNTED = frozenset({MemberStatus.UP, MemberStatus.LEAVING})
 """The members keep-majority counts (``downing``)."""
 EXACT_COVER_LIMIT = 20
 """Above this many indirectly connected members, the cover is greedy rather than exact."""
+COVERS_LIMIT = 32
+"""At most this many minimum covers are compared (``counted_unreachable``)."""
 
 Graph = Mapping[str, frozenset[str]]
 
@@ -64,7 +69,9 @@ def counted_unreachable(
     members: Mapping[str, Member], rows: Iterable[ReachabilityRow]
 ) -> frozenset[str]:
     """The members that count as unreachable: members gone, suspects, the witnessed cover of
-    the indirectly connected, and whoever the other live observers accuse."""
+    the indirectly connected (of the minimum covers whose members all have witnesses, the one
+    that leaves the fewest unreachable, the first in preference on a tie), and whoever the
+    other live observers accuse."""
     live = [
         row
         for row in rows
@@ -85,14 +92,14 @@ def counted_unreachable(
     tangle = _tangle(trusted)
     if not tangle:
         return union  # the common case: a clean picture, no cover to search
-    cover = fewest_to_down(tangle, {u: address_order(members[u]) for u in tangle})
-    if not cover:
-        return union
-    kept = frozenset().union(*(row for o, row in trusted.items() if o not in cover))
-    unreachable = kept | suspected | cover
-    if all(_witnessed(x, members, trusted, unreachable) for x in cover):
-        return unreachable
-    return union
+    best: frozenset[str] | None = None
+    for cover in fewest_to_down(tangle, {u: address_order(members[u]) for u in tangle}):
+        kept = frozenset().union(*(row for o, row in trusted.items() if o not in cover))
+        unreachable = kept | suspected | cover
+        witnessed = all(_witnessed(x, members, trusted, unreachable) for x in cover)
+        if witnessed and (best is None or len(unreachable) < len(best)):
+            best = unreachable
+    return union if best is None else best
 
 
 def only_crashes(members: Mapping[str, Member], rows: Iterable[ReachabilityRow]) -> bool:
@@ -172,18 +179,26 @@ def predicted_self_downers(
     return frozenset(found)
 
 
-def fewest_to_down(graph: Graph, rank: Mapping[str, tuple[Address, str]]) -> frozenset[str]:
-    """A minimum vertex cover of ``graph`` (adjacency sets, symmetric): exact up to
-    ``EXACT_COVER_LIMIT`` vertices, degree-greedy beyond. Deterministic: among covers of the
-    same size the search takes the first that downs the highest ``rank`` first."""
+def fewest_to_down(
+    graph: Graph, rank: Mapping[str, tuple[Address, str]]
+) -> tuple[frozenset[str], ...]:
+    """The minimum vertex covers of ``graph`` (adjacency sets, symmetric), at most
+    ``COVERS_LIMIT`` of them: exact up to ``EXACT_COVER_LIMIT`` vertices, one degree-greedy
+    cover beyond; none for a graph without edges. Deterministic, in order of preference: the
+    first downs the highest ``rank`` first."""
     edged = {u: n for u, n in graph.items() if n}
     if not edged:
-        return frozenset()
+        return ()
     order = sorted(edged, key=rank.__getitem__, reverse=True)
     greedy = _greedy_cover(edged, order)
     if len(order) > EXACT_COVER_LIMIT:
-        return greedy
-    return _search(edged, order, frozenset(), len(greedy) + 1) or greedy
+        return (greedy,)
+    best = _search(edged, order, frozenset(), len(greedy) + 1)
+    if best is None:
+        return (greedy,)
+    found: list[frozenset[str]] = []
+    _every(edged, order, frozenset(), len(best), found)
+    return tuple(found) or (best,)
 
 
 def _search(
@@ -206,6 +221,26 @@ def _search(
         if found is not None:
             best, bound = found, len(found)
     return best
+
+
+def _every(
+    graph: Graph, order: list[str], chosen: frozenset[str], size: int, found: list[frozenset[str]]
+) -> None:
+    """Append to ``found`` the covers of ``size`` vertices containing ``chosen``, by the same
+    branching as ``_search`` (every cover holds a vertex or all its neighbours), in its order,
+    until ``COVERS_LIMIT`` are found."""
+    if len(found) >= COVERS_LIMIT or len(chosen) > size:
+        return
+    left = {u: n - chosen for u, n in graph.items() if u not in chosen and n - chosen}
+    if not left:
+        if len(chosen) == size and chosen not in found:
+            found.append(chosen)
+        return
+    if len(chosen) + _matching_size(left, order) > size:
+        return
+    pick = next(u for u in order if u in left)
+    for extra in (frozenset({pick}), left[pick]):
+        _every(graph, order, chosen | extra, size, found)
 
 
 def _matching_size(graph: Graph, order: list[str]) -> int:
