@@ -14,7 +14,6 @@ empty or too short, is a bad argument.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import logging
@@ -22,8 +21,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from actors.cli.render import describe, event_text, member_rows, table_text
 from actors.client import start_client
@@ -50,7 +49,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
+_WAIT_SLICE = 5.0  # seconds the main thread waits before it looks for a signal again
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -301,98 +300,50 @@ def _tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TlsConfig
 # ----------------------------------------------------------------------------------------------
 
 
-_STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
+    """Block until ``wait(timeout)`` returns True, in slices of ``_WAIT_SLICE``.
 
-
-@contextlib.contextmanager
-def _stop_signals_blocked() -> Iterator[None]:
-    """SIGTERM and SIGINT blocked in this thread meanwhile, and so in every thread it starts
-    (a thread inherits its creator's signal mask): the kernel then hands them to the main thread.
-
-    CPython runs signal handlers in the main thread between bytecodes, and a signal the kernel
-    hands to another thread does not interrupt a main thread blocked in a wait, so a SIGTERM
-    could go unhandled; with every other thread blocking them, the main thread can wait without a
-    timeout (no wake-ups while idle), and a signal interrupts its wait at once.
+    CPython runs signal handlers in the main thread between bytecodes. Linux hands a signal sent
+    to the process to its main thread (the first thread that does not block it), where it
+    interrupts the wait at once; a kernel that hands it to another thread leaves the main thread
+    blocked until its slice ends. Long slices: an idle member wakes no thread to look for signals.
     """
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-
-
-def _start_thread(target: Callable[[], object], name: str) -> threading.Thread:
-    """A daemon thread (and every thread it starts) that leaves the stop signals to the main
-    thread."""
-    with _stop_signals_blocked():
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-    return thread
-
-
-def _start_apart(start: Callable[[], T]) -> T:
-    """``start()`` (a node or a client, which start their threads) run in a thread of
-    ``_start_thread``, so that their threads leave the stop signals to the main thread; the main
-    thread waits for it with them unblocked, so a signal during a long join acts at once."""
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            outcome.append(start())
-        except BaseException as error:  # raised again in the main thread
-            failure.append(error)
-
-    _start_thread(run, "start").join()
-    if failure:
-        raise failure[0]
-    return outcome[0]
+    while not wait(_WAIT_SLICE):
+        pass
 
 
 def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
     seed_dns: DnsSeeds | None = args.seed_dns
     if seed_dns is not None and args.seed_dns_server:
         seed_dns = dataclasses.replace(seed_dns, nameservers=tuple(args.seed_dns_server))
-    node = _start_apart(lambda: _start_member(args, secrets, seed_dns))
-    with node.dispatcher.hosting():  # logging an event never blocks: no thread of its own
-        recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
+    started: list[Node] = []  # the node, once its start has returned
+    leaving = threading.Event()  # a signal asked for a leave
+    left = threading.Event()  # the leave has been started
 
-    leaving = threading.Event()
-
-    def leave(signum: int, _frame: Any) -> None:
+    def leave(signum: int, _frame: Any) -> None:  # in the main thread, between bytecodes
         name = signal.Signals(signum).name
         if leaving.is_set():
+            if not started:  # still joining: the second signal ends the process at once
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
             logger.warning("%s again: stopping without waiting for the leave", name)
-            _start_thread(node.stop, "stop")
+            threading.Thread(target=started[0].stop, name="stop", daemon=True).start()
             return
         leaving.set()
-        logger.info("%s: leaving the cluster", name)
-        _start_thread(node.leave, "leave")
+        logger.info("%s: leaving the cluster%s", name, "" if started else " once joined")
+        if started:
+            start_leave(started[0])
 
-    for signum in _STOP_SIGNALS:
+    def start_leave(node: Node) -> None:
+        left.set()
+        threading.Thread(target=node.leave, name="leave", daemon=True).start()
+
+    # Installed before the start: a signal from a supervisor that saw this member UP at another
+    # member (which can come before this member's start has returned) is a leave.
+    for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, leave)
-    logger.info("member %s of cluster %r running (uuid %s)", node.address, args.cluster, node.uuid)
-    if node.http_address is not None:
-        logger.info("management over HTTP at http://%s", node.http_address)
-    node.wait_stopped()
-    recorder.stop()
-    termination = node.termination
-    assert termination is not None
-    code = EXIT_CODES[termination.kind]
-    logger.info(
-        "member %s stopped (%s: %s), exit code %d",
-        node.address,
-        termination.kind.value,
-        termination.reason,
-        code,
-    )
-    return code
-
-
-def _start_member(
-    args: argparse.Namespace, secrets: dict[str, Any], seed_dns: DnsSeeds | None
-) -> Node:
-    return start_member(
+    node = start_member(
         cluster_name=args.cluster,
         host=args.bind.host,
         port=args.bind.port,
@@ -406,6 +357,27 @@ def _start_member(
         http_address=None if args.http is None else str(args.http),
         http_token=args.http_token,
     )
+    started.append(node)
+    if leaving.is_set() and not left.is_set():  # a signal during the start
+        start_leave(node)
+    with node.dispatcher.hosting():  # logging an event never blocks: no thread of its own
+        recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
+    logger.info("member %s of cluster %r running (uuid %s)", node.address, args.cluster, node.uuid)
+    if node.http_address is not None:
+        logger.info("management over HTTP at http://%s", node.http_address)
+    _wait_in_main_thread(node.wait_stopped)
+    recorder.stop()
+    termination = node.termination
+    assert termination is not None
+    code = EXIT_CODES[termination.kind]
+    logger.info(
+        "member %s stopped (%s: %s), exit code %d",
+        node.address,
+        termination.kind.value,
+        termination.reason,
+        code,
+    )
+    return code
 
 
 def _run_members(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
@@ -425,17 +397,13 @@ def _run_watch(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
         print(json.dumps(describe(event)) if args.json else event_text(event), flush=True)
 
     stop = threading.Event()
-    for signum in _STOP_SIGNALS:
+    for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    client = _start_apart(
-        lambda: start_client(
-            args.cluster, args.connect, join_timeout=args.timeout, tls=args.tls, **secrets
-        )
-    )
-    with client:
-        with _stop_signals_blocked():
-            recorder = record_events(client.listeners, show, InitialState.EVENTS)
-        stop.wait()
+    with start_client(
+        args.cluster, args.connect, join_timeout=args.timeout, tls=args.tls, **secrets
+    ) as client:
+        recorder = record_events(client.listeners, show, InitialState.EVENTS)
+        _wait_in_main_thread(stop.wait)
     recorder.stop()  # after the client: it has seen the client's last events
     return 0
 
