@@ -1,10 +1,12 @@
 """Cluster benchmark: failure detection, joining, convergence and idle cost of real members.
 
-Usage: ``python benchmarks/cluster.py [--quick]``. Prints ``name: value`` lines, then one
-``target_<name>: ok|MISSED`` line per target. Member processes are ``python -m actors member`` on
-127.0.0.1 with the CLI's default timings unless a figure says otherwise; each logs every membership
-event on stderr with a millisecond timestamp, and the figures come from those timestamps (all
-processes share this machine's clock), read by one thread per process as the lines appear.
+Usage: ``python benchmarks/cluster.py [--quick] [--only idle,crash] [--idle-seconds S]``
+(``--only`` runs some benches, by the names of ``BENCHES``). Prints ``name: value`` lines, then
+one ``target_<name>: ok|MISSED`` line per target. Member processes are ``python -m actors
+member`` on 127.0.0.1 with the CLI's default timings unless a figure says otherwise; each logs
+every membership event on stderr with a millisecond timestamp, and the figures come from those
+timestamps (all processes share this machine's clock), read by one thread per process as the
+lines appear.
 """
 
 from __future__ import annotations
@@ -526,6 +528,34 @@ def tcp_connect_round_trip_ms(count: int) -> float:
     return statistics.median(samples)
 
 
+def baselines(sizes: Sizes, report: Report) -> None:
+    """The figures the others are read against: TCP, imports, phi, an idle Python process."""
+    report("baseline_tcp_connect_round_trip_ms", tcp_connect_round_trip_ms(sizes.tcp_round_trips))
+    report("baseline_process_importing_actors_s", processes_importing_actors_s(1))
+    report("baseline_10_processes_importing_actors_s", processes_importing_actors_s(10))
+    report("crash_members", sizes.crash_members)
+    report("crash_repeats", sizes.crash_repeats)
+    report("down_after_s", DEFAULTS.down_after)
+    report("baseline_phi_crossing_after_last_heartbeat_s", phi_crossing_s(DEFAULTS))
+    report("baseline_idle_python_importing_actors_rss_mb", idle_python(rss_mb))
+
+
+# Every bench by name, in the order a full run takes them (``--only`` picks some).
+BENCHES = (
+    "baselines",
+    "crash",
+    "young",
+    "silent",
+    "join",
+    "join_fast",
+    "converge",
+    "idle",
+    "kinship_crash",
+    "kinship_silent",
+    "kinship_idle",
+)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer and shorter runs (~1 min)")
@@ -534,50 +564,67 @@ def main(argv: list[str] | None = None) -> None:
         help="an interpreter with kinship installed, for the side-by-side figures "
         "(default: this one, if it imports kinship; none: the kinship figures are skipped)",
     )
+    parser.add_argument(
+        "--only",
+        type=lambda text: text.split(","),
+        default=None,
+        help=f"run only these benches, comma-separated, e.g. idle,crash (of: {', '.join(BENCHES)})",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=None,
+        help="the idle measurement window (default: 20 s, 5 s with --quick)",
+    )
     args = parser.parse_args(argv)
+    only = BENCHES if args.only is None else args.only
+    if unknown := [name for name in only if name not in BENCHES]:
+        parser.error(f"unknown bench {', '.join(unknown)}: choose among {', '.join(BENCHES)}")
     sizes = QUICK if args.quick else FULL
-    peer = kinship_python(args.kinship_python)
+    if args.idle_seconds is not None:
+        sizes = dataclasses.replace(sizes, idle_measure_s=args.idle_seconds)
     ours = our_member(DEFAULT_TIMINGS)
     report = Report(TARGETS)
     report.environment()
-    report("mode", "quick" if sizes is QUICK else "full")
+    report("mode", "quick" if args.quick else "full")
+    report("benches", ",".join(only))
     started = time.perf_counter()
-    report("baseline_tcp_connect_round_trip_ms", tcp_connect_round_trip_ms(sizes.tcp_round_trips))
-    report("baseline_process_importing_actors_s", processes_importing_actors_s(1))
-    report("baseline_10_processes_importing_actors_s", processes_importing_actors_s(10))
-    report("crash_members", sizes.crash_members)
-    report("crash_repeats", sizes.crash_repeats)
-    report("down_after_s", DEFAULTS.down_after)
-    report("baseline_phi_crossing_after_last_heartbeat_s", phi_crossing_s(DEFAULTS))
-    benches: list[Callable[[], None]] = [
-        lambda: bench_crash(sizes, report, "", sizes.crash_settle_s, ours),
-        lambda: bench_crash(sizes, report, "young_cluster_", sizes.young_settle_s, ours),
-        lambda: bench_crash(sizes, report, "silent_", sizes.crash_settle_s, ours, silent=True),
-        lambda: bench_join(sizes, report, "join_10_processes_all_up", ours),
-        lambda: bench_join(
+    benches: dict[str, Callable[[], None]] = {
+        "baselines": lambda: baselines(sizes, report),
+        "crash": lambda: bench_crash(sizes, report, "", sizes.crash_settle_s, ours),
+        "young": lambda: bench_crash(sizes, report, "young_cluster_", sizes.young_settle_s, ours),
+        "silent": lambda: bench_crash(
+            sizes, report, "silent_", sizes.crash_settle_s, ours, silent=True
+        ),
+        "join": lambda: bench_join(sizes, report, "join_10_processes_all_up", ours),
+        "join_fast": lambda: bench_join(
             sizes, report, "join_10_processes_all_up_fast_gossip", our_member(FAST_GOSSIP_TIMINGS)
         ),
-        lambda: bench_converge_in_process(report),
-        lambda: bench_idle(sizes, report, "", ours),
-        lambda: report("baseline_idle_python_importing_actors_rss_mb", idle_python(rss_mb)),
-    ]
-    if peer is None:
-        report("kinship", "not installed (pip install kinship, or --kinship-python PATH)")
-    else:
-        # kinship's events: suspect stands for unreachable, dead for removed (kinship_member.py)
-        theirs = kinship_member(peer)
-        benches += [
-            lambda: bench_crash(sizes, report, "kinship_", sizes.crash_settle_s, theirs),
-            lambda: bench_crash(
-                sizes, report, "kinship_silent_", sizes.crash_settle_s, theirs, silent=True
-            ),
-            lambda: bench_idle(sizes, report, "kinship_", theirs),
-        ]
-    for bench in benches:
-        try:
-            bench()
-        except TimeoutError as error:
-            report("error", error)
+        "converge": lambda: bench_converge_in_process(report),
+        "idle": lambda: bench_idle(sizes, report, "", ours),
+    }
+    if any(name.startswith("kinship") for name in only):
+        peer = kinship_python(args.kinship_python)
+        if peer is None:
+            report("kinship", "not installed (pip install kinship, or --kinship-python PATH)")
+        else:
+            # kinship's events: suspect stands for unreachable, dead for removed (kinship_member.py)
+            theirs = kinship_member(peer)
+            benches |= {
+                "kinship_crash": lambda: bench_crash(
+                    sizes, report, "kinship_", sizes.crash_settle_s, theirs
+                ),
+                "kinship_silent": lambda: bench_crash(
+                    sizes, report, "kinship_silent_", sizes.crash_settle_s, theirs, silent=True
+                ),
+                "kinship_idle": lambda: bench_idle(sizes, report, "kinship_", theirs),
+            }
+    for name in BENCHES:
+        if name in only and name in benches:
+            try:
+                benches[name]()
+            except TimeoutError as error:
+                report("error", error)
     report("total_seconds", time.perf_counter() - started)
     report.check_targets()
 

@@ -364,3 +364,39 @@ def test_the_io_thread_answers_heartbeats_of_live_members_once_joined_as_the_ste
     assert heartbeat_answerer(NodeState.create(A, SETTINGS, seed=1)) is None  # not joined
     out = Termination(TerminationKind.REMOVED, "x")
     assert heartbeat_answerer(dataclasses.replace(node, termination=out)) is None
+
+
+def _gossip_timers(effects: Sequence[Effect]) -> list[float]:
+    return [timer.delay for timer in of_type(effects, SetTimer) if timer.message == GossipTick()]
+
+
+def test_a_settled_member_ticks_and_gossips_once_a_gossip_interval_until_news() -> None:
+    fast = SETTINGS.gossip_interval / SETTINGS.fast_gossip_factor
+    node = converged_member()
+    assert node.state.is_settled()
+    for now in (0.3, 1.3):
+        node, effects = step(node, GossipTick(), now)
+        assert [type(send.message) for send in of_type(effects, SendTo)] == [GossipStatus]
+        assert _gossip_timers(effects) == [SETTINGS.gossip_interval]
+    node, effects = step(node, inbound(HeartbeatAck(from_uuid="member-00001", sequence=1)), 2.0)
+    assert _gossip_timers(effects) == []  # nothing new: the slow tick stands
+
+    # News (a joiner): a tick at once, then the fast ones.
+    joiner = Member.create(Address("127.0.0.1", 9999), member_uuid="joiner")
+    node, effects = step(node, inbound(Join(member=joiner)), 2.2)
+    assert _gossip_timers(effects) == [0.0]
+    node, effects = step(node, GossipTick(), 2.2)
+    assert _gossip_timers(effects) == [fast]
+    node, effects = step(node, inbound(Join(member=joiner)), 2.3)
+    assert _gossip_timers(effects) == []  # already fast
+
+
+def test_a_leave_or_an_unreachable_member_or_an_unseen_version_is_news() -> None:
+    node = converged_member()
+    assert _gossip_timers(step(node, Leave(), 0.1)[1]) == []  # its ticks are fast ones already
+    slow, _ = step(node, GossipTick(), 0.1)
+    assert _gossip_timers(step(slow, Leave(), 0.2)[1]) == [0.0]
+    assert not node.state.set_reachability(node.uuid, {"member-00002"}).is_settled()
+    assert not node.state.replaced(seen=frozenset({node.uuid})).is_settled()
+    leaving = node.state.set_status("member-00002", MemberStatus.LEAVING, by=node.uuid)
+    assert not leaving.replaced(seen=frozenset(m.uuid for m in leaving.members)).is_settled()

@@ -28,7 +28,7 @@ from actors.cli.render import describe, event_text, member_rows, table_text
 from actors.client import start_client
 from actors.discovery import DNS_PORT, DnsSeeds
 from actors.listeners.recorder import record_events
-from actors.node import start_member
+from actors.node import Node, start_member
 from actors.transport.tls import TlsConfig
 from messages.address import Address
 from messages.events import (
@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+_WAIT_SLICE = 5.0  # seconds the main thread waits before it looks for a signal again
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -300,13 +301,14 @@ def _tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TlsConfig
 
 
 def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
-    """Block until ``wait(timeout)`` returns True, in short slices.
+    """Block until ``wait(timeout)`` returns True, in slices of ``_WAIT_SLICE``.
 
-    CPython runs signal handlers in the main thread between bytecodes; a signal the kernel hands
-    to one of the many other threads does not interrupt a main thread blocked in a plain wait, so
-    SIGTERM could go unhandled. Waking every 0.2 s bounds that delay.
+    CPython runs signal handlers in the main thread between bytecodes. Linux hands a signal sent
+    to the process to its main thread (the first thread that does not block it), where it
+    interrupts the wait at once; a kernel that hands it to another thread leaves the main thread
+    blocked until its slice ends. Long slices: an idle member wakes no thread to look for signals.
     """
-    while not wait(0.2):
+    while not wait(_WAIT_SLICE):
         pass
 
 
@@ -314,6 +316,33 @@ def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
     seed_dns: DnsSeeds | None = args.seed_dns
     if seed_dns is not None and args.seed_dns_server:
         seed_dns = dataclasses.replace(seed_dns, nameservers=tuple(args.seed_dns_server))
+    started: list[Node] = []  # the node, once its start has returned
+    leaving = threading.Event()  # a signal asked for a leave
+    left = threading.Event()  # the leave has been started
+
+    def leave(signum: int, _frame: Any) -> None:  # in the main thread, between bytecodes
+        name = signal.Signals(signum).name
+        if leaving.is_set():
+            if not started:  # still joining: the second signal ends the process at once
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
+            logger.warning("%s again: stopping without waiting for the leave", name)
+            threading.Thread(target=started[0].stop, name="stop", daemon=True).start()
+            return
+        leaving.set()
+        logger.info("%s: leaving the cluster%s", name, "" if started else " once joined")
+        if started:
+            start_leave(started[0])
+
+    def start_leave(node: Node) -> None:
+        left.set()
+        threading.Thread(target=node.leave, name="leave", daemon=True).start()
+
+    # Installed before the start: a signal from a supervisor that saw this member UP at another
+    # member (which can come before this member's start has returned) is a leave.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, leave)
     node = start_member(
         cluster_name=args.cluster,
         host=args.bind.host,
@@ -328,23 +357,11 @@ def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
         http_address=None if args.http is None else str(args.http),
         http_token=args.http_token,
     )
+    started.append(node)
+    if leaving.is_set() and not left.is_set():  # a signal during the start
+        start_leave(node)
     with node.dispatcher.hosting():  # logging an event never blocks: no thread of its own
         recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
-
-    leaving = threading.Event()
-
-    def leave(signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if leaving.is_set():
-            logger.warning("%s again: stopping without waiting for the leave", name)
-            threading.Thread(target=node.stop, name="stop", daemon=True).start()
-            return
-        leaving.set()
-        logger.info("%s: leaving the cluster", name)
-        threading.Thread(target=node.leave, name="leave", daemon=True).start()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, leave)
     logger.info("member %s of cluster %r running (uuid %s)", node.address, args.cluster, node.uuid)
     if node.http_address is not None:
         logger.info("management over HTTP at http://%s", node.http_address)

@@ -130,6 +130,7 @@ class NodeState:
     last_step: float | None = None
     quiet_until: float = 0.0
     gossip_ticks: int = 0
+    slow_gossip: bool = False  # its next gossip tick is a settled cluster's (``gossip_tick``)
     join: JoinProgress | None = None
     running: bool = False
     pending_unreachable: frozenset[str] = frozenset()
@@ -288,15 +289,49 @@ class Step:
 
     def gossip_tick(self) -> None:
         """``fast_gossip_factor`` ticks per gossip interval: gossip on every one of them while a
-        member has not seen the current version, else on every ``fast_gossip_factor``-th."""
+        member has not seen the current version, else on every ``fast_gossip_factor``-th.
+
+        Where nothing is under way (``settled``), one tick per interval, which gossips: the ticks
+        between would do nothing, and each costs the process a wake-up of two threads. The fast
+        ticks come back at once when something happens (``hasten_gossip``).
+        """
         settings = self.node.settings
+        if self.settled:
+            self.node = dataclasses.replace(self.node, gossip_ticks=0, slow_gossip=True)
+            self.gossip_once()
+            self.effects.append(SetTimer(settings.gossip_interval, GossipTick()))
+            return
         ticks = self.node.gossip_ticks + 1
-        self.node = dataclasses.replace(self.node, gossip_ticks=ticks)
+        self.node = dataclasses.replace(self.node, gossip_ticks=ticks, slow_gossip=False)
         if ticks % settings.fast_gossip_factor == 0 or needs_fast_gossip(self.state):
             self.gossip_once()
         self.effects.append(
             SetTimer(settings.gossip_interval / settings.fast_gossip_factor, GossipTick())
         )
+
+    @property
+    def settled(self) -> bool:
+        """Nothing under way here: a settled state (``MembershipState.is_settled``), no silent
+        target being confirmed, no leave, no pause just discounted (``quiet``)."""
+        node = self.node
+        return (
+            node.running
+            and node.termination is None
+            and not node.leaving
+            and not node.probes
+            and not node.pending_unreachable
+            and not self.quiet
+            and node.published.state.is_settled()
+        )
+
+    def hasten_gossip(self) -> None:
+        """Run at the end of every step: once something is under way (a join, a leave, a silent
+        target, a version some member has not seen), the next gossip tick is now, not the
+        settled cluster's a gossip interval away, and the fast ticks follow it."""
+        node = self.node
+        if node.slow_gossip and node.running and not self.settled:
+            self.node = dataclasses.replace(node, slow_gossip=False)
+            self.effects.append(SetTimer(0.0, GossipTick()))
 
     def gossip_once(self) -> None:
         bias = self.node.settings.gossip_unseen_bias

@@ -65,6 +65,7 @@ _CACHE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "_members_by_uuid": frozenset({"members"}),
     "_tombstoned": frozenset({"tombstones"}),
     "_unreachable": frozenset({"members", "reachability"}),
+    "_settled": frozenset({"members", "seen", "reachability"}),
 }
 
 
@@ -162,6 +163,12 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
             elif member.status in _CONVERGING and member.uuid not in self.seen:
                 return False
         return True
+
+    def is_settled(self) -> bool:
+        """Nothing under way: every member is UP and has seen this version, and no observer marks
+        any member unreachable. (A member of a settled cluster gossips at a slower rhythm,
+        ``Step.gossip_tick``.)"""
+        return self._settled
 
     def leader(self) -> Member | None:
         """First reachable UP/LEAVING member by address, else the first reachable JOINING one."""
@@ -342,6 +349,13 @@ class MembershipState(msgspec.Struct, frozen=True, dict=True):
     @functools.cached_property
     def _tombstoned(self) -> frozenset[str]:
         return frozenset(uuid for uuid, _ in self.tombstones)
+
+    @functools.cached_property
+    def _settled(self) -> bool:
+        seen = self.seen
+        return all(m.status is UP and m.uuid in seen for m in self.members) and not any(
+            row.unreachable for row in self.reachability
+        )
 
     @functools.cached_property
     def _unreachable(self) -> frozenset[str]:

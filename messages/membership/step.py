@@ -80,4 +80,5 @@ def step(node: NodeState, message: Input, now: float) -> tuple[NodeState, tuple[
             leader_tick(run)
         case _:
             pass  # a timer of a member that has stopped
+    run.hasten_gossip()
     return run.result()
