@@ -8,6 +8,7 @@ from typing import Any
 
 import pykka
 import pytest
+from cluster_helpers import poll_until
 from conftest import MakeMember, MembershipFeed
 
 from actors.listeners.recorder import EventRecorder, record_events, wait_until
@@ -106,3 +107,21 @@ def test_a_raising_on_event_is_logged_and_the_recorder_records_on(
     assert events == (MemberUp(1, first), MemberUp(2, second))
     assert recorder.ask(GetEvents(), timeout=TIMEOUT) == events
     assert caplog.text.count("on_event raised") == 2
+
+
+def test_recording_from_a_stopped_registry_raises_and_leaves_no_recorder() -> None:
+    """A node removed while its start returned has stopped its registry: the CLI then records
+    nothing, and must not leave a recorder behind."""
+
+    class Stopped(pykka.ThreadingActor):
+        pass
+
+    registry = Stopped.start()
+    registry.stop()
+    before = set(pykka.ActorRegistry.get_by_class(EventRecorder))
+    with pytest.raises(pykka.ActorDeadError):
+        record_events(registry)
+    poll_until(
+        lambda: set(pykka.ActorRegistry.get_by_class(EventRecorder)) <= before,
+        "the recorder of the failed subscription to stop",
+    )

@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pykka
+
 from actors.cli.render import describe, event_text, member_rows, table_text
 from actors.client import start_client
 from actors.discovery import DNS_PORT, DnsSeeds
@@ -312,6 +314,17 @@ def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
         pass
 
 
+def _log_events(node: Node) -> pykka.ActorRef[Any] | None:
+    """Log the node's cluster events, from an actor on its dispatcher (logging an event never
+    blocks: no thread of its own); None when the node has stopped already (removed while its
+    start returned), whose termination is then all there is to say."""
+    try:
+        with node.dispatcher.hosting():
+            return record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
+    except pykka.ActorDeadError:
+        return None
+
+
 def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
     seed_dns: DnsSeeds | None = args.seed_dns
     if seed_dns is not None and args.seed_dns_server:
@@ -358,15 +371,15 @@ def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
         http_token=args.http_token,
     )
     started.append(node)
+    recorder = _log_events(node)
     if leaving.is_set() and not left.is_set():  # a signal during the start
         start_leave(node)
-    with node.dispatcher.hosting():  # logging an event never blocks: no thread of its own
-        recorder = record_events(node.listeners, lambda event: logger.info("%s", event_text(event)))
     logger.info("member %s of cluster %r running (uuid %s)", node.address, args.cluster, node.uuid)
     if node.http_address is not None:
         logger.info("management over HTTP at http://%s", node.http_address)
     _wait_in_main_thread(node.wait_stopped)
-    recorder.stop()
+    if recorder is not None:
+        recorder.stop()
     termination = node.termination
     assert termination is not None
     code = EXIT_CODES[termination.kind]

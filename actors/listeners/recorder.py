@@ -107,11 +107,16 @@ def record_events(
     on_event: Callable[[ClusterEvent], None] | None = None,
     initial_state: InitialState = InitialState.EVENTS,
 ) -> pykka.ActorRef[Any]:
-    """Start an EventRecorder subscribed to every event type of the registry ``listeners``."""
+    """Start an EventRecorder subscribed to every event type of the registry ``listeners``
+    (``pykka.ActorDeadError`` when the registry has stopped; the recorder is stopped then)."""
     recorder = EventRecorder.start(on_event)
-    listeners.ask(
-        Subscribe(subscriber=recorder, events=(ClusterEvent,), initial_state=initial_state)
-    )
+    try:
+        listeners.ask(
+            Subscribe(subscriber=recorder, events=(ClusterEvent,), initial_state=initial_state)
+        )
+    except pykka.ActorDeadError:
+        recorder.stop(block=False)
+        raise
     return recorder
 
 
