@@ -293,18 +293,25 @@ def test_a_crash_of_most_of_the_cluster_still_costs_it_after_the_short_window() 
     assert decision.verdict is Verdict.DOWN_SELF
 
 
-def test_a_published_target_whose_dial_is_then_refused_is_confirmed_terminated() -> None:
-    """A target published on silence (a partition, a pause) whose process then goes (it downed
-    itself, or crashed): the refusal starts a round, and refusals everywhere mark it terminated,
-    so its frozen row is set aside (``verdicts``). Without it the mark never came: seeds 12, 25
-    and 88 of the simulator lost the whole cluster to the row of a member that had downed
-    itself."""
+def published_on_silence() -> tuple[Observer, str]:
+    """An observer of 5 that has published its first target unreachable: silent to it, and every
+    relay's probe found it silent too."""
     observer = Observer(5)
     target = observer.uuids()[0]
     observer.until_silent(target)
     for relay in sorted(observer.node.probes[target].relays):
         observer.hear(result(observer, relay, target, alive=False))
     observer.deadline()
+    return observer, target
+
+
+def test_a_published_target_whose_dial_is_then_refused_is_confirmed_terminated() -> None:
+    """A target published on silence (a partition, a pause) whose process then goes (it downed
+    itself, or crashed): the refusal starts a round, and refusals everywhere mark it terminated,
+    so its frozen row is set aside (``verdicts``). Without it the mark never came: seeds 12, 25
+    and 88 of the simulator lost the whole cluster to the row of a member that had downed
+    itself."""
+    observer, target = published_on_silence()
     assert observer.node.state.reachability_row(observer.uuid) == {target}
     assert not observer.node.state.terminated_by(observer.uuid)
     observer.step(gone(observer, target, refused=True), observer.now + 0.01)
@@ -319,12 +326,7 @@ def test_a_published_target_whose_dial_is_then_refused_is_confirmed_terminated()
 
 def test_a_closed_link_to_a_published_target_starts_nothing() -> None:
     """Only a refusal tells of a gone process; an EOF about a published target is no news."""
-    observer = Observer(5)
-    target = observer.uuids()[0]
-    observer.until_silent(target)
-    for relay in sorted(observer.node.probes[target].relays):
-        observer.hear(result(observer, relay, target, alive=False))
-    observer.deadline()
+    observer, target = published_on_silence()
     assert observer.step(gone(observer, target, refused=False), observer.now + 0.01) == ()
     assert target not in observer.node.probes
 
