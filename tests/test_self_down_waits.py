@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import msgspec
+
+from messages.member import MemberStatus
+from messages.membership.downing import Verdict, keep_majority, no_side_keeps
 from messages.membership.effects import GossipTick, Inbound
 from messages.membership.node import NodeState
 from messages.membership.protocol import Heartbeat
 from messages.membership.publication import Publication
+from messages.membership.state import MembershipState
 from messages.membership.step import step
 from messages.settings import Settings
 from messages.testing.simulator import converged_cluster
@@ -78,3 +83,79 @@ def test_the_wait_ends_with_the_heartbeat_interval_or_an_acceptable_pause_past_t
     still, _ = step(minority_member(), heartbeat_from(UUIDS[3]), overdue - 0.3)
     still, _ = step(still, GossipTick(), overdue)
     assert downed_itself(still)  # a one-way cut: it hears them, they never answer
+
+
+# -- no side can keep: a self-down that protects nobody waits one more window ------------------
+
+
+def no_majority_anywhere(crashed: frozenset[str], **status: MemberStatus) -> MembershipState:
+    """A and B of five; A's and B's rows accuse C, D and E, of which ``crashed`` refused their
+    dials (marked terminated: their processes are gone); ``status`` moves members first."""
+    moved = {UUIDS["ABCDE".index(name)]: to for name, to in status.items()}
+    state = converged_cluster(5)
+    state = state.replaced(
+        members=tuple(
+            msgspec.structs.replace(m, status=moved[m.uuid]) if m.uuid in moved else m
+            for m in state.members
+        )
+    )
+    for observer in UUIDS[:2]:
+        state = state.set_reachability(observer, frozenset(UUIDS[2:]), crashed)
+    return state
+
+
+def test_with_two_of_five_gone_the_third_cannot_keep_against_two() -> None:
+    state = no_majority_anywhere(frozenset(UUIDS[2:4]))
+    assert no_side_keeps(state, UUIDS[0], state.unreachable())
+    decision = keep_majority(state, UUIDS[0], SETTINGS.down_after, SETTINGS.down_after)
+    assert decision.verdict is Verdict.DOWN_SELF  # keep-majority itself is unchanged
+
+
+def test_without_evidence_of_crashes_the_far_side_may_keep() -> None:
+    state = no_majority_anywhere(frozenset())
+    assert not no_side_keeps(state, UUIDS[0], state.unreachable())
+
+
+def test_a_tie_goes_to_the_far_side_unless_this_side_holds_the_lowest_address() -> None:
+    state = no_majority_anywhere(frozenset(UUIDS[2:3]))  # C gone: D and E against A and B
+    assert no_side_keeps(state, UUIDS[0], state.unreachable())  # A is the lowest
+    seen_from_d = converged_cluster(5)
+    for observer in UUIDS[3:]:
+        seen_from_d = seen_from_d.set_reachability(
+            observer, frozenset(UUIDS[:3]), frozenset(UUIDS[2:3])
+        )
+    assert not no_side_keeps(seen_from_d, UUIDS[3], seen_from_d.unreachable())
+
+
+def test_changes_in_flight_count_for_the_far_side() -> None:
+    gone = frozenset(UUIDS[2:4])
+    state = no_majority_anywhere(gone, B=MemberStatus.DOWN)  # B downed here: maybe UP there
+    assert not no_side_keeps(state, UUIDS[0], state.unreachable())
+    exiting = no_majority_anywhere(gone, E=MemberStatus.EXITING)  # maybe LEAVING there
+    assert no_side_keeps(exiting, UUIDS[0], exiting.unreachable())
+    # E may be UP over there, B not here: D and E against A
+    joining = no_majority_anywhere(
+        gone - {UUIDS[3]}, B=MemberStatus.JOINING, E=MemberStatus.JOINING
+    )
+    assert not no_side_keeps(joining, UUIDS[0], joining.unreachable())
+
+
+def test_a_member_accused_itself_does_not_wait_on_it() -> None:
+    state = no_majority_anywhere(frozenset(UUIDS[2:4]))
+    accused = state.set_reachability(UUIDS[4], frozenset(UUIDS[1:2]))
+    assert UUIDS[1] in accused.unreachable()
+    assert not no_side_keeps(accused, UUIDS[1], accused.unreachable())
+
+
+def test_a_member_whose_majority_is_gone_waits_one_more_window_then_downs_itself() -> None:
+    state = no_majority_anywhere(frozenset(UUIDS[2:4]))
+    node = dataclasses.replace(
+        minority_member(), published=Publication().publish(state)[0], last_step=0.0
+    )
+    window = SETTINGS.down_after
+    node, _ = step(node, GossipTick(), window + 0.5)
+    assert not downed_itself(node)  # only E may be over there: 1 against A and B
+    node, _ = step(node, GossipTick(), 2 * window - 0.5)
+    assert not downed_itself(node)
+    node, _ = step(node, GossipTick(), 2 * window + 0.1)
+    assert downed_itself(node)  # the majority is gone for good: the cluster still ends

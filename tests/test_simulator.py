@@ -141,6 +141,10 @@ def test_a_member_that_leaves_is_reported_left_not_unreachable() -> None:
         (346, "a member that heard from a member it accuses waits a pause before its self-down"),
         (930, "the same, a deaf member healing"),
         (848, "of the fewest to down, the cover that leaves the fewest unreachable"),
+        (6, "with the far side's majority gone (crashes confirmed), a self-down waits a window"),
+        (505, "the same, a member downed here counted over there"),
+        (713, "the same, with a joiner over there"),
+        (587, "the same on both sides of a partition, until it heals"),
     ],
 )
 def test_schedules_that_once_lost_every_member_keep_a_majority(seed: int, why: str) -> None:

@@ -20,6 +20,7 @@ from messages.membership.downing import (
     Verdict,
     down_members,
     keep_majority,
+    no_side_keeps,
     pending_unreachable,
     stable_window,
 )
@@ -232,6 +233,8 @@ def _apply_downing(run: Step) -> None:
             return  # its own row is out of date: the next heartbeat tick withdraws it
         if _heard_from_the_accused(run, stable_for - window):
             return  # the cut may be healing: its heartbeats will tell within a round
+        if _no_side_keeps_yet(run, silent, stable_for - window):
+            return  # nobody can keep against it: its self-down protects nobody yet
         _down_self(run, decision, "this member was on the minority side of a partition")
     elif _unstable_too_long(run):
         _down_self(run, decision, "the unreachable members did not settle (down all when unstable)")
@@ -261,6 +264,18 @@ def _heard_from_the_accused(run: Step, overdue: float) -> bool:
         uuid in accused and run.now - at <= settings.heartbeat_interval
         for uuid, at in run.node.heard_accused.items()
     )
+
+
+def _no_side_keeps_yet(run: Step, silent: frozenset[str], overdue: float) -> bool:
+    """No other side can keep the cluster against this member (``downing.no_side_keeps``, with
+    its unconfirmed silences counted over there too), and the verdict is less than one more
+    ``down_after`` overdue. Waiting keeps nobody and no side can decide to down this one, so
+    it makes no split brain; it gives a paused member or a healing cut a second window to come
+    back to a side that then holds a majority. The bound is for liveness only: a cluster whose
+    majority is gone for good still ends."""
+    if overdue >= run.node.settings.down_after:
+        return False
+    return no_side_keeps(run.state, run.uuid, run.state.unreachable() | silent)
 
 
 def _track_stability(run: Step, pending: frozenset[str]) -> None:

@@ -29,7 +29,7 @@ import msgspec
 
 from messages.member import Member, MemberStatus
 from messages.membership.state import MembershipState
-from messages.membership.verdicts import COUNTED, only_crashes
+from messages.membership.verdicts import COUNTED, gone_members, only_crashes
 from messages.settings import Settings
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Verdict",
     "down_members",
     "keep_majority",
+    "no_side_keeps",
     "pending_unreachable",
     "stable_window",
 ]
@@ -125,6 +126,31 @@ def keep_majority(
             if on_the_table is Verdict.DOWN_UNREACHABLE:
                 verdict = Verdict.WAIT  # lost only on silences not confirmed yet
     return Decision(verdict, pending, reachable, len(counted))
+
+
+def no_side_keeps(state: MembershipState, self_uuid: str, unreachable: Set[str]) -> bool:
+    """Whether no other side can keep the cluster against this member (not ``unreachable``
+    itself), whose own side has lost keep-majority: the members that may be over there could
+    not hold a majority even counted as generously to them as changes in flight allow.
+
+    Over there may be every member of ``unreachable`` and every DOWN one (maybe not DOWN there
+    yet), of any status (a JOINING one may be UP there, an EXITING one still LEAVING), but for
+    those whose process is gone (``verdicts.gone_members``: a refused dial, confirmed), which no
+    side can count reachable. They count against themselves and this side's UP members only:
+    not the gone (maybe DOWN there already), nor this side's LEAVING members (maybe EXITING
+    there) or JOINING ones. A tie is theirs, unless the lowest address of all of those is an UP
+    member of this side. Then no member holding this picture can keep, so this side's
+    self-down protects nobody yet (``detection`` lets it wait, bounded)."""
+    if self_uuid in unreachable:
+        return False
+    gone = gone_members(state.by_uuid, state.reachability)
+    live = [m for m in state.members if m.uuid not in gone]
+    there = [m for m in live if m.uuid in unreachable or m.status is MemberStatus.DOWN]
+    here = [m for m in live if m not in there and m.status is MemberStatus.UP]
+    if not here:
+        return False
+    ours = _lowest([*there, *here]) in here
+    return _majority(len(there), len(here), ours) is Verdict.DOWN_SELF
 
 
 def _verdict(

@@ -51,6 +51,7 @@ __all__ = [
     "EXACT_COVER_LIMIT",
     "counted_unreachable",
     "fewest_to_down",
+    "gone_members",
     "only_crashes",
     "predicted_self_downers",
 ]
@@ -72,12 +73,7 @@ def counted_unreachable(
     the indirectly connected (of the minimum covers whose members all have witnesses, the one
     that leaves the fewest unreachable, the first in preference on a tie), and whoever the
     other live observers accuse."""
-    live = [
-        row
-        for row in rows
-        if (member := members.get(row.observer)) is not None
-        and member.status is not MemberStatus.DOWN
-    ]
+    live = _live_rows(members, rows)
     gone = _gone(live)
     verdicts = {  # an observer marking itself is invalid input: read without it (stay total)
         row.observer: row.unreachable.intersection(members) - {row.observer}
@@ -102,6 +98,12 @@ def counted_unreachable(
     return union if best is None else best
 
 
+def gone_members(members: Mapping[str, Member], rows: Iterable[ReachabilityRow]) -> frozenset[str]:
+    """The members whose process is gone (``_gone``, read from the live observers' rows):
+    no side of any partition can count them among its reachable members."""
+    return _gone(_live_rows(members, rows)).intersection(members)
+
+
 def only_crashes(members: Mapping[str, Member], rows: Iterable[ReachabilityRow]) -> bool:
     """Whether every live observer's accusation is a confirmed crash (marked ``terminated``)
     and no accused member accuses anyone: no suspect, nobody indirectly connected, so the
@@ -115,6 +117,18 @@ def only_crashes(members: Mapping[str, Member], rows: Iterable[ReachabilityRow])
     ]
     accused = frozenset().union(*(row.unreachable for row in live))
     return all(row.unreachable <= row.terminated and row.observer not in accused for row in live)
+
+
+def _live_rows(
+    members: Mapping[str, Member], rows: Iterable[ReachabilityRow]
+) -> list[ReachabilityRow]:
+    """The rows of observers that are members and not DOWN: the only verdicts read."""
+    return [
+        row
+        for row in rows
+        if (member := members.get(row.observer)) is not None
+        and member.status is not MemberStatus.DOWN
+    ]
 
 
 def _gone(live: Iterable[ReachabilityRow]) -> frozenset[str]:
