@@ -159,3 +159,25 @@ def test_a_member_whose_majority_is_gone_waits_one_more_window_then_downs_itself
     assert not downed_itself(node)
     node, _ = step(node, GossipTick(), 2 * window + 0.1)
     assert downed_itself(node)  # the majority is gone for good: the cluster still ends
+
+
+def accused_member() -> NodeState:
+    """A (the first of five), accused by B, which C accuses: A and B count unreachable, C, D
+    and E keep. A's own row accuses nobody."""
+    state = converged_cluster(5).set_reachability(UUIDS[1], frozenset(UUIDS[:1]))
+    state = state.set_reachability(UUIDS[2], frozenset(UUIDS[1:2]))
+    node = dataclasses.replace(minority_member(), published=Publication().publish(state)[0])
+    return dataclasses.replace(node, pending_unreachable=frozenset(UUIDS[:2]))
+
+
+def test_it_waits_while_it_hears_from_a_member_that_accuses_it() -> None:
+    at = SETTINGS.down_after + 0.5
+    assert downed_itself(step(accused_member(), GossipTick(), at)[0])
+    node, _ = step(accused_member(), heartbeat_from(UUIDS[1]), at - 0.3)
+    assert node.heard_accused == {UUIDS[1]: at - 0.3}  # B's row, not A's, names the other
+    node, _ = step(node, GossipTick(), at)
+    assert not downed_itself(node)  # B hears it again: its next heartbeat tick withdraws
+    overdue = SETTINGS.down_after + SETTINGS.acceptable_heartbeat_pause + 0.1
+    still, _ = step(accused_member(), heartbeat_from(UUIDS[1]), overdue - 0.3)
+    still, _ = step(still, GossipTick(), overdue)
+    assert downed_itself(still)  # bounded as before

@@ -145,6 +145,7 @@ def test_a_member_that_leaves_is_reported_left_not_unreachable() -> None:
         (505, "the same, a member downed here counted over there"),
         (713, "the same, with a joiner over there"),
         (587, "the same on both sides of a partition, until it heals"),
+        (1740, "a member that heard from a member whose row accuses it waits a pause"),
     ],
 )
 def test_schedules_that_once_lost_every_member_keep_a_majority(seed: int, why: str) -> None:

@@ -250,8 +250,10 @@ def _hears_an_accused_target(run: Step, state: MembershipState) -> bool:
 
 
 def _heard_from_the_accused(run: Step, overdue: float) -> bool:
-    """A member its own row still accuses sent this member something within the last heartbeat
-    interval (``NodeState.heard_accused``), and the verdict is no more than an
+    """A member its own row still accuses, or whose row accuses this member, sent this member
+    something within the last heartbeat interval (``NodeState.heard_accused``; the accuser's
+    next heartbeat tick withdraws its accusation if it hears this one), and the verdict is no
+    more than an
     ``acceptable_heartbeat_pause`` overdue. Such a member may be coming back (a cut healing, the
     far side's messages arriving before its answers do): waiting lets the next heartbeats
     tell. Waiting keeps nobody, and is bounded: a member that keeps hearing the far side but
@@ -259,9 +261,11 @@ def _heard_from_the_accused(run: Step, overdue: float) -> bool:
     settings = run.node.settings
     if overdue >= settings.acceptable_heartbeat_pause:
         return False
-    accused = run.state.reachability_row(run.uuid)
+    state = run.state
+    accused = state.reachability_row(run.uuid)
     return any(
-        uuid in accused and run.now - at <= settings.heartbeat_interval
+        (uuid in accused or run.uuid in state.reachability_row(uuid))
+        and run.now - at <= settings.heartbeat_interval
         for uuid, at in run.node.heard_accused.items()
     )
 

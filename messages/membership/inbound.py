@@ -57,14 +57,15 @@ def receive(run: Step, inbound: Inbound) -> None:
 
 
 def _note_accused_sender(run: Step, sender: str | None) -> None:
-    """Note when a member this one's own row accuses sends it anything: a sign that the cut
-    is healing, which ``detection`` waits on before a self-down. Kept for the members still
-    pending only; the pending set is checked first, so a settled cluster pays one set lookup
-    per message."""
+    """Note when a member this one's own row accuses, or whose row accuses this one, sends it
+    anything: a sign that the cut is healing, which ``detection`` waits on before a self-down.
+    Kept for the members still pending only; the pending set is checked first, so a settled
+    cluster pays one set lookup per message."""
     node = run.node
     if sender is None or sender not in node.pending_unreachable:
         return
-    if sender in run.state.reachability_row(run.uuid):
+    state = run.state
+    if sender in state.reachability_row(run.uuid) or run.uuid in state.reachability_row(sender):
         heard = {u: t for u, t in node.heard_accused.items() if u in node.pending_unreachable}
         heard[sender] = run.now
         run.node = dataclasses.replace(node, heard_accused=heard)

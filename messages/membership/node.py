@@ -109,8 +109,9 @@ class NodeState:
     confirmed through relays, ``relayed`` the probes it runs for others, ``local_health`` its
     Lifeguard score (0 healthy); ``heartbeat_sent_at`` when it last heartbeated its targets and
     ``answers_due`` when their answers are checked (``probing.check_answers``);
-    ``heard_accused`` when each member its own row accused last sent it anything (``detection``
-    does not down itself just then); ``random`` the state of its random source.
+    ``heard_accused`` when each pending member that its own row accused, or whose row accused
+    it, last sent it anything (``detection`` does not down itself just then); ``random`` the
+    state of its random source.
     """
 
     me: Member
