@@ -251,13 +251,12 @@ def _hears_an_accused_target(run: Step, state: MembershipState) -> bool:
 
 def _heard_from_the_accused(run: Step, overdue: float) -> bool:
     """A member its own row still accuses, or whose row accuses this member, sent this member
-    something within the last heartbeat interval (``NodeState.heard_accused``; the accuser's
-    next heartbeat tick withdraws its accusation if it hears this one), and the verdict is no
-    more than an
-    ``acceptable_heartbeat_pause`` overdue. Such a member may be coming back (a cut healing, the
-    far side's messages arriving before its answers do): waiting lets the next heartbeats
-    tell. Waiting keeps nobody, and is bounded: a member that keeps hearing the far side but
-    never gets its answers (a one-way cut) downs itself that pause later."""
+    something within the last heartbeat interval (``NodeState.heard_accused``), and the verdict
+    is no more than an ``acceptable_heartbeat_pause`` overdue. Such a member may be coming back
+    (a cut healing, the far side's messages arriving before its answers do, an accuser that
+    hears this one again and withdraws at its next heartbeat tick): waiting lets the next
+    heartbeats tell. Waiting keeps nobody, and is bounded: a member that keeps hearing the far
+    side but never gets its answers (a one-way cut) downs itself that pause later."""
     settings = run.node.settings
     if overdue >= settings.acceptable_heartbeat_pause:
         return False
@@ -273,10 +272,11 @@ def _heard_from_the_accused(run: Step, overdue: float) -> bool:
 def _no_side_keeps_yet(run: Step, silent: frozenset[str], overdue: float) -> bool:
     """No other side can keep the cluster against this member (``downing.no_side_keeps``, with
     its unconfirmed silences counted over there too), and the verdict is less than one more
-    ``down_after`` overdue. Waiting keeps nobody and no side can decide to down this one, so
-    it makes no split brain; it gives a paused member or a healing cut a second window to come
-    back to a side that then holds a majority. The bound is for liveness only: a cluster whose
-    majority is gone for good still ends."""
+    ``down_after`` overdue. Waiting keeps nobody, and as far as the table tells no side can
+    decide to down this one; it gives a paused member or a healing cut a second window to come
+    back to a side that then holds a majority. The bound lets a cluster whose majority is gone
+    for good end, and bounds the harm where the table does not tell the whole truth (a
+    rejecting firewall; docs/architecture.md)."""
     if overdue >= run.node.settings.down_after:
         return False
     return no_side_keeps(run.state, run.uuid, run.state.unreachable() | silent)

@@ -146,7 +146,7 @@ def no_side_keeps(state: MembershipState, self_uuid: str, unreachable: Set[str])
     gone = gone_members(state.by_uuid, state.reachability)
     live = [m for m in state.members if m.uuid not in gone]
     there = [m for m in live if m.uuid in unreachable or m.status is MemberStatus.DOWN]
-    here = [m for m in live if m not in there and m.status is MemberStatus.UP]
+    here = [m for m in live if m.uuid not in unreachable and m.status is MemberStatus.UP]
     if not here:
         return False
     ours = _lowest([*there, *here]) in here
