@@ -333,7 +333,12 @@ def main(argv: list[str] | None = None) -> None:
             members.append(MemberProcess(port, command, tail_lines=None, log_path=log_path))
         last_started = time.time()
         seeds = [f"127.0.0.1:{port}" for port in ports[:SEEDS]]
-        with actors.start_client(CLUSTER, seeds, join_timeout=120.0) as client:
+        # The client only watches: it waits as long as the run may take for its first answer
+        # (a seed busy with a join storm on 2 cores answers a Watch after more than 5 s).
+        patience = FORMATION_S + len(ports)
+        with actors.start_client(
+            CLUSTER, seeds, join_timeout=patience, handshake_timeout=patience
+        ) as client:
             view = ClientView()
             recorder = actors.record_events(client.listeners, view)
             run = Run(members, ports[:SEEDS], view, client, report)
