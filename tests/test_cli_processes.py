@@ -386,10 +386,12 @@ def test_a_member_given_join_timeout_exits_1_when_no_seed_answers_in_time() -> N
     started = time.monotonic()
 
     result = run_cli(
-        "member", "--cluster", CLUSTER, "--bind", me, "--seed", seed, "--join-timeout", "1"
+        "member",
+        *("--cluster", CLUSTER, "--bind", me, "--seed", seed, "--join-timeout", "1"),
+        timeout=50.0,  # a process start on a loaded 2-core machine can take many seconds
     )
 
-    assert time.monotonic() - started < 1 + 20
+    assert time.monotonic() - started < 1 + 45  # it ends by itself, long before pytest's 60 s
     assert result.returncode == 1
     assert "no seed answered within 1 s" in result.stderr
     assert seed in result.stderr
