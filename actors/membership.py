@@ -193,8 +193,19 @@ class MembershipActor(DispatchedActor):
                 logger.warning("Closing a client's link: %s", reason)
             case Reply(message=RemovalNotice(to_uuid=uuid)):
                 logger.info("Telling %s that it is out of the cluster", uuid)
-            case JoinTried(attempt=attempt, seed=seed):
-                logger.debug("Join attempt %d via %s", attempt, seed)
+            case JoinTried(attempt=1, seed=seed):
+                logger.debug("Join attempt 1 via %s", seed)
+            case JoinTried(attempt=attempt, seed=seed, waited=waited, tried=tried):
+                overdue = waited >= self._node.settings.join_timeout
+                logger.log(
+                    logging.WARNING if overdue else logging.INFO,
+                    "Join attempt %d via %s: no seed has answered in %.1f s (%s)%s",
+                    attempt,
+                    seed,
+                    waited,
+                    tried,
+                    "; trying on, as join_retry_forever says" if overdue else "",
+                )
             case Joined(formed=formed):
                 if formed:
                     logger.info(

@@ -206,7 +206,8 @@ class Node(StopOnExit, Messaging):
         try:
             if settings.http_address is not None:  # probes see the join under way
                 self._http = _serve_http(view, self.metrics, settings)
-            joined.get(timeout=settings.join_timeout + settings.ask_timeout)
+            patience = None if settings.join_retry_forever else settings.join_timeout
+            joined.get(timeout=None if patience is None else patience + settings.ask_timeout)
         except BaseException:
             self.stop()
             raise
@@ -338,7 +339,8 @@ def start_member(
     makes every link prove the cluster's shared secret: off by default, production should set it
     (docs/architecture.md#authentication). Raises ``JoinRefusedError`` when the cluster refuses it
     (name or protocol mismatch, failed authentication, a TLS handshake that failed),
-    ``JoinTimeoutError`` when no seed answers within ``join_timeout``, ``OSError`` when the address
+    ``JoinTimeoutError`` when no seed answers within ``join_timeout`` (with
+    ``join_retry_forever``, it waits until one does), ``OSError`` when the address
     cannot be bound, ``TypeError`` for an unknown setting and ``ValueError`` for a bad value (a
     secret too short, a bad TLS file, say). With ``tls``, every link of the member is TLS, mutual
     (its certificate and key, and the CA its peers' certificates are checked against).

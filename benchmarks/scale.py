@@ -309,17 +309,51 @@ def stop_all(members: Sequence[MemberProcess]) -> None:
             member.kill()
 
 
-def main(argv: list[str] | None = None) -> None:
+def start_members(
+    members: list[MemberProcess],
+    ports: Sequence[int],
+    timings: Sequence[str],
+    log_dir: str | None,
+    interval: float,
+) -> None:
+    """Start a member on each port (the first ``SEEDS`` are everyone's seeds) with ``timings``
+    (CLI flags), ``interval`` seconds apart, appending each to ``members`` as it starts (so a
+    failure stops them all)."""
+    for port in ports:
+        log_path = None if log_dir is None else os.path.join(log_dir, f"{port}.log")
+        command = our_member(timings)(port, ports[:SEEDS])
+        members.append(MemberProcess(port, command, tail_lines=None, log_path=log_path))
+        time.sleep(interval)  # a spread of the starts, not a wait
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--members", type=int, default=100)
     parser.add_argument("--settle", type=float, default=15.0, help="seconds before measuring idle")
     parser.add_argument("--idle", type=float, default=20.0, help="idle measurement window, s")
     parser.add_argument("--leaves", type=int, default=3)
     parser.add_argument("--log-dir", help="write each member's whole log to DIR/PORT.log")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--acceptable-pause",
+        type=float,
+        help="each member's --acceptable-pause (default: the member's default, the target's case)",
+    )
+    parser.add_argument(
+        "--start-interval",
+        type=float,
+        default=0.0,
+        help="seconds between two member starts (default 0: all at once, the target's case)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     report = Report(TARGETS)
     report.environment()
     report("members", args.members)
+    report("start_interval_s", args.start_interval)
+    report("acceptable_pause_s", args.acceptable_pause or DEFAULTS.acceptable_heartbeat_pause)
     report("load_average_1min_before", os.getloadavg()[0])  # other work on the machine
     report("baseline_idle_python_threads", idle_python(threads))
     report("baseline_idle_python_rss_mb", idle_python(rss_mb))
@@ -327,13 +361,20 @@ def main(argv: list[str] | None = None) -> None:
     ports = listening_ports(args.members)
     members: list[MemberProcess] = []
     try:
-        for port in ports:
-            log_path = None if args.log_dir is None else os.path.join(args.log_dir, f"{port}.log")
-            command = our_member(())(port, ports[:SEEDS])
-            members.append(MemberProcess(port, command, tail_lines=None, log_path=log_path))
+        timings = (
+            ()
+            if args.acceptable_pause is None
+            else ("--acceptable-pause", str(args.acceptable_pause))
+        )
+        start_members(members, ports, timings, args.log_dir, args.start_interval)
         last_started = time.time()
         seeds = [f"127.0.0.1:{port}" for port in ports[:SEEDS]]
-        with actors.start_client(CLUSTER, seeds, join_timeout=120.0) as client:
+        # The client only watches: it waits as long as the run may take for its first answer
+        # (a seed busy with a join storm on 2 cores answers a Watch after more than 5 s).
+        patience = FORMATION_S + len(ports)
+        with actors.start_client(
+            CLUSTER, seeds, join_timeout=patience, handshake_timeout=patience
+        ) as client:
             view = ClientView()
             recorder = actors.record_events(client.listeners, view)
             run = Run(members, ports[:SEEDS], view, client, report)

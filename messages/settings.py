@@ -126,6 +126,12 @@ class Settings:
     # half of each bound, and at least once every ``read_pause_limit`` (heartbeats queue behind).
     max_inbound_messages: int = 1_000
     max_inbound_bytes: int = 8 * 1024 * 1024
+    # Joining without end (Akka's default; issue 18): with ``join_retry_forever`` a join that no
+    # seed has answered within ``join_timeout`` goes on trying the seeds (a WARNING per attempt
+    # from then on) instead of failing, so a member whose seeds are alive but starved (a join
+    # storm on a busy host) joins late instead of exiting. A refusal still ends the join at once.
+    # ``membership member`` joins so unless given ``--join-timeout``.
+    join_retry_forever: bool = False
 
     def __post_init__(self) -> None:
         for name in ("secret", "previous_secret"):

@@ -376,3 +376,23 @@ def test_demo_runs_to_completion_and_leaves_no_process_behind() -> None:
         demo.stop()
         for pid in session_processes(demo.process.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_member_given_join_timeout_exits_1_when_no_seed_answers_in_time() -> None:
+    """Without ``--join-timeout`` a member tries its seeds until one answers (issue 18); with
+    it, it gives up after that long and exits 1, saying which seeds it tried."""
+    seed = f"127.0.0.1:{free_port()}"
+    me = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+
+    result = run_cli(
+        "member",
+        *("--cluster", CLUSTER, "--bind", me, "--seed", seed, "--join-timeout", "1"),
+        timeout=50.0,  # a process start on a loaded 2-core machine can take many seconds
+    )
+
+    assert time.monotonic() - started < 1 + 45  # it ends by itself, long before pytest's 60 s
+    assert result.returncode == 1
+    assert "no seed answered within 1 s" in result.stderr
+    assert seed in result.stderr
+    assert "Traceback" not in result.stderr

@@ -5,7 +5,9 @@ Join, partition, leave, restart, client.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
+import threading
 import time
 
 import pytest
@@ -236,6 +238,50 @@ def test_join_times_out_when_no_seed_listens() -> None:
     message = str(timed_out.value)
     assert "no seed answered within 1 s" in message
     assert f"127.0.0.1:{port}" in message
+
+
+class _Retried(logging.Handler):
+    """Sets ``seen`` at the first record of a join attempt made after ``join_timeout``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING and "trying on" in record.getMessage():
+            self.seen.set()
+
+
+@pytest.mark.timeout(30)
+def test_a_join_retried_forever_outlasts_join_timeout_and_joins_a_seed_that_comes_late() -> None:
+    port = free_port()
+    timings = {"cluster_name": "late", "gossip_interval": 0.2, "heartbeat_interval": 0.2}
+    retried = _Retried()
+    logger = logging.getLogger("actors.membership")
+    logger.addHandler(retried)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            joining = pool.submit(
+                actors.start_member,
+                port=0,
+                seeds=[f"127.0.0.1:{port}"],
+                join_timeout=0.5,
+                join_retry_forever=True,
+                **timings,
+            )
+            assert retried.seen.wait(STEP_TIMEOUT), "no attempt after join_timeout was logged"
+            assert not joining.done()  # still trying, past its join_timeout
+        finally:
+            logger.removeHandler(retried)
+        seed = actors.start_member(port=port, **timings)
+        try:
+            node = joining.result(STEP_TIMEOUT)
+            try:
+                assert node.cluster.get_member_by_uuid(seed.uuid) is not None
+            finally:
+                node.stop()
+        finally:
+            seed.stop()
 
 
 @pytest.mark.timeout(40)

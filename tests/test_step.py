@@ -117,7 +117,7 @@ def test_a_join_through_a_seed_is_welcomed_and_the_joiner_reports_joined() -> No
     seed = formed()
     joiner, effects = step(NodeState.create(B, SETTINGS, seed=2), JoinCluster((A.address,)), 0.0)
     assert SendTo(A.address, Join(member=B)) in effects
-    assert JoinTried(1, A.address) in effects
+    assert JoinTried(1, A.address, 0.0, f"tried {A.address}") in effects
     assert [type(t.message) for t in of_type(effects, SetTimer)] == [JoinAttempt]
 
     seed, answers = step(seed, inbound(Join(member=B), link=3), 0.1)
@@ -142,6 +142,27 @@ def test_a_join_that_nobody_answers_fails_at_the_deadline_and_a_refusal_at_once(
 
     _, effects = step(node, inbound(JoinRefused(reason="cluster name mismatch")), 0.5)
     assert JoinFailed("cluster name mismatch", refused=True) in effects
+
+
+def test_a_join_that_retries_forever_tries_on_past_the_deadline_and_still_joins() -> None:
+    settings = SETTINGS.replace(join_retry_forever=True)
+    node, _ = step(NodeState.create(B, settings, seed=2), JoinCluster((A.address,)), 0.0)
+    late = settings.join_timeout * 3
+
+    node, effects = step(node, JoinAttempt(1), late)
+
+    assert not of_type(effects, JoinFailed)
+    assert SendTo(A.address, Join(member=B)) in effects
+    tried = of_type(effects, JoinTried)
+    assert [(t.attempt, t.waited) for t in tried] == [(2, late)]
+    timers = [t for t in of_type(effects, SetTimer) if isinstance(t.message, JoinAttempt)]
+    assert len(timers) == 1
+    assert 0 < timers[0].delay <= settings.join_backoff_max * (1 + settings.backoff_jitter)
+
+    _, answers = step(formed(), inbound(Join(member=B), link=3), 0.1)
+    node, effects = step(node, inbound(of_type(answers, Reply)[-1].message), late + 1)
+    assert Joined(formed=False) in effects
+    assert node.joined
 
 
 def test_the_same_input_gives_the_same_result() -> None:

@@ -150,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="S",
             help=f"{text} (default %(default)s)",
         )
+    # Joining (issue 18): without --join-timeout a member tries its seeds until one answers (a
+    # WARNING per attempt once join_timeout has passed), as Akka's members do by default.
+    member.add_argument(
+        "--join-timeout",
+        type=_positive,
+        metavar="S",
+        help="give up (exit 1) when no seed has answered within S seconds "
+        "(default: keep trying, logging each attempt)",
+    )
     # HTTP management (docs/operations.md): off unless --http is given.
     member.add_argument(
         "--http",
@@ -314,6 +323,13 @@ def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
         pass
 
 
+def _join_patience(join_timeout: float | None) -> dict[str, Any]:
+    """The settings of ``--join-timeout``: give up after it, or (without it) never."""
+    if join_timeout is None:
+        return {"join_retry_forever": True}
+    return {"join_timeout": join_timeout, "join_retry_forever": False}
+
+
 def _log_events(node: Node) -> pykka.ActorRef[Any] | None:
     """Log the node's cluster events, from an actor on its dispatcher (logging an event never
     blocks: no thread of its own); None when the node has stopped already (removed while its
@@ -366,6 +382,7 @@ def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
         seed_dns=seed_dns,
         tls=args.tls,
         **{setting: getattr(args, setting) for _, setting, _ in _MEMBER_TIMINGS},
+        **_join_patience(args.join_timeout),
         **secrets,
         http_address=None if args.http is None else str(args.http),
         http_token=args.http_token,

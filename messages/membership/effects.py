@@ -280,10 +280,13 @@ class Dropped(msgspec.Struct, frozen=True):
 
 
 class JoinTried(msgspec.Struct, frozen=True):
-    """News: join attempt ``attempt`` (counting from 1) went to ``seed``."""
+    """News: join attempt ``attempt`` (counting from 1) went to ``seed``, ``waited`` seconds
+    after the join started; ``tried`` names the seeds (and the discovery) it goes through."""
 
     attempt: int
     seed: Address
+    waited: float = 0.0
+    tried: str = ""
 
 
 class Suspected(msgspec.Struct, frozen=True):

@@ -226,7 +226,8 @@ class Step:
         self.node = dataclasses.replace(self.node, join=join)
 
     def try_join(self) -> None:
-        """Send Join to the next seed; retry with backoff and jitter until joined or timed out.
+        """Send Join to the next seed; retry with backoff and jitter until joined or timed out
+        (with ``join_retry_forever``, until joined: each attempt says how long it has waited).
 
         A member that is the first of its seeds forms the cluster itself once every other seed
         has been tried twice without an answer (so the seeds of a new cluster need no order).
@@ -244,26 +245,33 @@ class Step:
         if first and not waiting and join.attempt >= len(seeds) * 2:
             self.form_cluster()
             return
-        if self.now >= join.deadline:
+        if self.now >= join.deadline and not settings.join_retry_forever:
             self.fail_join(
                 f"no seed answered within {settings.join_timeout:g} s ({_tried(join, me)})"
             )
             return
         if not seeds:  # a discovery that has found none yet
             wait = settings.backoff(settings.join_backoff, 0, self.rng.random())
-            delay = min(wait, join.deadline - self.now)
-            self.effects.append(SetTimer(delay, JoinAttempt(join.attempt)))
+            self.effects.append(SetTimer(self._join_delay(wait), JoinAttempt(join.attempt)))
             return
         seed = seeds[join.attempt % len(seeds)]
-        self.effects.append(JoinTried(join.attempt + 1, seed))
+        waited = self.now - (join.deadline - settings.join_timeout)
+        self.effects.append(JoinTried(join.attempt + 1, seed, waited, _tried(join, me)))
         self.send(seed, Join(member=self.node.me))
         rounds = join.attempt // len(seeds)
         backoff = settings.backoff(settings.join_backoff, rounds, self.rng.random())
-        delay = min(backoff, join.deadline - self.now)  # fail on time, not one backoff late
         self.node = dataclasses.replace(
             self.node, join=dataclasses.replace(join, attempt=join.attempt + 1)
         )
-        self.effects.append(SetTimer(delay, JoinAttempt(join.attempt + 1)))
+        self.effects.append(SetTimer(self._join_delay(backoff), JoinAttempt(join.attempt + 1)))
+
+    def _join_delay(self, wait: float) -> float:
+        """``wait``, cut to end at the join's deadline (so it fails on time, not one backoff
+        late) unless the join retries without end."""
+        join = self.node.join
+        if self.node.settings.join_retry_forever or join is None:
+            return wait
+        return min(wait, join.deadline - self.now)
 
     def form_cluster(self) -> None:
         self.adopt(MembershipState.initial(self.node.me))
