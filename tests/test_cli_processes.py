@@ -20,7 +20,7 @@ from support.processes import Child, Lines, cli_command, run_cli, start_cli
 
 import actors
 from actors.cli.demo import free_port
-from actors.cli.main import EXIT_REMOVED
+from actors.cli.main import _JOIN_GRACE, EXIT_REMOVED
 from messages.events import ClusterEvent, MemberEvent, MemberRemoved, MemberUnreachable, MemberUp
 
 CLUSTER = "cli-test"
@@ -396,3 +396,18 @@ def test_a_member_given_join_timeout_exits_1_when_no_seed_answers_in_time() -> N
     assert "no seed answered within 1 s" in result.stderr
     assert seed in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_member_whose_seeds_never_answer_stops_soon_after_sigterm() -> None:
+    """Joining without end, a signal asks for a leave once joined; a join that has not ended
+    within the CLI's grace ends the process as a second signal would (never a member a
+    supervisor must SIGKILL)."""
+    seed = f"127.0.0.1:{free_port()}"
+    me = f"127.0.0.1:{free_port()}"
+    with start_cli("member", *("--cluster", CLUSTER, "--bind", me, "--seed", seed)) as member:
+        member.stderr.wait_for("Join attempt 2 via", timeout=45.0)  # a slow start on 2 cores
+        member.signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        assert member.wait(30.0) == -signal.SIGTERM
+        assert time.monotonic() - signalled >= _JOIN_GRACE
+        assert "Traceback" not in member.stderr.all()

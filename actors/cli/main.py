@@ -52,6 +52,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 _WAIT_SLICE = 5.0  # seconds the main thread waits before it looks for a signal again
+# A signal during the start leaves once the join ends, and gives the join this long: a member
+# that some peer saw UP already has its Welcome on the way; one whose seeds do not answer (it
+# would try them without end) ends as at a second signal.
+_JOIN_GRACE = 5.0
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -360,9 +364,22 @@ def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
             threading.Thread(target=started[0].stop, name="stop", daemon=True).start()
             return
         leaving.set()
-        logger.info("%s: leaving the cluster%s", name, "" if started else " once joined")
         if started:
+            logger.info("%s: leaving the cluster", name)
             start_leave(started[0])
+            return
+        logger.info(
+            "%s: leaving the cluster once joined, or stopping if the join has not ended in %g s",
+            name,
+            _JOIN_GRACE,
+        )
+        resend = threading.Timer(_JOIN_GRACE, resend_unless_started, (signum,))
+        resend.daemon = True
+        resend.start()
+
+    def resend_unless_started(signum: int) -> None:  # in a timer's thread
+        if not started:
+            os.kill(os.getpid(), signum)
 
     def start_leave(node: Node) -> None:
         left.set()
