@@ -13,7 +13,7 @@ import pykka
 
 from actors.dispatch.actor import DispatchedActor
 from actors.transport.loop import IoLoop
-from actors.transport.timers import Timer
+from actors.transport.timers import Timer, on_grid
 from messages.local.commands import GetClusterState, GetHealth, HealthReport
 from messages.member import Member
 from messages.membership.answerer import heartbeat_answerer
@@ -248,6 +248,8 @@ class MembershipActor(DispatchedActor):
                 pending = self._timers.pop(type(message), None)
                 if pending is not None:
                     pending.cancel()
+                if isinstance(message, HeartbeatTick | GossipTick):
+                    delay = on_grid(delay, time.time())  # the cluster's members tick together
                 self._timers[type(message)] = self._scheduler.call_later(
                     delay, self.actor_ref, message
                 )
