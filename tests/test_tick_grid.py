@@ -59,7 +59,23 @@ class _Scheduler:
         pass
 
 
-def test_a_members_heartbeat_and_gossip_ticks_are_set_on_the_grid() -> None:
+def _ticks(
+    scheduler: _Scheduler, count: int, kind: type[object]
+) -> list[tuple[float, float, object]]:
+    """The first ``count`` ticks of type ``kind`` the actor has set (waits for them)."""
+    with scheduler.condition:
+        assert scheduler.condition.wait_for(
+            lambda: sum(isinstance(m, kind) for _, _, m in scheduler.set) >= count, STEP_TIMEOUT
+        )
+        return [tick for tick in scheduler.set if isinstance(tick[2], kind)][:count]
+
+
+def _on_the_grid(wall: float, delay: float, period: float) -> bool:
+    phase = (wall + delay) / period
+    return abs(phase - round(phase)) < 0.01 and period / 2 - 0.01 <= delay <= 1.5 * period + 0.01
+
+
+def test_the_heartbeat_and_a_settled_members_gossip_tick_on_the_grid_news_at_once() -> None:
     settings = Settings(heartbeat_interval=0.5, gossip_interval=0.75)
     scheduler = _Scheduler()
     sinks = [Sink.start(Received()) for _ in range(2)]
@@ -69,22 +85,15 @@ def test_a_members_heartbeat_and_gossip_ticks_are_set_on_the_grid() -> None:
     )
     try:
         actor.tell(JoinCluster(seeds=()))  # forms a cluster of its own: its ticks start
-        with scheduler.condition:
-            assert scheduler.condition.wait_for(
-                lambda: {type(m) for _, _, m in scheduler.set} >= {HeartbeatTick, GossipTick},
-                STEP_TIMEOUT,
-            )
-            ticks = list(scheduler.set)
+        (heartbeat,) = _ticks(scheduler, 1, HeartbeatTick)
+        (first,) = _ticks(scheduler, 1, GossipTick)
+        actor.tell(GossipTick())  # a lone member is settled: its next tick is a slow one
+        settled = _ticks(scheduler, 2, GossipTick)[1]
     finally:
         actor.stop()
         for sink in sinks:
             sink.stop()
-    periods = {
-        HeartbeatTick: settings.heartbeat_interval,
-        GossipTick: settings.gossip_interval / settings.fast_gossip_factor,
-    }
-    for wall, delay, message in ticks:
-        period = periods[type(message)]
-        phase = (wall + delay) / period
-        assert abs(phase - round(phase)) < 0.01, (message, wall, delay)
-        assert period / 2 - 0.01 <= delay <= 3 * period / 2 + 0.01
+    assert _on_the_grid(heartbeat[0], heartbeat[1], settings.heartbeat_interval), heartbeat
+    assert _on_the_grid(settled[0], settled[1], settings.gossip_interval), settled
+    # the first gossip tick of a new member is a fast one: it spreads news, and keeps its phase
+    assert first[1] == settings.gossip_interval / settings.fast_gossip_factor
