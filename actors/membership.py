@@ -264,8 +264,8 @@ class MembershipActor(DispatchedActor):
     def _on_grid(self, message: object) -> bool:
         """Whether ``message`` is a tick that fires on the wall clock's grid of its period: the
         heartbeat's, and a settled member's gossip tick. The fast gossip ticks that spread news
-        keep their own phases, as gossip spreads further in a period when its members' ticks
-        are spread over it (docs/architecture.md, *Gossip*)."""
+        keep their own phases: with every member gossiping at one moment, news would go one hop
+        a tick (docs/architecture.md, *Gossip*)."""
         match message:
             case HeartbeatTick():
                 return True

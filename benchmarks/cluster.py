@@ -461,10 +461,14 @@ def wakeups(pid: int) -> int:
     went to sleep (voluntary) or was preempted, a wake-up to pay for (an idle member's cost)."""
     total = 0
     for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/status") as status:
-            for line in status:
-                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                    total += int(line.split()[1])
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as status:
+                lines = status.readlines()
+        except FileNotFoundError:
+            continue  # a thread that has just ended (a name lookup's, say)
+        for line in lines:
+            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                total += int(line.split()[1])
     return total
 
 
