@@ -13,7 +13,7 @@ import pykka
 
 from actors.dispatch.actor import DispatchedActor
 from actors.transport.loop import IoLoop
-from actors.transport.timers import Timer
+from actors.transport.timers import Timer, on_grid
 from messages.local.commands import GetClusterState, GetHealth, HealthReport
 from messages.member import Member
 from messages.membership.answerer import heartbeat_answerer
@@ -259,6 +259,8 @@ class MembershipActor(DispatchedActor):
                 pending = self._timers.pop(type(message), None)
                 if pending is not None:
                     pending.cancel()
+                if self._on_grid(message):
+                    delay = on_grid(delay, time.time())  # the cluster's members tick together
                 self._timers[type(message)] = self._scheduler.call_later(
                     delay, self.actor_ref, message
                 )
@@ -269,6 +271,19 @@ class MembershipActor(DispatchedActor):
                 self._report(effect)
             case Dropped() | JoinTried() | Suspected() | Unconfirmed() | Paused() | Downing():
                 pass  # news for the log only
+
+    def _on_grid(self, message: object) -> bool:
+        """Whether ``message`` is a tick that fires on the wall clock's grid of its period: the
+        heartbeat's, and a settled member's gossip tick. The fast gossip ticks that spread news
+        keep their own phases: with every member gossiping at one moment, news would go one hop
+        a tick (docs/architecture.md, *Gossip*)."""
+        match message:
+            case HeartbeatTick():
+                return True
+            case GossipTick():
+                return self._node.slow_gossip
+            case _:
+                return False
 
     def _tell_transport(
         self, message: SendTo | Reply | Broadcast | CloseLink | Disconnect | Watching

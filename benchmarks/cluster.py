@@ -456,6 +456,22 @@ def proc_status(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} for process {pid}")
 
 
+def wakeups(pid: int) -> int:
+    """Context switches of every thread of process ``pid`` so far: each time one of its threads
+    went to sleep (voluntary) or was preempted, a wake-up to pay for (an idle member's cost)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as status:
+                lines = status.readlines()
+        except FileNotFoundError:
+            continue  # a thread that has just ended (a name lookup's, say)
+        for line in lines:
+            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                total += int(line.split()[1])
+    return total
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of process ``pid`` in MiB."""
     return proc_status(pid, "VmRSS") / 1024
@@ -483,18 +499,21 @@ def bench_idle(sizes: Sizes, report: Report, prefix: str, launcher: Launcher) ->
         time.sleep(sizes.idle_settle_s)  # a settle period, not a wait for a condition
         pids = [member.process.pid for member in members]
         before = [cpu_seconds(pid) for pid in pids]
+        switches = [wakeups(pid) for pid in pids]
         started = time.monotonic()
         time.sleep(sizes.idle_measure_s)  # the measurement window
         elapsed = time.monotonic() - started
         percents = [
             100 * (cpu_seconds(pid) - b) / elapsed for pid, b in zip(pids, before, strict=True)
         ]
+        rates = [(wakeups(pid) - w) / elapsed for pid, w in zip(pids, switches, strict=True)]
         sizes_mb = [rss_mb(pid) for pid in pids]
         threads = [proc_status(pid, "Threads") for pid in pids]
     report(f"{prefix}idle_measure_s", elapsed)
     report(f"{prefix}idle_member_cpu_percent", percents[0])  # the seed
     report(f"{prefix}idle_member_cpu_percent_median", statistics.median(percents))
     report(f"{prefix}idle_member_cpu_percent_max", max(percents))
+    report(f"{prefix}idle_member_wakeups_per_s_median", statistics.median(rates))
     report(f"{prefix}idle_member_rss_mb", sizes_mb[0])
     report(f"{prefix}idle_member_rss_mb_median", statistics.median(sizes_mb))
     report(f"{prefix}idle_member_rss_mb_max", max(sizes_mb))

@@ -2,7 +2,8 @@
 
 ``TimerQueue`` is plain data, driven by whoever owns it with the current time: the ``IoLoop`` asks
 it for the next deadline (its ``select`` timeout) and for the entries that are due. A ``Timer`` is
-the handle an actor keeps; ``cancel`` may be called from any thread.
+the handle an actor keeps; ``cancel`` may be called from any thread. ``on_grid`` puts a periodic
+tick on the wall clock's grid of its period, so that the members of a cluster tick together.
 """
 
 from __future__ import annotations
@@ -14,9 +15,23 @@ from collections.abc import Callable
 __all__ = [
     "Timer",
     "TimerQueue",
+    "on_grid",
 ]
 
 _COMPACT_MIN = 64  # a heap this small is never compacted
+
+
+def on_grid(delay: float, wall: float) -> float:
+    """The delay, from wall-clock time ``wall``, to the multiple of ``delay`` on the wall clock
+    nearest to ``wall + delay``: between ``delay / 2`` and ``3 * delay / 2``, and ``delay`` again
+    for a tick set from the grid. A tick that sets the next one ``delay`` later keeps its period,
+    but every process that does so ticks at the same moments (a clock shared by the machines
+    within NTP's milliseconds), so what they send each other at a tick arrives together, and
+    each reads it in one wake-up instead of one per sender (docs/architecture.md, *Gossip*)."""
+    if delay <= 0:
+        return delay
+    at = wall + delay
+    return max(round(at / delay) * delay - wall, 0.0)
 
 
 class Timer:
