@@ -286,8 +286,8 @@ class OrderingActor(DispatchedActor):
             actor.tell(message)
 
     def _schedule_expiry(self) -> None:
-        if self._expiry is not None:
-            return
+        if self._expiry is not None or not (self._queue.held or self._publishes.held):
+            return  # due already, or nothing held (the common case: no look at every sender)
         deadlines = [self._queue.next_deadline()]
         deadlines += [
             item.body[1] + self._settings.causal_wait for item in self._publishes.held_items()
