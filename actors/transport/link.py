@@ -216,16 +216,21 @@ def next_batch(link: Link) -> list[Queued]:
     return batch
 
 
-def consume(link: Link, batch: list[Queued], sent: int) -> None:
-    """Account for ``sent`` bytes of ``batch``: frames sent in full are done; a partly sent
-    one becomes the frame on its way, and the rest go back to the head of their lanes."""
+def consume(link: Link, batch: list[Queued], sent: int, done: list[OnSent] | None = None) -> None:
+    """Account for ``sent`` bytes of ``batch``: frames sent in full are done (their ``on_sent``
+    called, or added to ``done`` for the caller to call once it has let go of the link's lock:
+    one may take the lane's lock, which is taken before a link's); a partly sent one becomes
+    the frame on its way, and the rest go back to the head of their lanes."""
     link.outbound_bytes -= sent
     for index, queued in enumerate(batch):
         if sent >= len(queued.frame):
             sent -= len(queued.frame)
             if queued.data:
                 link.data_bytes -= queued.size
-            notify_sent(queued.on_sent)
+            if done is None:
+                notify_sent(queued.on_sent)
+            elif queued.on_sent is not None:
+                done.append(queued.on_sent)
             continue
         link.current = queued._replace(frame=memoryview(queued.frame)[sent:])
         requeue(link, batch[index + 1 :])

@@ -156,6 +156,7 @@ class LinkTable:
         writing to it (``write_now``), and finds it empty, or busy and watched."""
         tls = link.tls
         failed: OSError | None = None
+        done: list[OnSent] = []  # called after the lock is let go (see ``consume``)
         with link.lock:
             while link.outbound_bytes or (tls is not None and tls.unsent):
                 batch = next_batch(link)
@@ -169,13 +170,17 @@ class LinkTable:
                     requeue(link, batch)
                     failed = error
                     break
-                consume(link, batch, sent)
+                consume(link, batch, sent, done)
                 if sent < size or not size:  # no size: TLS ciphertext only
                     break
             waiting = link.outbound_bytes if tls is None else tls.waiting(link.outbound_bytes)
-            if failed is None and (waiting or link.closing is None):
+            finished = failed is not None or (not waiting and link.closing is not None)
+            if not finished:
                 self.watch(link, selectors.EVENT_WRITE if waiting else 0)
-                return
+        for on_sent in done:
+            notify_sent(on_sent)
+        if not finished:
+            return
         if failed is not None:
             self.finish(link, f"write failed: {failed}", link_end(failed))
         elif link.closing is not None:
