@@ -239,7 +239,7 @@ class Recording:
         self.written: list[Envelope] = []
         self.up = True
 
-    def write_now(self, link: int, frame: Callable[[], bytes], on_sent: Any) -> bool:
+    def write_now(self, link: int, frame: Callable[[], bytes], on_sent: Any) -> bool | None:
         if not self.up:
             return False
         with self.lock:  # the link's lock

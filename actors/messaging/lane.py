@@ -107,7 +107,10 @@ class Lane:
                 link = None if address is None else self._routes.get(address)
                 if link is None:
                     return False
-            return self._loop.write_now(link, lambda: self._frame(to, body), on_sent)
+            written = self._loop.write_now(link, lambda: self._frame(to, body), on_sent)
+        if written is None:  # the rest waits on the link: the loop sends it
+            self._loop.flush(link)
+        return written is not False
 
     def _frame(self, to: str, body: Any) -> bytes:
         envelope = self._stamp(to, body)

@@ -247,18 +247,18 @@ class IoLoop:
         once it has been written, or dropped."""
         self._submit(lambda: self._write(link_id, frame, data, on_sent))
 
-    def write_now(self, link_id: int, frame: Callable[[], bytes], on_sent: OnSent) -> bool:
+    def write_now(self, link_id: int, frame: Callable[[], bytes], on_sent: OnSent) -> bool | None:
         """From any thread: write the application frame ``frame()`` makes on the link now, in
-        this thread (``actors.transport.link.write_now``: what waits for the socket is left to
-        this loop). False (``frame`` not called) when the link is not up for it (gone, TLS, in
-        its handshake, closing): then ``write`` it."""
+        this thread (``actors.transport.link.write_now``). True: written; None: what the socket
+        did not take waits on the link, and the caller must ``flush`` it (once it holds no lock
+        an ``on_sent`` may take); False (``frame`` not called): the link is not up for it (gone,
+        TLS, in its handshake, closing), so ``write`` it instead."""
         link = self._links.get(link_id)
-        if link is None:
-            return False
-        done = write_now(link, frame, on_sent)
-        if done is None:
-            self._submit(functools.partial(self._flush_link, link))
-        return done is not False
+        return False if link is None else write_now(link, frame, on_sent)
+
+    def flush(self, link_id: int) -> None:
+        """Send what waits on the link as soon as the socket takes it."""
+        self._submit(functools.partial(self._flush_link, link_id))
 
     def answer_heartbeats(self, answerer: HeartbeatAnswerer | None) -> None:
         """Answer the heartbeats ``answerer`` answers in this thread from now on, on the link they
@@ -392,8 +392,9 @@ class IoLoop:
         while self._commands:
             self._guarded(self._commands.popleft())
 
-    def _flush_link(self, link: Link) -> None:
-        if self._links.holds(link):
+    def _flush_link(self, link_id: int) -> None:
+        link = self._links.get(link_id)
+        if link is not None:
             self._links.flush(link)
 
     def _flush_written(self) -> None:
