@@ -66,14 +66,23 @@ class Asks:
         self._lock = threading.Lock()
         self._pending: dict[int, Pending] = {}
         self._ids = itertools.count(1)
+        self._closed = False
         self.members: dict[str, Member] = {}  # replaced whole by the router, read by any thread
 
-    def add(self, ask: RemoteAsk, member: str, timer: Timer | None = None) -> int:
-        """Register ``ask`` to ``member``; its number."""
+    def add(self, ask: RemoteAsk, member: str, timer: Timer | None = None) -> int | None:
+        """Register ``ask`` to ``member``; its number (None once the router has stopped)."""
         with self._lock:
+            if self._closed:
+                return None
             ask_id = next(self._ids)
             self._pending[ask_id] = Pending(ask, member, timer)
         return ask_id
+
+    def close(self) -> list[int]:
+        """The router stops: the asks in flight, for it to end; none is added after."""
+        with self._lock:
+            self._closed = True
+            return list(self._pending)
 
     def set_timer(self, ask_id: int, timer: Timer) -> None:
         with self._lock:
@@ -113,6 +122,9 @@ class Asks:
             return None
         future: pykka.Future[Any] = pykka.ThreadingFuture()
         ask_id = self.add(RemoteAsk(name, message, future, member), target.uuid)
+        if ask_id is None:  # the node stops: the router's way says so
+            self._gate.release(size)
+            return None
         body = Ask(name, kind, msgspec.Raw(payload), ask_id)
         sent = functools.partial(self._gate.release, size)
         if not self._lane.send(target.uuid, body, sent, address=target.address):

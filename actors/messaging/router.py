@@ -133,7 +133,7 @@ class RouterActor(DispatchedActor):
             self._gate.release(len(admitted.payload))
             if isinstance(admitted.message, RemoteAsk):
                 reply(admitted.message, error=MemberGone("this node stopped before it was sent"))
-        for ask_id in self._asks.numbers():
+        for ask_id in self._asks.close():
             self._finish(ask_id, error=MemberGone("this node stopped before the answer came"))
 
     def on_receive(self, message: Any) -> Any:
@@ -257,6 +257,10 @@ class RouterActor(DispatchedActor):
             reply(ask, error=error)
             return
         ask_id = self._asks.add(ask, target.uuid)
+        if ask_id is None:  # stopping: on_stop ends what is left
+            self._gate.release(len(payload))
+            reply(ask, error=MemberGone("this node stopped before it was sent"))
+            return
         timeout = ask.timeout or self._settings.ask_timeout
         self._asks.set_timer(
             ask_id, self._scheduler.call_later(timeout, self.actor_ref, _AskExpired(ask_id))

@@ -248,8 +248,10 @@ class LinkTable:
     def close_all(self) -> None:
         """The loop ends: close every socket (no ``LinkClosed``: the owners stop too)."""
         for link in self._links.values():
-            with contextlib.suppress(OSError):
-                link.sock.close()
+            with link.lock:
+                link.open = False
+                with contextlib.suppress(OSError):
+                    link.sock.close()
         self._links.clear()
 
 
