@@ -379,3 +379,19 @@ def test_an_answer_whose_link_has_closed_is_dropped_and_the_ask_ends_by_its_time
     poll_until(lambda: b.node.gate.in_flight == (0, 0), "the answer's place given back")
     assert a.node.remote("held", member=b.uuid).ask("again", timeout=STEP_TIMEOUT) == "late"
     assert not a.node.asks.numbers(), "no ask left in flight"
+
+
+def test_a_blocking_ask_of_a_stopped_node_is_refused_at_once(
+    pair: tuple[ClusterHarness, WatchedNode, WatchedNode],
+) -> None:
+    """The direct way registers no ask once the router has stopped: the asker hears at once
+    that the node stopped, not after a timeout, and holds no place in the gate."""
+    _, a, b = pair
+    b.node.register("tally", Tally.start())
+    tally = a.node.remote("tally", member=b.uuid)
+    assert tally.ask(Total(0)) == 0
+    a.node.stop()
+    with pytest.raises(RuntimeError, match="this node has stopped"):
+        tally.ask(Total(0), timeout=STEP_TIMEOUT)
+    assert a.node.gate.in_flight == (0, 0)
+    assert not a.node.asks.numbers()
