@@ -1,14 +1,16 @@
 """RouterActor: actors reachable by name, remote tells and asks, publish and subscribe.
 
-It keeps the names of this node's actors, the asks in flight and the topic subscriptions. Outbound,
-it picks the member (with its own ``Settings.load_balancing`` strategy over the up members it
-keeps, when none is named: no ask on the hot path), encodes the payload and hands
-the message to the ordering actor; inbound, it gets each envelope from the ordering actor in order
-and hands it to the actor registered under its name. A remote ask is run against the local actor
-without blocking anyone: the actor's reply future sends the answer on to the ordering actor
-itself, in the actor's thread (one hop less on the hot path). Every ask ends, exactly once: with
-the answer, a ``RemoteError``, or ``RemoteTimeout``; how an outcome is made and handed over, at
-either end, is ``actors.messaging.outcomes``.
+It keeps the names of this node's actors, the topic subscriptions, and the asks in flight and the
+up members in ``Asks``, which it shares with the threads that send a blocking ask straight to its
+link (``actors.messaging.asks``). Outbound, it picks the member (with its own
+``Settings.load_balancing`` strategy over the up members it keeps, when none is named: no ask on
+the hot path), encodes the payload and hands the message to the ordering actor; inbound, it gets
+each envelope from the ordering actor in order and hands it to the actor registered under its
+name. A remote ask is run against the local actor without blocking anyone: the actor's reply
+future writes the answer to the link the ask came by itself, in the actor's thread (the lane,
+``actors.messaging.lane``; through the ordering actor when the lane refuses it). Every ask ends,
+exactly once: with the answer, a ``RemoteError``, or ``RemoteTimeout``; how an outcome is made
+and handed over, at either end, is ``actors.messaging.outcomes``.
 """
 
 from __future__ import annotations
@@ -378,10 +380,10 @@ class RouterActor(DispatchedActor):
         self._backlog.handed(actor.actor_inbox)
 
     def _answer(self, sender: str, link: int | None, body: Answer | Failure) -> None:
-        """Send an ask's outcome to its sender (thread-safe: it only tells actors). An answer
-        takes a place in the flow gate, without waiting (this may be the answering actor's
-        thread); without room, or too large, the asker gets that error instead. A failure, a
-        few bytes for each ask received, goes ungated."""
+        """Send an ask's outcome to its sender (thread-safe: it writes through the lane, or
+        tells actors). An answer takes a place in the flow gate, without waiting (this may be
+        the answering actor's thread); without room, or too large, the asker gets that error
+        instead. A failure, a few bytes for each ask received, goes ungated."""
         if sender == self._node_id:
             self.actor_ref.tell(Deliver(local_envelope(sender, body), None, "this member"))
             return
