@@ -15,6 +15,7 @@ import pykka
 from actors.dispatch.actor import DispatchedActor
 from actors.listeners.lifecycle import LifecycleService
 from actors.messaging.futures import ask, fail
+from actors.messaging.lane import Lane
 from actors.messaging.ordering import OrderingActor
 from actors.messaging.remote_ref import Messaging
 from actors.node import LocalActors, StopOnExit, stop_wired
@@ -262,8 +263,11 @@ class Client(StopOnExit, Messaging):
             self.listeners = self._local.listeners
             self.load_balancer = self._local.load_balancer
             self.lifecycle = LifecycleService(self.cluster)
+            routes: dict[Address, int] = {}  # the transport's, for the lane's direct writes
+            lane = Lane(self._loop, settings, routes)
             self.transport = TransportActor.start(
                 loop=self._loop,
+                shared_routes=routes,
                 listener=None,
                 hello=Hello(settings.cluster_name, PROTOCOL_VERSION, self.uuid, Role.CLIENT),
                 check_hello=functools.partial(check_hello, settings),
@@ -289,7 +293,9 @@ class Client(StopOnExit, Messaging):
                     ordering=ordering,
                     started=started,
                 )
-                self._start_messaging(self.uuid, ordering, self.listeners, self._loop, settings)
+                self._start_messaging(
+                    self.uuid, ordering, self.listeners, self._loop, settings, lane
+                )
                 return self.actor, self.router
 
             self.ordering = OrderingActor.start(
@@ -299,6 +305,7 @@ class Client(StopOnExit, Messaging):
                 transport=self.transport,
                 start_peers=start_peers,
                 client=True,
+                lane=lane,
             )
         self.transport.tell(Listen(deliver_to=self.ordering))
         try:

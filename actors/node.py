@@ -24,6 +24,7 @@ from actors.management.metrics import fanout_histogram, node_registry
 from actors.management.server import ManagementServer
 from actors.management.view import NodeView
 from actors.membership import MembershipActor
+from actors.messaging.lane import Lane
 from actors.messaging.ordering import OrderingActor
 from actors.messaging.remote_ref import Messaging
 from actors.supervisor import NodeSupervisor
@@ -165,8 +166,11 @@ class Node(StopOnExit, Messaging):
             self.load_balancer = self._local.load_balancer
             joined: pykka.Future[None] = pykka.ThreadingFuture()
             self._supervisor = NodeSupervisor.start(joined, self._stop)
+            routes: dict[Address, int] = {}  # the transport's, for the lane's direct writes
+            self._lane = Lane(self._loop, settings, routes)
             self.transport = transport.start(
                 loop=self._loop,
+                shared_routes=routes,
                 listener=listener,
                 hello=Hello(
                     cluster_name=settings.cluster_name,
@@ -185,6 +189,7 @@ class Node(StopOnExit, Messaging):
                 self._loop,
                 transport=self.transport,
                 start_peers=self._start_peers,
+                lane=self._lane,
             )
         view = NodeView(
             member.address,
@@ -228,7 +233,9 @@ class Node(StopOnExit, Messaging):
             supervisor=self._supervisor,
             ordering=ordering,
         )
-        self._start_messaging(self.uuid, ordering, self.listeners, self._loop, self.settings)
+        self._start_messaging(
+            self.uuid, ordering, self.listeners, self._loop, self.settings, self._lane
+        )
         return self.membership, self.router
 
     @property

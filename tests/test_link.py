@@ -20,6 +20,7 @@ from actors.transport.link import (
     drop_outbound,
     enqueue,
     next_batch,
+    report_dropped,
     requeue,
 )
 from messages.wire.framing import FrameDecoder
@@ -143,7 +144,7 @@ def test_dropping_the_lanes_reports_every_unsent_application_frame(link: Link) -
     consume(link, next_batch(link), 3)
     enqueue(link, b"waiting", data=True, on_sent=lambda: dropped.append("waiting"))
     enqueue(link, b"control")
-    drop_outbound(link, "gone")
+    report_dropped(link, drop_outbound(link), "gone")
     assert dropped == ["current", "waiting"]
     assert not link.control
     assert not link.data

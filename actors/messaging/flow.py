@@ -82,6 +82,17 @@ class FlowGate:
             self._messages += count
             self._bytes += size * count
 
+    def acquire_first(self, size: int) -> bool:
+        """Take a place for a payload of ``size`` bytes only if no other is taken (nothing of
+        this node waits to be sent: what it sends now cannot overtake anything); False, and no
+        place taken, otherwise."""
+        with self._lock:
+            if self._messages or size > self.max_message_bytes or not self._fits(size):
+                return False
+            self._messages += 1
+            self._bytes += size
+            return True
+
     def release(self, size: int, count: int = 1) -> None:
         """Give back ``count`` places holding ``size`` payload bytes in all (a batch written
         at once gives its places back in one call)."""

@@ -23,6 +23,7 @@ import msgspec
 import pykka
 
 from actors.dispatch.actor import DispatchedActor, DispatchedInbox
+from actors.messaging.lane import Lane
 from actors.messaging.outcomes import local_envelope
 from actors.transport.backlog import envelope_bytes
 from actors.transport.loop import IoLoop, notify_sent
@@ -43,9 +44,7 @@ from messages.membership.effects import Inbound, MembershipReached, SendTo
 from messages.messaging.causal import CausalBuffer, HoldBackOverflow, Stamped
 from messages.messaging.delivery import DeliveryQueue, Release
 from messages.messaging.envelope import MAX_RUN, Envelope, Envelopes, Publish, size_bound
-from messages.messaging.versions import Definitions
 from messages.settings import Settings
-from messages.vector_clock import VectorClock
 from messages.wire.handshake import Identity, Role
 
 __all__ = [
@@ -122,6 +121,7 @@ class OrderingActor(DispatchedActor):
         transport: pykka.ActorRef[Any],
         start_peers: StartPeers,
         client: bool = False,
+        lane: Lane | None = None,
     ) -> None:
         super().__init__()
         self._node_id = node_id
@@ -134,12 +134,8 @@ class OrderingActor(DispatchedActor):
             settings.causal_wait, settings.max_held_messages
         )
         self._publishes = CausalBuffer(settings.max_held_messages, join_late=True)
-        self._sequences: dict[str, int] = {}
-        self._version = VectorClock()
-        self._digest = self._queue.digest
-        # Sent again after half the wait: a definition lost with a link is back before the
-        # receiver gives up on the gap the loss left.
-        self._definitions = Definitions(settings.causal_wait / 2)
+        # Every envelope's stamp, shared with the threads that write theirs straight to a link.
+        self._lane = Lane(scheduler, settings, {}) if lane is None else lane
         self._expiry: Timer | None = None
         self._handing: list[Deliver] = []  # for the router, told at the end of each message
         self._membership_messages = 0
@@ -170,7 +166,7 @@ class OrderingActor(DispatchedActor):
                 self._publish(message)
             case MembershipReached(version=version, removed=removed):
                 released = self._queue.reached(version, removed, time.monotonic())
-                self._version, self._digest = version, self._queue.digest
+                self._lane.reached(version, self._queue.digest)
                 self._deliver(released)
             case ExpireHeld():
                 self._expiry = None
@@ -178,8 +174,7 @@ class OrderingActor(DispatchedActor):
                 self._deliver(self._queue.expire(now))
                 self._give_up_on_publishes(now - self._settings.causal_wait)
             case ClientGone(uuid=uuid):
-                self._sequences.pop(uuid, None)
-                self._definitions.forget(uuid)
+                self._lane.forget(uuid)
                 self._deliver(self._queue.forget(uuid))
             case GetOrderingStats():
                 return OrderingStats(
@@ -291,8 +286,8 @@ class OrderingActor(DispatchedActor):
             actor.tell(message)
 
     def _schedule_expiry(self) -> None:
-        if self._expiry is not None:
-            return
+        if self._expiry is not None or not (self._queue.held or self._publishes.held):
+            return  # due already, or nothing held (the common case: no look at every sender)
         deadlines = [self._queue.next_deadline()]
         deadlines += [
             item.body[1] + self._settings.causal_wait for item in self._publishes.held_items()
@@ -304,23 +299,16 @@ class OrderingActor(DispatchedActor):
 
     # -- outbound ------------------------------------------------------------------------------
 
-    def _stamp(self, to: str, body: Any) -> Envelope:
-        sequence = self._sequences.get(to, 0) + 1
-        self._sequences[to] = sequence
-        defined = self._definitions.needed(to, self._digest, time.monotonic())
-        clock = self._version if defined else None
-        return Envelope(sequence=sequence, version=self._digest, body=body, version_clock=clock)
-
     def _send(
         self, to: str, body: Any, address: Any, link: int | None, on_sent: Any = None
     ) -> None:
         """Stamp and send: to a member by the transport, which owns the links to members (so
         envelopes to one receiver keep their order, whichever link carries them, and none is
         written to a link it has replaced); an answer to a client straight on its link."""
-        envelope = self._stamp(to, body)
+        (envelope,), on_sent = self._lane.stamp(to, [body], on_sent)
         if address is not None:
             self._transport.tell(SendTo(address, envelope, on_sent))
-        elif address is None and link is not None:
+        elif link is not None:
             self._scheduler.send(link, envelope, data=True, on_sent=on_sent)
         else:
             notify_sent(on_sent)
@@ -329,15 +317,8 @@ class OrderingActor(DispatchedActor):
         self, to: str, bodies: list[Any], address: Any, link: int | None, on_sent: Any
     ) -> None:
         """``_send`` for several bodies to one receiver, written at once: the first envelope
-        carries the version's clock when ``Definitions`` says so, the rest name it alone."""
-        first = self._stamp(to, bodies[0])
-        sequence = first.sequence
-        digest = self._digest
-        envelopes = [first]
-        for body in bodies[1:]:
-            sequence += 1
-            envelopes.append(Envelope(sequence=sequence, version=digest, body=body))
-        self._sequences[to] = sequence
+        carries the version's clock when the lane says so, the rest name it alone."""
+        envelopes, on_sent = self._lane.stamp(to, bodies, on_sent)
         frames = self._frames(envelopes)
         if address is not None:
             self._transport.tell(SendRun(address, frames, on_sent))

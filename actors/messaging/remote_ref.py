@@ -3,7 +3,8 @@
 Each call validates and encodes the message in the caller's thread (so an unregistered type is a
 ``TypeError`` right there), takes its place in the flow gate and hands it to the node's router
 through the ``Outbox`` (which the router takes in batches); an ask returns a pykka future, or blocks
-on it.
+on it. A blocking ask of a named member is written to its link from the caller's thread when
+nothing else of the node waits to be sent (``actors.messaging.asks``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any, Literal, overload
 
 import pykka
 
+from actors.messaging.asks import Asks
 from actors.messaging.flow import FlowGate
 from actors.messaging.futures import ask as ask_actor
+from actors.messaging.lane import Lane
 from actors.messaging.outbox import DRAIN, Outbox
 from actors.messaging.router import RouterActor
 from actors.transport.loop import IoLoop
@@ -51,8 +54,10 @@ class RemoteRef:
         member: MemberChoice,
         settings: Settings,
         outbox: Outbox,
+        asks: Asks,
     ) -> None:
         self._router = router
+        self._asks = asks
         self._gate = gate
         self._outbox = outbox
         self.name = name
@@ -69,7 +74,7 @@ class RemoteRef:
         travel; ``Backpressure`` when the node's flow gate stays full (``max_messages_in_flight``
         or ``max_bytes_in_flight`` still waiting to be sent) for ``ask_timeout``, or at once
         without ``block_on_backpressure``; ``RuntimeError`` when the node has stopped."""
-        self._send(RemoteTell(self.name, message, self.member))
+        self._send(RemoteTell(self.name, message, self.member), *encode_payload(message))
 
     @overload
     def ask(
@@ -84,19 +89,37 @@ class RemoteRef:
     def ask(self, message: Any, *, timeout: float | None = None, block: bool = True) -> Any:
         """The remote actor's answer (its ``on_receive`` return value). With ``block=False``, a
         pykka future of it. Fails with ``RemoteTimeout`` after ``timeout`` (default: the node's
-        ``ask_timeout``) or another ``RemoteError`` as soon as the outcome is known."""
+        ``ask_timeout``) or another ``RemoteError`` as soon as the outcome is known.
+
+        A blocking ask of a named member goes straight from this thread to the member's link
+        when it can (``actors.messaging.asks``), else by the router, as every other message."""
+        kind, payload = encode_payload(message)
+        seconds = timeout or self._settings.ask_timeout
+        if block and self.member is not None:
+            sent = self._asks.ask(self.name, message, self.member, kind, payload)
+            if sent is not None:
+                return self._wait(*sent, seconds)
         future: pykka.Future[Any] = pykka.ThreadingFuture()
-        self._send(RemoteAsk(self.name, message, future, self.member, timeout=timeout))
+        self._send(
+            RemoteAsk(self.name, message, future, self.member, timeout=timeout), kind, payload
+        )
         if not block:
             return future
-        seconds = timeout or self._settings.ask_timeout
         try:
             return future.get(timeout=seconds + self._settings.ask_timeout)
         except pykka.Timeout:  # the router's own timer should have ended it first
             raise RemoteTimeout(f"no answer within {seconds:g} s") from None
 
-    def _send(self, message: RemoteTell | RemoteAsk) -> None:
-        kind, payload = encode_payload(message.message)
+    def _wait(self, ask_id: int, future: pykka.Future[Any], seconds: float) -> Any:
+        """The outcome of a direct ask: this thread keeps its time (it has no router timer)."""
+        try:
+            return future.get(timeout=seconds)
+        except pykka.Timeout:
+            if self._asks.pop(ask_id) is not None:
+                raise RemoteTimeout(f"no answer within {seconds:g} s") from None
+        return future.get(timeout=self._settings.ask_timeout)  # it is being settled now
+
+    def _send(self, message: RemoteTell | RemoteAsk, kind: str, payload: bytes) -> None:
         self._gate.acquire(len(payload))
         try:
             self._outbox.put(Admitted(message, kind, payload), self._wake, self._router.tell)
@@ -115,6 +138,7 @@ class Messaging:
     router: pykka.ActorRef[Any]
     gate: FlowGate
     outbox: Outbox
+    asks: Asks
     settings: Settings
 
     def _start_messaging(
@@ -124,10 +148,12 @@ class Messaging:
         registry: pykka.ActorRef[Any],
         loop: IoLoop,
         settings: Settings,
+        lane: Lane,
     ) -> None:
-        """Start this node's router, with its flow gate."""
+        """Start this node's router, with its flow gate; ``lane`` is the ordering actor's."""
         self.gate = FlowGate.of(settings)
         self.outbox = Outbox()
+        self.asks = Asks(node_id, lane, self.gate)
         self.router = RouterActor.start(
             node_id=node_id,
             ordering=ordering,
@@ -136,6 +162,8 @@ class Messaging:
             settings=settings,
             gate=self.gate,
             outbox=self.outbox,
+            lane=lane,
+            asks=self.asks,
         )
 
     def remote(self, name: str, member: MemberChoice = None) -> RemoteRef:
@@ -145,7 +173,9 @@ class Messaging:
         """
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty str, not {name!r}")
-        return RemoteRef(self.router, self.gate, name, member, self.settings, self.outbox)
+        return RemoteRef(
+            self.router, self.gate, name, member, self.settings, self.outbox, self.asks
+        )
 
     def register(self, name: str, actor: pykka.ActorRef[Any]) -> None:
         """Make ``actor`` reachable as ``name`` from every member and client."""

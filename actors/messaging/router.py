@@ -1,20 +1,21 @@
 """RouterActor: actors reachable by name, remote tells and asks, publish and subscribe.
 
-It keeps the names of this node's actors, the asks in flight and the topic subscriptions. Outbound,
-it picks the member (with its own ``Settings.load_balancing`` strategy over the up members it
-keeps, when none is named: no ask on the hot path), encodes the payload and hands
-the message to the ordering actor; inbound, it gets each envelope from the ordering actor in order
-and hands it to the actor registered under its name. A remote ask is run against the local actor
-without blocking anyone: the actor's reply future sends the answer on to the ordering actor
-itself, in the actor's thread (one hop less on the hot path). Every ask ends, exactly once: with
-the answer, a ``RemoteError``, or ``RemoteTimeout``; how an outcome is made and handed over, at
-either end, is ``actors.messaging.outcomes``.
+It keeps the names of this node's actors, the topic subscriptions, and the asks in flight and the
+up members in ``Asks``, which it shares with the threads that send a blocking ask straight to its
+link (``actors.messaging.asks``). Outbound, it picks the member (with its own
+``Settings.load_balancing`` strategy over the up members it keeps, when none is named: no ask on
+the hot path), encodes the payload and hands the message to the ordering actor; inbound, it gets
+each envelope from the ordering actor in order and hands it to the actor registered under its
+name. A remote ask is run against the local actor without blocking anyone: the actor's reply
+future writes the answer to the link the ask came by itself, in the actor's thread (the lane,
+``actors.messaging.lane``; through the ordering actor when the lane refuses it). Every ask ends,
+exactly once: with the answer, a ``RemoteError``, or ``RemoteTimeout``; how an outcome is made
+and handed over, at either end, is ``actors.messaging.outcomes``.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 import random
 import sys
@@ -24,7 +25,9 @@ import msgspec
 import pykka
 
 from actors.dispatch.actor import DispatchedActor
+from actors.messaging.asks import Asks, find_member
 from actors.messaging.flow import FlowGate
+from actors.messaging.lane import Lane
 from actors.messaging.outbox import DRAIN, DrainOutbox, Outbox
 from actors.messaging.outcomes import (
     answer_body,
@@ -35,8 +38,6 @@ from actors.messaging.outcomes import (
 )
 from actors.transport.backlog import envelope_bytes
 from actors.transport.loop import IoLoop
-from actors.transport.timers import Timer
-from messages.address import Address
 from messages.events import MemberDowned, MemberEvent, MemberRemoved, MemberUp
 from messages.local.commands import InitialState, Subscribe
 from messages.local.routing import (
@@ -80,14 +81,6 @@ logger = logging.getLogger(__name__)
 _BATCH = 512
 
 
-class _Pending(NamedTuple):
-    """An ask in flight: who waits, for which member, and its timer."""
-
-    ask: RemoteAsk
-    member: str
-    timer: Timer | None
-
-
 class _AskExpired(NamedTuple):
     ask_id: int
 
@@ -105,8 +98,11 @@ class RouterActor(DispatchedActor):
         settings: Settings,
         gate: FlowGate,
         outbox: Outbox,
+        lane: Lane,
+        asks: Asks,
     ) -> None:
         super().__init__()
+        self._lane = lane
         self._gate = gate
         self._outbox = outbox
         self._node_id = node_id
@@ -121,8 +117,7 @@ class RouterActor(DispatchedActor):
         self._topics: dict[str, dict[str, pykka.ActorRef[Any]]] = {}
         self._members: dict[str, Member] = {}
         self._by_age: tuple[Member, ...] = ()  # ``_members`` in age order, as the strategy rotates
-        self._pending: dict[int, _Pending] = {}
-        self._ask_ids = itertools.count(1)
+        self._asks = asks  # the asks in flight, and the members, shared with asking threads
         self._chosen: tuple[Any, Member] | None = None  # the last member named, and who it is
         self._sending: list[tuple[Member, Any, int]] = []  # (to, body, size) to send in a batch
         self._told: dict[int, Any] = {}  # the inboxes of actors told in this batch, by id
@@ -140,7 +135,7 @@ class RouterActor(DispatchedActor):
             self._gate.release(len(admitted.payload))
             if isinstance(admitted.message, RemoteAsk):
                 reply(admitted.message, error=MemberGone("this node stopped before it was sent"))
-        for ask_id in list(self._pending):
+        for ask_id in self._asks.close():
             self._finish(ask_id, error=MemberGone("this node stopped before the answer came"))
 
     def on_receive(self, message: Any) -> Any:
@@ -161,12 +156,14 @@ class RouterActor(DispatchedActor):
                 self._admit(message)
                 self._flush()
             case _AskExpired(ask_id=ask_id):
-                timeout = self._pending[ask_id].ask.timeout if ask_id in self._pending else None
+                pending = self._asks.get(ask_id)
+                timeout = None if pending is None else pending.ask.timeout
                 seconds = timeout or self._settings.ask_timeout
                 self._finish(ask_id, error=RemoteTimeout(f"no answer within {seconds:g} s"))
             case MemberUp(member=member):
                 self._members[member.uuid] = member
                 self._by_age = age_order(self._members.values())
+                self._asks.members = dict(self._members)
                 self._chosen = None
             case MemberDowned(member=member) | MemberRemoved(member=member):
                 self._member_gone(
@@ -208,13 +205,7 @@ class RouterActor(DispatchedActor):
         return found
 
     def _find(self, member: Any) -> Member:
-        if isinstance(member, Member):
-            member = member.uuid
-        if isinstance(member, str) and ":" not in member:
-            found = self._members.get(member)
-        else:
-            address = Address.parse(member)
-            found = next((m for m in self._members.values() if m.address == address), None)
+        found = find_member(self._members, member)
         if found is None:
             raise NoMemberAvailable(f"no up member {member}")
         return found
@@ -261,16 +252,21 @@ class RouterActor(DispatchedActor):
         self._send(target, Tell(tell.name, kind, msgspec.Raw(payload)), len(payload))
 
     def _ask(self, ask: RemoteAsk, kind: str, payload: bytes) -> None:
-        ask_id = next(self._ask_ids)
         try:
             target = self._resolve(ask.member)
         except RemoteError as error:
             self._gate.release(len(payload))
             reply(ask, error=error)
             return
+        ask_id = self._asks.add(ask, target.uuid)
+        if ask_id is None:  # stopping: on_stop ends what is left
+            self._gate.release(len(payload))
+            reply(ask, error=MemberGone("this node stopped before it was sent"))
+            return
         timeout = ask.timeout or self._settings.ask_timeout
-        timer = self._scheduler.call_later(timeout, self.actor_ref, _AskExpired(ask_id))
-        self._pending[ask_id] = _Pending(ask, target.uuid, timer)
+        self._asks.set_timer(
+            ask_id, self._scheduler.call_later(timeout, self.actor_ref, _AskExpired(ask_id))
+        )
         self._send(target, Ask(ask.name, kind, msgspec.Raw(payload), ask_id), len(payload))
 
     def _send(self, target: Member, body: Any, size: int) -> None:
@@ -384,10 +380,10 @@ class RouterActor(DispatchedActor):
         self._backlog.handed(actor.actor_inbox)
 
     def _answer(self, sender: str, link: int | None, body: Answer | Failure) -> None:
-        """Send an ask's outcome to its sender (thread-safe: it only tells actors). An answer
-        takes a place in the flow gate, without waiting (this may be the answering actor's
-        thread); without room, or too large, the asker gets that error instead. A failure, a
-        few bytes for each ask received, goes ungated."""
+        """Send an ask's outcome to its sender (thread-safe: it writes through the lane, or
+        tells actors). An answer takes a place in the flow gate, without waiting (this may be
+        the answering actor's thread); without room, or too large, the asker gets that error
+        instead. A failure, a few bytes for each ask received, goes ungated."""
         if sender == self._node_id:
             self.actor_ref.tell(Deliver(local_envelope(sender, body), None, "this member"))
             return
@@ -400,7 +396,8 @@ class RouterActor(DispatchedActor):
                 body = answer_body(body.ask_id, error=error)
             else:
                 on_sent = functools.partial(self._gate.release, size)
-        self._ordering.tell(SendEnvelope(sender, body, link=link, on_sent=on_sent))
+        if not self._lane.send(sender, body, on_sent, link=link):  # straight to its link
+            self._ordering.tell(SendEnvelope(sender, body, link=link, on_sent=on_sent))
 
     def _on_publish(self, topic: str, kind: str, payload: msgspec.Raw, peer: str) -> None:
         subscribers = self._topics.get(topic)
@@ -424,15 +421,15 @@ class RouterActor(DispatchedActor):
     def _member_gone(self, member: Member, how: str) -> None:
         self._members.pop(member.uuid, None)
         self._by_age = age_order(self._members.values())
+        self._asks.members = dict(self._members)  # first: an asker that adds after looks again
         self._chosen = None
-        for ask_id, pending in list(self._pending.items()):
-            if pending.member == member.uuid:
-                self._finish(
-                    ask_id, error=MemberGone(f"member {member.address} {how} before it answered")
-                )
+        for ask_id in self._asks.numbers(member.uuid):
+            self._finish(
+                ask_id, error=MemberGone(f"member {member.address} {how} before it answered")
+            )
 
     def _finish(self, ask_id: int, *, value: Any = None, error: RemoteError | None = None) -> None:
-        pending = self._pending.pop(ask_id, None)
+        pending = self._asks.pop(ask_id)
         if pending is None:
             logger.debug("An answer to ask %d came after it had ended", ask_id)
             return

@@ -6,6 +6,8 @@ is the one owner of the routes to members: everything sent to a member by addres
 actor's envelopes too) passes here, so frames to one member keep their order and none is written
 to a link after this actor has replaced it. It never blocks: it runs on the I/O thread, and every
 socket operation is a call of the ``IoLoop``'s that only queues frames or registers a socket. It
+offers its routes (``shared_routes``) to the threads that write an envelope straight to its link
+(``actors.messaging.lane``); such a write goes after what this actor queued on that link. It
 starts deaf: it accepts no link and dials none until ``Listen`` names the actor that takes what
 the links bring, so nothing can come in before the node is wired.
 """
@@ -70,6 +72,7 @@ class TransportActor(DispatchedActor):
         check_hello: HelloCheck,
         codec: Codec,
         supervisor: pykka.ActorRef[Any] | None = None,
+        shared_routes: dict[Address, int] | None = None,
     ) -> None:
         super().__init__()
         if (hello.address is None) != (listener is None):
@@ -84,6 +87,9 @@ class TransportActor(DispatchedActor):
         self._peer_news: pykka.ActorRef[Any] | None = None  # set by Listen
         self._supervisor = supervisor
         self._routes: dict[Address, int] = {}  # the link that carries our messages to a member
+        # The same routes, offered to writers in other threads (``actors.messaging.lane``): only
+        # this actor changes it, and only where it changes ``_routes``.
+        self.shared_routes: dict[Address, int] = {} if shared_routes is None else shared_routes
         self._peers: dict[int, Address] = {}  # the member at the other end of a member link
         self._dialled: set[int] = set()
         self._clients: set[int] = set()
@@ -160,7 +166,7 @@ class TransportActor(DispatchedActor):
                 manager=self.actor_ref,
                 idle_close=True,
             )
-            self._routes[address] = link
+            self._set_route(address, link)
             self._peers[link] = address
             self._dialled.add(link)
         return link
@@ -175,7 +181,7 @@ class TransportActor(DispatchedActor):
         self._peers[link] = address
         current = self._routes.get(address)
         if current is None:
-            self._routes[address] = link
+            self._set_route(address, link)
         elif (
             current in self._dialled
             and self._address is not None
@@ -185,7 +191,7 @@ class TransportActor(DispatchedActor):
             # to its end: closing it here lost what the peer had sent on it).
             logger.debug("Link %d from %s is a duplicate; its dialler closes it", link, address)
         else:  # theirs stays; or a link from the member (or its next incarnation) replaces one
-            self._routes[address] = link
+            self._set_route(address, link)
             logger.debug("Link %d to %s is replaced by link %d", current, address, link)
             self._loop.close(current, "replaced by the link the member dialled")
 
@@ -199,7 +205,7 @@ class TransportActor(DispatchedActor):
             self._tell_deliver_to(ClientGone(client))
         address = self._peers.pop(link, None)
         if address is not None and self._routes.get(address) == link:
-            del self._routes[address]
+            self._drop_route(address)
             logger.debug("Link to %s closed: %s", address, reason)
             if end is not LinkEnd.LOCAL and self._peer_news is not None:
                 with contextlib.suppress(pykka.ActorDeadError):
@@ -211,9 +217,26 @@ class TransportActor(DispatchedActor):
                 self._deliver_to.tell(message)
 
     def _close(self, address: Address, reason: str) -> None:
-        link = self._routes.pop(address, None)
+        link = self._routes.get(address)
         if link is not None:
+            self._drop_route(address)
             self._loop.close(link, reason)
+
+    def _set_route(self, address: Address, link: int) -> None:
+        self._routes[address] = link
+        if self.shares(address):
+            self.shared_routes[address] = link
+        else:
+            self.shared_routes.pop(address, None)
+
+    def _drop_route(self, address: Address) -> None:
+        del self._routes[address]
+        self.shared_routes.pop(address, None)
+
+    def shares(self, address: Address) -> bool:
+        """Whether the route to ``address`` is offered to other threads' writers (a test double
+        that must see every send to it says no)."""
+        return True
 
 
 def bind_listener(address: Address) -> socket.socket:

@@ -4,8 +4,12 @@ Outbound frames wait in two lanes, so that membership frames never queue behind 
 (only behind the frame already on its way). The functions here do a lane's bookkeeping for the
 thread's write path: add a frame to its lane (``enqueue``), take a batch from the head
 (``next_batch``), account for what the socket took (``consume``), put back what it did not
-(``requeue``), and drop what is left when the link is gone (``drop_outbound``). Everything here is
-touched by the loop thread only.
+(``requeue``), and drop what is left when the link is gone (``drop_outbound``, then
+``report_dropped``). Everything here is touched by the loop thread only, but for one thing:
+``write_now`` writes an application frame from any thread (an answer from the answering actor's
+thread, a request from the asking one) straight to the socket of an established plain link. So a
+link's outbound state (its lanes, the frame on its way, its socket's send and close) is changed
+under the link's ``lock`` by both; see ``write_now``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import collections
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -38,7 +43,9 @@ __all__ = [
     "enqueue",
     "next_batch",
     "notify_sent",
+    "report_dropped",
     "requeue",
+    "write_now",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,9 +101,11 @@ class Link:
         "idle_close",
         "interest",
         "last_active",
+        "lock",
         "manager",
         "name",
         "on_finish",
+        "open",
         "outbound_bytes",
         "paused",
         "peer",
@@ -153,6 +162,10 @@ class Link:
         self.handler: Callable[[int], None] | None = None  # its selector callback
         self.on_finish: Callable[[], None] | None = None  # called once when the link ends
         self.tls: TlsLayer | None = None  # between the socket and the frames, on a TLS link
+        # Held by whoever changes the outbound state (the loop's queue, flush and close, and
+        # ``write_now`` from any thread); ``open`` turns False under it when the link ends.
+        self.lock = threading.Lock()
+        self.open = True
 
 
 def configure_socket(sock: socket.socket, settings: Settings) -> None:
@@ -203,16 +216,21 @@ def next_batch(link: Link) -> list[Queued]:
     return batch
 
 
-def consume(link: Link, batch: list[Queued], sent: int) -> None:
-    """Account for ``sent`` bytes of ``batch``: frames sent in full are done; a partly sent
-    one becomes the frame on its way, and the rest go back to the head of their lanes."""
+def consume(link: Link, batch: list[Queued], sent: int, done: list[OnSent] | None = None) -> None:
+    """Account for ``sent`` bytes of ``batch``: frames sent in full are done (their ``on_sent``
+    called, or added to ``done`` for the caller to call once it has let go of the link's lock:
+    one may take the lane's lock, which is taken before a link's); a partly sent one becomes
+    the frame on its way, and the rest go back to the head of their lanes."""
     link.outbound_bytes -= sent
     for index, queued in enumerate(batch):
         if sent >= len(queued.frame):
             sent -= len(queued.frame)
             if queued.data:
                 link.data_bytes -= queued.size
-            notify_sent(queued.on_sent)
+            if done is None:
+                notify_sent(queued.on_sent)
+            elif queued.on_sent is not None:
+                done.append(queued.on_sent)
             continue
         link.current = queued._replace(frame=memoryview(queued.frame)[sent:])
         requeue(link, batch[index + 1 :])
@@ -229,14 +247,25 @@ def requeue(link: Link, frames: list[Queued]) -> None:
             link.control.appendleft(frame)
 
 
-def drop_outbound(link: Link, reason: str) -> None:
-    """The link is gone: its unsent frames are dropped (application ones said so: their
-    asks fail by the member's removal or their timeout, tells are lost)."""
+def drop_outbound(link: Link) -> list[OnSent]:
+    """The link is gone: its unsent frames are dropped; what to call for the application ones
+    (``report_dropped``, outside the link's lock: their asks fail by the member's removal or
+    their timeout, tells are lost)."""
     dropped = [queued.on_sent for queued in (link.current,) if queued and queued.data]
     dropped += [on_sent for _, on_sent in link.data]
     if link.proving is not None:  # held back for a handshake that did not end
         dropped += [queued.on_sent for queued in link.proving.held if queued.data]
         link.proving.held.clear()
+    link.current = None
+    link.data.clear()
+    link.control.clear()
+    link.outbound_bytes = link.data_bytes = 0
+    return dropped
+
+
+def report_dropped(link: Link, dropped: list[OnSent], reason: str) -> None:
+    """Say that ``dropped`` application frames of ``link`` are lost, and call their
+    ``on_sent``."""
     if dropped:
         logger.warning(
             "Dropped %d unsent application message(s) to %s: %s",
@@ -246,10 +275,50 @@ def drop_outbound(link: Link, reason: str) -> None:
         )
     for on_sent in dropped:
         notify_sent(on_sent)
-    link.current = None
-    link.data.clear()
-    link.control.clear()
-    link.outbound_bytes = link.data_bytes = 0
+
+
+def write_now(link: Link, frame: Callable[[], bytes], on_sent: OnSent) -> bool | None:
+    """From any thread: write the application frame that ``frame()`` makes (called under the
+    link's lock, so what it stamps is in the order the link carries) after everything queued on
+    ``link``. False (``frame`` not called) unless the link is open,
+    plain (no TLS), up (connected, handshake done either way) and not closing: the caller
+    then goes the loop's way. True when the socket took the whole frame at once (``on_sent``
+    called), and None when the rest waits in the link's data lane for the loop, which the caller
+    must then ask to ``flush`` it; the loop's own writes keep it flushed (``LinkTable.flush``).
+
+    Why the order holds: the frame goes to the socket at once only when nothing waits on the
+    link (no frame on its way, both lanes empty); else it is queued behind what waits. Both
+    happen under ``lock``, which the loop holds while it queues, sends and closes, so no two
+    writes interleave on the socket and nothing goes out after the link has closed. A send error
+    is left for the loop to meet (the frame waits as the frame on its way: the loop's flush
+    fails, closes the link and drops it, calling ``on_sent``)."""
+    with link.lock:
+        if not (
+            link.open
+            and link.tls is None
+            and not link.connecting
+            and link.proving is None
+            and link.check_hello is None
+            and link.identity is not None
+            and link.closing is None
+        ):
+            return False
+        data = frame()
+        if link.outbound_bytes:
+            enqueue(link, data, True, on_sent)
+            return None
+        try:
+            sent = link.sock.send(data)
+        except OSError:  # BlockingIOError too: the loop sends it, or meets the error
+            sent = 0
+        link.last_active = time.monotonic()
+        if sent < len(data):
+            link.current = Queued(memoryview(data)[sent:], on_sent, True, len(data))
+            link.outbound_bytes += len(data) - sent
+            link.data_bytes += len(data)
+            return None
+    notify_sent(on_sent)
+    return True
 
 
 def notify_sent(on_sent: OnSent) -> None:

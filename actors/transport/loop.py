@@ -6,7 +6,9 @@ and written as the socket takes them. Actors use it through a thread-safe API (`
 ``write``, ``close``, ``listen``, ``call_later``, ``call_every``): from another thread it queues a
 command and wakes the loop; from the loop's own thread it runs the command at once (after those
 queued before it), so no actor ever blocks on a socket, and a node's thread count does not depend
-on how many peers or clients it has.
+on how many peers or clients it has. One call writes in the caller's thread instead:
+``write_now``, an application frame on an established plain link, straight to its socket (the
+link's lock orders it with the loop's own writes; what the socket does not take, the loop sends).
 
 The loop hosts the node's ``Dispatcher`` (``dispatcher``: ``actors.dispatch``): after each pass
 over the sockets, the commands and the due timers, it gives the actors with mail their turns for
@@ -61,7 +63,7 @@ from actors.dispatch.dispatcher import Dispatcher
 from actors.transport.accept import Acceptor, Listener
 from actors.transport.backlog import Backlog, envelopes_in
 from actors.transport.dial import Dialler, cannot_connect, is_ip_address, resolve
-from actors.transport.link import HelloCheck, Link, OnSent, notify_sent
+from actors.transport.link import HelloCheck, Link, OnSent, notify_sent, write_now
 from actors.transport.table import LinkTable, link_end, tell_closed
 from actors.transport.timers import Timer, TimerQueue
 from actors.transport.tls import Tls, TlsConfig
@@ -245,6 +247,19 @@ class IoLoop:
         once it has been written, or dropped."""
         self._submit(lambda: self._write(link_id, frame, data, on_sent))
 
+    def write_now(self, link_id: int, frame: Callable[[], bytes], on_sent: OnSent) -> bool | None:
+        """From any thread: write the application frame ``frame()`` makes on the link now, in
+        this thread (``actors.transport.link.write_now``). True: written; None: what the socket
+        did not take waits on the link, and the caller must ``flush`` it (once it holds no lock
+        an ``on_sent`` may take); False (``frame`` not called): the link is not up for it (gone,
+        TLS, in its handshake, closing), so ``write`` it instead."""
+        link = self._links.get(link_id)
+        return False if link is None else write_now(link, frame, on_sent)
+
+    def flush(self, link_id: int) -> None:
+        """Send what waits on the link as soon as the socket takes it."""
+        self._submit(functools.partial(self._flush_link, link_id))
+
     def answer_heartbeats(self, answerer: HeartbeatAnswerer | None) -> None:
         """Answer the heartbeats ``answerer`` answers in this thread from now on, on the link they
         came by, instead of delivering them (None: deliver every one)."""
@@ -376,6 +391,11 @@ class IoLoop:
     def _run_commands(self) -> None:
         while self._commands:
             self._guarded(self._commands.popleft())
+
+    def _flush_link(self, link_id: int) -> None:
+        link = self._links.get(link_id)
+        if link is not None:
+            self._links.flush(link)
 
     def _flush_written(self) -> None:
         for link in self._links.take_written():

@@ -29,6 +29,7 @@ from actors.transport.link import (
     enqueue,
     next_batch,
     notify_sent,
+    report_dropped,
     requeue,
 )
 from actors.transport.timers import Timer, TimerQueue
@@ -138,7 +139,8 @@ class LinkTable:
             notify_sent(on_sent)
             self.finish(link, reason)
             return
-        enqueue(link, frame, data, on_sent)
+        with link.lock:
+            enqueue(link, frame, data, on_sent)
         self._written[link.id] = link  # sent at the end of this round, with the rest
 
     def take_written(self) -> list[Link]:
@@ -150,28 +152,39 @@ class LinkTable:
     def flush(self, link: Link) -> None:
         """Send what the socket takes now, membership frames first (through the link's TLS
         layer, which takes a batch whole or not at all, and may hold ciphertext); watch for
-        writability while anything is left."""
+        writability while anything is left. Under the link's lock: another thread may be
+        writing to it (``write_now``), and finds it empty, or busy and watched."""
         tls = link.tls
-        while link.outbound_bytes or (tls is not None and tls.unsent):
-            batch = next_batch(link)
-            size = sum(len(queued.frame) for queued in batch)
-            data = b"".join(queued.frame for queued in batch)
-            try:
-                sent = link.sock.send(data) if tls is None else tls.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as error:
-                requeue(link, batch)
-                self.finish(link, f"write failed: {error}", link_end(error))
-                return
-            consume(link, batch, sent)
-            if sent < size or not size:  # no size: TLS ciphertext only
-                break
-        waiting = link.outbound_bytes if tls is None else tls.waiting(link.outbound_bytes)
-        if not waiting and link.closing is not None:
-            self.finish(link, link.closing)
+        failed: OSError | None = None
+        done: list[OnSent] = []  # called after the lock is let go (see ``consume``)
+        with link.lock:
+            while link.outbound_bytes or (tls is not None and tls.unsent):
+                batch = next_batch(link)
+                size = sum(len(queued.frame) for queued in batch)
+                data = b"".join(queued.frame for queued in batch)
+                try:
+                    sent = link.sock.send(data) if tls is None else tls.send(data)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError as error:
+                    requeue(link, batch)
+                    failed = error
+                    break
+                consume(link, batch, sent, done)
+                if sent < size or not size:  # no size: TLS ciphertext only
+                    break
+            waiting = link.outbound_bytes if tls is None else tls.waiting(link.outbound_bytes)
+            finished = failed is not None or (not waiting and link.closing is not None)
+            if not finished:
+                self.watch(link, selectors.EVENT_WRITE if waiting else 0)
+        for on_sent in done:
+            notify_sent(on_sent)
+        if not finished:
             return
-        self.watch(link, selectors.EVENT_WRITE if waiting else 0)
+        if failed is not None:
+            self.finish(link, f"write failed: {failed}", link_end(failed))
+        elif link.closing is not None:
+            self.finish(link, link.closing)
 
     def pause(self, link: Link, paused: float | None) -> None:
         """Stop reading ``link`` (``paused``: since when), or read it again (None)."""
@@ -192,13 +205,16 @@ class LinkTable:
 
     def start_closing(self, link: Link, reason: str) -> None:
         """Close once the queued frames have gone out, or after ``connect_timeout``."""
-        if link.closing is not None:
-            return
-        if not link.outbound_bytes and (link.tls is None or not link.tls.unsent):
+        with link.lock:
+            if link.closing is not None:
+                return
+            idle = not link.outbound_bytes and (link.tls is None or not link.tls.unsent)
+            link.closing = reason  # from here on, no other thread writes to it
+            if not idle:
+                self.watch(link, selectors.EVENT_WRITE)
+        if idle:
             self.finish(link, reason)
             return
-        link.closing = reason
-        self.watch(link, selectors.EVENT_WRITE)
         self.after(self._settings.connect_timeout, lambda: self.finish(link, reason))
 
     def finish(self, link: Link, reason: str, end: LinkEnd = LinkEnd.LOCAL) -> None:
@@ -210,12 +226,15 @@ class LinkTable:
             link.timer.cancel()
         if link.on_finish is not None:
             link.on_finish()
-        drop_outbound(link, reason)
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self._selector.unregister(link.sock)
-        with contextlib.suppress(OSError):
-            link.sock.shutdown(socket.SHUT_RDWR)
-        link.sock.close()
+        with link.lock:  # no other thread writes to it from here on
+            link.open = False
+            dropped = drop_outbound(link)
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(link.sock)
+            with contextlib.suppress(OSError):
+                link.sock.shutdown(socket.SHUT_RDWR)
+            link.sock.close()
+        report_dropped(link, dropped, reason)
         logger.debug("Link %s to %s closed: %s", link.id, link.name, reason)
         tell_closed(link.manager, link.id, link.peer, reason, end)
 
@@ -229,8 +248,10 @@ class LinkTable:
     def close_all(self) -> None:
         """The loop ends: close every socket (no ``LinkClosed``: the owners stop too)."""
         for link in self._links.values():
-            with contextlib.suppress(OSError):
-                link.sock.close()
+            with link.lock:
+                link.open = False
+                with contextlib.suppress(OSError):
+                    link.sock.close()
         self._links.clear()
 
 

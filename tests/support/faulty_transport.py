@@ -3,8 +3,10 @@
 A test double in the manner of hashicorp/memberlist's ``MockTransport``: the node is built with it
 (``Node(..., transport=FaultyTransport)``, as ``ClusterHarness`` does) and it behaves as the real
 ``TransportActor`` until a test tells it ``BlockPeers`` or ``DelayPeers``. Every message a node
-sends to a member by address passes the transport (``SendTo``), so that is where the faults are
-applied; production code holds no fault-injection state or messages.
+sends to a member by address passes the transport (``SendTo``), or is written straight to a link
+the transport offers (``shared_routes``), which it stops offering for the members a fault applies
+to, so that is where the faults are applied; production code holds no fault-injection state or
+messages.
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ class FaultyTransport(TransportActor):
         match message:
             case BlockPeers(addresses=addresses):
                 self._blocked = addresses
+                self._withdraw(addresses)
             case DelayPeers(addresses=addresses, seconds=seconds):
                 self._delayed, self._delay = addresses, seconds
+                self._withdraw(addresses)
             case SendTo(address=address, on_sent=on_sent) if (
                 address in self._blocked or address in self._stalled
             ):
@@ -82,3 +86,13 @@ class FaultyTransport(TransportActor):
                     if self.route(address) == link  # closed or replaced: no longer stuck
                 }
         return None
+
+    def shares(self, address: Address) -> bool:
+        """Sends to a member a fault applies to must all come here: none straight to its link."""
+        return not (
+            address in self._blocked or address in self._delayed or address in self._stalled
+        )
+
+    def _withdraw(self, addresses: frozenset[Address]) -> None:
+        for address in addresses:
+            self.shared_routes.pop(address, None)
