@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 import pykka
@@ -62,6 +63,25 @@ def test_a_closed_outbox_refuses_and_gives_back_what_was_left() -> None:
     assert numbers(outbox.close()) == [2]
     with pytest.raises(RuntimeError, match="this node has stopped"):
         outbox.put(admitted(3), router.wake, router.send)
+
+
+def test_a_put_whose_append_comes_after_the_close_is_refused_not_lost() -> None:
+    """A put that found the outbox open, and appends only after the router's ``close`` took
+    what was left, raises: its caller learns it was not sent (it was silently kept before)."""
+    outbox, router = Outbox(), Router()
+    outbox.put(admitted(1), router.wake, router.send)  # the router is awake: puts just append
+    closed: list[list[Admitted]] = []
+
+    class ClosingOnAppend(collections.deque[Admitted]):
+        def append(self, item: Admitted) -> None:
+            closed.append(outbox.close())  # the close comes between the put's look and append
+            super().append(item)
+
+    outbox._queued = ClosingOnAppend()
+    with pytest.raises(RuntimeError, match="this node has stopped"):
+        outbox.put(admitted(2), router.wake, router.send)
+    assert closed == [[]]
+    assert router.told == [1]
 
 
 def test_a_router_that_cannot_be_told_takes_nothing_and_the_next_put_tries_again() -> None:

@@ -52,9 +52,12 @@ class Outbox:
         ``RuntimeError`` once the router has stopped; what ``wake`` or ``send`` raise
         (``ActorDeadError``), with ``admitted`` taken back."""
         if self._closed:
-            raise RuntimeError("this node has stopped: nothing more can be sent")
+            raise _stopped()
         if self._awake:
             self._queued.append(admitted)
+            if self._closed:  # closed meanwhile, maybe after ``close`` took what was left
+                self._take_back(admitted)
+                return
             if self._awake:
                 return
             with self._lock:  # it fell asleep meanwhile, and may not have seen this one
@@ -62,6 +65,8 @@ class Outbox:
                     self._wake(admitted, wake)
             return
         with self._lock:
+            if self._closed:
+                raise _stopped()
             if self._awake:
                 self._queued.append(admitted)
             elif not self._queued:  # it goes first, and wakes the router as DRAIN would
@@ -86,6 +91,15 @@ class Outbox:
                 self._queued.remove(admitted)
             raise
 
+    def _take_back(self, admitted: Admitted) -> None:
+        """``admitted`` came after ``close``: raise for it, unless ``close`` took it along (the
+        router's ``on_stop`` then ends it, as it does everything else left)."""
+        try:
+            self._queued.remove(admitted)
+        except ValueError:
+            return
+        raise _stopped()
+
     def take(self, limit: int, wake: Callable[[], None]) -> list[Admitted]:
         """Up to ``limit`` of the messages queued, oldest first. The router is asleep after it,
         unless some are left (or came meanwhile): then ``wake`` is called for them, so a batch
@@ -109,6 +123,12 @@ class Outbox:
         with self._lock:
             self._closed = True
             self._awake = True  # nobody wakes a stopped router
-            left = list(self._queued)
-            self._queued.clear()
+            left: list[Admitted] = []
+            with contextlib.suppress(IndexError):  # a put appending meanwhile is taken or sees
+                while True:  # itself left behind (``_take_back``), never cleared unseen
+                    left.append(self._queued.popleft())
         return left
+
+
+def _stopped() -> RuntimeError:
+    return RuntimeError("this node has stopped: nothing more can be sent")

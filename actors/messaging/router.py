@@ -131,10 +131,15 @@ class RouterActor(DispatchedActor):
         self._registry.tell(subscribe)  # never a blocking ask: it may share our thread
 
     def on_stop(self) -> None:
+        tells = 0
         for admitted in self._outbox.close():
             self._gate.release(len(admitted.payload))
             if isinstance(admitted.message, RemoteAsk):
                 reply(admitted.message, error=MemberGone("this node stopped before it was sent"))
+            else:
+                tells += 1
+        if tells:  # a tell has nobody to fail: say so, as dropped frames are
+            logger.warning("Dropped %d tell(s): this node stopped before they were sent", tells)
         for ask_id in self._asks.close():
             self._finish(ask_id, error=MemberGone("this node stopped before the answer came"))
 
