@@ -18,6 +18,7 @@ import msgspec
 import pykka
 import pytest
 from cluster_helpers import STEP_TIMEOUT, ClusterHarness, WatchedNode, poll_until
+from support.links import bare_link
 
 from actors.messaging.lane import Lane
 from actors.transport.link import Link, consume, enqueue, next_batch, write_now
@@ -27,7 +28,6 @@ from messages.local.routing import GetOrderingStats
 from messages.membership.effects import CloseLink
 from messages.messaging.envelope import Envelope, Tell
 from messages.settings import Settings
-from messages.wire.framing import FrameDecoder
 from messages.wire.handshake import Identity, Role
 from messages.wire.remote import RemoteTimeout, register
 
@@ -89,19 +89,7 @@ def ends() -> Iterator[tuple[Link, socket.socket]]:
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
     theirs.settimeout(STEP_TIMEOUT)
-    nobody = cast("pykka.ActorRef[Any]", object())
-    link = Link(
-        1,
-        ours,
-        "peer",
-        peer=None,
-        source=None,
-        deliver_to=nobody,
-        manager=nobody,
-        decoder=FrameDecoder(),
-        check_hello=None,
-        idle_close=False,
-    )
+    link = bare_link(ours)
     link.identity = Identity("peer", Role.MEMBER)
     yield link, theirs
     ours.close()

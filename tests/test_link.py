@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from typing import Any, cast
 
-import pykka
 import pytest
+from support.links import bare_link
 
 from actors.transport.link import (
     Link,
@@ -23,26 +22,13 @@ from actors.transport.link import (
     report_dropped,
     requeue,
 )
-from messages.wire.framing import FrameDecoder
 
 
 @pytest.fixture
 def link() -> Iterator[Link]:
     """A link whose socket is never used: the lane functions only touch its queues."""
     ends = socket.socketpair()
-    nobody = cast("pykka.ActorRef[Any]", object())
-    yield Link(
-        1,
-        ends[0],
-        "peer",
-        peer=None,
-        source=None,
-        deliver_to=nobody,
-        manager=nobody,
-        decoder=FrameDecoder(),
-        check_hello=None,
-        idle_close=False,
-    )
+    yield bare_link(ends[0])
     for end in ends:
         end.close()
 
