@@ -29,7 +29,12 @@ import msgspec
 
 from messages.member import Member, MemberStatus
 from messages.membership.state import MembershipState
-from messages.membership.verdicts import COUNTED, gone_members, only_crashes
+from messages.membership.verdicts import (
+    COUNTED,
+    counted_unreachable,
+    gone_members,
+    only_crashes,
+)
 from messages.settings import Settings
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "Verdict",
     "down_members",
     "keep_majority",
+    "keeps_without_stale_rows",
     "no_side_keeps",
     "pending_unreachable",
     "stable_window",
@@ -126,6 +132,26 @@ def keep_majority(
             if on_the_table is Verdict.DOWN_UNREACHABLE:
                 verdict = Verdict.WAIT  # lost only on silences not confirmed yet
     return Decision(verdict, pending, reachable, len(counted))
+
+
+def keeps_without_stale_rows(state: MembershipState, self_uuid: str, silent: Set[str]) -> bool:
+    """Whether this member, whose verdict on the table is to down itself, would keep once the
+    rows of covered members without a witness are set aside too (``verdicts.counted_unreachable``
+    with ``witnessed`` false): rows of members nobody hears, frozen when the receive-side filter
+    began to drop their gossip. ``silent`` counts against this member, as in ``keep_majority``."""
+    relaxed = counted_unreachable(state.by_uuid, state.reachability, witnessed=False)
+    if relaxed == state.unreachable():
+        return False
+    pending = frozenset(
+        m.uuid
+        for m in state.members
+        if m.uuid in relaxed and m.status not in (MemberStatus.DOWN, MemberStatus.EXITING)
+    )
+    counted = [m for m in state.members if m.status in COUNTED]
+    if not pending or not counted:
+        return False
+    verdict = _verdict(state, self_uuid, pending, counted, relaxed | silent)
+    return verdict is Verdict.DOWN_UNREACHABLE
 
 
 def no_side_keeps(state: MembershipState, self_uuid: str, unreachable: Set[str]) -> bool:

@@ -67,12 +67,14 @@ Graph = Mapping[str, frozenset[str]]
 
 
 def counted_unreachable(
-    members: Mapping[str, Member], rows: Iterable[ReachabilityRow]
+    members: Mapping[str, Member], rows: Iterable[ReachabilityRow], witnessed: bool = True
 ) -> frozenset[str]:
     """The members that count as unreachable: members gone, suspects, the witnessed cover of
     the indirectly connected (of the minimum covers whose members all have witnesses, the one
     that leaves the fewest unreachable, the first in preference on a tie), and whoever the
-    other live observers accuse."""
+    other live observers accuse. With ``witnessed`` false, covers without witnesses are taken
+    too: the picture once the stale rows of members nobody hears are set aside, which only
+    ``downing.keeps_without_stale_rows`` reads."""
     live = _live_rows(members, rows)
     gone = _gone(live)
     verdicts = {  # an observer marking itself is invalid input: read without it (stay total)
@@ -92,8 +94,8 @@ def counted_unreachable(
     for cover in fewest_to_down(tangle, {u: address_order(members[u]) for u in tangle}):
         kept = frozenset().union(*(row for o, row in trusted.items() if o not in cover))
         unreachable = kept | suspected | cover
-        witnessed = all(_witnessed(x, members, trusted, unreachable) for x in cover)
-        if witnessed and (best is None or len(unreachable) < len(best)):
+        heard = not witnessed or all(_witnessed(x, members, trusted, unreachable) for x in cover)
+        if heard and (best is None or len(unreachable) < len(best)):
             best = unreachable
     return union if best is None else best
 
