@@ -20,7 +20,7 @@ from messages.membership.downing import (
     Verdict,
     down_members,
     keep_majority,
-    keeps_without_stale_rows,
+    keeps_on_a_reading_set_aside,
     no_side_keeps,
     pending_unreachable,
     stable_window,
@@ -236,8 +236,8 @@ def _apply_downing(run: Step) -> None:
             return  # the cut may be healing: its heartbeats will tell within a round
         if _no_side_keeps_yet(run, silent, stable_for - window):
             return  # nobody can keep against it: its self-down protects nobody yet
-        if _stale_rows_decide_yet(run, silent, stable_for - window):
-            return  # only rows of members nobody hears make it lose: they may be gone soon
+        if _lost_on_rows_set_aside_yet(run, silent, stable_for - window):
+            return  # it loses only on rows that may be stale: they may be set aside soon
         _down_self(run, decision, "this member was on the minority side of a partition")
     elif _unstable_too_long(run):
         _down_self(run, decision, "the unreachable members did not settle (down all when unstable)")
@@ -285,13 +285,15 @@ def _no_side_keeps_yet(run: Step, silent: frozenset[str], overdue: float) -> boo
     return no_side_keeps(run.state, run.uuid, run.state.unreachable() | silent)
 
 
-def _stale_rows_decide_yet(run: Step, silent: frozenset[str], overdue: float) -> bool:
-    """This member would keep but for the rows of covered members without a witness
-    (``downing.keeps_without_stale_rows``), and the verdict is less than one more
-    ``down_after`` overdue. Waiting keeps nobody."""
+def _lost_on_rows_set_aside_yet(run: Step, silent: frozenset[str], overdue: float) -> bool:
+    """This member would keep with the rows of the fewest members set aside
+    (``downing.keeps_on_a_reading_set_aside``), and the verdict is less than one more
+    ``down_after`` overdue. Such rows may be stale: their owners may be confirmed gone, come
+    back and withdraw them, or be downed by the side that keeps, within that window. Waiting
+    keeps nobody, and is bounded: then it downs itself as before."""
     if overdue >= run.node.settings.down_after:
         return False
-    return keeps_without_stale_rows(run.state, run.uuid, silent)
+    return keeps_on_a_reading_set_aside(run.state, run.uuid, silent)
 
 
 def _track_stability(run: Step, pending: frozenset[str]) -> None:
