@@ -34,6 +34,10 @@ Only live (not DOWN) observers' rows are read, and some observers are not taken 
 
 Everything else is the union of verdicts, as before: whoever a trusted observer accuses.
 
+``readings_set_aside`` reads the table again with the rows of the fewest members set aside,
+witnesses or not. No verdict is taken on those readings: a member that would keep on one of
+them only waits before it downs itself (``detection``), since such rows may be stale.
+
 ``only_crashes`` tells a picture that is nothing but confirmed crashes (every accusation a
 refused dial, no accused member accusing anyone), which ``detection`` downs after the shorter
 ``crash_down_after``.
