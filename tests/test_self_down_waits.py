@@ -13,13 +13,19 @@ import dataclasses
 import msgspec
 
 from messages.member import MemberStatus
-from messages.membership.downing import Verdict, keep_majority, no_side_keeps
+from messages.membership.downing import (
+    Verdict,
+    keep_majority,
+    keeps_on_a_reading_set_aside,
+    no_side_keeps,
+)
 from messages.membership.effects import GossipTick, Inbound
 from messages.membership.node import NodeState
 from messages.membership.protocol import Heartbeat
 from messages.membership.publication import Publication
 from messages.membership.state import MembershipState
 from messages.membership.step import step
+from messages.membership.verdicts import readings_set_aside
 from messages.settings import Settings
 from messages.testing.simulator import converged_cluster
 from messages.wire.handshake import Identity, Role
@@ -162,9 +168,13 @@ def test_a_member_whose_majority_is_gone_waits_one_more_window_then_downs_itself
 
 
 def accused_member() -> NodeState:
-    """A (the first of five), accused by B, which C accuses: A and B count unreachable, C, D
-    and E keep. A's own row accuses nobody."""
-    state = converged_cluster(5).set_reachability(UUIDS[1], frozenset(UUIDS[:1]))
+    """A (the first of five), accused by B, D and E, and B accused by C: A and B count
+    unreachable, C, D and E keep. A's own row accuses nobody; every reading with the rows of
+    the fewest members set aside counts A unreachable too (the fewest are A and B, or A and
+    C), so no other wait applies."""
+    state = converged_cluster(5)
+    for observer in (1, 3, 4):
+        state = state.set_reachability(UUIDS[observer], frozenset(UUIDS[:1]))
     state = state.set_reachability(UUIDS[2], frozenset(UUIDS[1:2]))
     node = dataclasses.replace(minority_member(), published=Publication().publish(state)[0])
     return dataclasses.replace(node, pending_unreachable=frozenset(UUIDS[:2]))
@@ -181,3 +191,73 @@ def test_it_waits_while_it_hears_from_a_member_that_accuses_it() -> None:
     still, _ = step(accused_member(), heartbeat_from(UUIDS[1]), overdue - 0.3)
     still, _ = step(still, GossipTick(), overdue)
     assert downed_itself(still)  # bounded as before
+
+
+# -- a self-down that only rows a cover would set aside make lose waits one more window ---------
+
+
+def rows(**accused: str) -> MembershipState:
+    """Five members A..E (A the lowest address), each named observer's row accusing the
+    members whose letters follow it: ``rows(A="BE")`` is A accusing B and E."""
+    state = converged_cluster(5)
+    for observer, subjects in accused.items():
+        named = frozenset(UUIDS["ABCDE".index(s)] for s in subjects)
+        state = state.set_reachability(UUIDS["ABCDE".index(observer)], named)
+    return state
+
+
+ONE_WAY_CUT = rows(A="BE", B="C", C="BE", D="BE", E="C")
+"""Seed 822: A, C and D cannot reach B and E (B and E still hear them); B's and E's rows, frozen
+when the receive-side filter began to drop their gossip, accuse C, deaf a few seconds before.
+The fewest whose rows leave no accusation are B and E, but the minimum cover of the indirectly
+connected is C alone, and the union leaves A, C and D two of five."""
+
+FROZEN_ROW = rows(A="BDE", B="AD", C="AD", D="C", E="AD")
+"""Seed 186 from E: everybody accuses A and D (cut off, about to down themselves), and D's row,
+frozen since, accuses C. The cover of the C-D edge that would set D's row aside has no
+witness (every member that stays accuses D), so the union counts C too: B, E two of five."""
+
+
+def test_a_member_that_loses_only_on_rows_a_cover_sets_aside_keeps_on_that_reading() -> None:
+    for state, me in ((ONE_WAY_CUT, UUIDS[0]), (ONE_WAY_CUT, UUIDS[3]), (FROZEN_ROW, UUIDS[4])):
+        decision = keep_majority(state, me, SETTINGS.down_after, SETTINGS.down_after)
+        assert decision.verdict is Verdict.DOWN_SELF  # keep-majority itself is unchanged
+        assert keeps_on_a_reading_set_aside(state, me)
+    assert frozenset(UUIDS[1:5:3]) in readings_set_aside(
+        ONE_WAY_CUT.by_uuid, ONE_WAY_CUT.reachability
+    )
+    readings = readings_set_aside(FROZEN_ROW.by_uuid, FROZEN_ROW.reachability)
+    assert frozenset(UUIDS[0:4:3]) in readings  # D's row aside: A and D unreachable
+
+
+def test_a_member_a_reading_counts_unreachable_does_not_wait_on_it() -> None:
+    for me in UUIDS[1:5:3]:  # B and E, whose own rows accuse C
+        assert not keeps_on_a_reading_set_aside(ONE_WAY_CUT, me)
+    assert not keeps_on_a_reading_set_aside(FROZEN_ROW, UUIDS[3])  # D, accused by all
+
+
+def test_a_clean_minority_never_waits_on_it() -> None:
+    minority = rows(A="CDE", B="CDE")
+    for me in UUIDS[:2]:
+        assert not keeps_on_a_reading_set_aside(minority, me)
+
+
+def test_its_own_silences_count_against_it_on_every_reading() -> None:
+    silent = frozenset(UUIDS[2:4])  # C and D silent to A, not confirmed yet
+    assert not keeps_on_a_reading_set_aside(ONE_WAY_CUT, UUIDS[0], silent)
+
+
+def test_it_waits_one_more_window_on_rows_a_cover_sets_aside_then_downs_itself() -> None:
+    node = dataclasses.replace(
+        minority_member(),
+        published=Publication().publish(ONE_WAY_CUT)[0],
+        last_step=0.0,
+        pending_unreachable=frozenset(UUIDS[1:3]) | {UUIDS[4]},
+    )
+    window = SETTINGS.down_after
+    node, _ = step(node, GossipTick(), window + 0.5)
+    assert not downed_itself(node)  # B and E may be gone, or come back, meanwhile
+    node, _ = step(node, GossipTick(), 2 * window - 0.5)
+    assert not downed_itself(node)
+    node, _ = step(node, GossipTick(), 2 * window + 0.1)
+    assert downed_itself(node)  # bounded: then as before

@@ -146,6 +146,10 @@ def test_a_member_that_leaves_is_reported_left_not_unreachable() -> None:
         (713, "the same, with a joiner over there"),
         (587, "the same on both sides of a partition, until it heals"),
         (1740, "a member that heard from a member whose row accuses it waits a pause"),
+        (186, "a self-down only rows of members nobody hears make lose waits a window"),
+        (390, "the same, with a paused member's frozen row"),
+        (822, "the same, the fewest whose rows leave no accusation being the stale ones"),
+        (718, "the same, with a member that downed itself meanwhile"),
     ],
 )
 def test_schedules_that_once_lost_every_member_keep_a_majority(seed: int, why: str) -> None:

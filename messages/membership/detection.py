@@ -20,6 +20,7 @@ from messages.membership.downing import (
     Verdict,
     down_members,
     keep_majority,
+    keeps_on_a_reading_set_aside,
     no_side_keeps,
     pending_unreachable,
     stable_window,
@@ -235,6 +236,8 @@ def _apply_downing(run: Step) -> None:
             return  # the cut may be healing: its heartbeats will tell within a round
         if _no_side_keeps_yet(run, silent, stable_for - window):
             return  # nobody can keep against it: its self-down protects nobody yet
+        if _lost_on_rows_set_aside_yet(run, silent, stable_for - window):
+            return  # it loses only on rows that may be stale: they may be set aside soon
         _down_self(run, decision, "this member was on the minority side of a partition")
     elif _unstable_too_long(run):
         _down_self(run, decision, "the unreachable members did not settle (down all when unstable)")
@@ -280,6 +283,17 @@ def _no_side_keeps_yet(run: Step, silent: frozenset[str], overdue: float) -> boo
     if overdue >= run.node.settings.down_after:
         return False
     return no_side_keeps(run.state, run.uuid, run.state.unreachable() | silent)
+
+
+def _lost_on_rows_set_aside_yet(run: Step, silent: frozenset[str], overdue: float) -> bool:
+    """This member would keep with the rows of the fewest members set aside
+    (``downing.keeps_on_a_reading_set_aside``), and the verdict is less than one more
+    ``down_after`` overdue. Such rows may be stale: their owners may be confirmed gone, come
+    back and withdraw them, or be downed by the side that keeps, within that window. Waiting
+    keeps nobody, and is bounded: then it downs itself as before."""
+    if overdue >= run.node.settings.down_after:
+        return False
+    return keeps_on_a_reading_set_aside(run.state, run.uuid, silent)
 
 
 def _track_stability(run: Step, pending: frozenset[str]) -> None:

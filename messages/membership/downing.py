@@ -29,7 +29,12 @@ import msgspec
 
 from messages.member import Member, MemberStatus
 from messages.membership.state import MembershipState
-from messages.membership.verdicts import COUNTED, gone_members, only_crashes
+from messages.membership.verdicts import (
+    COUNTED,
+    gone_members,
+    only_crashes,
+    readings_set_aside,
+)
 from messages.settings import Settings
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "Verdict",
     "down_members",
     "keep_majority",
+    "keeps_on_a_reading_set_aside",
     "no_side_keeps",
     "pending_unreachable",
     "stable_window",
@@ -126,6 +132,30 @@ def keep_majority(
             if on_the_table is Verdict.DOWN_UNREACHABLE:
                 verdict = Verdict.WAIT  # lost only on silences not confirmed yet
     return Decision(verdict, pending, reachable, len(counted))
+
+
+def keeps_on_a_reading_set_aside(
+    state: MembershipState, self_uuid: str, silent: Set[str] = frozenset()
+) -> bool:
+    """Whether this member would keep on one of the table's readings with the rows of the
+    fewest members set aside, witnesses or not (``verdicts.readings_set_aside``): rows such a
+    reading sets aside may be stale (members nobody hears keep, in every table, the row they
+    had when the receive-side filter began to drop their gossip). ``silent`` counts against
+    this member, as in ``keep_majority``. Not a verdict to keep: ``detection`` only lets a
+    self-down wait on it, bounded."""
+    counted = [m for m in state.members if m.status in COUNTED]
+    if not counted:
+        return False
+    for reading in readings_set_aside(state.by_uuid, state.reachability):
+        pending = frozenset(
+            m.uuid
+            for m in state.members
+            if m.uuid in reading and m.status not in (MemberStatus.DOWN, MemberStatus.EXITING)
+        )
+        verdict = _verdict(state, self_uuid, pending, counted, reading | silent)
+        if pending and verdict is Verdict.DOWN_UNREACHABLE:
+            return True
+    return False
 
 
 def no_side_keeps(state: MembershipState, self_uuid: str, unreachable: Set[str]) -> bool:

@@ -34,6 +34,10 @@ Only live (not DOWN) observers' rows are read, and some observers are not taken 
 
 Everything else is the union of verdicts, as before: whoever a trusted observer accuses.
 
+``readings_set_aside`` reads the table again with the rows of the fewest members set aside,
+witnesses or not. No verdict is taken on those readings: a member that would keep on one of
+them only waits before it downs itself (``detection``), since such rows may be stale.
+
 ``only_crashes`` tells a picture that is nothing but confirmed crashes (every accusation a
 refused dial, no accused member accusing anyone), which ``detection`` downs after the shorter
 ``crash_down_after``.
@@ -54,6 +58,7 @@ __all__ = [
     "gone_members",
     "only_crashes",
     "predicted_self_downers",
+    "readings_set_aside",
 ]
 
 COUNTED = frozenset({MemberStatus.UP, MemberStatus.LEAVING})
@@ -73,17 +78,7 @@ def counted_unreachable(
     the indirectly connected (of the minimum covers whose members all have witnesses, the one
     that leaves the fewest unreachable, the first in preference on a tie), and whoever the
     other live observers accuse."""
-    live = _live_rows(members, rows)
-    gone = _gone(live)
-    verdicts = {  # an observer marking itself is invalid input: read without it (stay total)
-        row.observer: row.unreachable.intersection(members) - {row.observer}
-        for row in live
-        if row.observer not in gone
-    }
-    predicted = predicted_self_downers(members, verdicts)
-    confirmed = frozenset().union(*(row for o, row in verdicts.items() if o not in predicted))
-    suspected = (predicted & confirmed) | gone.intersection(members)
-    trusted = {o: row for o, row in verdicts.items() if o not in suspected and row}
+    suspected, trusted = _trusted(members, rows)
     union = frozenset().union(*trusted.values()) | suspected
     tangle = _tangle(trusted)
     if not tangle:
@@ -96,6 +91,53 @@ def counted_unreachable(
         if witnessed and (best is None or len(unreachable) < len(best)):
             best = unreachable
     return union if best is None else best
+
+
+def readings_set_aside(
+    members: Mapping[str, Member], rows: Iterable[ReachabilityRow]
+) -> tuple[frozenset[str], ...]:
+    """The unreachable sets the table would give if the rows of the fewest members were set
+    aside, witnesses or not: each minimum cover of the indirectly connected (counted
+    unreachable, their rows set aside, the other rows read), and each minimum cover of the
+    whole accusation graph (the fewest members whose removal leaves no accusation among the
+    rest: they alone are unreachable), with the suspects and the gone. Not a verdict: a rule
+    that only makes a self-down wait reads them (``downing.keeps_on_a_reading_set_aside``)."""
+    suspected, trusted = _trusted(members, rows)
+    tangle = _tangle(trusted)
+    rank = {uuid: address_order(member) for uuid, member in members.items()}
+    readings = [
+        frozenset().union(*(row for o, row in trusted.items() if o not in cover))
+        | suspected
+        | cover
+        for cover in fewest_to_down(tangle, rank)
+    ]
+    edges: dict[str, set[str]] = {}
+    for observer, row in trusted.items():
+        for subject in row:
+            edges.setdefault(observer, set()).add(subject)
+            edges.setdefault(subject, set()).add(observer)
+    whole = {uuid: frozenset(neighbours) for uuid, neighbours in edges.items()}
+    readings += [cover | suspected for cover in fewest_to_down(whole, rank)]
+    return tuple(readings)
+
+
+def _trusted(
+    members: Mapping[str, Member], rows: Iterable[ReachabilityRow]
+) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    """The suspects and the gone (set aside, counted unreachable), and the other live
+    observers' non-empty verdicts, read as they are."""
+    live = _live_rows(members, rows)
+    gone = _gone(live)
+    verdicts = {  # an observer marking itself is invalid input: read without it (stay total)
+        row.observer: row.unreachable.intersection(members) - {row.observer}
+        for row in live
+        if row.observer not in gone
+    }
+    predicted = predicted_self_downers(members, verdicts)
+    confirmed = frozenset().union(*(row for o, row in verdicts.items() if o not in predicted))
+    suspected = (predicted & confirmed) | gone.intersection(members)
+    trusted = {o: row for o, row in verdicts.items() if o not in suspected and row}
+    return suspected, trusted
 
 
 def gone_members(members: Mapping[str, Member], rows: Iterable[ReachabilityRow]) -> frozenset[str]:
