@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import pykka
 
-from actors.dispatch.actor import DispatchedActor, DispatchedInbox
+from actors.dispatch.actor import DispatchedActor, DispatchedInbox, tell_now
 from actors.messaging.lane import Lane
 from actors.messaging.outcomes import local_envelope
 from actors.transport.backlog import envelope_bytes
@@ -275,15 +275,22 @@ class OrderingActor(DispatchedActor):
         self._handing.append(deliver)
 
     def _hand_over(self) -> None:
+        """At the end of a message: the router takes what it released, now when it is idle on
+        this thread (``tell_now``: no second turn for it; this actor's state is whole)."""
         handing, self._handing = self._handing, []
-        self._hand_to(self._router, handing[0] if len(handing) == 1 else Delivered(handing))
+        message = handing[0] if len(handing) == 1 else Delivered(handing)
+        self._hand_to(self._router, message, tell_now)
 
     @staticmethod
-    def _hand_to(actor: pykka.ActorRef[Any], message: Inbound | Deliver | Delivered) -> None:
+    def _hand_to(
+        actor: pykka.ActorRef[Any],
+        message: Inbound | Deliver | Delivered,
+        tell: Callable[[pykka.ActorRef[Any], Any], None] = pykka.ActorRef.tell,
+    ) -> None:
         # The membership actor and the router tell this actor things too, so a stopping node
         # stops them first, then this one: what it still hands them meanwhile has no taker.
         with contextlib.suppress(pykka.ActorDeadError):
-            actor.tell(message)
+            tell(actor, message)
 
     def _schedule_expiry(self) -> None:
         if self._expiry is not None or not (self._queue.held or self._publishes.held):

@@ -59,6 +59,7 @@ from typing import Any
 
 import pykka
 
+from actors.dispatch.actor import tell_now
 from actors.dispatch.dispatcher import Dispatcher
 from actors.transport.accept import Acceptor, Listener
 from actors.transport.backlog import Backlog, envelopes_in
@@ -465,7 +466,8 @@ class IoLoop:
                     if (load := envelopes_in(message)) is not None:
                         envelopes = True
                         self.backlog.read(load[1], load[0])
-                    link.deliver_to.tell(Inbound(message, link.id, link.name, link.identity))
+                    inbound = Inbound(message, link.id, link.name, link.identity)
+                    tell_now(link.deliver_to, inbound)  # handled here when its actor is idle
             if envelopes and self.backlog.over():
                 self._pause(link)
         except FrameError as error:
