@@ -384,8 +384,10 @@ class IoLoop:
                 self._wakeup_pending = False
                 self._run_commands()
                 self._guarded(self._timers.fire_due, time.monotonic())
-                dispatcher.run(time.monotonic() + _DISPATCH_BUDGET)
-                self._guarded(self._resume_drained)
+                if dispatcher.has_mail:  # often none: the read ran its actors already
+                    dispatcher.run(time.monotonic() + _DISPATCH_BUDGET)
+                if self._paused:
+                    self._guarded(self._resume_drained)
                 self._flush_written()
             self._shutdown()
 
