@@ -384,14 +384,15 @@ def test_fast_and_slow_envelopes_interleaved_reach_the_router_in_order(seed: int
         version = VectorClock({"m": 2})
 
         def held() -> int:
-            tell_now(actor, envelope("b", 2, tell(2)))  # a gap
-            tell_now(actor, envelope("c", 1, tell(1), version))
-            tell_now(actor, envelope("c", 2, tell(2)))
-            before = len(router.messages)
-            tell_now(actor, envelope("b", 1, tell(1)))  # fills it
-            return len(router.messages) - before
+            tell_now(actor, envelope("b", 2, tell(2)))  # a gap: held
+            tell_now(actor, envelope("c", 1, tell(1), version))  # its version not reached
+            tell_now(actor, envelope("c", 2, tell(2)))  # behind it
+            return len(router.messages)
 
-        assert runner.ask(held, timeout=TIMEOUT) == 2  # b1, b2 at once; c still waits
+        assert runner.ask(held, timeout=TIMEOUT) == 41  # nothing more, fast path or not
+        runner.ask(lambda: tell_now(actor, envelope("b", 1, tell(1))), timeout=TIMEOUT)
+        router.wait_for(lambda got: len(got) == 43)  # b1 fills the gap: b1, b2
+        assert actor.ask(GetOrderingStats(), timeout=TIMEOUT).held == 2  # c still waits
         actor.tell(MembershipReached(version, frozenset()))
         router.wait_for(lambda got: len(got) == 45)
         for sender, count in (("a", 41), ("b", 2), ("c", 2)):

@@ -275,11 +275,15 @@ class OrderingActor(DispatchedActor):
         self._handing.append(deliver)
 
     def _hand_over(self) -> None:
-        """At the end of a message: the router takes what it released, now when it is idle on
-        this thread (``tell_now``: no second turn for it; this actor's state is whole)."""
+        """At the end of a message: the router takes what it released. A lone envelope (an
+        ask, its answer) is handled now when the router is idle on this thread (``tell_now``:
+        no second turn; this actor's state is whole); a batch waits for the router's turn, so
+        that a stream's turns stay as long as they were."""
         handing, self._handing = self._handing, []
-        message = handing[0] if len(handing) == 1 else Delivered(handing)
-        self._hand_to(self._router, message, tell_now)
+        if len(handing) == 1:
+            self._hand_to(self._router, handing[0], tell_now)
+        else:
+            self._hand_to(self._router, Delivered(handing))
 
     @staticmethod
     def _hand_to(

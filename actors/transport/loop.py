@@ -453,6 +453,8 @@ class IoLoop:
                 return
             self._links.touch(link)
             envelopes = False
+            # Handled in the read while it is short (see ``tell_now``); told for a turn after.
+            inline_until = time.monotonic() + _DISPATCH_BUDGET
             for payload in link.decoder.feed(data):
                 message = self._codec.decode(payload)
                 self.traffic.received(message, HEADER_BYTES + len(payload))
@@ -469,7 +471,10 @@ class IoLoop:
                         envelopes = True
                         self.backlog.read(load[1], load[0])
                     inbound = Inbound(message, link.id, link.name, link.identity)
-                    tell_now(link.deliver_to, inbound)  # handled here when its actor is idle
+                    if time.monotonic() < inline_until:
+                        tell_now(link.deliver_to, inbound)  # here, when its actor is idle
+                    else:
+                        link.deliver_to.tell(inbound)
             if envelopes and self.backlog.over():
                 self._pause(link)
         except FrameError as error:
