@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import pykka
 import pytest
 
-from actors.dispatch.actor import DispatchedActor
+from actors.dispatch.actor import DispatchedActor, tell_now
 from actors.dispatch.dispatcher import Dispatcher, DispatcherDeadlockError
 from actors.transport.loop import IoLoop
 from messages.settings import Settings
@@ -207,3 +208,100 @@ def test_proxies_work_on_a_dispatched_actor(dispatcher: Dispatcher) -> None:
     log.tell(1)
     assert proxy.seen.get(timeout=TIMEOUT) == [1]
     assert proxy.on_receive("get").get(timeout=TIMEOUT) == [1]
+
+
+class Shared(DispatchedActor):
+    """Appends what it is told to a list the test holds (read without asking); told a
+    callable, it calls it (in its turn) and appends what it returns."""
+
+    def __init__(self, seen: list[Any], name: str = "") -> None:
+        super().__init__()
+        self.seen = seen
+        self.name = name
+
+    def on_receive(self, message: Any) -> Any:
+        if callable(message):
+            message = message()
+        self.seen.append((self.name, message) if self.name else message)
+        return None
+
+
+def test_tell_now_handles_the_message_in_the_call_when_the_actor_is_idle(
+    dispatcher: Dispatcher,
+) -> None:
+    """On the dispatcher's thread, an idle actor takes a ``tell_now`` at once, in the call (the
+    I/O thread's read and the ordering actor hand envelopes on that way); a plain tell waits
+    for its turn later in the pass."""
+    seen: list[Any] = []
+    with dispatcher.hosting():
+        runner, target = Log.start(), Shared.start(seen)
+
+    def tell_then_look() -> list[Any]:
+        target.tell("told")
+        return list(seen)
+
+    assert runner.ask(("call", tell_then_look), timeout=TIMEOUT) == []
+    wait_for(lambda: seen == ["told"])
+
+    def tell_now_then_look() -> list[Any]:
+        tell_now(target, "now")
+        return list(seen)
+
+    assert runner.ask(("call", tell_now_then_look), timeout=TIMEOUT) == ["told", "now"]
+
+
+def test_tell_now_keeps_the_order_behind_mail_already_waiting(dispatcher: Dispatcher) -> None:
+    """A fast-path message never overtakes a slow-path one: with mail waiting (or the actor in
+    its turn), ``tell_now`` queues behind it; the next one, with the actor idle again, is
+    handled at once; from another thread it is a plain tell."""
+    seen: list[Any] = []
+    with dispatcher.hosting():
+        runner, target = Log.start(), Shared.start(seen)
+
+    def interleave() -> list[Any]:
+        target.tell(1)  # queued for a turn later in this pass
+        tell_now(target, 2)  # must not overtake 1
+        return list(seen)
+
+    assert runner.ask(("call", interleave), timeout=TIMEOUT) == []
+    wait_for(lambda: seen == [1, 2])
+
+    def own_turn() -> int:
+        tell_now(target, 4)  # the target is in its own turn (handling 3): queued behind it
+        return 3
+
+    target.tell(own_turn)
+    wait_for(lambda: seen == [1, 2, 3, 4])
+    tell_now(target, 5)  # not the dispatcher's thread: a plain tell
+    wait_for(lambda: seen == [1, 2, 3, 4, 5])
+
+
+def test_tell_now_between_two_actors_never_reenters_one(dispatcher: Dispatcher) -> None:
+    """A handler run by ``tell_now`` that hands on with ``tell_now`` to the actor that called
+    it: that one is in its turn, so the message waits for its next turn (no re-entry)."""
+    seen: list[Any] = []
+    with dispatcher.hosting():
+        first, second = Shared.start(seen, "first"), Shared.start(seen, "second")
+    for actor in (first, second):  # both past their first turn (on_start): idle
+        actor.ask(lambda: "ready", timeout=TIMEOUT)
+    seen.clear()
+
+    def bounce() -> str:
+        tell_now(first, "back")  # first is in its turn: queued
+        return "bounced"
+
+    def start() -> str:
+        tell_now(second, bounce)  # second is idle: runs now, inside first's turn
+        return "started"
+
+    first.tell(start)
+    wait_for(lambda: len(seen) == 3)
+    assert seen == [("second", "bounced"), ("first", "started"), ("first", "back")]
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    """Until ``condition()`` holds (looked at every millisecond), at most ``TIMEOUT``."""
+    deadline = time.monotonic() + TIMEOUT
+    while not condition() and time.monotonic() < deadline:
+        threading.Event().wait(0.001)
+    assert condition()

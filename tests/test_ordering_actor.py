@@ -15,6 +15,7 @@ import msgspec
 import pytest
 from cluster_helpers import Received, Sink
 
+from actors.dispatch.actor import DispatchedActor, tell_now
 from actors.messaging.ordering import OrderingActor
 from actors.transport.loop import IoLoop
 from messages.address import Address
@@ -63,8 +64,9 @@ class Rig:
             start_peers=lambda ordering: (Sink.start(self.membership), Sink.start(self.router)),
         )
 
+    @staticmethod
     def envelope(
-        self, sender: str, sequence: int, body: Any, needs: VectorClock | None = None
+        sender: str, sequence: int, body: Any, needs: VectorClock | None = None
     ) -> Inbound:
         """An envelope from ``sender`` that names (and defines) the version it ``needs``."""
         identity = Identity(sender, Role.MEMBER)
@@ -321,3 +323,84 @@ def test_an_envelope_of_a_run_naming_another_sender_is_dropped_alone(
         got = rig.router.wait_for(lambda got: len(got) == 2)
     assert [(m.envelope.sender, m.envelope.sequence) for m in got] == [("a", 1), ("a", 2)]
     assert "it names b as its sender, but its link's handshake named a" in caplog.text
+
+
+class _DispatchedSink(DispatchedActor):
+    """A router stand-in on the loop's dispatcher, so that the ordering actor's hand-over can
+    run it at once (``tell_now``)."""
+
+    def __init__(self, received: Received) -> None:
+        super().__init__()
+        self.received = received
+
+    def on_receive(self, message: Any) -> Any:
+        self.received.add(message)
+        return None
+
+
+class _Runner(DispatchedActor):
+    """Runs the callable it is asked on the loop's thread (the read's place)."""
+
+    def on_receive(self, message: Any) -> Any:
+        return message()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_and_slow_envelopes_interleaved_reach_the_router_in_order(seed: int) -> None:
+    """The read's fast path (``tell_now``: handled in the call when the ordering actor is idle)
+    and the slow one (``tell``: queued for a turn) interleaved, on the loop's thread: each
+    sender's envelopes reach the router in order, a fast one never overtakes a slow one, and a
+    held envelope (a gap, a membership version not reached) still waits, fast or not."""
+    settings = Settings(cluster_name="t")
+    loop = IoLoop(WIRE_CODEC, settings, name="ordering-fast-io")
+    router = Deliveries()
+    with loop.dispatcher.hosting():
+        actor = OrderingActor.start(
+            "me",
+            settings,
+            loop,
+            transport=Sink.start(Received()),
+            start_peers=lambda ordering: (Sink.start(Received()), _DispatchedSink.start(router)),
+        )
+        runner = _Runner.start()
+    envelope = Rig.envelope
+    rng = random.Random(seed)
+    try:
+
+        def fast_alone() -> int:
+            tell_now(actor, envelope("a", 1, tell(1)))
+            return len(router.messages)  # handled in the call, the router's hand-off too
+
+        assert runner.ask(fast_alone, timeout=TIMEOUT) == 1
+
+        def interleaved() -> None:
+            for number in range(2, 42):
+                how = tell_now if rng.random() < 0.5 else type(actor).tell
+                how(actor, envelope("a", number, tell(number)))
+
+        runner.ask(interleaved, timeout=TIMEOUT)
+        router.wait_for(lambda got: len(got) == 41)
+
+        version = VectorClock({"m": 2})
+
+        def held() -> int:
+            tell_now(actor, envelope("b", 2, tell(2)))  # a gap: held
+            tell_now(actor, envelope("c", 1, tell(1), version))  # its version not reached
+            tell_now(actor, envelope("c", 2, tell(2)))  # behind it
+            return len(router.messages)
+
+        assert runner.ask(held, timeout=TIMEOUT) == 41  # nothing more, fast path or not
+        runner.ask(lambda: tell_now(actor, envelope("b", 1, tell(1))), timeout=TIMEOUT)
+        router.wait_for(lambda got: len(got) == 43)  # b1 fills the gap: b1, b2
+        assert actor.ask(GetOrderingStats(), timeout=TIMEOUT).held == 2  # c still waits
+        actor.tell(MembershipReached(version, frozenset()))
+        router.wait_for(lambda got: len(got) == 45)
+        for sender, count in (("a", 41), ("b", 2), ("c", 2)):
+            order = [
+                msgspec.msgpack.decode(m.envelope.body.payload)
+                for m in router.messages
+                if m.envelope.sender == sender
+            ]
+            assert order == list(range(1, count + 1))
+    finally:
+        loop.stop()

@@ -22,7 +22,7 @@ from pykka import ActorDeadError, ActorRegistry
 
 from actors.dispatch.dispatcher import Dispatcher, DispatcherDeadlockError
 
-__all__ = ["DispatchedActor", "DispatchedFuture", "DispatchedInbox"]
+__all__ = ["DispatchedActor", "DispatchedFuture", "DispatchedInbox", "tell_now"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,20 @@ class DispatchedInbox:
             self._scheduled = True
         dispatcher.execute(actor)
 
+    def run_now(self, message: Any) -> bool:
+        """On the dispatcher's thread, with the actor idle (started, not stopped, no mail, not
+        in a turn): handle ``message`` now, as a turn of one message; False (nothing done)
+        otherwise. What is told to the actor meanwhile waits for a turn, as usual."""
+        actor, dispatcher = self._actor, self._dispatcher
+        if actor is None or dispatcher is None or not dispatcher.on_thread():
+            return False
+        with self._lock:
+            if self._scheduled or len(self):
+                return False
+            self._scheduled = True  # in a turn: what comes meanwhile is queued behind it
+        actor.run_one(message)
+        return True
+
     def turn_done(self) -> None:
         """The actor's turn ended: queue it again if mail waits, else it is idle."""
         with self._lock:
@@ -170,6 +184,15 @@ class DispatchedActor(pykka.Actor):
         else:
             inbox.turn_done()
 
+    def run_one(self, message: Any) -> None:
+        """A turn of the one ``message`` (``DispatchedInbox.run_now``), on the dispatcher's
+        thread."""
+        self._handle(message, None)
+        if self.actor_stopped.is_set():
+            self._end()
+        else:
+            self.actor_inbox.turn_done()
+
     def stop_now(self) -> None:
         """Its dispatcher stops: stop as ``ActorRef.stop`` would, failing the asks left."""
         if not self.actor_stopped.is_set():
@@ -186,15 +209,18 @@ class DispatchedActor(pykka.Actor):
             dispatcher.stop()
 
     def _handle_envelope(self, envelope: Any) -> None:
+        self._handle(envelope.message, envelope.reply_to)
+
+    def _handle(self, message: Any, reply_to: pykka.Future[Any] | None) -> None:
         """One pass of pykka's ``Actor._actor_loop_running``, with its failure semantics."""
         try:
-            response = self._handle_receive(envelope.message)
-            if envelope.reply_to is not None:
-                envelope.reply_to.set(response)
+            response = self._handle_receive(message)
+            if reply_to is not None:
+                reply_to.set(response)
         except Exception:
-            if envelope.reply_to is not None:
+            if reply_to is not None:
                 logger.info("Exception returned from %s to caller:", self, exc_info=True)
-                envelope.reply_to.set_exception()
+                reply_to.set_exception()
             else:
                 self._handle_failure(*sys.exc_info())
                 try:
@@ -206,3 +232,16 @@ class DispatchedActor(pykka.Actor):
             self._stop()
             # stop_all waits for every actor, some of them on this thread: from another one.
             threading.Thread(target=ActorRegistry.stop_all, name="stop-all", daemon=True).start()
+
+
+def tell_now(actor: pykka.ActorRef[Any], message: Any) -> None:
+    """``actor.tell(message)``, but when ``actor`` is a ``DispatchedActor`` idle on this very
+    thread's dispatcher, it handles ``message`` now, in this call, instead of in a turn later
+    in the dispatcher's pass: no inbox, no queueing of its mailbox. Its order is kept: it runs
+    only with nothing of its own waiting or running, and what it is told meanwhile is queued
+    behind. Only for a caller that holds no lock and is in no state the handler could see half
+    done (the I/O thread's read, an actor handing a message on at the end of its own turn):
+    the handler runs on its stack. ``ActorDeadError`` as ``tell``."""
+    inbox = actor.actor_inbox
+    if not (isinstance(inbox, DispatchedInbox) and inbox.run_now(message)):
+        actor.tell(message)

@@ -25,6 +25,7 @@ import msgspec
 import pykka
 
 from actors.messaging.flow import FlowGate
+from actors.messaging.futures import OneShot
 from actors.messaging.lane import Lane
 from actors.messaging.outcomes import reply
 from actors.transport.timers import Timer
@@ -120,7 +121,7 @@ class Asks:
         size = len(payload)
         if not self._gate.acquire_first(size):
             return None
-        future: pykka.Future[Any] = pykka.ThreadingFuture()
+        future = OneShot()  # one setter, one waiter: the cheapest wake-up
         ask_id = self.add(RemoteAsk(name, message, future, member), target.uuid)
         if ask_id is None:  # the node stops: the router's way says so
             self._gate.release(size)

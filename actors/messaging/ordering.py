@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import pykka
 
-from actors.dispatch.actor import DispatchedActor, DispatchedInbox
+from actors.dispatch.actor import DispatchedActor, DispatchedInbox, tell_now
 from actors.messaging.lane import Lane
 from actors.messaging.outcomes import local_envelope
 from actors.transport.backlog import envelope_bytes
@@ -275,15 +275,26 @@ class OrderingActor(DispatchedActor):
         self._handing.append(deliver)
 
     def _hand_over(self) -> None:
+        """At the end of a message: the router takes what it released. A lone envelope (an
+        ask, its answer) is handled now when the router is idle on this thread (``tell_now``:
+        no second turn; this actor's state is whole); a batch waits for the router's turn, so
+        that a stream's turns stay as long as they were."""
         handing, self._handing = self._handing, []
-        self._hand_to(self._router, handing[0] if len(handing) == 1 else Delivered(handing))
+        if len(handing) == 1:
+            self._hand_to(self._router, handing[0], tell_now)
+        else:
+            self._hand_to(self._router, Delivered(handing))
 
     @staticmethod
-    def _hand_to(actor: pykka.ActorRef[Any], message: Inbound | Deliver | Delivered) -> None:
+    def _hand_to(
+        actor: pykka.ActorRef[Any],
+        message: Inbound | Deliver | Delivered,
+        tell: Callable[[pykka.ActorRef[Any], Any], None] = pykka.ActorRef.tell,
+    ) -> None:
         # The membership actor and the router tell this actor things too, so a stopping node
         # stops them first, then this one: what it still hands them meanwhile has no taker.
         with contextlib.suppress(pykka.ActorDeadError):
-            actor.tell(message)
+            tell(actor, message)
 
     def _schedule_expiry(self) -> None:
         if self._expiry is not None or not (self._queue.held or self._publishes.held):

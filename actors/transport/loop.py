@@ -59,6 +59,7 @@ from typing import Any
 
 import pykka
 
+from actors.dispatch.actor import tell_now
 from actors.dispatch.dispatcher import Dispatcher
 from actors.transport.accept import Acceptor, Listener
 from actors.transport.backlog import Backlog, envelopes_in
@@ -383,8 +384,10 @@ class IoLoop:
                 self._wakeup_pending = False
                 self._run_commands()
                 self._guarded(self._timers.fire_due, time.monotonic())
-                dispatcher.run(time.monotonic() + _DISPATCH_BUDGET)
-                self._guarded(self._resume_drained)
+                if dispatcher.has_mail:  # often none: the read ran its actors already
+                    dispatcher.run(time.monotonic() + _DISPATCH_BUDGET)
+                if self._paused:
+                    self._guarded(self._resume_drained)
                 self._flush_written()
             self._shutdown()
 
@@ -450,6 +453,8 @@ class IoLoop:
                 return
             self._links.touch(link)
             envelopes = False
+            # Handled in the read while it is short (see ``tell_now``); told for a turn after.
+            inline_until = time.monotonic() + _DISPATCH_BUDGET
             for payload in link.decoder.feed(data):
                 message = self._codec.decode(payload)
                 self.traffic.received(message, HEADER_BYTES + len(payload))
@@ -465,7 +470,11 @@ class IoLoop:
                     if (load := envelopes_in(message)) is not None:
                         envelopes = True
                         self.backlog.read(load[1], load[0])
-                    link.deliver_to.tell(Inbound(message, link.id, link.name, link.identity))
+                    inbound = Inbound(message, link.id, link.name, link.identity)
+                    if time.monotonic() < inline_until:
+                        tell_now(link.deliver_to, inbound)  # here, when its actor is idle
+                    else:
+                        link.deliver_to.tell(inbound)
             if envelopes and self.backlog.over():
                 self._pause(link)
         except FrameError as error:
