@@ -181,10 +181,17 @@ def _on_gossip(run: Step, gossip: Gossip) -> None:
 
 
 def _on_gossip_status(run: Step, status: GossipStatus) -> None:
+    """A peer's version digest: send the full state when ours is newer or concurrent (the peer
+    merges it and sends the result back), ask for the peer's (our own digest) when ours is
+    older, merge the seen sets when they are the same (Akka's ``receiveGossipStatus``).
+
+    Concurrent versions get the full state, not a digest: two digests of concurrent versions
+    would each be answered by the other's, for ever (a ping-pong at network speed, which a
+    join storm of 200 members started by the dozen)."""
     match run.state.version.compare(status.version):
-        case Causality.AFTER:
+        case Causality.AFTER | Causality.CONCURRENT:
             run.gossip_to(status.from_uuid, full=True)
-        case Causality.BEFORE | Causality.CONCURRENT:
+        case Causality.BEFORE:
             run.gossip_to(status.from_uuid, full=False)
         case Causality.SAME:
             run.adopt(run.state.with_seen(status.seen | {run.uuid}))
