@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from messages.membership.effects import Inbound, Reply, SendTo
+from messages.address import Address
+from messages.member import Member
+from messages.membership.effects import GossipTick, Inbound, Reply, SendTo
 from messages.membership.node import NodeState
 from messages.membership.protocol import Gossip, GossipStatus
 from messages.membership.publication import Publication
@@ -79,3 +81,38 @@ def test_a_status_exchange_brings_a_member_that_is_behind_up_to_date() -> None:
     ]
     assert nodes[B].state.version == ahead.version
     assert {A, B} <= nodes[A].state.seen
+
+
+def test_a_tick_sends_the_digest_even_to_a_peer_that_has_not_seen_the_version() -> None:
+    """Status before gossip: the full state goes only where an exchange shows it is needed (the
+    peer is behind, or concurrent); it went at once to every peer that had not seen the version,
+    and a join storm's peers mostly had it already, or a newer one."""
+    node = member(0, CLUSTER.set_reachability(A, {C}))
+    assert node.state.seen == {A}
+    for now in (0.1, 0.2, 0.3):
+        node, effects = step(node, GossipTick(), now)
+        sent = [e.message for e in effects if isinstance(e, SendTo)]
+        assert sent
+        assert all(isinstance(message, GossipStatus) for message in sent)
+
+
+def test_a_digest_from_a_joining_member_names_it_and_no_other_does() -> None:
+    seed = Member.create(Address("127.0.0.1", 5701), member_uuid="seed")
+    joiner = Member.create(Address("127.0.0.1", 5702), member_uuid="joiner")
+    joining = MembershipState.initial(seed).add_joining(joiner, by="seed")
+    node = NodeState.create(joiner, Settings.lan(), seed=1)
+    published, _ = Publication().publish(joining)
+    node = dataclasses.replace(node, published=published, running=True, last_step=0.0)
+    sent = []
+    for now in (0.1, 0.2, 0.3):  # one gossip in three ticks: nobody waits for this version
+        node, effects = step(node, GossipTick(), now)
+        sent += [e.message for e in effects if isinstance(e, SendTo)]
+    [digest] = sent
+    assert isinstance(digest, GossipStatus)
+    assert digest.joiner == joiner
+    _, effects = step(member(0, CLUSTER), GossipTick(), 0.1)
+    assert all(
+        isinstance(e.message, GossipStatus) and e.message.joiner is None
+        for e in effects
+        if isinstance(e, SendTo)
+    )

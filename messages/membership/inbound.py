@@ -32,7 +32,6 @@ from messages.membership.protocol import (
     Watch,
     Welcome,
 )
-from messages.membership.state import MembershipState
 from messages.membership.validation import InvalidMessage, validate
 from messages.vector_clock import Causality
 from messages.wire.handshake import HelloAccepted, HelloRefused
@@ -101,7 +100,9 @@ def _act(run: Step, wire: object, inbound: Inbound) -> None:
             # those it cannot hear. Heartbeats still pass, so the mark clears once the link heals.
             pass
         case Gossip(from_uuid=sender, state=remote) if run.state.member(sender) is None:
-            _introduced(run, remote, sender, inbound)
+            _introduced(run, remote.member(sender), inbound)
+        case GossipStatus(from_uuid=sender, joiner=joiner) if run.state.member(sender) is None:
+            _introduced(run, joiner, inbound)
         case Gossip():
             _on_gossip(run, wire)
             run.act_as_leader()
@@ -152,12 +153,12 @@ def _on_join(run: Step, member: Member, inbound: Inbound, welcome: bool = True) 
         run.reply(inbound.link, Welcome(state=run.state))
 
 
-def _introduced(run: Step, remote: MembershipState, sender: str, inbound: Inbound) -> None:
-    """A joiner this member does not know yet gossips (``authority`` let only that through):
-    add it as its ``Join`` would have, and take nothing else of its state (the gossip that
-    follows, from a member in good standing now, brings the rest)."""
-    member = remote.member(sender)
-    assert member is not None  # validation: the sender is in its state
+def _introduced(run: Step, member: Member | None, inbound: Inbound) -> None:
+    """A joiner this member does not know yet gossips, its full state or a digest naming it
+    (``authority`` let only that through): add it as its ``Join`` would have, and take nothing
+    else of its state (the gossip that follows, from a member in good standing now, brings the
+    rest)."""
+    assert member is not None  # authority: a stranger's gossip shows the sender as a joiner
     _on_join(run, member, inbound, welcome=False)
 
 

@@ -343,10 +343,16 @@ class Step:
             self.effects.append(SetTimer(0.0, GossipTick()))
 
     def gossip_once(self) -> None:
+        """Send this member's version digest (``GossipStatus``) to one peer, preferring those
+        that have not seen the current version. The full state follows only where the
+        exchange shows it is needed: the peer answers a digest that is newer than its own with
+        its digest (then the full state goes), and one that is older or concurrent with its
+        full state (docs/architecture.md, *Gossip*: a full state to a peer that had it, or had
+        a newer one, was most of a join storm's gossip)."""
         bias = self.node.settings.gossip_unseen_bias
         peer = choose_gossip_peer(self.state, self.uuid, self.rng, bias)
         if peer is not None:
-            self.gossip_to(peer.uuid, full=peer.uuid not in self.state.seen)
+            self.gossip_to(peer.uuid, full=False)
 
     def gossip_to(self, uuid: str, full: bool) -> None:
         """Send this member's state (``full``) or just its version and seen set to ``uuid``.
@@ -363,8 +369,14 @@ class Step:
         if full:
             message = Gossip(from_uuid=self.uuid, to_uuid=uuid, state=state)
         else:
+            me = state.member(self.uuid)
+            joiner = me if me is not None and me.status is MemberStatus.JOINING else None
             message = GossipStatus(
-                from_uuid=self.uuid, to_uuid=uuid, version=state.version, seen=state.seen
+                from_uuid=self.uuid,
+                to_uuid=uuid,
+                version=state.version,
+                seen=state.seen,
+                joiner=joiner,
             )
         self.send(member.address, message)
 

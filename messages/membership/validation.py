@@ -13,10 +13,11 @@ import itertools
 import math
 from collections.abc import Iterable
 
-from messages.member import MemberStatus
+from messages.member import Member, MemberStatus
 from messages.membership.protocol import (
     ClientUpdate,
     Gossip,
+    GossipStatus,
     Join,
     ProbeRequest,
     ProbeResult,
@@ -83,6 +84,18 @@ def validate(message: object, receiver: str) -> None:
                 sender != suspect,
                 "suspect-not-itself",
                 f"{sender} tells itself that it is suspected",
+            )
+        case GossipStatus(from_uuid=sender, joiner=Member() as joiner):
+            _require(
+                joiner.uuid == sender,
+                "status-joiner-is-sender",
+                f"a digest from {sender} introduces {joiner.uuid}",
+            )
+            _require(
+                joiner.status is MemberStatus.JOINING and joiner.up_number == 0,
+                "joiner-is-joining",
+                f"a joiner must be JOINING with up_number 0, got {joiner.status.name} "
+                f"with up_number {joiner.up_number}",
             )
         case Join(member=member):
             _require(
