@@ -24,9 +24,12 @@ MAX_MESSAGES = 50
 GossipMessage = Gossip | GossipStatus
 
 
-def member(index: int, state: MembershipState) -> NodeState:
+DIGEST_FIRST = Settings.lan(gossip_digest_first_members=1)  # a large cluster's rule, at 3
+
+
+def member(index: int, state: MembershipState, settings: Settings = DIGEST_FIRST) -> NodeState:
     """Member ``index`` of ``CLUSTER``, running, holding ``state``."""
-    node = NodeState.create(CLUSTER.members[index], Settings.lan(), seed=index)
+    node = NodeState.create(CLUSTER.members[index], settings, seed=index)
     published, _ = Publication().publish(state)
     return dataclasses.replace(node, published=published, running=True, last_step=0.0)
 
@@ -96,11 +99,19 @@ def test_a_tick_sends_the_digest_even_to_a_peer_that_has_not_seen_the_version() 
         assert all(isinstance(message, GossipStatus) for message in sent)
 
 
+def test_a_small_cluster_sends_the_full_state_to_a_peer_that_has_not_seen_the_version() -> None:
+    node = member(0, CLUSTER.set_reachability(A, {C}), Settings.lan())
+    assert len(CLUSTER.members) < Settings.lan().gossip_digest_first_members
+    node, effects = step(node, GossipTick(), 0.1)
+    sent = [e.message for e in effects if isinstance(e, SendTo)]
+    assert [type(message) for message in sent] == [Gossip]
+
+
 def test_a_digest_from_a_joining_member_names_it_and_no_other_does() -> None:
     seed = Member.create(Address("127.0.0.1", 5701), member_uuid="seed")
     joiner = Member.create(Address("127.0.0.1", 5702), member_uuid="joiner")
     joining = MembershipState.initial(seed).add_joining(joiner, by="seed")
-    node = NodeState.create(joiner, Settings.lan(), seed=1)
+    node = NodeState.create(joiner, DIGEST_FIRST, seed=1)
     published, _ = Publication().publish(joining)
     node = dataclasses.replace(node, published=published, running=True, last_step=0.0)
     sent = []

@@ -43,7 +43,7 @@ from messages.membership.effects import (
     TerminationKind,
 )
 from messages.membership.node import NodeState
-from messages.membership.protocol import Gossip, GossipStatus
+from messages.membership.protocol import Gossip
 from messages.membership.publication import Publication
 from messages.membership.step import step
 from messages.settings import Settings
@@ -487,8 +487,7 @@ def test_leave_member_marks_another_member_leaving_and_tells_the_cluster() -> No
     assert status_at(after, target.address) is MemberStatus.LEAVING
     changes = [e for e in effects if isinstance(e, MembershipChanged)]
     assert [type(event) for change in changes for event in change.events] == [MemberLeft]
-    # the change is pushed to a peer at once, as a digest (status before gossip)
-    assert any(isinstance(e, SendTo) and isinstance(e.message, GossipStatus) for e in effects)
+    assert any(isinstance(e, SendTo) and isinstance(e.message, Gossip) for e in effects)
     assert not after.leaving  # this member itself stays
 
 

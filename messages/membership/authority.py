@@ -112,7 +112,7 @@ def _breach(run: Step, wire: object, identity: Identity | None) -> _Breach | Non
             return _introduction_breach(run, identity, state.member(identity.uuid))
         case GossipStatus(from_uuid=sender, joiner=Member() as joiner) if _stranger(
             run.state, sender
-        ):
+        ) and _leads(run):
             return _introduction_breach(run, identity, joiner)
         case GossipStatus(from_uuid=sender) | ProbeResult(from_uuid=sender) if _stranger(
             run.state, sender
@@ -127,6 +127,14 @@ def _breach(run: Step, wire: object, identity: Identity | None) -> _Breach | Non
         case JoinRefused() if _joining(run):
             return _answer_breach(run, identity, None)
     return None
+
+
+def _leads(run: Step) -> bool:
+    """This member leads its view: the one member that takes a joiner's digest as its
+    introduction (each introduction is a new version, and in a join storm the seeds' news of
+    the joiner is on its way to every other member anyway)."""
+    leader = run.state.leader()
+    return leader is not None and leader.uuid == run.uuid
 
 
 def _stranger(state: MembershipState, uuid: str) -> bool:

@@ -190,9 +190,11 @@ def _on_gossip_status(run: Step, status: GossipStatus) -> None:
     would each be answered by the other's, for ever (a ping-pong at network speed, which a
     join storm of 200 members started by the dozen)."""
     match run.state.version.compare(status.version):
-        case Causality.AFTER | Causality.CONCURRENT:
+        case Causality.AFTER:
             run.gossip_to(status.from_uuid, full=True)
-        case Causality.BEFORE:
+        case Causality.CONCURRENT if run.digest_first:
+            run.gossip_to(status.from_uuid, full=True)
+        case Causality.BEFORE | Causality.CONCURRENT:
             run.gossip_to(status.from_uuid, full=False)
         case Causality.SAME:
             run.adopt(run.state.with_seen(status.seen | {run.uuid}))
