@@ -182,13 +182,17 @@ def _on_gossip(run: Step, gossip: Gossip) -> None:
 
 
 def _on_gossip_status(run: Step, status: GossipStatus) -> None:
-    """A peer's version digest: send the full state when ours is newer or concurrent (the peer
-    merges it and sends the result back), ask for the peer's (our own digest) when ours is
-    older, merge the seen sets when they are the same (Akka's ``receiveGossipStatus``).
+    """A peer's version digest: send the full state when ours is newer, ask for the peer's
+    (our own digest) when ours is older, merge the seen sets when they are the same.
 
-    Concurrent versions get the full state, not a digest: two digests of concurrent versions
-    would each be answered by the other's, for ever (a ping-pong at network speed, which a
-    join storm of 200 members started by the dozen)."""
+    A concurrent version gets the full state (the peer merges it and sends the result back;
+    Akka's ``receiveGossipStatus``) where digests go first (``Step.digest_first``): answered
+    with a digest there, two members with concurrent versions would send each other their
+    digests for ever, at network speed, until one changed, and a join storm of 200 members
+    started such pairs by the dozen. A smaller cluster answers it with its digest, as before:
+    its next tick sends the full state to a peer that has not seen its version, which ends
+    the exchange (the fault simulator's schedules depend on it: with the full state here,
+    seed 346 of ``test_simulator`` became a total loss)."""
     match run.state.version.compare(status.version):
         case Causality.AFTER:
             run.gossip_to(status.from_uuid, full=True)
