@@ -25,9 +25,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import pykka
 from report import Report
@@ -111,12 +111,20 @@ class MemberProcess:
         command: Sequence[str],
         tail_lines: int | None = 40,
         log_path: str | None = None,
+        log_to_file: bool = False,
     ) -> None:
         self.address = f"127.0.0.1:{port}"
-        # every log line is also written to ``log_path``, when given
-        self._log = None if log_path is None else open(log_path, "w")  # noqa: SIM115
+        # every log line is also written to ``log_path``, when given; ``log_to_file``: the
+        # member writes it there itself and the reader follows the file, so a member never
+        # waits for this process to read a pipe (with 200 members on 2 cores it did, its
+        # I/O thread blocked in a log write while heartbeats went unanswered)
+        if log_to_file and log_path is None:
+            raise ValueError("log_to_file needs a log_path")
+        direct = log_path if log_to_file else None
+        self._log = None if log_path is None or direct else open(log_path, "w")  # noqa: SIM115
+        stderr: Any = subprocess.PIPE if direct is None else open(direct, "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
         )
         self.started_at = time.time()
         self.joined_at: float | None = None
@@ -125,15 +133,37 @@ class MemberProcess:
         self._events: list[LoggedEvent] = []
         self._exited = False
         self._condition = threading.Condition()
-        assert self.process.stderr is not None
-        stream = self.process.stderr
+        if direct is None:
+            assert self.process.stderr is not None
+            stream: Iterator[bytes] = self.process.stderr
+        else:
+            stderr.close()  # the child holds its own copy
+            stream = self._follow(direct)
         threading.Thread(target=self._read, args=(stream,), name=self.address, daemon=True).start()
 
     @property
     def port(self) -> int:
         return int(self.address.rpartition(":")[2])
 
-    def _read(self, stream: IO[bytes]) -> None:
+    def _follow(self, path: str, poll: float = 0.2) -> Iterator[bytes]:
+        """The lines of the file at ``path`` as the process writes them, until it has exited
+        and every line is read."""
+        pending = b""
+        with open(path, "rb") as file:
+            while True:
+                exited = self.process.poll() is not None
+                chunk = file.read()
+                if chunk:
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    yield from lines
+                elif exited:
+                    if pending:
+                        yield pending
+                    return
+                else:
+                    time.sleep(poll)
+
+    def _read(self, stream: Iterable[bytes]) -> None:
         for raw in stream:
             line = raw.decode(errors="replace").rstrip()
             self.tail.append(line)

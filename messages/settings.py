@@ -132,6 +132,13 @@ class Settings:
     # storm on a busy host) joins late instead of exiting. A refusal still ends the join at once.
     # ``membership member`` joins so unless given ``--join-timeout``.
     join_retry_forever: bool = False
+    # Status before gossip (docs/architecture.md, *Gossip*; issue 18): in a cluster of at least
+    # ``gossip_digest_first_members`` members a gossip tick sends the version digest, even to a
+    # peer that has not seen the version, and the full state follows only where the exchange
+    # shows it is needed. A smaller cluster sends the full state to such a peer at once (Akka's
+    # rule): there a digest is nearly as big as the state, and its extra round trip only slows
+    # what a lossy network lets through.
+    gossip_digest_first_members: int = 32
 
     def __post_init__(self) -> None:
         for name in ("secret", "previous_secret"):

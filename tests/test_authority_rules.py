@@ -170,6 +170,34 @@ def test_a_joiner_nobody_here_knows_is_introduced_by_its_gossip_and_nothing_else
     assert rules(effects) == ["joiner-is-link"]
 
 
+def test_a_joiner_nobody_here_knows_is_introduced_by_its_digest_too() -> None:
+    """Members gossip digests first: a joiner's digest names it (``joiner``), so a member that
+    does not know it adds it as its full gossip would have; a digest without it, or naming
+    another member, introduces nobody."""
+    joiner = Member.create(Address("10.0.0.9", 5701), member_uuid="joiner")
+    theirs = STATE.add_joining(joiner, by=PEER.uuid)
+    status = GossipStatus("joiner", ME.uuid, theirs.version, theirs.seen, joiner=joiner)
+    after, _ = step(member_of(), as_link(link_of(joiner), status), 1.0)
+    added = after.state.member("joiner")
+    assert added is not None
+    assert added.status is MemberStatus.JOINING
+
+    node = member_of()
+    for message, rule in (
+        (GossipStatus("joiner", ME.uuid, theirs.version, theirs.seen), None),
+        (
+            GossipStatus("joiner", ME.uuid, theirs.version, theirs.seen, joiner=THIRD),
+            "status-joiner-is-sender",
+        ),
+    ):
+        after, effects = step(node, as_link(link_of(joiner), message), 1.0)
+        assert after.state == node.state
+        assert rules(effects) == [rule]
+    elsewhere = Identity("joiner", Role.MEMBER, Address("10.0.0.8", 1))
+    _, effects = step(node, as_link(elsewhere, status), 1.0)
+    assert rules(effects) == ["joiner-is-link"]
+
+
 def test_a_probe_result_from_a_downed_relay_is_dropped() -> None:
     node = member_of(downed(STATE, PEER.uuid))
     result = ProbeResult(PEER.uuid, ME.uuid, THIRD.uuid, nonce=1, alive=False)

@@ -27,7 +27,7 @@ Each refusal is a ``Dropped`` effect naming the rule, which the interpreter logs
 
 from __future__ import annotations
 
-from messages.member import MemberStatus
+from messages.member import Member, MemberStatus
 from messages.membership.effects import Disconnect, Dropped, Inbound
 from messages.membership.node import Step
 from messages.membership.protocol import (
@@ -109,7 +109,11 @@ def _breach(run: Step, wire: object, identity: Identity | None) -> _Breach | Non
                 f"named {identity.uuid} at {identity.address}",
             )
         case Gossip(from_uuid=sender, state=state) if _stranger(run.state, sender):
-            return _introduction_breach(run, identity, state)
+            return _introduction_breach(run, identity, state.member(identity.uuid))
+        case GossipStatus(from_uuid=sender, joiner=Member() as joiner) if _stranger(
+            run.state, sender
+        ) and _leads(run):
+            return _introduction_breach(run, identity, joiner)
         case GossipStatus(from_uuid=sender) | ProbeResult(from_uuid=sender) if _stranger(
             run.state, sender
         ):
@@ -125,18 +129,31 @@ def _breach(run: Step, wire: object, identity: Identity | None) -> _Breach | Non
     return None
 
 
+def _leads(run: Step) -> bool:
+    """This member leads its view: the one member that takes a joiner's digest as its
+    introduction (each introduction is a new version, and in a join storm the seeds' news of
+    the joiner is on its way to every other member anyway)."""
+    leader = run.state.leader()
+    return leader is not None and leader.uuid == run.uuid
+
+
 def _stranger(state: MembershipState, uuid: str) -> bool:
     """Neither a member of ``state`` nor one it has put out of the cluster."""
     return state.member(uuid) is None and not state.is_tombstoned(uuid)
 
 
-def _introduction_breach(run: Step, identity: Identity, remote: MembershipState) -> _Breach | None:
-    """Gossip from a member this one does not know yet is taken as that member's introduction
-    (``inbound``: it is added as JOINING, as a ``Join`` would add it, and nothing else of its
-    state is taken): a joiner welcomed by a seed that was removed before it spread the news has
-    no other way in. So it must be a joiner at the address its link named."""
-    sender = remote.member(identity.uuid)
-    if not run.node.joined or sender is None or sender.status is not MemberStatus.JOINING:
+def _introduction_breach(run: Step, identity: Identity, sender: Member | None) -> _Breach | None:
+    """Gossip (full, or a digest naming its ``joiner``) from a member this one does not know
+    yet is taken as that member's introduction (``inbound``: it is added as JOINING, as a
+    ``Join`` would add it, and nothing else of its state is taken): a joiner welcomed by a seed
+    that was removed before it spread the news has no other way in. So ``sender``, the member
+    it shows as itself, must be a joiner at the address its link named."""
+    if (
+        not run.node.joined
+        or sender is None
+        or sender.uuid != identity.uuid
+        or sender.status is not MemberStatus.JOINING
+    ):
         return (None, f"{identity.uuid} is no member of this member's view (yet)")
     if identity.address is not None and sender.address != identity.address:
         detail = (

@@ -32,7 +32,6 @@ from messages.membership.protocol import (
     Watch,
     Welcome,
 )
-from messages.membership.state import MembershipState
 from messages.membership.validation import InvalidMessage, validate
 from messages.vector_clock import Causality
 from messages.wire.handshake import HelloAccepted, HelloRefused
@@ -101,7 +100,9 @@ def _act(run: Step, wire: object, inbound: Inbound) -> None:
             # those it cannot hear. Heartbeats still pass, so the mark clears once the link heals.
             pass
         case Gossip(from_uuid=sender, state=remote) if run.state.member(sender) is None:
-            _introduced(run, remote, sender, inbound)
+            _introduced(run, remote.member(sender), inbound)
+        case GossipStatus(from_uuid=sender, joiner=joiner) if run.state.member(sender) is None:
+            _introduced(run, joiner, inbound)
         case Gossip():
             _on_gossip(run, wire)
             run.act_as_leader()
@@ -152,12 +153,12 @@ def _on_join(run: Step, member: Member, inbound: Inbound, welcome: bool = True) 
         run.reply(inbound.link, Welcome(state=run.state))
 
 
-def _introduced(run: Step, remote: MembershipState, sender: str, inbound: Inbound) -> None:
-    """A joiner this member does not know yet gossips (``authority`` let only that through):
-    add it as its ``Join`` would have, and take nothing else of its state (the gossip that
-    follows, from a member in good standing now, brings the rest)."""
-    member = remote.member(sender)
-    assert member is not None  # validation: the sender is in its state
+def _introduced(run: Step, member: Member | None, inbound: Inbound) -> None:
+    """A joiner this member does not know yet gossips, its full state or a digest naming it
+    (``authority`` let only that through): add it as its ``Join`` would have, and take nothing
+    else of its state (the gossip that follows, from a member in good standing now, brings the
+    rest)."""
+    assert member is not None  # authority: a stranger's gossip shows the sender as a joiner
     _on_join(run, member, inbound, welcome=False)
 
 
@@ -181,8 +182,21 @@ def _on_gossip(run: Step, gossip: Gossip) -> None:
 
 
 def _on_gossip_status(run: Step, status: GossipStatus) -> None:
+    """A peer's version digest: send the full state when ours is newer, ask for the peer's
+    (our own digest) when ours is older, merge the seen sets when they are the same.
+
+    A concurrent version gets the full state (the peer merges it and sends the result back;
+    Akka's ``receiveGossipStatus``) where digests go first (``Step.digest_first``): answered
+    with a digest there, two members with concurrent versions would send each other their
+    digests for ever, at network speed, until one changed, and a join storm of 200 members
+    started such pairs by the dozen. A smaller cluster answers it with its digest, as before:
+    its next tick sends the full state to a peer that has not seen its version, which ends
+    the exchange (the fault simulator's schedules depend on it: with the full state here,
+    seed 346 of ``test_simulator`` became a total loss)."""
     match run.state.version.compare(status.version):
         case Causality.AFTER:
+            run.gossip_to(status.from_uuid, full=True)
+        case Causality.CONCURRENT if run.digest_first:
             run.gossip_to(status.from_uuid, full=True)
         case Causality.BEFORE | Causality.CONCURRENT:
             run.gossip_to(status.from_uuid, full=False)

@@ -343,10 +343,27 @@ class Step:
             self.effects.append(SetTimer(0.0, GossipTick()))
 
     def gossip_once(self) -> None:
-        bias = self.node.settings.gossip_unseen_bias
-        peer = choose_gossip_peer(self.state, self.uuid, self.rng, bias)
-        if peer is not None:
-            self.gossip_to(peer.uuid, full=peer.uuid not in self.state.seen)
+        """Gossip with one peer, preferring those that have not seen the current version.
+
+        In a cluster of ``Settings.gossip_digest_first_members`` or more, send the version
+        digest (``GossipStatus``) even to such a peer: the full state follows only where the
+        exchange shows it is needed (the peer answers a digest newer than its own with its
+        digest, then the full state goes; an older or concurrent one with its full state). A
+        full state to a peer that had the version, or a newer one, was most of a join storm's
+        gossip (docs/architecture.md, *Gossip*). A smaller cluster sends its full state to a
+        peer that has not seen the version, and the digest to one that has."""
+        settings = self.node.settings
+        peer = choose_gossip_peer(self.state, self.uuid, self.rng, settings.gossip_unseen_bias)
+        if peer is None:
+            return
+        full = not self.digest_first and peer.uuid not in self.state.seen
+        self.gossip_to(peer.uuid, full=full)
+
+    @property
+    def digest_first(self) -> bool:
+        """Whether this member gossips its digest first (``Settings.gossip_digest_first_members``:
+        a large cluster)."""
+        return len(self.state.members) >= self.node.settings.gossip_digest_first_members
 
     def gossip_to(self, uuid: str, full: bool) -> None:
         """Send this member's state (``full``) or just its version and seen set to ``uuid``.
@@ -363,8 +380,14 @@ class Step:
         if full:
             message = Gossip(from_uuid=self.uuid, to_uuid=uuid, state=state)
         else:
+            me = state.member(self.uuid)
+            joiner = me if me is not None and me.status is MemberStatus.JOINING else None
             message = GossipStatus(
-                from_uuid=self.uuid, to_uuid=uuid, version=state.version, seen=state.seen
+                from_uuid=self.uuid,
+                to_uuid=uuid,
+                version=state.version,
+                seen=state.seen,
+                joiner=joiner,
             )
         self.send(member.address, message)
 

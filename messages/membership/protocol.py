@@ -61,15 +61,20 @@ class Gossip(msgspec.Struct, frozen=True, tag=True):
 
 
 class GossipStatus(msgspec.Struct, frozen=True, tag=True):
-    """Only the version and seen digest.
+    """Only the version and seen digest: the peer answers with its full state when the digest is
+    older or concurrent, with its own digest when it is newer (then the full state follows).
 
-    The peer answers with full state if it is behind or ahead.
+    ``joiner``: the sender itself while it is JOINING. A member that does not know it yet takes
+    it as the sender's introduction, as it takes a joiner's full ``Gossip`` (a joiner welcomed by
+    a seed that was removed before it spread the news has no other way in). It defaults to
+    None, so a digest from a peer that does not send it still decodes.
     """
 
     from_uuid: MemberId
     to_uuid: MemberId
     version: VectorClock
     seen: Annotated[frozenset[MemberId], msgspec.Meta(max_length=MAX_MEMBERS)]
+    joiner: Member | None = None
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag=True):

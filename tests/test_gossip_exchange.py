@@ -1,0 +1,129 @@
+"""Gossip exchanges between two members, driven through the step function by hand: each ends
+after a few messages with both on one version (no sockets, no clock)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from messages.address import Address
+from messages.member import Member
+from messages.membership.effects import GossipTick, Inbound, Reply, SendTo
+from messages.membership.node import NodeState
+from messages.membership.protocol import Gossip, GossipStatus
+from messages.membership.publication import Publication
+from messages.membership.state import MembershipState
+from messages.membership.step import step
+from messages.settings import Settings
+from messages.testing.simulator import converged_cluster
+from messages.wire.handshake import Identity, Role
+
+CLUSTER = converged_cluster(3)
+A, B, C = (member.uuid for member in CLUSTER.members)
+MAX_MESSAGES = 50
+
+GossipMessage = Gossip | GossipStatus
+
+
+DIGEST_FIRST = Settings.lan(gossip_digest_first_members=1)  # a large cluster's rule, at 3
+
+
+def member(index: int, state: MembershipState, settings: Settings = DIGEST_FIRST) -> NodeState:
+    """Member ``index`` of ``CLUSTER``, running, holding ``state``."""
+    node = NodeState.create(CLUSTER.members[index], settings, seed=index)
+    published, _ = Publication().publish(state)
+    return dataclasses.replace(node, published=published, running=True, last_step=0.0)
+
+
+def exchange(nodes: dict[str, NodeState], first: GossipMessage) -> list[GossipMessage]:
+    """Deliver ``first`` and every gossip message it leads to, in order, until none is left
+    (at most ``MAX_MESSAGES``); the messages delivered."""
+    queue = [first]
+    delivered: list[GossipMessage] = []
+    while queue and len(delivered) < MAX_MESSAGES:
+        message = queue.pop(0)
+        delivered.append(message)
+        link = Inbound(message, 1, "peer", Identity(message.from_uuid, Role.MEMBER))
+        receiver = message.to_uuid
+        nodes[receiver], effects = step(nodes[receiver], link, 0.1 * len(delivered))
+        for effect in effects:
+            if isinstance(effect, SendTo | Reply) and isinstance(effect.message, GossipMessage):
+                queue.append(effect.message)
+    return delivered
+
+
+def status(node: NodeState, to: str) -> GossipStatus:
+    state = node.state
+    return GossipStatus(from_uuid=node.uuid, to_uuid=to, version=state.version, seen=state.seen)
+
+
+def test_a_status_exchange_between_concurrent_versions_ends_merged() -> None:
+    """Two digests of concurrent versions were answered by each other's for ever (a ping-pong
+    at network speed until one side changed); now the full state goes, once each way."""
+    nodes = {
+        A: member(0, CLUSTER.set_reachability(A, {C})),
+        B: member(1, CLUSTER.set_reachability(B, {C})),
+    }
+    delivered = exchange(nodes, status(nodes[A], B))
+
+    assert [type(message) for message in delivered] == [GossipStatus, Gossip, Gossip, GossipStatus]
+    assert nodes[A].state.version == nodes[B].state.version
+    assert nodes[A].state.unreachable() == nodes[B].state.unreachable() == {C}
+    assert {A, B} <= nodes[A].state.seen
+
+
+def test_a_status_exchange_brings_a_member_that_is_behind_up_to_date() -> None:
+    ahead = CLUSTER.set_reachability(A, {C})
+    nodes = {A: member(0, ahead), B: member(1, CLUSTER)}
+    delivered = exchange(nodes, status(nodes[A], B))
+
+    assert [type(message) for message in delivered] == [
+        GossipStatus,
+        GossipStatus,
+        Gossip,
+        GossipStatus,
+    ]
+    assert nodes[B].state.version == ahead.version
+    assert {A, B} <= nodes[A].state.seen
+
+
+def test_a_tick_sends_the_digest_even_to_a_peer_that_has_not_seen_the_version() -> None:
+    """Status before gossip: the full state goes only where an exchange shows it is needed (the
+    peer is behind, or concurrent); it went at once to every peer that had not seen the version,
+    and a join storm's peers mostly had it already, or a newer one."""
+    node = member(0, CLUSTER.set_reachability(A, {C}))
+    assert node.state.seen == {A}
+    for now in (0.1, 0.2, 0.3):
+        node, effects = step(node, GossipTick(), now)
+        sent = [e.message for e in effects if isinstance(e, SendTo)]
+        assert sent
+        assert all(isinstance(message, GossipStatus) for message in sent)
+
+
+def test_a_small_cluster_sends_the_full_state_to_a_peer_that_has_not_seen_the_version() -> None:
+    node = member(0, CLUSTER.set_reachability(A, {C}), Settings.lan())
+    assert len(CLUSTER.members) < Settings.lan().gossip_digest_first_members
+    node, effects = step(node, GossipTick(), 0.1)
+    sent = [e.message for e in effects if isinstance(e, SendTo)]
+    assert [type(message) for message in sent] == [Gossip]
+
+
+def test_a_digest_from_a_joining_member_names_it_and_no_other_does() -> None:
+    seed = Member.create(Address("127.0.0.1", 5701), member_uuid="seed")
+    joiner = Member.create(Address("127.0.0.1", 5702), member_uuid="joiner")
+    joining = MembershipState.initial(seed).add_joining(joiner, by="seed")
+    node = NodeState.create(joiner, DIGEST_FIRST, seed=1)
+    published, _ = Publication().publish(joining)
+    node = dataclasses.replace(node, published=published, running=True, last_step=0.0)
+    sent = []
+    for now in (0.1, 0.2, 0.3):  # one gossip in three ticks: nobody waits for this version
+        node, effects = step(node, GossipTick(), now)
+        sent += [e.message for e in effects if isinstance(e, SendTo)]
+    [digest] = sent
+    assert isinstance(digest, GossipStatus)
+    assert digest.joiner == joiner
+    _, effects = step(member(0, CLUSTER), GossipTick(), 0.1)
+    assert all(
+        isinstance(e.message, GossipStatus) and e.message.joiner is None
+        for e in effects
+        if isinstance(e, SendTo)
+    )
