@@ -126,8 +126,7 @@ def validate_state(state: MembershipState) -> None:
                 f"{after.uuid} comes after {before.uuid}: members must be sorted by address",
             )
     for member in members:
-        if not _status_valid(member.status, member.up_number):
-            _check_status(member.uuid, member.status, member.up_number)
+        _check_status(member.uuid, member.status, member.up_number)
     _subset(state.seen, uuids, "seen-are-members", "has seen this version")
     _subset(
         state.version.timestamps.keys(), uuids, "clock-entries-are-members", "has a clock entry"
@@ -139,25 +138,22 @@ def validate_state(state: MembershipState) -> None:
         "reachability rows must be sorted by observer, one row per observer",
     )
     for row in state.reachability:
-        if _row_valid(row.observer, row.version, row.unreachable, row.terminated, uuids):
-            continue
-        _require(
-            row.observer in uuids,
-            "row-observer-is-member",
-            f"{row.observer} has a reachability row but is not a member",
-        )
-        _require(row.version > 0, "row-version-positive", f"row of {row.observer} has version 0")
-        _require(
-            row.observer not in row.unreachable,
-            "row-not-about-itself",
-            f"{row.observer} marks itself unreachable",
-        )
-        _subset(row.unreachable, uuids, "row-subjects-are-members", "is marked unreachable")
-        _require(
-            row.terminated <= row.unreachable,
-            "terminated-are-unreachable",
-            f"row of {row.observer} marks terminated members it does not mark unreachable",
-        )
+        observer = row.observer
+        if observer not in uuids:
+            raise InvalidMessage(
+                "row-observer-is-member", f"{observer} has a reachability row but is not a member"
+            )
+        if row.version <= 0:
+            raise InvalidMessage("row-version-positive", f"row of {observer} has version 0")
+        if observer in row.unreachable:
+            raise InvalidMessage("row-not-about-itself", f"{observer} marks itself unreachable")
+        if not row.unreachable <= uuids:
+            _subset(row.unreachable, uuids, "row-subjects-are-members", "is marked unreachable")
+        if not row.terminated <= row.unreachable:
+            raise InvalidMessage(
+                "terminated-are-unreachable",
+                f"row of {observer} marks terminated members it does not mark unreachable",
+            )
     tombstoned = [uuid for uuid, _ in state.tombstones]
     _require(
         tombstoned == sorted(set(tombstoned)),
@@ -174,43 +170,18 @@ def validate_state(state: MembershipState) -> None:
     state.__dict__[_VALID_MARK] = True
 
 
-def _status_valid(status: MemberStatus, up_number: int) -> bool:
-    """The rules ``_check_status`` names, checked without formatting a detail."""
-    if status is MemberStatus.JOINING:
-        return up_number == 0
-    if status is MemberStatus.UP:
-        return up_number > 0
-    return status is not MemberStatus.REMOVED
-
-
-def _row_valid(
-    observer: str,
-    version: int,
-    unreachable: frozenset[str],
-    terminated: frozenset[str],
-    uuids: set[str],
-) -> bool:
-    """The rules of a reachability row that ``validate_state`` names, checked without
-    formatting a detail."""
-    return (
-        observer in uuids
-        and version > 0
-        and observer not in unreachable
-        and unreachable <= uuids
-        and terminated <= unreachable
-    )
-
-
 def _check_status(uuid: str, status: MemberStatus, up_number: int) -> None:
-    _require(
-        status is not MemberStatus.REMOVED,
-        "no-removed-members",
-        f"{uuid} is REMOVED but still listed (a removed member leaves a tombstone instead)",
-    )
     if status is MemberStatus.JOINING:
-        _require(up_number == 0, "joining-not-up", f"JOINING {uuid} has up_number {up_number}")
+        if up_number != 0:
+            raise InvalidMessage("joining-not-up", f"JOINING {uuid} has up_number {up_number}")
     elif status is MemberStatus.UP:
-        _require(up_number > 0, "up-has-up-number", f"UP {uuid} has up_number 0")
+        if up_number <= 0:
+            raise InvalidMessage("up-has-up-number", f"UP {uuid} has up_number 0")
+    elif status is MemberStatus.REMOVED:
+        raise InvalidMessage(
+            "no-removed-members",
+            f"{uuid} is REMOVED but still listed (a removed member leaves a tombstone instead)",
+        )
 
 
 def _subset(uuids: Iterable[str], members: set[str], rule: str, what: str) -> None:
