@@ -116,7 +116,7 @@ class DispatchedInbox:
         if actor is None or dispatcher is None or not dispatcher.on_thread():
             return False
         with self._lock:
-            if self._scheduled or len(self):
+            if self._scheduled:  # unscheduled is empty: ``put`` schedules what it stores
                 return False
             self._scheduled = True  # in a turn: what comes meanwhile is queued behind it
         actor.run_one(message)

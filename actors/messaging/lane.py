@@ -20,6 +20,7 @@ named for it. Thread-safe.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Mapping
@@ -107,7 +108,7 @@ class Lane:
                 link = None if address is None else self._routes.get(address)
                 if link is None:
                     return False
-            written = self._loop.write_now(link, lambda: self._frame(to, body), on_sent)
+            written = self._loop.write_now(link, functools.partial(self._frame, to, body), on_sent)
         if written is None:  # the rest waits on the link: the loop sends it
             self._loop.flush(link)
         return written is not False

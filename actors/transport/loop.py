@@ -382,7 +382,8 @@ class IoLoop:
                 for key, mask in self._selector.select(timeout):
                     self._guarded(key.data, mask)
                 self._wakeup_pending = False
-                self._run_commands()
+                if self._commands:
+                    self._run_commands()
                 self._guarded(self._timers.fire_due, time.monotonic())
                 if dispatcher.has_mail:  # often none: the read ran its actors already
                     dispatcher.run(time.monotonic() + _DISPATCH_BUDGET)
@@ -432,7 +433,9 @@ class IoLoop:
                 self._dialler.connected(link)
             else:
                 self._links.flush(link)
-        if mask & selectors.EVENT_READ and self._links.holds(link) and not link.closing:
+            if not self._links.holds(link):  # a failed connect or write closed it
+                return
+        if mask & selectors.EVENT_READ and not link.closing:
             self._read(link)
 
     def _read(self, link: Link) -> None:

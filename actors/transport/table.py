@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import functools
 import logging
 import selectors
 import socket
@@ -89,7 +90,7 @@ class LinkTable:
         if self._tls is not None:
             self._secure(link)
         link.interest = interest
-        link.handler = lambda mask: self._on_event(link, mask)
+        link.handler = functools.partial(self._on_event, link)  # (no Python frame of its own)
         self._selector.register(link.sock, interest, link.handler)
         limit = self._settings.max_links
         while len(self._links) > limit:
@@ -146,6 +147,8 @@ class LinkTable:
     def take_written(self) -> list[Link]:
         """The open, connected links queued to in this round: frames written together go out
         together, in one ``flush`` per link."""
+        if not self._written:  # most rounds: the actors' writes went out in their threads
+            return []
         written, self._written = self._written, {}
         return [link for link in written.values() if self.holds(link) and not link.connecting]
 
