@@ -309,7 +309,9 @@ def report_scale(sizes: Sizes, report: Report) -> int:
     for members, seeds in zip(sizes.scale_members, sizes.scale_seeds, strict=True):
         runs = heal_runs(members, seeds, sizes.budget_s)
         violations += sum(len(run.outcome.violations) for run in runs if run.outcome)
-        misses += sum(run.observers_before_heal < members or run.downed > 0 for run in runs)
+        misses += sum(
+            run.observers_before_heal < members or run.downed > 0 for run in runs if run.outcome
+        )
         median = report_size(runs, sizes.budget_s, report)
         if median is not None:
             medians[members] = median
