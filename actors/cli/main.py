@@ -26,7 +26,6 @@ from typing import Any
 
 import pykka
 
-from actors.cli.logsink import LogSink
 from actors.cli.render import describe, event_text, member_rows, table_text
 from actors.client import start_client
 from actors.discovery import DNS_PORT, DnsSeeds
@@ -464,11 +463,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "member" and args.seed_dns_server and args.seed_dns is None:
         parser.error("--seed-dns-server needs --seed-dns")
     quiet = args.command == "demo"  # the demo narrates; its library logs would interleave
-    sink = LogSink(sys.stderr)  # a slow reader of the log must not stop the I/O thread
-    sink.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
-        handlers=[sink],
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     try:
         match args.command:
@@ -485,7 +483,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, RuntimeError, TimeoutError) as error:
         logger.error("%s", error)
         return EXIT_ERROR
-    finally:
-        logging.getLogger().removeHandler(sink)  # what is logged later goes to lastResort
-        sink.close()
     return 2
