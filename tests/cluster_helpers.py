@@ -560,8 +560,9 @@ class Received:
         return self.wait_for(lambda messages: len(messages) >= count)
 
 
-class Sink(pykka.ThreadingActor):
-    """Stands in for an actor: keeps what it is told in ``received``."""
+class Keeping(pykka.Actor):
+    """Stands in for an actor: keeps what it is told in ``received`` (with a kind of actor:
+    ``Sink``, or a ``DispatchedActor`` to run on a dispatcher)."""
 
     def __init__(self, received: Received) -> None:
         super().__init__()
@@ -570,6 +571,10 @@ class Sink(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         self.received.add(message)
         return None
+
+
+class Sink(Keeping, pykka.ThreadingActor):
+    """A ``Keeping`` actor with a thread of its own."""
 
 
 # -- network faults -----------------------------------------------------------------------

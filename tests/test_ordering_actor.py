@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from cluster_helpers import Received, Sink
+from cluster_helpers import Keeping, Received, Sink
 
 from actors.dispatch.actor import DispatchedActor, tell_now
 from actors.messaging.ordering import OrderingActor
@@ -325,17 +325,9 @@ def test_an_envelope_of_a_run_naming_another_sender_is_dropped_alone(
     assert "it names b as its sender, but its link's handshake named a" in caplog.text
 
 
-class _DispatchedSink(DispatchedActor):
+class _DispatchedSink(Keeping, DispatchedActor):
     """A router stand-in on the loop's dispatcher, so that the ordering actor's hand-over can
     run it at once (``tell_now``)."""
-
-    def __init__(self, received: Received) -> None:
-        super().__init__()
-        self.received = received
-
-    def on_receive(self, message: Any) -> Any:
-        self.received.add(message)
-        return None
 
 
 class _Runner(DispatchedActor):
