@@ -97,6 +97,18 @@ def test_a_joiner_over_there_takes_part_in_the_tie_break() -> None:
         assert decide(cut(cluster, UUIDS[0], {joiner.uuid}), UUIDS[0]).verdict is verdict
 
 
+def test_a_member_joining_in_its_own_view_never_keeps() -> None:
+    """Its view may be older than moves the leader made without waiting for it (UP members gone
+    since, the leader EXITING): keeping on it split a cluster in two (hypothesis found it). It
+    waits; an UP member holding the same view keeps."""
+    joiner = Member.create("10.0.0.1:5800")
+    cluster = converged_cluster(2).add_joining(joiner, by=UUIDS[0])
+    assert decide(cut(cluster, joiner.uuid, {UUIDS[1]}), joiner.uuid).verdict is Verdict.WAIT
+    assert decide(cut(cluster, UUIDS[0], {UUIDS[1]}), UUIDS[0]).verdict is (
+        Verdict.DOWN_UNREACHABLE
+    )
+
+
 @settings(max_examples=400, deadline=None)
 @given(histories(WITHOUT_ARBITRARY_DOWNS), st.data())
 def test_no_two_sides_of_a_partition_both_keep_the_cluster(

@@ -17,7 +17,9 @@ downs itself.
 Why this is safe: the leader moves a member to UP, or LEAVING to EXITING, only once every UP and
 LEAVING member has seen the state before the move, so the two sides count the same members but
 for those moves, and the second count covers them. Downing a member is itself such a decision,
-taken by one side at a time.
+taken by one side at a time. Those moves wait for no JOINING member, so a member JOINING in its own
+view may hold a state older than any of them (the leader's UP members since gone, say): it never
+keeps, it waits for a keeper to take it in or down it.
 """
 
 from __future__ import annotations
@@ -131,6 +133,8 @@ def keep_majority(
             on_the_table = _verdict(state, self_uuid, pending, counted, published)
             if on_the_table is Verdict.DOWN_UNREACHABLE:
                 verdict = Verdict.WAIT  # lost only on silences not confirmed yet
+        elif verdict is Verdict.DOWN_UNREACHABLE and _joining(state, self_uuid):
+            verdict = Verdict.WAIT  # its view may predate moves made without it
     return Decision(verdict, pending, reachable, len(counted))
 
 
@@ -217,6 +221,11 @@ def _keeps_with_changes_in_flight(state: MembershipState, unreachable: Set[str])
     here = sum(1 for m in this_side if m.uuid not in unreachable)
     lowest_unreachable = _lowest(this_side + that_side).uuid in unreachable
     return _majority(here, len(that_side), lowest_unreachable) is Verdict.DOWN_UNREACHABLE
+
+
+def _joining(state: MembershipState, uuid: str) -> bool:
+    member = state.member(uuid)
+    return member is not None and member.status is MemberStatus.JOINING
 
 
 def _majority(here: int, there: int, lowest_unreachable: bool) -> Verdict:
