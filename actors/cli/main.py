@@ -26,6 +26,7 @@ from typing import Any
 
 import pykka
 
+from actors.cli.logsink import LogSink
 from actors.cli.render import describe, event_text, member_rows, table_text
 from actors.client import start_client
 from actors.discovery import DNS_PORT, DnsSeeds
@@ -52,6 +53,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 _WAIT_SLICE = 5.0  # seconds the main thread waits before it looks for a signal again
+_BACKLOG_SLICE = 0.2  # the same, while log lines wait for their reader
 # A signal during the start leaves once the join ends, and gives the join this long: a member
 # that some peer saw UP already has its Welcome on the way; one whose seeds do not answer (it
 # would try them without end) ends as at a second signal.
@@ -315,16 +317,28 @@ def _tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TlsConfig
 # ----------------------------------------------------------------------------------------------
 
 
-def _wait_in_main_thread(wait: Callable[[float], bool]) -> None:
-    """Block until ``wait(timeout)`` returns True, in slices of ``_WAIT_SLICE``.
+def _wait_in_main_thread(wait: Callable[[float], bool], log: logging.Handler | None = None) -> None:
+    """Block until ``wait(timeout)`` returns True, in slices of ``_WAIT_SLICE``; when ``log`` is
+    a ``LogSink``, flush it after each, in slices of ``_BACKLOG_SLICE`` while it has a backlog
+    (lines that wait for a slow reader, which no thread writes out otherwise until more come).
 
     CPython runs signal handlers in the main thread between bytecodes. Linux hands a signal sent
     to the process to its main thread (the first thread that does not block it), where it
     interrupts the wait at once; a kernel that hands it to another thread leaves the main thread
     blocked until its slice ends. Long slices: an idle member wakes no thread to look for signals.
     """
-    while not wait(_WAIT_SLICE):
-        pass
+    sink = log if isinstance(log, LogSink) else None
+    while not wait(_BACKLOG_SLICE if sink is not None and sink.backlog else _WAIT_SLICE):
+        if sink is not None:
+            sink.flush()
+
+
+def _log_handler() -> logging.Handler:
+    """A ``LogSink`` on stderr's descriptor, or a plain handler when stderr has none."""
+    try:
+        return LogSink(sys.stderr.fileno(), sys.stderr.encoding or "utf-8")
+    except (AttributeError, OSError, ValueError):  # stderr replaced, closed or None
+        return logging.StreamHandler(sys.stderr)
 
 
 def _join_patience(join_timeout: float | None) -> dict[str, Any]:
@@ -345,7 +359,7 @@ def _log_events(node: Node) -> pykka.ActorRef[Any] | None:
         return None
 
 
-def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
+def _run_member(args: argparse.Namespace, secrets: dict[str, Any], log: logging.Handler) -> int:
     seed_dns: DnsSeeds | None = args.seed_dns
     if seed_dns is not None and args.seed_dns_server:
         seed_dns = dataclasses.replace(seed_dns, nameservers=tuple(args.seed_dns_server))
@@ -411,7 +425,7 @@ def _run_member(args: argparse.Namespace, secrets: dict[str, Any]) -> int:
     logger.info("member %s of cluster %r running (uuid %s)", node.address, args.cluster, node.uuid)
     if node.http_address is not None:
         logger.info("management over HTTP at http://%s", node.http_address)
-    _wait_in_main_thread(node.wait_stopped)
+    _wait_in_main_thread(node.wait_stopped, log)
     if recorder is not None:
         recorder.stop()
     termination = node.termination
@@ -463,15 +477,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "member" and args.seed_dns_server and args.seed_dns is None:
         parser.error("--seed-dns-server needs --seed-dns")
     quiet = args.command == "demo"  # the demo narrates; its library logs would interleave
+    handler = _log_handler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[handler],
     )
     try:
         match args.command:
             case "member":
-                return _run_member(args, secrets)
+                return _run_member(args, secrets, handler)
             case "members":
                 return _run_members(args, secrets)
             case "watch":
@@ -483,4 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, RuntimeError, TimeoutError) as error:
         logger.error("%s", error)
         return EXIT_ERROR
+    finally:
+        logging.getLogger().removeHandler(handler)  # what is logged later goes to lastResort
+        handler.close()
     return 2
