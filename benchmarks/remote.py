@@ -84,16 +84,21 @@ class HowMany(msgspec.Struct, frozen=True, array_like=True):
     """Asks the counter how many ``Blob`` it has had, once it has had ``at_least`` (or 0)."""
 
 
+def pong(message: Any) -> Any:
+    """The echo's answer: a ``Pong`` for a ``Ping``."""
+    return Pong(message.number) if isinstance(message, Ping) else None
+
+
 class Echo(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
-        return Pong(message.number) if isinstance(message, Ping) else None
+        return pong(message)
 
 
 class HostedEcho(DispatchedActor):
     """The echo run by the node's I/O thread (started in ``node.dispatcher.hosting()``)."""
 
     def on_receive(self, message: Any) -> Any:
-        return Pong(message.number) if isinstance(message, Ping) else None
+        return pong(message)
 
 
 class Counter(pykka.ThreadingActor):
