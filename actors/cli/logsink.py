@@ -4,7 +4,7 @@ A member logs on its I/O thread, the thread that answers heartbeats. A write to 
 has fallen behind (a full pipe, a stalled collector) would stop that thread, and the member's
 peers would soon count it unreachable. A writer thread of its own was measured to slow a
 200-member cluster's formation from 33 s to 73 s (a thread woken for every line takes the GIL from
-the I/O thread), so ``LogSink`` has none. It asks the descriptor (``select``, without waiting)
+the I/O thread), so ``LogSink`` has none. It asks the descriptor (``poll``, without waiting)
 whether it can take more and writes in the thread that logs when it can. When it cannot, the
 line waits in a bounded backlog that the next line logged, and ``flush`` (which the CLI's main
 thread calls while it waits), write out as the reader catches up. A line that finds the backlog
@@ -24,7 +24,7 @@ CAPACITY = 1 << 20
 """Bytes of lines waiting for the reader at most, beyond which lines are dropped."""
 
 _CHUNK = select.PIPE_BUF
-"""Bytes per write: a pipe that selects writable has room for this many (one page)."""
+"""Bytes per write: a pipe that polls writable has room for this many (one page)."""
 
 
 class LogSink(logging.Handler):
@@ -33,6 +33,8 @@ class LogSink(logging.Handler):
     def __init__(self, fd: int, encoding: str = "utf-8", capacity: int = CAPACITY) -> None:
         super().__init__()
         self._fd = fd
+        self._writable = select.poll()  # no FD_SETSIZE limit, unlike select.select
+        self._writable.register(fd, select.POLLOUT)
         self._encoding = encoding
         self._capacity = capacity
         self._backlog = bytearray()
@@ -83,10 +85,9 @@ class LogSink(logging.Handler):
     def _write(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout if timeout else 0.0
         while self._backlog and not self._closed_by_reader:
-            wait = max(0.0, deadline - time.monotonic()) if timeout else 0.0
+            wait_ms = max(0, round((deadline - time.monotonic()) * 1000)) if timeout else 0
             try:
-                _, writable, _ = select.select([], [self._fd], [], wait)
-                if not writable:
+                if not self._writable.poll(wait_ms):
                     return
                 written = os.write(self._fd, self._backlog[:_CHUNK])
             except BlockingIOError:
