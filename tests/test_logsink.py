@@ -24,7 +24,7 @@ PAGE = 4096  # F_SETPIPE_SZ rounds up to a number of pages
 @pytest.fixture
 def pipe(request: pytest.FixtureRequest) -> Iterator[tuple[int, int]]:
     """A small pipe: (read end, write end), closed at the end. Two pages, or as many as the
-    test's indirect parameter (a pipe of one page selects unwritable once it holds a byte)."""
+    test's indirect parameter (a pipe of one page polls unwritable once it holds a byte)."""
     read_end, write_end = os.pipe()
     fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE * getattr(request, "param", 2))
     yield read_end, write_end
