@@ -174,7 +174,7 @@ def test_alive_and_ready_on_a_converged_member(cluster: ClusterHarness) -> None:
 def test_metrics_parse_with_the_prometheus_parser(cluster: ClusterHarness) -> None:
     node = cluster.nodes[0]
     others = {n.uuid: str(n.address) for n in cluster.nodes[1:]}
-    values = samples(http_of(node))
+    values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
 
     def phis_of_all_others() -> bool:
         # A detector reports from its first heartbeat answer on, which may follow convergence.
@@ -204,6 +204,7 @@ def test_metrics_parse_with_the_prometheus_parser(cluster: ClusterHarness) -> No
         for (name, labels), value in values.items()
         if name == "membership_detector_phi"
     }
+    assert phis.keys() == others.keys(), "a detector did not report"
     for uuid, (member, phi) in phis.items():
         assert others[uuid] == member
         assert 0 <= phi < Settings().phi_threshold
