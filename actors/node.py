@@ -9,19 +9,16 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import pykka
-from prometheus_client import CollectorRegistry
 
 from actors.discovery import DnsSeeds, SeedFinder
 from actors.listeners.callbacks import CallbackRunner, in_callback
 from actors.listeners.cluster_service import ClusterService
 from actors.listeners.load_balancer import LoadBalancerActor
 from actors.listeners.registry import ListenerRegistryActor
-from actors.management.endpoints import Endpoints
-from actors.management.metrics import fanout_histogram, node_registry
-from actors.management.server import ManagementServer
+from actors.management.latency import LatencyCounts
 from actors.management.view import NodeView
 from actors.membership import MembershipActor
 from actors.messaging.lane import Lane
@@ -39,6 +36,11 @@ from messages.messaging.balancing import strategy_named
 from messages.settings import HTTP_PORT, PROTOCOL_VERSION, Settings
 from messages.wire.codec import WIRE_CODEC
 from messages.wire.handshake import Hello, Role, check_hello
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from actors.management.server import ManagementServer
 
 __all__ = ["LocalActors", "Node", "StopOnExit", "start_member", "stop_wired"]
 
@@ -124,7 +126,8 @@ class Node(StopOnExit, Messaging):
     Construction binds the address and joins through the seeds; it raises if that fails (and
     leaves nothing running). Once the node has stopped, ``termination`` says why (left, stopped,
     removed by the cluster, or failed). ``seed_dns``: more seeds, looked up while it joins.
-    ``metrics`` is its Prometheus ``CollectorRegistry`` (its own, not the global one); with the
+    ``metrics`` is its Prometheus ``CollectorRegistry`` (its own, not the global one; made on
+    first use, so a member that serves no metrics never imports ``prometheus_client``); with the
     ``http_address`` setting, it serves management over HTTP (docs/operations.md) at
     ``http_address`` (the bound address: port 0 picks one).
     ``dispatcher`` runs its own actors on its I/O thread (``actors.dispatch``, ``IoLoop``): an
@@ -154,13 +157,13 @@ class Node(StopOnExit, Messaging):
                 bound, member.attributes, member.lite_member, member_uuid=member.uuid
             )
         self.member = member
-        fanout = fanout_histogram()
+        self._fanout = LatencyCounts()
         self._termination: Termination | None = None
         self._stop_lock = threading.Lock()
         self._loop = IoLoop(WIRE_CODEC, settings, name=f"io-{member.address}", tls=tls)
         self.dispatcher = self._loop.dispatcher
         with self.dispatcher.hosting():  # the node's own actors run on its I/O thread
-            self._local = LocalActors(settings, fanout.observe)
+            self._local = LocalActors(settings, self._fanout.observe)
             self.cluster = self._local.cluster
             self.listeners = self._local.listeners
             self.load_balancer = self._local.load_balancer
@@ -191,7 +194,7 @@ class Node(StopOnExit, Messaging):
                 start_peers=self._start_peers,
                 lane=self._lane,
             )
-        view = NodeView(
+        self._view = NodeView(
             member.address,
             member.uuid,
             self.membership,
@@ -199,7 +202,6 @@ class Node(StopOnExit, Messaging):
             lambda: self._loop.link_count,
             settings.http_timeout,
         )
-        self.metrics = node_registry(view, fanout)
         self._http: ManagementServer | None = None
         # Wired: let the links in.
         self.transport.tell(Listen(deliver_to=self.ordering, peer_news=self.membership))
@@ -210,7 +212,7 @@ class Node(StopOnExit, Messaging):
             finder.start()
         try:
             if settings.http_address is not None:  # probes see the join under way
-                self._http = _serve_http(view, self.metrics, settings)
+                self._http = _serve_http(self._view, self.metrics, settings)
             patience = None if settings.join_retry_forever else settings.join_timeout
             joined.get(timeout=None if patience is None else patience + settings.ask_timeout)
         except BaseException:
@@ -245,6 +247,14 @@ class Node(StopOnExit, Messaging):
     @property
     def uuid(self) -> str:
         return self.member.uuid
+
+    @functools.cached_property
+    def metrics(self) -> CollectorRegistry:
+        """Its Prometheus registry, made on first use (the import is a fifth of a member's
+        start-up: ``actors.management.latency``)."""
+        from actors.management.metrics import node_registry
+
+        return node_registry(self._view, self._fanout)
 
     @property
     def http_address(self) -> Address | None:
@@ -313,6 +323,10 @@ class Node(StopOnExit, Messaging):
 
 
 def _serve_http(view: NodeView, metrics: CollectorRegistry, settings: Settings) -> ManagementServer:
+    """Serve management over HTTP (imported here: ``http.server`` only for a member that does)."""
+    from actors.management.endpoints import Endpoints
+    from actors.management.server import ManagementServer
+
     assert settings.http_address is not None
     token = settings.http_token if settings.http_token is not None else settings.secret
     endpoints = Endpoints(view, metrics, token.encode() if isinstance(token, str) else token)

@@ -28,7 +28,8 @@ from report import Report
 
 import actors
 from actors.management.endpoints import Endpoints
-from actors.management.metrics import fanout_histogram, node_registry
+from actors.management.latency import LatencyCounts
+from actors.management.metrics import node_registry
 from actors.management.server import ManagementServer
 from actors.management.view import NodeView
 from actors.transport.traffic import Traffic
@@ -119,7 +120,7 @@ def main() -> None:
     report("members", args.members)
 
     fake = FakeMembership.start(fake_report(args.members))
-    histogram = fanout_histogram()
+    histogram = LatencyCounts()
     for i in range(1000):
         histogram.observe(0.0001 * (i % 40))
     view = NodeView(Address("10.0.0.1", 5701), "me", fake, fake_traffic(), lambda: 120, 2.0)

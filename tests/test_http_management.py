@@ -24,7 +24,8 @@ from support.processes import run_cli, start_cli
 from actors.cli.main import EXIT_OK
 from actors.cli.render import member_rows
 from actors.management.endpoints import Endpoints
-from actors.management.metrics import fanout_histogram, node_registry
+from actors.management.latency import LatencyCounts
+from actors.management.metrics import node_registry
 from actors.management.server import MAX_BODY_BYTES, ManagementServer
 from actors.management.view import NodeView
 from actors.transport.traffic import Traffic
@@ -368,7 +369,7 @@ def test_a_stopped_actor_gives_503() -> None:
     actor = pykka.ThreadingActor.start()
     actor.stop()
     view = NodeView(Address("127.0.0.1", 1), "me", actor, Traffic(), lambda: 0, 0.5)
-    endpoints = Endpoints(view, node_registry(view, fanout_histogram()), None)
+    endpoints = Endpoints(view, node_registry(view, LatencyCounts()), None)
     server = ManagementServer(Address("127.0.0.1", 0), endpoints, 0.5)
     try:
         for path in ("/health/alive", "/metrics"):

@@ -1,43 +1,37 @@
 """Prometheus metrics of one member: a collector that reads a snapshot of it on each scrape.
 
-Nothing on the protocol's path updates a Prometheus metric but the fan-out latency histogram
-(one ``observe`` per membership change, in the listener registry). Everything else is read
-when Prometheus scrapes: the member's view and detectors from its membership actor (one ask,
-``NodeView.health``), and the counters the I/O thread keeps anyway (``Traffic``, the link
-count). Each node has its own ``CollectorRegistry``, so several nodes in one process do not
-clash, and nothing lands in the library's global registry.
+Nothing on the protocol's path updates a Prometheus metric. Everything is read when Prometheus
+scrapes: the member's view and detectors from its membership actor (one ask,
+``NodeView.health``), the counters the I/O thread keeps anyway (``Traffic``, the link count),
+and the fan-out latencies the listener registry counts (``actors.management.latency``: a member
+that serves no metrics never imports this module). Each node has its own
+``CollectorRegistry``, so several nodes in one process do not clash, and nothing lands in the
+library's global registry.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from actors.management.latency import LatencyCounts
 from actors.management.view import NodeView
 from actors.transport.traffic import TrafficCount
 from messages.local.commands import HealthReport
 from messages.member import MemberStatus
 
-__all__ = ["FANOUT_BUCKETS", "NodeCollector", "fanout_histogram", "node_registry"]
-
-FANOUT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-"""Seconds: a change usually reaches its listeners within a millisecond."""
+__all__ = ["NodeCollector", "fanout_metric", "node_registry"]
 
 _STATUSES = tuple(status for status in MemberStatus if status is not MemberStatus.REMOVED)
-
-
-def fanout_histogram() -> Histogram:
-    """The histogram of a node's event fan-out latencies, in no registry (``NodeCollector``
-    reports it)."""
-    return Histogram(
-        "membership_event_fanout_seconds",
-        "Seconds from a membership change until the listener registry has told every listener",
-        buckets=FANOUT_BUCKETS,
-        registry=None,
-    )
 
 
 class NodeCollector(Collector):
@@ -46,7 +40,7 @@ class NodeCollector(Collector):
     A scrape raises ``Unavailable`` when the membership actor does not answer in time.
     """
 
-    def __init__(self, view: NodeView, fanout: Histogram) -> None:
+    def __init__(self, view: NodeView, fanout: LatencyCounts) -> None:
         self._view = view
         self._fanout = fanout
 
@@ -93,7 +87,23 @@ class NodeCollector(Collector):
         received, sent = self._view.traffic.snapshot() if health is not None else ({}, {})
         yield from _traffic("received", received)
         yield from _traffic("sent", sent)
-        yield from self._fanout.collect()
+        yield fanout_metric(self._fanout)
+
+
+def fanout_metric(latencies: LatencyCounts) -> Metric:
+    """The fan-out latencies as a Prometheus histogram family."""
+    buckets, total = latencies.snapshot()
+    histogram = HistogramMetricFamily(
+        "membership_event_fanout_seconds",
+        "Seconds from a membership change until the listener registry has told every listener",
+    )
+    histogram.add_metric([], [(_le(bound), count) for bound, count in buckets], total)
+    return histogram
+
+
+def _le(bound: float) -> str:
+    """A bucket's ``le`` label, written as Prometheus clients write it."""
+    return "+Inf" if math.isinf(bound) else repr(bound)
 
 
 def _traffic(direction: str, counts: dict[str, TrafficCount]) -> Iterator[Metric]:
@@ -114,7 +124,7 @@ def _traffic(direction: str, counts: dict[str, TrafficCount]) -> Iterator[Metric
     yield size
 
 
-def node_registry(view: NodeView, fanout: Histogram) -> CollectorRegistry:
+def node_registry(view: NodeView, fanout: LatencyCounts) -> CollectorRegistry:
     """A registry of its own holding the node's collector."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(view, fanout))
