@@ -73,6 +73,9 @@ def test_messages_are_checked_in_their_context() -> None:
     with pytest.raises(InvalidMessage, match="joiner-is-joining"):
         validate(Join(member=joiner.with_status(MemberStatus.UP, up_number=3)), A)
     validate(GossipStatus(from_uuid=A, to_uuid=B, version=VectorClock(), seen=frozenset()), B)
+    validate(GossipStatus(A, B, VectorClock(), frozenset(), unseen=frozenset({C})), B)
+    with pytest.raises(InvalidMessage, match="status-seen-or-unseen"):
+        validate(GossipStatus(A, B, VectorClock(), frozenset({A}), unseen=frozenset({C})), B)
 
 
 def test_a_probe_names_three_different_members_and_a_suspicion_two() -> None:

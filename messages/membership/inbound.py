@@ -201,8 +201,9 @@ def _on_gossip_status(run: Step, status: GossipStatus) -> None:
         case Causality.BEFORE | Causality.CONCURRENT:
             run.gossip_to(status.from_uuid, full=False)
         case Causality.SAME:
-            run.adopt(run.state.with_seen(status.seen | {run.uuid}))
-            _share_seen(run, status.from_uuid, status.seen)
+            peer_seen = status.seen_given(run.state.by_uuid)
+            run.adopt(run.state.with_seen(peer_seen | {run.uuid}))
+            _share_seen(run, status.from_uuid, peer_seen)
 
 
 def _share_seen(run: Step, peer: str, peer_seen: frozenset[str]) -> None:

@@ -366,7 +366,8 @@ class Step:
         return len(self.state.members) >= self.node.settings.gossip_digest_first_members
 
     def gossip_to(self, uuid: str, full: bool) -> None:
-        """Send this member's state (``full``) or just its version and seen set to ``uuid``.
+        """Send this member's state (``full``) or just its version and seen set (the digest,
+        ``GossipStatus.of``) to ``uuid``.
 
         Not once this member has left its own state (a leaver that has just adopted the gossip
         removing it): every peer would drop that gossip (rule ``sender-in-state``, which keeps a
@@ -382,13 +383,7 @@ class Step:
         else:
             me = state.member(self.uuid)
             joiner = me if me is not None and me.status is MemberStatus.JOINING else None
-            message = GossipStatus(
-                from_uuid=self.uuid,
-                to_uuid=uuid,
-                version=state.version,
-                seen=state.seen,
-                joiner=joiner,
-            )
+            message = GossipStatus.of(state, self.uuid, uuid, joiner)
         self.send(member.address, message)
 
     # -- leaving and finishing ---------------------------------------------------------------

@@ -7,6 +7,7 @@ Field bounds (``messages.limits``) are checked while decoding; the rules across 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated
 
 import msgspec
@@ -68,6 +69,13 @@ class GossipStatus(msgspec.Struct, frozen=True, tag=True):
     it as the sender's introduction, as it takes a joiner's full ``Gossip`` (a joiner welcomed by
     a seed that was removed before it spread the news has no other way in). It defaults to
     None, so a digest from a peer that does not send it still decodes.
+
+    ``unseen``: once more than half of the sender's members have seen its version, ``seen`` is
+    empty and ``unseen`` names those that have not (``of``), so a settled cluster's digest
+    names nobody instead of every member (7.6 kB at 200 members, every gossip tick). Only a
+    receiver holding the same version uses the seen set, and the same version holds the same
+    members (``seen_given``). It defaults to None, so a digest from a peer that does not send
+    it still decodes.
     """
 
     from_uuid: MemberId
@@ -75,6 +83,27 @@ class GossipStatus(msgspec.Struct, frozen=True, tag=True):
     version: VectorClock
     seen: Annotated[frozenset[MemberId], msgspec.Meta(max_length=MAX_MEMBERS)]
     joiner: Member | None = None
+    unseen: Annotated[frozenset[MemberId], msgspec.Meta(max_length=MAX_MEMBERS)] | None = None
+
+    @classmethod
+    def of(
+        cls, state: MembershipState, from_uuid: str, to_uuid: str, joiner: Member | None = None
+    ) -> GossipStatus:
+        """The digest of ``state``, its seen set in the shorter of the two forms."""
+        seen = state.seen
+        members = state.by_uuid
+        if 2 * len(seen) <= len(members):
+            return cls(from_uuid, to_uuid, state.version, seen, joiner)
+        unseen = frozenset(uuid for uuid in members if uuid not in seen)
+        return cls(from_uuid, to_uuid, state.version, frozenset(), joiner, unseen)
+
+    def seen_given(self, members: Iterable[str]) -> frozenset[str]:
+        """The sender's seen set, for a receiver whose state of the same version has
+        ``members``."""
+        if self.unseen is None:
+            return self.seen
+        unseen = self.unseen
+        return frozenset(uuid for uuid in members if uuid not in unseen)
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag=True):

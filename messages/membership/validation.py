@@ -85,6 +85,10 @@ def validate(message: object, receiver: str) -> None:
                 "suspect-not-itself",
                 f"{sender} tells itself that it is suspected",
             )
+        case GossipStatus(seen=seen, unseen=frozenset()) if seen:
+            raise InvalidMessage(
+                "status-seen-or-unseen", "a digest names both who has seen it and who has not"
+            )
         case GossipStatus(from_uuid=sender, joiner=Member() as joiner):
             _require(
                 joiner.uuid == sender,
