@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from messages.member import Member, MemberStatus
 from messages.membership.entropy import Random
-from messages.membership.state import MembershipState
+from messages.membership.state import LEAVING, UP, MembershipState
 from messages.settings import Settings
 
 __all__ = ["GOSSIP_TARGET_STATUSES", "choose_gossip_peer", "gossip_peers", "needs_fast_gossip"]
@@ -13,6 +13,7 @@ GOSSIP_TARGET_STATUSES = frozenset(
     {MemberStatus.JOINING, MemberStatus.UP, MemberStatus.LEAVING, MemberStatus.EXITING}
 )
 _LAN = Settings.lan()
+_CONVERGING = frozenset({UP, LEAVING})
 
 
 def gossip_peers(state: MembershipState, self_uuid: str) -> tuple[Member, ...]:
@@ -57,7 +58,4 @@ def needs_fast_gossip(state: MembershipState) -> bool:
     The brief says "while fewer than half have seen it"; keeping the fast rate until everyone has
     seen the version lets the leader learn of convergence (and act on it) a second sooner.
     """
-    return any(
-        m.status in (MemberStatus.UP, MemberStatus.LEAVING) and m.uuid not in state.seen
-        for m in state.members
-    )
+    return any(m.status in _CONVERGING and m.uuid not in state.seen for m in state.members)
