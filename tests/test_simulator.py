@@ -77,6 +77,27 @@ def test_a_member_paused_past_its_removal_stops_when_it_wakes() -> None:
     assert outcome.survivors == 4
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_pair_paused_past_its_removal_and_the_joiners_that_followed_do_not_both_keep(
+    seed: int,
+) -> None:
+    """The majority m0-m2 downs and removes the paused m3 and m4, admits two joiners (m5, m6),
+    then crashes. When m3 and m4 wake, and once the joiners find the crashes, each pair finds
+    every other member it knows confirmed gone, and neither can know of the other. A rule that
+    keeps on that alone ("the last ones standing") leaves two live clusters, which the
+    split-brain check cannot see (neither pair downed the other) and the convergence check
+    catches. Main: both pairs down themselves, a total loss."""
+    faults = [
+        Fault(FaultKind.PAUSE, 5.0, 50.0, target=3),
+        Fault(FaultKind.PAUSE, 5.0, 50.0, target=4),
+        Fault(FaultKind.JOIN, 25.0, 25.0),
+        Fault(FaultKind.JOIN, 26.0, 26.0),
+        *(Fault(FaultKind.CRASH, 40.0, 40.0, target=t) for t in (0, 1, 2)),
+    ]
+    outcome = Simulation(seed, 5, faults=faults).run()
+    assert outcome.ok, outcome.report()
+
+
 def test_a_leave_during_a_partition_elsewhere_completes() -> None:
     faults = [
         *partition(1.0, 6.0, (0, 1), (3, 4)),
