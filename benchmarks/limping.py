@@ -74,26 +74,32 @@ def settle(members: Sequence[MemberProcess]) -> float:
     return time.time() - started
 
 
-def about(events: Sequence[LoggedEvent], name: str, since: float) -> list[LoggedEvent]:
-    """The ``name`` events logged at or after ``since``."""
-    return [event for event in events if event.event == name and event.time >= since]
+def about(
+    events: Sequence[LoggedEvent], name: str, since: float, until: float
+) -> list[LoggedEvent]:
+    """The ``name`` events logged from ``since`` until before ``until``."""
+    return [event for event in events if event.event == name and since <= event.time < until]
 
 
-def accusations(member: MemberProcess, since: float) -> list[tuple[str, str]]:
+def accusations(member: MemberProcess, since: float, until: float) -> list[tuple[str, str]]:
     """(accused address, log line) of each of ``member``'s own unreachable verdicts."""
     found = []
     for line in list(member.tail):
-        if (match := LOG_ACCUSED.match(line)) and log_time(match["time"]) >= since:
+        if (match := LOG_ACCUSED.match(line)) and since <= log_time(match["time"]) < until:
             found.append((f"{match['host']}:{match['port']}", line))
     return found
 
 
-def unreachable_lines(member: MemberProcess, since: float) -> list[tuple[str, str]]:
+def unreachable_lines(member: MemberProcess, since: float, until: float) -> list[tuple[str, str]]:
     """(address, log line) of each ``MemberUnreachable`` line ``member`` logged."""
     found = []
     for line in list(member.tail):
         match = LOG_EVENT.match(line)
-        if match and match["event"] == "MemberUnreachable" and log_time(match["time"]) >= since:
+        if (
+            match
+            and match["event"] == "MemberUnreachable"
+            and since <= log_time(match["time"]) < until
+        ):
             found.append((match["address"], line))
     return found
 
@@ -126,14 +132,17 @@ def main(argv: list[str] | None = None) -> None:
         report("limp_cycles", limp(limping, seconds, args.stopped))
         report("settle_s", settle(members))
         exited = {member.address: member.process.poll() for member in members}
+        # Up to here: the members are killed on the way out, and a kill is found in milliseconds
+        # (a refused dial), so lines logged after this are the teardown's, not the limp's.
+        settled = time.time()
     unreachable: collections.Counter[tuple[str, str]] = collections.Counter()
     accused: collections.Counter[tuple[str, str]] = collections.Counter()
     false_lines: list[str] = []
     gone_about_limping = 0
     for member in members:
         for counter, found in (
-            (unreachable, unreachable_lines(member, limp_started)),
-            (accused, accusations(member, limp_started)),
+            (unreachable, unreachable_lines(member, limp_started, settled)),
+            (accused, accusations(member, limp_started, settled)),
         ):
             for target, line in found:
                 counter[member.address, target] += 1
@@ -142,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("MemberDowned", "MemberRemoved"):
             gone_about_limping += sum(
                 event.address == limping.address
-                for event in about(member.events(), name, limp_started)
+                for event in about(member.events(), name, limp_started, settled)
             )
     for (observer, target), n in sorted(unreachable.items()):
         report("unreachable_logged", f"{observer} logged {target} unreachable {n} time(s)")
