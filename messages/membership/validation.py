@@ -15,6 +15,7 @@ import operator
 from collections.abc import Iterable, Sequence
 
 from messages.member import Member, MemberStatus
+from messages.membership.merging import address_order
 from messages.membership.protocol import (
     ClientUpdate,
     Gossip,
@@ -126,7 +127,8 @@ def validate_state(state: MembershipState) -> None:
     # validated on every receipt (12 % of a member's CPU while 200 form a cluster).
     keys = [(m.address.host, m.address.port, m.uuid) for m in members]  # Address's own order
     if not all(map(operator.lt, keys, keys[1:])):
-        before, after = next((a, b) for a, b in itertools.pairwise(members) if not _ordered(a, b))
+        pairs = itertools.pairwise(members)
+        before, after = next((a, b) for a, b in pairs if not address_order(a) < address_order(b))
         raise InvalidMessage(
             "members-sorted",
             f"{after.uuid} comes after {before.uuid}: members must be sorted by address",
@@ -173,10 +175,6 @@ def validate_state(state: MembershipState) -> None:
     buried = uuids.intersection(tombstoned)
     _require(not buried, "tombstoned-not-member", f"tombstoned {sorted(buried)} still members")
     state.__dict__[_VALID_MARK] = True
-
-
-def _ordered(before: Member, after: Member) -> bool:
-    return (before.address, before.uuid) < (after.address, after.uuid)
 
 
 def _check_statuses(members: Sequence[Member]) -> None:
