@@ -238,10 +238,14 @@ Launcher = Callable[[int, Sequence[int]], list[str]]
 
 
 def our_member(timings: Sequence[str]) -> Launcher:
-    """``python -m actors member`` with ``timings`` (CLI flags)."""
+    """``python -m actors member`` with ``timings`` (CLI flags).
+
+    ``-P``: the members run the ``actors`` this interpreter finds on its path (``PYTHONPATH``
+    first), not the one in the working directory, which ``-m`` would put first: with
+    ``PYTHONPATH=OTHER_TREE`` from a checkout, the members ran the checkout's code."""
 
     def command(port: int, seed_ports: Sequence[int]) -> list[str]:
-        line = [sys.executable, "-m", "actors", "member", "--cluster", CLUSTER]
+        line = [sys.executable, "-P", "-m", "actors", "member", "--cluster", CLUSTER]
         line += ["--bind", f"127.0.0.1:{port}", *timings]
         for seed_port in seed_ports:
             line += ["--seed", f"127.0.0.1:{seed_port}"]
@@ -383,7 +387,7 @@ def processes_importing_actors_s(count: int) -> float:
     """Baseline: wall time for ``count`` processes started together to import ``actors``."""
     started = time.perf_counter()
     processes = [
-        subprocess.Popen([sys.executable, "-c", "import actors"], stdin=subprocess.DEVNULL)
+        subprocess.Popen([sys.executable, "-P", "-c", "import actors"], stdin=subprocess.DEVNULL)
         for _ in range(count)
     ]
     for process in processes:
@@ -511,7 +515,7 @@ def idle_python(measure: Callable[[int], T]) -> T:
     """Baseline: ``measure(pid)`` of a Python process that has imported ``actors`` and idles."""
     code = "import actors, sys; print(flush=True); sys.stdin.read()"
     process = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        [sys.executable, "-P", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
     try:
         assert process.stdout is not None
