@@ -157,7 +157,7 @@ def test_a_digest_gives_the_same_seen_set_in_either_form(seen: set[str]) -> None
 
 def test_digests_of_one_version_naming_who_has_not_seen_it_union_the_seen_sets() -> None:
     nodes = {
-        A: member(0, CLUSTER.with_seen(frozenset()).replaced(seen=frozenset({A, B}))),
+        A: member(0, CLUSTER.replaced(seen=frozenset({A, B}))),
         B: member(1, CLUSTER.replaced(seen=frozenset({B, C}))),
     }
     first = status(nodes[A], B)
