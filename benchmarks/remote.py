@@ -148,10 +148,10 @@ def tcp_echo(port: int) -> None:
 
 
 @contextlib.contextmanager
-def process(*args: str) -> Iterator[subprocess.Popen[str]]:
-    """This script in another process with ``args``, once it has printed ``ready``."""
+def process(*args: str, script: str = __file__) -> Iterator[subprocess.Popen[str]]:
+    """``script`` (this one) in another process with ``args``, once it has printed ``ready``."""
     child = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), *args],
+        [sys.executable, str(Path(script).resolve()), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
