@@ -11,8 +11,10 @@ the round trips are lined up hop by hop and each hop's median printed, in the or
 - *python*: this project's code between two probes on one thread;
 - *send*: the link's ``socket.send`` of one frame, under its lock (loopback TCP does the
   receiver's work in it);
-- *wake*: from one thread's act (a send, a lock's release, a queue's put) to the woken thread
-  running Python.
+- *wake*: from a send, or from the I/O thread's entering ``select`` (which lets the GIL go), to
+  the woken thread running Python. A thread woken in the process (the actor by the put in its
+  inbox, the asker by the set of its future) runs only once the I/O thread lets the GIL go: the
+  I/O thread's rest of its pass (``put -> idle``, ``set -> idle``) is on the path too.
 
 Beside them, in the same run, the floor of the path's structure without any of its code: raw
 loopback TCP ping-pong (two threads, as ``remote.py``), and the same four threads as an ask
@@ -64,6 +66,7 @@ PATH = (
     "B:ordering",
     "B:router",
     "B:put",  # the ask is put in the actor's inbox
+    "B:idle",  # the I/O thread enters select: it lets the GIL go
     "actor",  # the actor's thread runs its on_receive
     "write",
     "frame",
@@ -74,15 +77,16 @@ PATH = (
     "A:ordering",
     "A:router",
     "A:set",  # the asker's future is set
+    "A:idle",
     "got",  # the asker is back from its wait
     "return",
 )
 KIND = {
     ("framed", "sent"): "send",
     ("sent", "B:woke"): "wake",
-    ("B:put", "actor"): "wake",
+    ("B:idle", "actor"): "wake",
     ("sent", "A:woke"): "wake",
-    ("A:set", "got"): "wake",
+    ("A:idle", "got"): "wake",
 }
 
 
@@ -109,8 +113,11 @@ def install_probes(end: str) -> None:
     def select(
         self: selectors.EpollSelector, timeout: float | None = None
     ) -> list[tuple[selectors.SelectorKey, int]]:
+        io_thread = threading.current_thread().name.startswith("io-")
+        if io_thread:
+            _note((time.perf_counter_ns(), f"{end}:idle"))
         ready = original_select(self, timeout)
-        if ready and threading.current_thread().name.startswith("io-"):
+        if ready and io_thread:
             _note((time.perf_counter_ns(), f"{end}:woke"))
         return ready
 
