@@ -37,7 +37,9 @@ class Settings:
     gossip_interval: float = 1.0
     heartbeat_interval: float = 1.0
     # Gossip runs ``fast_gossip_factor`` times per interval while a member has not seen the
-    # current version; a peer is picked among those that have not seen it with this probability.
+    # current version (from ``gossip_digest_first_members`` members, once per interval after the
+    # first tick: ``Step.speeds_up``); a peer is picked among those that have not seen it with
+    # this probability.
     fast_gossip_factor: int = 3
     gossip_unseen_bias: float = 0.8
     phi_threshold: float = 8.0
