@@ -37,8 +37,8 @@ class Settings:
     gossip_interval: float = 1.0
     heartbeat_interval: float = 1.0
     # Gossip runs ``fast_gossip_factor`` times per interval while a member has not seen the
-    # current version (from ``gossip_digest_first_members`` members, once per interval after the
-    # first tick: ``Step.speeds_up``); a peer is picked among those that have not seen it with
+    # current version (from ``gossip_digest_first_members`` members, not while its fast ticks
+    # come late: ``Step.speeds_up``); a peer is picked among those that have not seen it with
     # this probability.
     fast_gossip_factor: int = 3
     gossip_unseen_bias: float = 0.8
