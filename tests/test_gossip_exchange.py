@@ -129,10 +129,12 @@ def test_a_large_cluster_short_of_cpu_gossips_at_the_slow_rate() -> None:
 
 def test_a_settled_ticks_lateness_is_the_grids_not_the_cpus() -> None:
     """A settled member's tick fires on the wall clock's grid, up to half an interval from when
-    it was due: that says nothing of the CPU, and is not counted."""
+    it was due: that says nothing of the CPU, and is not counted; it only ages what was."""
     node = member(0, CLUSTER.set_reachability(A, {C}))
     late_slow = dataclasses.replace(node, slow_gossip=True, gossip_due=0.0)
     assert step(late_slow, GossipTick(), 0.45)[0].gossip_lateness == 0.0
+    behind_once = dataclasses.replace(late_slow, gossip_lateness=0.1)
+    assert step(behind_once, GossipTick(), 0.45)[0].gossip_lateness < 0.1
     late_fast = dataclasses.replace(node, slow_gossip=False, gossip_due=0.0)
     assert step(late_fast, GossipTick(), 0.45)[0].gossip_lateness > 0.1
 

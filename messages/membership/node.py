@@ -50,7 +50,7 @@ __all__ = ["JoinProgress", "NodeState", "Probe", "Relayed", "Step"]
 _LEFT_BY_OTHERS = frozenset({MemberStatus.LEAVING, MemberStatus.EXITING})
 # A large cluster's member whose fast gossip ticks came late by more than this fraction of their
 # interval is short of CPU: no fast gossip (``speeds_up``) until the lateness, which decays by
-# this factor a tick, is below it again (a tick 100 ms late: about 3 s at the defaults).
+# this factor a tick, is below it again (a fast tick 100 ms late: about 3.5 s at the defaults).
 _LATE_FRACTION = 0.1
 _LATENESS_DECAY = 0.9
 """Statuses another member may have moved this one to by a leave it did not ask for itself."""
@@ -312,9 +312,9 @@ class Step:
         """
         settings = self.node.settings
         node = self.node
-        lateness = node.gossip_lateness
+        lateness = node.gossip_lateness * _LATENESS_DECAY
         if node.gossip_due is not None and not node.slow_gossip:  # (the grid moves slow ones)
-            lateness = max(self.now - node.gossip_due, lateness * _LATENESS_DECAY)
+            lateness = max(self.now - node.gossip_due, lateness)
         if self.settled:
             self.node = dataclasses.replace(
                 node, gossip_ticks=0, slow_gossip=True, gossip_lateness=lateness
