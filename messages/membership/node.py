@@ -48,12 +48,13 @@ __all__ = ["JoinProgress", "NodeState", "Probe", "Relayed", "Step"]
 
 
 _LEFT_BY_OTHERS = frozenset({MemberStatus.LEAVING, MemberStatus.EXITING})
+"""Statuses another member may have moved this one to by a leave it did not ask for itself."""
+
 # A large cluster's member whose fast gossip ticks came late by more than this fraction of their
 # interval is short of CPU: no fast gossip (``speeds_up``) until the lateness, which decays by
 # this factor a tick, is below it again (a fast tick 100 ms late: about 3.5 s at the defaults).
 _LATE_FRACTION = 0.1
 _LATENESS_DECAY = 0.9
-"""Statuses another member may have moved this one to by a leave it did not ask for itself."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
