@@ -182,9 +182,8 @@ def _frames(sock: socket.socket, on_frame: Callable[[bytes], None]) -> None:
             if not data:
                 return
             buffer += data
-            while len(buffer) >= 4 and len(buffer) >= 4 + (size := int.from_bytes(buffer[:4])):
-                on_frame(bytes(buffer[: 4 + size]))
-                del buffer[: 4 + size]
+            for frame in remote.whole_frames(buffer):
+                on_frame(frame)
 
 
 def threads_echo(port: int) -> None:
@@ -213,7 +212,7 @@ def threads_ping_pong(count: int) -> list[float]:
         socket.create_connection(("127.0.0.1", port)) as sock,
     ):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        frame = (100).to_bytes(4) + b"x" * 100
+        frame = remote.HEADER.pack(100) + b"x" * 100
         waiting: list[threading.Lock] = []
         threading.Thread(
             target=_frames, args=(sock, lambda _: waiting.pop().release()), daemon=True

@@ -139,12 +139,21 @@ def tcp_echo(port: int) -> None:
         buffer = bytearray()
         while data := peer.recv(1 << 16):
             buffer += data
-            while len(buffer) >= HEADER.size:
-                (size,) = HEADER.unpack_from(buffer)
-                if len(buffer) < HEADER.size + size:
-                    break
-                peer.sendall(bytes(buffer[: HEADER.size + size]))
-                del buffer[: HEADER.size + size]
+            for frame in whole_frames(buffer):
+                peer.sendall(frame)
+
+
+def whole_frames(buffer: bytearray) -> list[bytes]:
+    """The whole length-prefixed frames at the start of ``buffer`` (headers included), taken
+    out of it; a partial one stays for the next read."""
+    frames = []
+    while len(buffer) >= HEADER.size:
+        (size,) = HEADER.unpack_from(buffer)
+        if len(buffer) < HEADER.size + size:
+            break
+        frames.append(bytes(buffer[: HEADER.size + size]))
+        del buffer[: HEADER.size + size]
+    return frames
 
 
 @contextlib.contextmanager

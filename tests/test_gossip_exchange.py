@@ -102,13 +102,15 @@ def test_a_tick_sends_the_digest_even_to_a_peer_that_has_not_seen_the_version() 
         assert all(isinstance(message, GossipStatus) for message in sent)
 
 
-def gossiping_ticks(settings: Settings, lateness: float) -> list[int]:
-    """Which of nine gossip ticks of a member that has a version nobody else has seen send
-    anything, each tick coming ``lateness`` seconds after it was due."""
+def gossiping_ticks(settings: Settings, lateness: float | list[float]) -> list[int]:
+    """Which gossip ticks of a member that has a version nobody else has seen send anything,
+    each tick coming ``lateness`` seconds after it was due (nine ticks), or as late as the
+    tick's entry in the list."""
     node = member(0, CLUSTER.set_reachability(A, {C}), settings)
+    latenesses = [lateness] * 9 if isinstance(lateness, float) else lateness
     gossiping, now = [], 0.0
-    for tick in range(1, 10):
-        now = (now if node.gossip_due is None else node.gossip_due) + lateness
+    for tick, late in enumerate(latenesses, start=1):
+        now = (now if node.gossip_due is None else node.gossip_due) + late
         node, effects = step(node, GossipTick(), now)
         if any(isinstance(effect, SendTo) for effect in effects):
             gossiping.append(tick)
@@ -125,6 +127,15 @@ def test_a_large_cluster_short_of_cpu_gossips_at_the_slow_rate() -> None:
     # The first tick is not late (nothing was due); from the second, one tick in three gossips.
     assert gossiping_ticks(DIGEST_FIRST, 0.2) == [1, 3, 6, 9]
     assert gossiping_ticks(Settings.lan(), 0.2) == every
+
+
+def test_a_member_whose_ticks_come_on_time_again_speeds_up_again() -> None:
+    """The spell short of CPU ends halfway: three late ticks, then on time. The member keeps
+    the slow rate while the late tick ages (0.9 a tick: below a tenth of the interval after
+    eleven), then every tick gossips again."""
+    gossiping = gossiping_ticks(DIGEST_FIRST, [0.1] * 3 + [0.0] * 17)
+    assert [tick for tick in gossiping if tick <= 13] == [1, 3, 6, 9, 12]
+    assert [tick for tick in gossiping if tick >= 14] == list(range(14, 21))
 
 
 def test_a_settled_ticks_lateness_is_the_grids_not_the_cpus() -> None:
